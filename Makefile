@@ -1,0 +1,53 @@
+# nudge - the two commands a new machine needs are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+export TZ := UTC
+
+# Lambda runs python3.13; the development image ships it through pyenv.
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || echo "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13")
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+
+.PHONY: install demo serve test lint typecheck sam-validate sam-build bench clean pr
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON313) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[local,dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install  ## command 1: the local stack with a demo shop, step by step
+	$(BIN)/nudge demo
+
+serve: install  ## the local stack in the foreground on 127.0.0.1:8787
+	$(BIN)/nudge serve --port 8787 --config events/demo-shop.yaml
+
+test: install  ## command 2: every test suite
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy shared
+
+# aws-sam-cli pins boto3 and click, so it lives in its own virtual environment.
+$(SAM_VENV)/.installed:
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check uv
+	$(SAM_VENV)/bin/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli
+	touch $@
+
+sam-validate: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
+
+sam-build: $(SAM_VENV)/.installed  ## no Docker needed; python3.13 must be first on PATH
+	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+
+pr: lint typecheck test sam-validate  ## everything CI runs
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam

@@ -1,0 +1,47 @@
+"""Support read API: GET /v1/customers/{customer_id} with a shop secret key."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.customer_api.settings import CustomerApiSettings
+from shared.adapters.customers import CustomerStore
+from shared.adapters.shops import ShopDirectory
+from shared.observability import logger, metrics, tracer
+from shared.service.customers import AccessDeniedError, CustomerReader, customer_view
+from shared.settings import load_settings
+
+app = APIGatewayHttpResolver()
+
+
+@cache
+def reader() -> CustomerReader:
+    settings = load_settings(CustomerApiSettings)
+    return CustomerReader(CustomerStore(settings.customers_table), ShopDirectory(settings.shops_table))
+
+
+@app.get("/v1/customers/<customer_id>")
+def get_customer(customer_id: str) -> dict[str, Any]:
+    shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
+    record = reader().find(shop_id, customer_id)
+    if record is None:
+        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    return customer_view(record, customer_id)
+
+
+@app.exception_handler(AccessDeniedError)
+def denied(error: AccessDeniedError) -> Response[dict[str, Any]]:
+    return Response(401, content_types.APPLICATION_JSON, {"message": str(error)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,58 @@
+"""Consumes the customer events FIFO queue: each record applied in order, partial batch failures reported."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.state_updater.settings import StateUpdaterSettings
+from shared.adapters.customers import CustomerStore
+from shared.adapters.queue import FifoQueue
+from shared.adapters.shops import ShopDirectory
+from shared.observability import logger, metrics, tracer
+from shared.service.updater import StateUpdater
+from shared.settings import load_settings
+
+# A failed record fails only the later records of its own customer (message group), not the whole batch.
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+
+
+@cache
+def updater() -> StateUpdater:
+    settings = load_settings(StateUpdaterSettings)
+    return StateUpdater(
+        CustomerStore(settings.customers_table),
+        ShopDirectory(settings.shops_table),
+        FifoQueue(settings.events_dlq_url),
+        lambda: datetime.now(UTC),
+    )
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    logger.set_correlation_id(record.message_id)
+    outcome = updater().handle(record.body, record.attributes.message_group_id or "", record.message_id)
+    if outcome is None:
+        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
+        logger.warning("event parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})
+        return
+    logger.set_correlation_id(outcome.event.message_id)
+    applied = not outcome.decision.duplicate
+    metrics.add_metric(name="EventsApplied" if applied else "EventsDuplicate", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "applied" if applied else "duplicate ignored",
+        extra={"shop": outcome.event.shop_id, "customer": outcome.customer, "merged": list(outcome.merged)},
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

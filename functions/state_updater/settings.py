@@ -1,0 +1,9 @@
+"""Settings of the state-updater function."""
+
+from shared.settings import FunctionSettings
+
+
+class StateUpdaterSettings(FunctionSettings):
+    customers_table: str
+    shops_table: str
+    events_dlq_url: str

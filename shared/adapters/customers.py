@@ -1,0 +1,120 @@
+"""Customer state in DynamoDB: one item per customer, written only on the condition of the version read.
+
+Item (``pk`` = ``<shop>#<customer key>``, ``sk`` = ``state``): ``version`` (number), ``doc`` (the state as compact
+JSON: smaller than a nested map, so fewer write units), ``updated_at``, and ``merged_into`` on the record of an
+anonymous visitor whose history joined a known customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shared import aws
+from shared.models.state import CustomerState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+STATE_SK = "state"
+
+
+class VersionConflictError(Exception):
+    """Another writer changed the customer since it was read; reload and decide again."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCustomer:
+    """A customer record as read: ``version`` 0 means no item exists yet."""
+
+    shop_id: str
+    key: str
+    state: CustomerState | None = None
+    version: int = 0
+    merged_into: str | None = None
+
+    @property
+    def pk(self) -> str:
+        return f"{self.shop_id}#{self.key}"
+
+
+def _key(pk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": STATE_SK}}
+
+
+def put_request(
+    record: StoredCustomer, state: CustomerState | None, now: datetime, merged_into: str | None = None
+) -> dict[str, Any]:
+    """The PutItem request that replaces ``record`` with ``state``, on condition nobody wrote in between."""
+    item: dict[str, Any] = {
+        **_key(record.pk),
+        "version": {"N": str(record.version + 1)},
+        "updated_at": {"S": now.isoformat()},
+    }
+    if state is not None:
+        item["doc"] = {"S": state.model_dump_json(exclude_defaults=True)}
+    if merged_into is not None:
+        item["merged_into"] = {"S": merged_into}
+    if record.version == 0:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+    else:
+        condition = {
+            "ConditionExpression": "version = :read",
+            "ExpressionAttributeValues": {":read": {"N": str(record.version)}},
+        }
+    return {"Item": item, **condition}
+
+
+class CustomerStore:
+    """Loads and saves customer state with optimistic locking."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = aws.dynamodb()
+        return self._client
+
+    def load(self, shop_id: str, key: str) -> StoredCustomer:
+        """The customer's record (strongly consistent), or an empty record at version 0."""
+        item = self.client.get_item(TableName=self._table, Key=_key(f"{shop_id}#{key}"), ConsistentRead=True).get(
+            "Item"
+        )
+        if not item:
+            return StoredCustomer(shop_id=shop_id, key=key)
+        return StoredCustomer(
+            shop_id=shop_id,
+            key=key,
+            state=CustomerState.model_validate_json(item["doc"]["S"]) if "doc" in item else None,
+            version=int(item["version"]["N"]),
+            merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
+        )
+
+    def save(
+        self, record: StoredCustomer, state: CustomerState, now: datetime, absorbed: Sequence[StoredCustomer] = ()
+    ) -> None:
+        """Write ``state`` over ``record``; records in ``absorbed`` become pointers to it, in one transaction.
+
+        Raises VersionConflictError if any of them changed since it was read.
+        """
+        request = put_request(record, state, now)
+        try:
+            if not absorbed:
+                self.client.put_item(TableName=self._table, **request)
+                return
+            puts = [request, *(put_request(other, None, now, merged_into=record.key) for other in absorbed)]
+            self.client.transact_write_items(
+                TransactItems=[{"Put": {"TableName": self._table, **put}} for put in puts]  # type: ignore[misc]
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            raise VersionConflictError(record.pk) from error
+        except self.client.exceptions.TransactionCanceledException as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            if "ConditionalCheckFailed" in reasons:
+                raise VersionConflictError(record.pk) from error
+            raise

@@ -1,0 +1,90 @@
+"""The customer events queue (SQS FIFO): send in batches of up to 10 entries and 256 KB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared import aws
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+MAX_ENTRIES = 10
+MAX_REQUEST_BYTES = 256 * 1024
+_ATTEMPTS = 3
+
+
+class EnqueueError(Exception):
+    """Some entries could not be enqueued; the caller answers 5xx and the client retries (dedupe makes it safe)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FifoEntry:
+    """One message for a FIFO queue."""
+
+    group_id: str
+    deduplication_id: str
+    body: str
+
+
+def batch_requests(entries: Sequence[FifoEntry]) -> Iterator[list[SendMessageBatchRequestEntryTypeDef]]:
+    """Split ``entries`` into SendMessageBatch request entry lists within SQS's count and size limits, in order."""
+    chunk: list[SendMessageBatchRequestEntryTypeDef] = []
+    size = 0
+    for index, entry in enumerate(entries):
+        entry_size = len(entry.body.encode())
+        if chunk and (len(chunk) == MAX_ENTRIES or size + entry_size > MAX_REQUEST_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(
+            {
+                "Id": str(index),
+                "MessageBody": entry.body,
+                "MessageGroupId": entry.group_id,
+                "MessageDeduplicationId": entry.deduplication_id,
+            }
+        )
+        size += entry_size
+    if chunk:
+        yield chunk
+
+
+class FifoQueue:
+    """Sends ordered messages to one FIFO queue."""
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = aws.sqs()
+        return self._client
+
+    def send(self, entries: Sequence[FifoEntry]) -> None:
+        """Enqueue every entry, in order; raises EnqueueError if some still fail after retries."""
+        for request in batch_requests(entries):
+            pending = request
+            for _ in range(_ATTEMPTS):
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
+                failed_ids = {failure["Id"] for failure in response.get("Failed", [])}
+                pending = [entry for entry in pending if entry["Id"] in failed_ids]
+                if not pending:
+                    break
+            if pending:
+                reasons = {f["Id"]: f.get("Code", "") for f in response.get("Failed", [])}
+                raise EnqueueError(f"{len(pending)} message(s) not enqueued: {sorted(set(reasons.values()))}")
+
+    def park(self, entry: FifoEntry, reason: str) -> None:
+        """Put a message that can never be processed into this (dead-letter) queue, with the reason attached."""
+        self.client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=entry.body,
+            MessageGroupId=entry.group_id,
+            MessageDeduplicationId=entry.deduplication_id,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+        )

@@ -1,0 +1,116 @@
+"""Shop directory in DynamoDB: shop configurations and the (hashed) API keys that identify shops.
+
+Items (table key ``pk``):
+- ``shop#<id>``  -> ``config`` (the validated config as JSON, keys hashed), ``updated_at``
+- ``key#<hash>`` -> ``shop_id``, ``kind`` (``write`` or ``secret``)
+Keys are looked up by hash, so the table never holds a usable key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from shared import aws
+from shared.models.config import ShopConfig, hash_key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+KeyKind = Literal["write", "secret"]
+_CACHE_SECONDS = 60.0
+
+
+class ShopDirectoryError(Exception):
+    """The directory cannot do what was asked (e.g. a key already belongs to another shop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShopKey:
+    """What an API key grants: which shop, and as which kind of key."""
+
+    shop_id: str
+    kind: KeyKind
+
+
+class ShopDirectory:
+    """Reads and writes shops and their keys; lookups are cached per container for a minute."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table_name
+        self._client = client
+        self._keys: dict[str, tuple[float, ShopKey | None]] = {}
+        self._configs: dict[str, tuple[float, ShopConfig | None]] = {}
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = aws.dynamodb()
+        return self._client
+
+    def authenticate(self, key: str) -> ShopKey | None:
+        """The shop and key kind ``key`` belongs to, or None for an unknown key."""
+        digest = hash_key(key)  # always hashed: presenting a stored hash must not authenticate
+        cached = self._keys.get(digest)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"key#{digest}"}}).get("Item")
+        found = ShopKey(shop_id=item["shop_id"]["S"], kind=item["kind"]["S"]) if item else None  # type: ignore[typeddict-item]
+        self._keys[digest] = (time.monotonic() + _CACHE_SECONDS, found)
+        return found
+
+    def config(self, shop_id: str) -> ShopConfig | None:
+        """The shop's configuration, or None for an unknown shop."""
+        cached = self._configs.get(shop_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
+        found = ShopConfig.model_validate_json(item["config"]["S"]) if item else None
+        self._configs[shop_id] = (time.monotonic() + _CACHE_SECONDS, found)
+        return found
+
+    def apply(self, config: ShopConfig) -> None:
+        """Store ``config`` and its keys; keys dropped from the config stop working.
+
+        Raises ShopDirectoryError if a key already belongs to another shop.
+        """
+        shop_id = config.shop.id
+        wanted: dict[str, KeyKind] = {k: "write" for k in config.shop.write_keys}
+        wanted.update({k: "secret" for k in config.shop.secret_keys})
+        previous = self._stored_key_hashes(shop_id)
+        for digest, kind in wanted.items():
+            try:
+                self.client.put_item(
+                    TableName=self._table,
+                    Item={"pk": {"S": f"key#{digest}"}, "shop_id": {"S": shop_id}, "kind": {"S": kind}},
+                    ConditionExpression="attribute_not_exists(pk) OR shop_id = :shop",
+                    ExpressionAttributeValues={":shop": {"S": shop_id}},
+                )
+            except self.client.exceptions.ConditionalCheckFailedException as error:
+                raise ShopDirectoryError(f"a {kind} key of shop {shop_id!r} already belongs to another shop") from error
+        self.client.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"shop#{shop_id}"},
+                "config": {"S": config.model_dump_json()},
+                "updated_at": {"S": datetime.now(UTC).isoformat()},
+            },
+        )
+        for digest in previous - wanted.keys():
+            self.client.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"key#{digest}"}},
+                ConditionExpression="shop_id = :shop",
+                ExpressionAttributeValues={":shop": {"S": shop_id}},
+            )
+        self._keys.clear()
+        self._configs.pop(shop_id, None)
+
+    def _stored_key_hashes(self, shop_id: str) -> set[str]:
+        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
+        if not item:
+            return set()
+        stored = ShopConfig.model_validate_json(item["config"]["S"])
+        return {*stored.shop.write_keys, *stored.shop.secret_keys}

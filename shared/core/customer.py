@@ -1,0 +1,420 @@
+"""The pure decision core for customer state: no I/O, no clock of its own (``now`` is passed in).
+
+``decide(state, event, now, config)`` returns the new state and the effects to carry out. The same messageId has one
+effect: the digests of recently applied messageIds live in the state item itself, so deduplication costs no extra
+write and commits atomically with the change it guards.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.models.config import Channel, ShopConfig
+from shared.models.events import SegmentEvent
+from shared.models.segment import (
+    Alias,
+    ConsentTrack,
+    Identify,
+    NewsletterTrack,
+    OrderProperties,
+    OrderTrack,
+    Product,
+    ProductTrack,
+    Track,
+)
+from shared.models.state import (
+    DEDUPE_WINDOW_SECONDS,
+    MAX_ANONYMOUS_IDS,
+    MAX_EVENT_NAMES,
+    MAX_PRODUCTS_BOUGHT,
+    MAX_PUSH_TOKENS,
+    MAX_RECENT_ORDERS,
+    MAX_TRAITS,
+    MAX_VIEWED,
+    MAX_WISHLIST,
+    Cart,
+    CartItem,
+    ConsentRecord,
+    CustomerState,
+    OrderRef,
+    ProductRef,
+    PushToken,
+)
+
+DEFAULT_CART = "default"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an event does: the new state (None when it changes nothing), effects, and notes for the timeline."""
+
+    state: CustomerState | None
+    effects: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duplicate(self) -> bool:
+        return self.state is None
+
+
+def message_digest(message_id: str) -> str:
+    """A short, fixed-size stand-in for a messageId (12 characters), kept in the state's dedupe window."""
+    return base64.urlsafe_b64encode(hashlib.blake2b(message_id.encode(), digest_size=9).digest()).decode()
+
+
+def decide(state: CustomerState | None, event: SegmentEvent, now: datetime, config: ShopConfig) -> Decision:
+    """Apply ``event`` to ``state`` (None for a new customer) at ``now``; a duplicate messageId changes nothing."""
+    current = state.model_copy(deep=True) if state else CustomerState()
+    digest = message_digest(event.message_id)
+    if digest in current.seen:
+        return Decision(state=None, notes=[f"duplicate messageId {event.message_id}: already applied"])
+    _remember(current, digest, event, now)
+    _apply(current, event, config)
+    return Decision(state=current)
+
+
+def _remember(state: CustomerState, digest: str, event: SegmentEvent, now: datetime) -> None:
+    horizon = int(now.timestamp()) - DEDUPE_WINDOW_SECONDS
+    state.seen = {d: t for d, t in state.seen.items() if t >= horizon}
+    state.seen[digest] = int(event.received_at.timestamp())
+    state.events_applied += 1
+
+
+def _apply(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> None:
+    message = event.message
+    at = event.occurred_at
+    if message.userId:
+        state.user_id = message.userId
+    if message.anonymousId and message.anonymousId not in state.anonymous_ids:
+        state.anonymous_ids = [*state.anonymous_ids, message.anonymousId][-MAX_ANONYMOUS_IDS:]
+    _apply_context(state, event)
+    _touch(state, at, config)
+    if isinstance(message, Identify):
+        _merge_traits(state, message.traits.model_dump(by_alias=False, exclude_none=True))
+    elif isinstance(message, Alias):
+        pass  # the merge itself happened before decide; an alias carries no state of its own
+    elif isinstance(message, Track):
+        _count_event(state, message.event)
+        _apply_track(state, message, event)
+
+
+def _touch(state: CustomerState, at: datetime, config: ShopConfig) -> None:
+    state.first_seen_at = min(state.first_seen_at or at, at)
+    state.last_activity_at = max(state.last_activity_at or at, at)
+    zone = ZoneInfo(state.timezone or config.shop.timezone)
+    hours = list(state.activity_by_hour)
+    hours[at.astimezone(zone).hour] += 1
+    state.activity_by_hour = hours
+
+
+def _apply_context(state: CustomerState, event: SegmentEvent) -> None:
+    context = event.message.context
+    if context.locale:
+        state.locale = context.locale
+    if context.timezone:
+        state.timezone = context.timezone
+    if context.traits:
+        _merge_traits(state, context.traits)
+    device = context.device
+    if device and device.token:
+        tokens = [t for t in state.push_tokens if t.token != device.token]
+        tokens.append(PushToken(token=device.token, platform=device.type, updated_at=event.occurred_at))
+        state.push_tokens = tokens[-MAX_PUSH_TOKENS:]
+
+
+def _merge_traits(state: CustomerState, traits: dict[str, Any]) -> None:
+    merged = dict(state.traits)
+    for name, value in traits.items():
+        if value is None:
+            continue
+        if name in merged or len(merged) < MAX_TRAITS:
+            merged[name] = value
+    state.traits = merged
+
+
+def _count_event(state: CustomerState, name: str) -> None:
+    if name in state.event_counts or len(state.event_counts) < MAX_EVENT_NAMES:
+        state.event_counts = {**state.event_counts, name: state.event_counts.get(name, 0) + 1}
+
+
+def _apply_track(state: CustomerState, message: Track, event: SegmentEvent) -> None:
+    at = event.occurred_at
+    name = message.event
+    if isinstance(message, ProductTrack):
+        product = message.properties
+        cart_id = product.cart_id or DEFAULT_CART
+        if name in ("Product Viewed", "Product Clicked"):
+            state.viewed = _remember_product(state.viewed, product, at, MAX_VIEWED)
+        elif name == "Product Added":
+            _add_to_cart(state, cart_id, product, at)
+        elif name == "Product Removed":
+            _remove_from_cart(state, cart_id, product, at)
+        elif name == "Product Added to Wishlist":
+            state.wishlist = _remember_product(state.wishlist, product, at, MAX_WISHLIST)
+        elif name == "Product Removed from Wishlist":
+            state.wishlist = [p for p in state.wishlist if p.product_id != product.key]
+        elif name == "Wishlist Product Added to Cart":
+            state.wishlist = [p for p in state.wishlist if p.product_id != product.key]
+            _add_to_cart(state, cart_id, product, at)
+    elif isinstance(message, OrderTrack):
+        _apply_order_event(state, name, message.properties, at)
+    elif isinstance(message, ConsentTrack):
+        consent = message.properties
+        _record_consent(
+            state, event, consent.channel, consent.status, consent.source, consent.notice_version, consent.evidence
+        )
+    elif isinstance(message, NewsletterTrack):
+        subscribed = name == "Newsletter Subscribed"
+        signup = message.properties
+        _record_consent(
+            state,
+            event,
+            "email",
+            "granted" if subscribed else "withdrawn",
+            signup.source,
+            signup.notice_version,
+            signup.evidence,
+        )
+        if subscribed:
+            state.newsletter_subscribed_at = state.newsletter_subscribed_at or at
+    elif name == "Application Installed":
+        state.app.installed_at = at
+        state.app.uninstalled_at = None
+    elif name == "Application Opened":
+        state.app.last_opened_at = max(state.app.last_opened_at or at, at)
+        state.app.installed_at = state.app.installed_at or at
+    elif name == "Application Uninstalled":
+        state.app.uninstalled_at = at
+
+
+def _record_consent(
+    state: CustomerState,
+    event: SegmentEvent,
+    channel: Channel,
+    status: str,
+    source: str,
+    notice_version: str,
+    evidence: str | None,
+) -> None:
+    record = ConsentRecord(
+        channel=channel,
+        status=status,  # type: ignore[arg-type]
+        source=source,
+        notice_version=notice_version,
+        evidence=evidence,
+        at=event.occurred_at,
+        recorded_at=event.received_at,
+        message_id=event.message_id,
+    )
+    # Append-only: the history is the audit trail; the decision in force is derived from it.
+    state.consents = sorted([*state.consents, record], key=lambda r: r.at)
+
+
+def _product_ref(product: Product, at: datetime) -> ProductRef:
+    return ProductRef(
+        product_id=product.key,
+        name=product.name,
+        price=product.price,
+        category=product.category,
+        image_url=product.image_url,
+        url=product.url,
+        at=at,
+    )
+
+
+def _remember_product(items: list[ProductRef], product: Product, at: datetime, bound: int) -> list[ProductRef]:
+    kept = [p for p in items if p.product_id != product.key]
+    kept.append(_product_ref(product, at))
+    kept.sort(key=lambda p: p.at)
+    return kept[-bound:]
+
+
+def _cart_item(product: Product, quantity: int) -> CartItem:
+    return CartItem(
+        product_id=product.key,
+        name=product.name,
+        price=product.price,
+        quantity=quantity,
+        image_url=product.image_url,
+        url=product.url,
+    )
+
+
+def _add_to_cart(state: CustomerState, cart_id: str, product: Product, at: datetime) -> None:
+    cart = state.carts.get(cart_id) or Cart(updated_at=at)
+    items = {item.product_id: item for item in cart.items}
+    previous = items.get(product.key)
+    quantity = product.quantity + (previous.quantity if previous else 0)
+    items[product.key] = _cart_item(product, quantity)
+    state.carts = {**state.carts, cart_id: cart.model_copy(update={"items": list(items.values()), "updated_at": at})}
+
+
+def _remove_from_cart(state: CustomerState, cart_id: str, product: Product, at: datetime) -> None:
+    cart = state.carts.get(cart_id)
+    if cart is None:
+        return
+    items = []
+    for item in cart.items:
+        if item.product_id == product.key:
+            remaining = item.quantity - product.quantity
+            if remaining > 0:
+                items.append(item.model_copy(update={"quantity": remaining}))
+        else:
+            items.append(item)
+    _set_cart(state, cart_id, cart.model_copy(update={"items": items, "updated_at": at}))
+
+
+def _set_cart(state: CustomerState, cart_id: str, cart: Cart | None) -> None:
+    carts = dict(state.carts)
+    if cart is None or not cart.items:
+        carts.pop(cart_id, None)  # an emptied cart is no cart: nothing left to remind about
+    else:
+        carts[cart_id] = cart
+    state.carts = carts
+
+
+def _apply_order_event(state: CustomerState, name: str, order: OrderProperties, at: datetime) -> None:
+    cart_id = order.cart_id or DEFAULT_CART
+    snapshot = [_cart_item(p, p.quantity) for p in order.products]
+    if name == "Cart Viewed" and order.products:
+        _set_cart(state, cart_id, Cart(items=snapshot, updated_at=at))
+    elif name == "Checkout Started":
+        cart = state.carts.get(cart_id)
+        items = snapshot or (cart.items if cart else [])
+        _set_cart(state, cart_id, Cart(items=items, updated_at=at, checkout_started_at=at))
+    elif name == "Order Completed":
+        _complete_order(state, order, at)
+    elif name in ("Order Refunded", "Order Cancelled"):
+        _reverse_order(state, order, "refunded" if name == "Order Refunded" else "cancelled", at)
+
+
+def _complete_order(state: CustomerState, order: OrderProperties, at: datetime) -> None:
+    orders = state.orders.model_copy(deep=True)
+    order_id = order.order_id or f"at-{at.isoformat()}"
+    if any(o.order_id == order_id for o in orders.recent):
+        return  # the same order reported twice under different messageIds counts once
+    amount = order.amount
+    orders.count += 1
+    orders.revenue = round(orders.revenue + amount, 2)
+    orders.first_order_at = min(orders.first_order_at or at, at)
+    orders.last_order_at = max(orders.last_order_at or at, at)
+    orders.recent = sorted([*orders.recent, OrderRef(order_id=order_id, amount=amount, at=at)], key=lambda o: o.at)[
+        -MAX_RECENT_ORDERS:
+    ]
+    bought = [p.key for p in order.products]
+    orders.products_bought = _bounded_union(orders.products_bought, bought, MAX_PRODUCTS_BOUGHT)
+    categories = [p.category for p in order.products if p.category]
+    orders.categories_bought = _bounded_union(orders.categories_bought, categories, MAX_PRODUCTS_BOUGHT)
+    state.orders = orders
+    # The order closes the cart it came from; without a cart_id, every open cart (shops have one per customer).
+    if order.cart_id:
+        _set_cart(state, order.cart_id, None)
+    else:
+        state.carts = {}
+
+
+def _reverse_order(state: CustomerState, order: OrderProperties, status: str, at: datetime) -> None:
+    orders = state.orders.model_copy(deep=True)
+    for index, ref in enumerate(orders.recent):
+        if ref.order_id == order.order_id and ref.status == "completed":
+            # A refund may be partial (its amount given); a cancellation, or a refund without amount, is whole.
+            reversed_amount = ref.amount if status == "cancelled" else min(ref.amount, order.amount or ref.amount)
+            orders.revenue = round(max(0.0, orders.revenue - reversed_amount), 2)
+            if status == "cancelled":
+                orders.count = max(0, orders.count - 1)
+            orders.recent[index] = ref.model_copy(update={"status": status})
+            state.orders = orders
+            return
+
+
+def _bounded_union(existing: list[str], new: list[str], bound: int) -> list[str]:
+    merged = [item for item in existing if item not in new] + list(dict.fromkeys(new))
+    return merged[-bound:]
+
+
+def merge(known: CustomerState, other: CustomerState) -> CustomerState:
+    """One customer from two records of the same person (anonymous browsing joins the known customer).
+
+    Nothing is lost: carts, browsing, consent history, orders and activity are combined; the known customer's
+    traits win where both have one.
+    """
+    merged = known.model_copy(deep=True)
+    merged.anonymous_ids = list(dict.fromkeys([*known.anonymous_ids, *other.anonymous_ids]))[-MAX_ANONYMOUS_IDS:]
+    merged.traits = {**other.traits, **known.traits}
+    merged.locale = known.locale or other.locale
+    merged.timezone = known.timezone or other.timezone
+    tokens = {t.token: t for t in sorted([*other.push_tokens, *known.push_tokens], key=lambda t: t.updated_at)}
+    merged.push_tokens = list(tokens.values())[-MAX_PUSH_TOKENS:]
+    merged.consents = sorted([*known.consents, *other.consents], key=lambda r: r.at)
+    carts = dict(other.carts)
+    for cart_id, cart in known.carts.items():
+        carts[cart_id] = _merge_carts(carts[cart_id], cart) if cart_id in carts else cart
+    merged.carts = carts
+    merged.viewed = _merge_products(known.viewed, other.viewed, MAX_VIEWED)
+    merged.wishlist = _merge_products(known.wishlist, other.wishlist, MAX_WISHLIST)
+    merged.orders = _merge_orders(known, other)
+    merged.newsletter_subscribed_at = _earliest(known.newsletter_subscribed_at, other.newsletter_subscribed_at)
+    merged.first_seen_at = _earliest(known.first_seen_at, other.first_seen_at)
+    merged.last_activity_at = _latest(known.last_activity_at, other.last_activity_at)
+    merged.activity_by_hour = [a + b for a, b in zip(known.activity_by_hour, other.activity_by_hour, strict=True)]
+    counts = dict(known.event_counts)
+    for name, count in other.event_counts.items():
+        if name in counts or len(counts) < MAX_EVENT_NAMES:
+            counts[name] = counts.get(name, 0) + count
+    merged.event_counts = counts
+    merged.events_applied = known.events_applied + other.events_applied
+    merged.seen = {**other.seen, **known.seen}
+    merged.app = known.app.model_copy(
+        update={
+            "installed_at": _earliest(known.app.installed_at, other.app.installed_at),
+            "last_opened_at": _latest(known.app.last_opened_at, other.app.last_opened_at),
+        }
+    )
+    return merged
+
+
+def _merge_carts(first: Cart, second: Cart) -> Cart:
+    items = {item.product_id: item for item in first.items}
+    for item in second.items:
+        items[item.product_id] = item  # the more recent record of the same product wins
+    return Cart(
+        items=list(items.values()),
+        updated_at=max(first.updated_at, second.updated_at),
+        checkout_started_at=_latest(first.checkout_started_at, second.checkout_started_at),
+    )
+
+
+def _merge_products(first: list[ProductRef], second: list[ProductRef], bound: int) -> list[ProductRef]:
+    latest: dict[str, ProductRef] = {}
+    for ref in sorted([*second, *first], key=lambda p: p.at):
+        latest[ref.product_id] = ref
+    return sorted(latest.values(), key=lambda p: p.at)[-bound:]
+
+
+def _merge_orders(known: CustomerState, other: CustomerState) -> Any:
+    mine, theirs = known.orders, other.orders
+    recent = {o.order_id: o for o in sorted([*theirs.recent, *mine.recent], key=lambda o: o.at)}
+    return mine.model_copy(
+        update={
+            "count": mine.count + theirs.count,
+            "revenue": round(mine.revenue + theirs.revenue, 2),
+            "first_order_at": _earliest(mine.first_order_at, theirs.first_order_at),
+            "last_order_at": _latest(mine.last_order_at, theirs.last_order_at),
+            "recent": list(recent.values())[-MAX_RECENT_ORDERS:],
+            "products_bought": _bounded_union(theirs.products_bought, mine.products_bought, MAX_PRODUCTS_BOUGHT),
+            "categories_bought": _bounded_union(theirs.categories_bought, mine.categories_bought, MAX_PRODUCTS_BOUGHT),
+        }
+    )
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(x for x in (a, b) if x is not None) if (a or b) else None
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(x for x in (a, b) if x is not None) if (a or b) else None

@@ -1,0 +1,116 @@
+"""Shop configuration: one validated YAML document per shop (shop settings, channels, journeys).
+
+Keys may be written in the clear (``demo-write-key``) or already hashed (``sha256:<hex>``); nudge only ever stores
+the hash, so a config repository does not have to hold live keys either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+Channel = Literal["push", "email", "sms", "whatsapp", "in_app"]
+CHANNELS: tuple[Channel, ...] = ("push", "email", "sms", "whatsapp", "in_app")
+KEY_HASH_PREFIX = "sha256:"
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a presented API key: ``sha256:<hex>``."""
+    return KEY_HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _valid_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError(f"unknown IANA time zone {name!r}") from error
+    return name
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive ISO 8601 duration such as PT1H or P3D")
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
+Duration = Annotated[timedelta, AfterValidator(_positive)]
+ApiKey = Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class _Strict(BaseModel):
+    # A typo in a config key is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShopSettings(_Strict):
+    """Who the shop is and how it is reached."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case letters, digits and '-'")
+    name: str = Field(min_length=1, max_length=200)
+    write_keys: list[ApiKey] = Field(min_length=1, description="public keys the shop's tracking clients send")
+    secret_keys: list[ApiKey] = Field(min_length=1, description="private keys for the support read API")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    default_locale: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    timezone: TimeZoneName = "UTC"
+
+    @field_validator("write_keys", "secret_keys")
+    @classmethod
+    def _store_hashed(cls, keys: list[str]) -> list[str]:
+        hashed = [key if key.startswith(KEY_HASH_PREFIX) else hash_key(key) for key in keys]
+        if len(set(hashed)) != len(hashed):
+            raise ValueError("keys must be unique")
+        return hashed
+
+
+class ChannelSettings(_Strict):
+    """Channel policy: the order in which permitted channels are tried."""
+
+    preference: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1)
+
+    @field_validator("preference")
+    @classmethod
+    def _unique(cls, preference: list[Channel]) -> list[Channel]:
+        if len(set(preference)) != len(preference):
+            raise ValueError("each channel may appear once")
+        return preference
+
+
+class JourneyStep(_Strict):
+    """One step of a journey: wait, then send a message kind through the permitted channels."""
+
+    wait: Duration
+    template: str = Field(pattern=r"^[a-z0-9_]+$")
+    channels: list[Channel] | None = Field(default=None, description="narrows the shop's preference for this step")
+
+
+class Journey(_Strict):
+    """A journey is data: the decision core runs it; handlers do not know journey names."""
+
+    enabled: bool = True
+    steps: list[JourneyStep] = Field(min_length=1)
+
+
+class ShopConfig(_Strict):
+    """The whole per-shop configuration document."""
+
+    shop: ShopSettings
+    channels: ChannelSettings = Field(default_factory=ChannelSettings)
+    journeys: dict[str, Journey] = Field(default_factory=dict)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> ShopConfig:
+        """Parse and validate a YAML document (raises pydantic.ValidationError or yaml.YAMLError)."""
+        document: Any = yaml.safe_load(text)
+        return cls.model_validate(document)
+
+    @classmethod
+    def from_yaml_file(cls, path: str | Path) -> ShopConfig:
+        """Parse and validate the YAML file at ``path``."""
+        return cls.from_yaml(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,88 @@
+"""What travels on the customer events queue: one envelope per change to one customer.
+
+Every change to a customer's state goes through the FIFO queue with ``MessageGroupId`` = shop + customer, so one
+writer applies a customer's events in order (architecture §1). Timer wake-ups and delivery feedback join this
+envelope as further ``kind`` values in later issues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.models.segment import Alias, Identify, SegmentMessage
+
+# SQS allows 128 characters of [A-Za-z0-9] and ASCII punctuation in group and deduplication ids.
+_SAFE_GROUP = re.compile(r"^[\x21-\x7e]{1,100}$")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (a naive one is taken to be UTC already)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def customer_key(user_id: str | None, anonymous_id: str | None) -> str:
+    """The customer a message is about: the known user if named, else the anonymous visitor."""
+    if user_id:
+        return f"u:{user_id}"
+    if anonymous_id:
+        return f"a:{anonymous_id}"
+    raise ValueError("a message names userId or anonymousId")
+
+
+def group_id(shop_id: str, key: str) -> str:
+    """The FIFO message group of one customer of one shop (hashed when the id is not SQS-safe)."""
+    candidate = f"{shop_id}#{key}"
+    if _SAFE_GROUP.match(candidate):
+        return candidate
+    return f"{shop_id}#h:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+
+
+def deduplication_id(shop_id: str, message_id: str) -> str:
+    """The FIFO deduplication id of a shop's message: the same messageId from the same shop is one message."""
+    return hashlib.sha256(f"{shop_id}\n{message_id}".encode()).hexdigest()
+
+
+class SegmentEvent(BaseModel):
+    """A shop's Segment message, accepted by ingest: clock-corrected, stamped, authenticated to a shop."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["segment"] = "segment"
+    shop_id: str
+    received_at: datetime
+    message: SegmentMessage
+
+    @property
+    def message_id(self) -> str:
+        assert self.message.messageId is not None  # ingest assigns one to every message
+        return self.message.messageId
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When it happened (the skew-corrected ``timestamp``)."""
+        return as_utc(self.message.timestamp or self.received_at)
+
+    @property
+    def customer(self) -> str:
+        return customer_key(self.message.userId, self.message.anonymousId)
+
+    @property
+    def merges(self) -> tuple[str, ...]:
+        """Other customers this message says are the same person (identify with both ids, or alias)."""
+        message = self.message
+        if isinstance(message, Alias):
+            # previousId may be an older user id or an anonymous id.
+            candidates = (f"u:{message.previousId}", f"a:{message.previousId}")
+            return tuple(c for c in candidates if c != self.customer)
+        if isinstance(message, Identify) and message.userId and message.anonymousId:
+            return (f"a:{message.anonymousId}",)
+        return ()
+
+    @property
+    def group(self) -> str:
+        return group_id(self.shop_id, self.customer)

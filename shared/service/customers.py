@@ -1,0 +1,70 @@
+"""Support read API: a customer's state, the consent in force per channel and the full consent history."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from shared.adapters.customers import CustomerStore, StoredCustomer
+from shared.adapters.shops import ShopDirectory
+from shared.models.config import CHANNELS
+
+
+class AccessDeniedError(Exception):
+    """No valid secret key for the shop was presented."""
+
+
+def secret_key_from(authorization: str | None) -> str | None:
+    """The secret key from ``Authorization: Bearer <key>`` or HTTP Basic (key as user, empty password)."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode().split(":", 1)[0] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
+
+
+def customer_view(record: StoredCustomer, customer_id: str) -> dict[str, Any]:
+    """The JSON a support engineer sees for one customer."""
+    assert record.state is not None
+    state = record.state
+    body: dict[str, Any] = {"customer_id": customer_id, "record": record.key, "version": record.version}
+    body.update(state.model_dump(mode="json", exclude={"seen", "consents"}))
+    body["consent"] = {
+        channel: (record.model_dump(mode="json") if (record := state.consent(channel)) else None)
+        for channel in CHANNELS
+    }
+    body["consent_history"] = [entry.model_dump(mode="json") for entry in state.consents]
+    return body
+
+
+class CustomerReader:
+    """Finds a customer of the caller's shop: by userId, else by anonymousId; merged records lead to the live one."""
+
+    def __init__(self, store: CustomerStore, shops: ShopDirectory) -> None:
+        self._store = store
+        self._shops = shops
+
+    def shop_for(self, authorization: str | None) -> str:
+        """The shop whose secret key was presented; raises AccessDeniedError otherwise."""
+        key = secret_key_from(authorization)
+        found = self._shops.authenticate(key) if key else None
+        if found is None or found.kind != "secret":
+            raise AccessDeniedError("a shop secret key is required")
+        return found.shop_id
+
+    def find(self, shop_id: str, customer_id: str) -> StoredCustomer | None:
+        for key in (f"u:{customer_id}", f"a:{customer_id}"):
+            record = self._store.load(shop_id, key)
+            hops = 0
+            while record.merged_into and hops < 4:
+                record, hops = self._store.load(shop_id, record.merged_into), hops + 1
+            if record.state is not None:
+                return record
+        return None

@@ -1,0 +1,217 @@
+"""Segment-compatible ingest: size limits, authentication, validation, clock-skew correction, enqueue.
+
+All or nothing: every message of a request is parsed and checked before the first one is enqueued, so a rejected
+request changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared.adapters.queue import FifoEntry, FifoQueue
+from shared.adapters.shops import ShopDirectory
+from shared.models.events import SegmentEvent, as_utc, deduplication_id
+from shared.models.segment import EVENT_TAG, MAX_EVENTS_PER_BATCH, TYPE_TAG, SegmentMessage
+
+MAX_EVENT_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MAX_FUTURE = timedelta(hours=24)
+SINGLE_ENDPOINTS = ("track", "identify", "page", "screen", "group", "alias")
+BATCH_ENDPOINTS = ("batch", "import")
+
+_message_adapter: TypeAdapter[Any] = TypeAdapter(SegmentMessage)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a request was refused: which item, which field, which rule."""
+
+    field: str
+    rule: str
+    index: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"field": self.field, "rule": self.rule}
+        if self.index is not None:
+            body = {"index": self.index, **body}
+        return body
+
+
+@dataclass
+class RequestRejectedError(Exception):
+    """The request changes nothing; ``status`` and ``errors`` say why."""
+
+    status: int
+    message: str
+    errors: list[FieldError] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": False, "message": self.message}
+        if self.errors:
+            body["errors"] = [e.as_json() for e in self.errors]
+        return body
+
+
+def write_key_from(authorization: str | None, body: Mapping[str, Any]) -> str | None:
+    """The write key: HTTP Basic user name (empty password), else ``writeKey`` in the body."""
+    if authorization and authorization[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.split(":", 1)[0] or None
+    key = body.get("writeKey")
+    return key if isinstance(key, str) and key else None
+
+
+def _field_path(location: tuple[int | str, ...]) -> tuple[int | None, str]:
+    """Split a pydantic error location into (batch index, dotted field), dropping discriminator tags."""
+    parts = [p for p in location if not (isinstance(p, str) and p.startswith((TYPE_TAG, EVENT_TAG)))]
+    index = None
+    if len(parts) >= 2 and parts[0] == "batch" and isinstance(parts[1], int):
+        index, parts = parts[1], parts[2:]
+    return index, ".".join(str(p) for p in parts) or "(message)"
+
+
+def _errors(error: ValidationError, index: int | None = None) -> list[FieldError]:
+    found = []
+    for detail in error.errors(include_url=False, include_input=False):
+        item_index, path = _field_path(tuple(detail["loc"]))
+        found.append(FieldError(field=path, rule=detail["msg"], index=item_index if index is None else index))
+    return found
+
+
+def _load_json(raw: str) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise RequestRejectedError(400, "body is not valid JSON", [FieldError("(body)", str(error))]) from error
+    if not isinstance(body, dict):
+        raise RequestRejectedError(400, "body must be a JSON object", [FieldError("(body)", "must be an object")])
+    return body
+
+
+def _merge_batch_defaults(body: dict[str, Any]) -> list[Any]:
+    """Items of a batch, with the batch's own ``context``, ``integrations`` and ``sentAt`` applied to each."""
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise RequestRejectedError(400, "batch must be a list", [FieldError("batch", "must be a list of messages")])
+    if not items:
+        raise RequestRejectedError(400, "batch is empty", [FieldError("batch", "must hold at least one message")])
+    if len(items) > MAX_EVENTS_PER_BATCH:
+        raise RequestRejectedError(
+            400, "too many messages", [FieldError("batch", f"at most {MAX_EVENTS_PER_BATCH} messages per batch")]
+        )
+    merged = []
+    for item in items:
+        if isinstance(item, dict):
+            item = dict(item)
+            for name in ("context", "integrations"):
+                shared_part = body.get(name)
+                if isinstance(shared_part, dict):
+                    own = item.get(name)
+                    item[name] = {**shared_part, **own} if isinstance(own, dict) else shared_part
+            if "sentAt" in body and "sentAt" not in item:
+                item["sentAt"] = body["sentAt"]
+        merged.append(item)
+    return merged
+
+
+def load_body(endpoint: str, raw: str) -> dict[str, Any]:
+    """The request body as a JSON object, or RequestRejectedError (413 too large, 400 not a JSON object)."""
+    size = len(raw.encode())
+    limit = MAX_BATCH_BYTES if endpoint in BATCH_ENDPOINTS else MAX_EVENT_BYTES
+    if size > limit:
+        raise RequestRejectedError(413, f"request is {size} bytes; the limit is {limit}")
+    return _load_json(raw)
+
+
+def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
+    """Validate a request body into Segment messages, or raise RequestRejectedError (413 or 400)."""
+    batch = endpoint in BATCH_ENDPOINTS
+    items = _merge_batch_defaults(body) if batch else [{**body, "type": endpoint}]
+    messages: list[Any] = []
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        where = index if batch else None
+        if batch and len(json.dumps(item, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+            raise RequestRejectedError(
+                413, "a message is too large", [FieldError("(message)", f"at most {MAX_EVENT_BYTES} bytes", where)]
+            )
+        try:
+            messages.append(_message_adapter.validate_python(item))
+        except ValidationError as error:
+            errors.extend(_errors(error, where))
+    if errors:
+        raise RequestRejectedError(400, "invalid message(s); nothing was accepted", errors)
+    return messages
+
+
+def stamp(message: Any, received_at: datetime, index: int | None) -> Any:
+    """The message with a messageId and its ``timestamp`` corrected for client clock skew (the Segment way).
+
+    ``timestamp = receivedAt - (sentAt - timestamp)``; a time more than 24 h ahead of ours is refused.
+    """
+    updates: dict[str, Any] = {}
+    if not message.messageId:
+        updates["messageId"] = f"nudge-{uuid.uuid4()}"
+    happened = as_utc(message.timestamp) if message.timestamp else None
+    if happened and message.sentAt:
+        happened = received_at - (as_utc(message.sentAt) - happened)
+    happened = happened or received_at
+    if happened - received_at > MAX_FUTURE:
+        raise RequestRejectedError(
+            400,
+            "timestamp is in the future",
+            [FieldError("timestamp", "must not be more than 24 h after the time nudge received it", index)],
+        )
+    updates["timestamp"] = happened
+    return message.model_copy(update=updates)
+
+
+class Ingestor:
+    """Turns one HTTP request into events on the customer queue, or refuses it whole."""
+
+    def __init__(self, shops: ShopDirectory, queue: FifoQueue, clock: Callable[[], datetime]) -> None:
+        self._shops = shops
+        self._queue = queue
+        self._clock = clock
+
+    def ingest(self, endpoint: str, raw_body: str, authorization: str | None) -> list[SegmentEvent]:
+        """Accept the request and return the events enqueued; raises RequestRejectedError (nothing enqueued)."""
+        received_at = as_utc(self._clock())
+        body = load_body(endpoint, raw_body)
+        key = write_key_from(authorization, body)
+        shop = self._shops.authenticate(key) if key else None
+        if shop is None or shop.kind != "write":
+            raise RequestRejectedError(401, "unknown or missing write key")
+        messages = parse_messages(endpoint, body)
+        batch = endpoint in BATCH_ENDPOINTS
+        events = [
+            SegmentEvent(
+                shop_id=shop.shop_id,
+                received_at=received_at,
+                message=stamp(message, received_at, index if batch else None),
+            )
+            for index, message in enumerate(messages)
+        ]
+        self._queue.send(
+            [
+                FifoEntry(
+                    group_id=event.group,
+                    deduplication_id=deduplication_id(event.shop_id, event.message_id),
+                    body=event.model_dump_json(exclude_none=True),
+                )
+                for event in events
+            ]
+        )
+        return events

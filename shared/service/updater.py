@@ -1,0 +1,112 @@
+"""The state updater: load the customer, decide, save on condition of the version read, retry on conflict.
+
+Identity resolution happens here, around the pure core: an event for an anonymous visitor who has since been
+identified is applied to the known customer; an identify (or alias) that names both ids merges the anonymous
+record into the known one in the same transaction as the event itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from shared.adapters.customers import CustomerStore, StoredCustomer, VersionConflictError
+from shared.adapters.queue import FifoEntry, FifoQueue
+from shared.adapters.shops import ShopDirectory
+from shared.core.customer import Decision, decide, merge
+from shared.models.config import ShopConfig
+from shared.models.events import SegmentEvent
+from shared.models.state import CustomerState
+
+_ATTEMPTS = 4
+_MAX_POINTER_HOPS = 4
+
+
+class PermanentEventError(Exception):
+    """The event can never be applied (malformed, unknown shop); it goes to the dead-letter queue with this reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What applying one queued message did."""
+
+    event: SegmentEvent
+    customer: str
+    decision: Decision
+    merged: tuple[str, ...] = ()
+
+
+class StateUpdater:
+    """Applies queued events to customer state."""
+
+    def __init__(
+        self,
+        store: CustomerStore,
+        shops: ShopDirectory,
+        dead_letters: FifoQueue,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._shops = shops
+        self._dead_letters = dead_letters
+        self._clock = clock
+
+    def handle(self, body: str, group_id: str, message_id: str) -> Outcome | None:
+        """Apply one queued message; a message that can never be applied is parked with its reason (None)."""
+        try:
+            event = self.parse(body)
+            return self.apply(event)
+        except PermanentEventError as error:
+            self._dead_letters.park(FifoEntry(group_id, message_id, body), str(error))
+            return None
+
+    @staticmethod
+    def parse(body: str) -> SegmentEvent:
+        try:
+            return SegmentEvent.model_validate_json(body)
+        except ValidationError as error:
+            raise PermanentEventError(
+                f"malformed event: {error.error_count()} error(s): {error.errors()[0]['msg']}"
+            ) from error
+
+    def apply(self, event: SegmentEvent) -> Outcome:
+        """Apply ``event`` exactly once; retries when another writer got there first."""
+        config = self._shops.config(event.shop_id)
+        if config is None:
+            raise PermanentEventError(f"unknown shop {event.shop_id!r}")
+        for attempt in range(_ATTEMPTS):
+            try:
+                return self._apply_once(event, config)
+            except VersionConflictError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _apply_once(self, event: SegmentEvent, config: ShopConfig) -> Outcome:
+        record = self._resolve(self._store.load(event.shop_id, event.customer))
+        absorbed = [
+            other
+            for other in (self._store.load(event.shop_id, key) for key in event.merges if key != record.key)
+            if other.state is not None and other.merged_into is None
+        ]
+        state: CustomerState | None = record.state
+        for other in absorbed:
+            assert other.state is not None
+            state = merge(state or CustomerState(), other.state)
+        now = self._clock()
+        decision = decide(state, event, now, config)
+        new_state = decision.state or state
+        if new_state is not None and (not decision.duplicate or absorbed):
+            self._store.save(record, new_state, now, absorbed=absorbed)
+        return Outcome(event=event, customer=record.key, decision=decision, merged=tuple(o.key for o in absorbed))
+
+    def _resolve(self, record: StoredCustomer) -> StoredCustomer:
+        """Follow ``merged_into`` pointers to the customer record that is alive."""
+        for _ in range(_MAX_POINTER_HOPS):
+            if record.merged_into is None:
+                return record
+            record = self._store.load(record.shop_id, record.merged_into)
+        raise PermanentEventError(f"merge pointers of {record.key!r} form a chain longer than {_MAX_POINTER_HOPS}")

@@ -1,0 +1,63 @@
+"""Builders for test inputs: Segment messages as a shop's client sends them, and accepted events."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from shared.models.config import ShopConfig
+from shared.models.events import SegmentEvent
+from shared.models.segment import SegmentMessage
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+_messages: TypeAdapter[Any] = TypeAdapter(SegmentMessage)
+
+DEMO_CONFIG = ShopConfig.model_validate(
+    {
+        "shop": {
+            "id": "demo",
+            "name": "Demo Shop",
+            "write_keys": ["demo-write-key"],
+            "secret_keys": ["demo-secret-key"],
+            "timezone": "Europe/Berlin",
+        },
+        "channels": {"preference": ["push", "whatsapp", "email", "sms"]},
+        "journeys": {"cart_abandonment": {"steps": [{"wait": "PT1H", "template": "cart_reminder"}]}},
+    }
+)
+
+
+def product(product_id: str = "sku-1", **extra: Any) -> dict[str, Any]:
+    return {"product_id": product_id, "name": f"Product {product_id}", "price": 10.0, **extra}
+
+
+def track(event: str, properties: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """A track call as JSON; userId 'u1' unless another id is given."""
+    if "userId" not in fields and "anonymousId" not in fields:
+        fields["userId"] = "u1"
+    return {"type": "track", "event": event, "properties": properties or {}, "messageId": f"m{next(_ids)}", **fields}
+
+
+def identify(traits: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    if "userId" not in fields and "anonymousId" not in fields:
+        fields["userId"] = "u1"
+    return {"type": "identify", "traits": traits or {}, "messageId": f"m{next(_ids)}", **fields}
+
+
+def consent(channel: str, status: str = "granted", **fields: Any) -> dict[str, Any]:
+    properties = {"channel": channel, "status": status, "source": "signup-form", "notice_version": "v3"}
+    return track("Consent Updated", properties, **fields)
+
+
+def accepted(message: dict[str, Any], at: datetime = T0, shop_id: str = "demo") -> SegmentEvent:
+    """The event ingest would enqueue for ``message`` received at ``at`` (timestamp = at unless given)."""
+    message = {"timestamp": at.isoformat(), **message}
+    return SegmentEvent(shop_id=shop_id, received_at=at, message=_messages.validate_python(message))
+
+
+def minutes(n: int) -> timedelta:
+    return timedelta(minutes=n)

@@ -1,0 +1,59 @@
+"""Shop configuration: what a shop may write, and what nudge refuses with the path of the mistake."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.models.config import ShopConfig, hash_key
+
+BASE = """
+shop:
+  id: demo
+  name: Demo Shop
+  write_keys: [demo-write-key]
+  secret_keys: [demo-secret-key]
+  currency: EUR
+  default_locale: en
+  timezone: Europe/Berlin
+channels:
+  preference: [push, whatsapp, email, sms]
+journeys:
+  cart_abandonment:
+    steps:
+      - {wait: PT1H, template: cart_reminder}
+"""
+
+
+def errors_of(text: str) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        ShopConfig.from_yaml(text)
+    return [(".".join(map(str, e["loc"])), e["msg"]) for e in caught.value.errors()]
+
+
+def test_the_documented_shape_parses_and_keeps_only_key_hashes():
+    config = ShopConfig.from_yaml(BASE)
+    assert config.shop.write_keys == [hash_key("demo-write-key")]
+    assert "demo-secret-key" not in config.model_dump_json()
+    assert config.journeys["cart_abandonment"].steps[0].wait.total_seconds() == 3600
+
+
+def test_hashed_keys_are_accepted_as_they_are():
+    config = ShopConfig.from_yaml(BASE.replace("[demo-write-key]", f"[{hash_key('demo-write-key')}]"))
+    assert config.shop.write_keys == [hash_key("demo-write-key")]
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "rule"),
+    [
+        (("timezone: Europe/Berlin", "timezone: Mars/Olympus"), "shop.timezone", "unknown IANA time zone"),
+        (("whatsapp, email", "whatsapp, fax"), "channels.preference.2", "Input should be"),
+        (("push, whatsapp", "push, push"), "channels.preference", "each channel may appear once"),
+        (("wait: PT1H", "wait: PT0S"), "journeys.cart_abandonment.steps.0.wait", "positive ISO 8601 duration"),
+        (("currency: EUR", "currency: euro"), "shop.currency", "should match pattern"),
+        (("name: Demo Shop", "nmae: Demo Shop"), "shop.nmae", "Extra inputs are not permitted"),
+    ],
+)
+def test_mistakes_are_reported_with_their_path(change, path, rule):
+    found = errors_of(BASE.replace(*change))
+    assert any(where == path and rule in message for where, message in found), found
