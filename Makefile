@@ -3,7 +3,9 @@ SHELL := /bin/bash
 export TZ := UTC
 
 # Lambda runs python3.13; the development image ships it through pyenv.
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || echo "$$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python3.13")
+# A pyenv shim may exist without working, so each candidate must really run 3.13.
+PYTHON313 ?= $(shell for p in "$$(pyenv root 2>/dev/null)"/versions/3.13*/bin/python3.13 $$(command -v python3.13); do \
+  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo "$$p"; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
@@ -11,6 +13,7 @@ SAM_VENV := .venv-sam
 .PHONY: install demo serve test lint typecheck sam-validate sam-build bench clean pr
 
 $(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "python3.13 is needed (Lambda's runtime); install it, e.g. with pyenv" >&2; exit 1; }
 	$(PYTHON313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[local,dev]'

@@ -26,7 +26,7 @@ def mask_pii(text: str) -> str:
 class MaskingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter with PII masked in the serialized line."""
 
-    def serialize(self, log: dict[str, Any]) -> str:
+    def serialize(self, log: Any) -> str:
         return mask_pii(super().serialize(log))
 
 

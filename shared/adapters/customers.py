@@ -108,13 +108,13 @@ class CustomerStore:
                 self.client.put_item(TableName=self._table, **request)
                 return
             puts = [request, *(put_request(other, None, now, merged_into=record.key) for other in absorbed)]
-            self.client.transact_write_items(
-                TransactItems=[{"Put": {"TableName": self._table, **put}} for put in puts]  # type: ignore[misc]
-            )
+            items: list[Any] = [{"Put": {"TableName": self._table, **put}} for put in puts]
+            self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise VersionConflictError(record.pk) from error
         except self.client.exceptions.TransactionCanceledException as error:
-            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]  # type: ignore[attr-defined]
+            cancellation: list[Any] = error.response.get("CancellationReasons", [])
+            reasons = [r.get("Code") for r in cancellation]
             if "ConditionalCheckFailed" in reasons:
                 raise VersionConflictError(record.pk) from error
             raise

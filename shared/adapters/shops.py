@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from shared import aws
 from shared.models.config import ShopConfig, hash_key
@@ -57,7 +57,7 @@ class ShopDirectory:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"key#{digest}"}}).get("Item")
-        found = ShopKey(shop_id=item["shop_id"]["S"], kind=item["kind"]["S"]) if item else None  # type: ignore[typeddict-item]
+        found = ShopKey(shop_id=item["shop_id"]["S"], kind=cast(KeyKind, item["kind"]["S"])) if item else None
         self._keys[digest] = (time.monotonic() + _CACHE_SECONDS, found)
         return found
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from shared.models.config import Channel, ShopConfig
@@ -25,7 +25,7 @@ from shared.models.segment import (
     OrderTrack,
     Product,
     ProductTrack,
-    Track,
+    TrackCall,
 )
 from shared.models.state import (
     DEDUPE_WINDOW_SECONDS,
@@ -98,7 +98,7 @@ def _apply(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> Non
         _merge_traits(state, message.traits.model_dump(by_alias=False, exclude_none=True))
     elif isinstance(message, Alias):
         pass  # the merge itself happened before decide; an alias carries no state of its own
-    elif isinstance(message, Track):
+    elif isinstance(message, TrackCall):
         _count_event(state, message.event)
         _apply_track(state, message, event)
 
@@ -142,7 +142,7 @@ def _count_event(state: CustomerState, name: str) -> None:
         state.event_counts = {**state.event_counts, name: state.event_counts.get(name, 0) + 1}
 
 
-def _apply_track(state: CustomerState, message: Track, event: SegmentEvent) -> None:
+def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) -> None:
     at = event.occurred_at
     name = message.event
     if isinstance(message, ProductTrack):
@@ -196,14 +196,14 @@ def _record_consent(
     state: CustomerState,
     event: SegmentEvent,
     channel: Channel,
-    status: str,
+    status: Literal["granted", "withdrawn"],
     source: str,
     notice_version: str,
     evidence: str | None,
 ) -> None:
     record = ConsentRecord(
         channel=channel,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         source=source,
         notice_version=notice_version,
         evidence=evidence,

@@ -178,27 +178,32 @@ NEWSLETTER_EVENTS = frozenset({"Newsletter Subscribed", "Newsletter Unsubscribed
 # ---------------------------------------------------------------- calls
 
 
-class Track(Message):
-    """A ``track`` call whose event nudge does not act on specially: kept as activity."""
+class TrackCall(Message):
+    """A ``track`` call: something the customer did. Subclasses type the properties of the events nudge acts on."""
 
     type: Literal["track"] = "track"
     event: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Track(TrackCall):
+    """A ``track`` call whose event nudge does not act on specially: kept as activity."""
+
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-class ProductTrack(Track):
+class ProductTrack(TrackCall):
     properties: ProductProperties
 
 
-class OrderTrack(Track):
+class OrderTrack(TrackCall):
     properties: OrderProperties = Field(default_factory=OrderProperties)
 
 
-class ConsentTrack(Track):
+class ConsentTrack(TrackCall):
     properties: ConsentProperties
 
 
-class NewsletterTrack(Track):
+class NewsletterTrack(TrackCall):
     properties: NewsletterProperties = Field(default_factory=NewsletterProperties)
 
 

@@ -37,7 +37,7 @@ def customer_view(record: StoredCustomer, customer_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {"customer_id": customer_id, "record": record.key, "version": record.version}
     body.update(state.model_dump(mode="json", exclude={"seen", "consents"}))
     body["consent"] = {
-        channel: (record.model_dump(mode="json") if (record := state.consent(channel)) else None)
+        channel: (decision.model_dump(mode="json") if (decision := state.consent(channel)) else None)
         for channel in CHANNELS
     }
     body["consent_history"] = [entry.model_dump(mode="json") for entry in state.consents]

@@ -1,0 +1,245 @@
+"""`nudge demo`: a demo shop's customers, step by step, through the real handlers on the local stack.
+
+Every step is an HTTP call a shop's tracking client would make; after each, the demo waits until the updater has
+drained the queue and then reads the customer back through the support API, so what it prints is what nudge stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from infra.metering import READ_OPERATIONS, WRITE_OPERATIONS, ApiCallMeter
+
+WRITE_KEY = "demo-write-key"
+SECRET_KEY = "demo-secret-key"
+
+TRAIL_RUNNER = {
+    "product_id": "trail-runner-2",
+    "name": "Trail Runner 2",
+    "price": 89.90,
+    "category": "shoes",
+    "image_url": "https://demo.shop/img/trail-runner-2.jpg",
+    "url": "https://demo.shop/p/trail-runner-2",
+}
+RAIN_JACKET = {
+    "product_id": "rain-jacket",
+    "name": "Rain Jacket",
+    "price": 129.00,
+    "category": "jackets",
+    "image_url": "https://demo.shop/img/rain-jacket.jpg",
+    "url": "https://demo.shop/p/rain-jacket",
+}
+WOOL_SOCKS = {"product_id": "wool-socks", "name": "Wool Socks", "price": 12.50, "category": "socks"}
+
+
+def _auth(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+@dataclass
+class Demo:
+    """Drives the demo shop against a running local stack and narrates what happened."""
+
+    base_url: str
+    wait_idle: Any
+    meter: ApiCallMeter
+    out: Any = print
+    accepted: int = 0
+    _ids: list[str] = field(default_factory=list)
+
+    # ------------------------------------------------------------ HTTP
+    def request(self, method: str, path: str, body: Any = None, key: str = WRITE_KEY) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", _auth(key))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def send(self, path: str, body: dict[str, Any], key: str = WRITE_KEY) -> tuple[int, Any]:
+        status, answer = self.request("POST", path, body, key)
+        count = len(body.get("batch", [body]))
+        events = ", ".join(m.get("event") or m.get("type", path.rsplit("/", 1)[-1]) for m in body.get("batch", [body]))
+        self.out(f"   POST {path} ({events}) -> {status} {json.dumps(answer)}")
+        if status == 200:
+            self.accepted += count
+        self.wait_idle()
+        return status, answer
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        status, body = self.request("GET", f"/v1/customers/{customer_id}", key=SECRET_KEY)
+        return body if status == 200 else None
+
+    # ------------------------------------------------------------ narration
+    def show(self, customer_id: str, label: str) -> None:
+        body = self.customer(customer_id)
+        if body is None:
+            self.out(f"   {label}: not known to nudge")
+            return
+        self.out(f"   {label} ({body['record']}, version {body['version']}):")
+        traits = {k: v for k, v in body["traits"].items() if k in ("first_name", "email", "phone")}
+        if traits:
+            self.out(f"     profile   {_masked(traits)}  locale={body['locale']} tz={body['timezone']}")
+        for cart_id, cart in body["carts"].items():
+            items = "; ".join(f"{i['quantity']} x {i['name']} ({i['price']:.2f})" for i in cart["items"])
+            self.out(f"     cart {cart_id}: {items}")
+        if not body["carts"]:
+            self.out("     cart      empty")
+        if body["viewed"]:
+            self.out(f"     viewed    {', '.join(v['name'] or v['product_id'] for v in body['viewed'])}")
+        orders = body["orders"]
+        if orders["count"]:
+            bought = ", ".join(orders["products_bought"])
+            self.out(f"     orders    {orders['count']} worth {orders['revenue']:.2f}; bought {bought}")
+        consents = [
+            f"{channel} {record['status']} ({record['source']}, notice {record['notice_version']})"
+            for channel, record in body["consent"].items()
+            if record
+        ]
+        self.out(f"     consent   {'; '.join(consents) if consents else 'none given'}")
+        if len(body["consent_history"]) > 1:
+            history = ", ".join(f"{r['channel']} {r['status']} at {r['at'][11:19]}" for r in body["consent_history"])
+            self.out(f"     history   {history}")
+        if body["push_tokens"]:
+            installed = "installed" if body["app"]["installed_at"] else "not installed"
+            self.out(f"     devices   {len(body['push_tokens'])} push token(s); app {installed}")
+        self.out(f"     events    {body['events_applied']} applied, last activity {body['last_activity_at']}")
+
+    def step(self, number: int, title: str) -> None:
+        self.out(f"\n{number}. {title}")
+
+    # ------------------------------------------------------------ the story
+    def run(self) -> dict[str, float]:
+        """Play the story; returns the measured figures."""
+        anna_anon = f"anon-{uuid.uuid4().hex[:8]}"
+        now = datetime.now(UTC)
+        web = {"locale": "de-DE", "timezone": "Europe/Berlin", "userAgent": "Mozilla/5.0"}
+
+        self.step(1, "Anna browses the web shop anonymously and puts a shoe in her cart")
+        self.send(
+            "/v1/batch",
+            {
+                "batch": [
+                    _track("Product Viewed", RAIN_JACKET, anonymousId=anna_anon),
+                    _track("Product Viewed", TRAIL_RUNNER, anonymousId=anna_anon),
+                    _track("Product Added", {**TRAIL_RUNNER, "cart_id": "web-1"}, anonymousId=anna_anon),
+                ],
+                "context": web,
+            },
+        )
+        self.show(anna_anon, "visitor")
+
+        self.step(2, "Anna signs up: identify joins her browsing to her account; she opts in to e-mail")
+        self.send(
+            "/v1/identify",
+            {
+                "userId": "anna",
+                "anonymousId": anna_anon,
+                "traits": {"firstName": "Anna", "email": "anna@example.com"},
+                "context": web,
+                "messageId": _id(),
+            },
+        )
+        self.send("/v1/track", _consent("anna", "email", "granted", "signup-form", "privacy-2026-09"))
+        self.show("anna", "customer anna")
+
+        self.step(3, "Anna's phone loses the connection and retries 'Product Added' with the same messageId")
+        retry = _track("Product Added", {**RAIN_JACKET, "cart_id": "web-1"}, userId="anna")
+        self.send("/v1/track", retry)
+        self.send("/v1/track", retry)
+        self.show("anna", "customer anna (the jacket is in the cart once)")
+
+        self.step(4, "Ben installs the app, allows push, and buys two things; his clock is 3 minutes fast")
+        fast = now + timedelta(minutes=3)
+        app = {"device": {"token": "fcm-" + uuid.uuid4().hex, "type": "android"}, "timezone": "Europe/Vienna"}
+        self.send(
+            "/v1/batch",
+            {
+                "batch": [
+                    _track("Application Installed", {}, userId="ben", context=app),
+                    _consent("ben", "push", "granted", "app-permission-prompt", "app-3.2"),
+                    _track("Product Added", {**WOOL_SOCKS, "quantity": 2}, userId="ben"),
+                    _track("Product Added", TRAIL_RUNNER, userId="ben"),
+                    _track(
+                        "Order Completed",
+                        {
+                            "order_id": "o-1001",
+                            "revenue": 114.90,
+                            "currency": "EUR",
+                            "products": [{**WOOL_SOCKS, "quantity": 2}, TRAIL_RUNNER],
+                        },
+                        userId="ben",
+                        timestamp=fast.isoformat(),
+                    ),
+                ],
+                "sentAt": fast.isoformat(),
+            },
+        )
+        self.show("ben", "customer ben (order closed his cart)")
+
+        self.step(5, "A buggy client sends a batch with one broken event: the whole batch is refused")
+        self.send(
+            "/v1/batch",
+            {
+                "batch": [
+                    _track("Product Added", RAIN_JACKET, userId="ben"),
+                    _track("Product Added", {**RAIN_JACKET, "price": -1}, userId="ben"),
+                    {"type": "track", "userId": "ben", "messageId": _id()},
+                ]
+            },
+        )
+        self.show("ben", "customer ben (unchanged)")
+
+        self.step(6, "Someone tries another shop's key, and the public write key on the support API")
+        self.send("/v1/track", _track("Product Viewed", RAIN_JACKET, userId="ben"), key="someone-elses-key")
+        status, _ = self.request("GET", "/v1/customers/ben", key=WRITE_KEY)
+        self.out(f"   GET /v1/customers/ben with the write key -> {status}")
+
+        self.step(7, "Anna withdraws her e-mail consent from the preference centre")
+        self.send("/v1/track", _consent("anna", "email", "withdrawn", "preference-centre", "privacy-2026-09"))
+        self.show("anna", "customer anna")
+
+        writes = self.meter.count("dynamodb", WRITE_OPERATIONS)
+        reads = self.meter.count("dynamodb", READ_OPERATIONS)
+        per_event = writes / self.accepted if self.accepted else 0.0
+        sizes = self.meter.item_sizes
+        self.out("\nSummary")
+        self.out(f"   events accepted by ingest   {self.accepted}")
+        self.out(f"   DynamoDB write requests     {writes}  ({per_event:.2f} per accepted event; duplicates cost none)")
+        self.out(f"   DynamoDB read requests      {reads}")
+        if sizes:
+            self.out(f"   state item size             max {max(sizes)} B, mean {sum(sizes) / len(sizes):.0f} B")
+        return {"accepted": self.accepted, "writes": writes, "writes_per_event": per_event}
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+def _track(event: str, properties: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"type": "track", "event": event, "properties": properties, "messageId": _id(), **fields}
+
+
+def _consent(user: str, channel: str, status: str, source: str, notice: str) -> dict[str, Any]:
+    properties = {"channel": channel, "status": status, "source": source, "notice_version": notice}
+    return _track("Consent Updated", properties, userId=user)
+
+
+def _masked(traits: dict[str, Any]) -> str:
+    shown = []
+    for name, value in traits.items():
+        text = str(value)
+        if name in ("email", "phone"):
+            text = text[:2] + "***" + (text[text.index("@") :] if "@" in text else "")
+        shown.append(f"{name}={text}")
+    return " ".join(shown)
