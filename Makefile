@@ -37,17 +37,24 @@ lint: install
 typecheck: install
 	$(BIN)/mypy shared
 
-# aws-sam-cli pins boto3 and click, so it lives in its own virtual environment.
+# aws-sam-cli pins boto3 and click, so it lives in its own virtual environment. It needs Python >= 3.10; the
+# python3.13 the project needs anyway is used rather than whatever `python3` is. 1.145 brought ParentPackageMode.
 $(SAM_VENV)/.installed:
-	python3 -m venv $(SAM_VENV)
+	@test -n "$(PYTHON313)" || { echo "python3.13 is needed (Lambda's runtime); install it, e.g. with pyenv" >&2; exit 1; }
+	$(PYTHON313) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check uv
-	$(SAM_VENV)/bin/uv pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli
+	$(SAM_VENV)/bin/uv pip install --quiet --python $(SAM_VENV)/bin/python 'aws-sam-cli>=1.145'
 	touch $@
+
+sam-validate sam-build: export SAM_CLI_TELEMETRY := 0
 
 sam-validate: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint --template template.yaml --region us-east-1
 
-sam-build: $(SAM_VENV)/.installed  ## no Docker needed; python3.13 must be first on PATH
+# sam build finds the interpreter for BuildMethod python3.13 as `python3.13` on PATH and installs the layer's
+# requirements as arm64 wheels with it (no Docker); the artifacts land in .aws-sam/build.
+sam-build: $(SAM_VENV)/.installed  ## no Docker needed; python3.13 must be installed
+	@test -n "$(PYTHON313)" || { echo "python3.13 is needed: sam build packages for Lambda's python3.13" >&2; exit 1; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
 
 pr: lint typecheck test sam-validate  ## everything CI runs

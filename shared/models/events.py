@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models.config import Channel
 from shared.models.segment import Alias, Identify, SegmentMessage
 
 # SQS allows 128 characters of [A-Za-z0-9] and ASCII punctuation in group and deduplication ids.
@@ -86,3 +87,73 @@ class SegmentEvent(BaseModel):
     @property
     def group(self) -> str:
         return group_id(self.shop_id, self.customer)
+
+
+class TimerEvent(BaseModel):
+    """A timer came due: Step Functions puts this back into the customer's FIFO group (architecture §3).
+
+    The timer carries no decision: at wake-up the core guards the step (did they order? is the cart still there?).
+    ``timer_id`` is deterministic (journey instance + step + arm count), so it names the execution and dedupes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["timer"] = "timer"
+    shop_id: str
+    customer: str
+    journey: str
+    instance: str = Field(description="journey instance id, e.g. cart_abandonment:web-1:3")
+    step: int = Field(ge=0)
+    timer_id: str
+    due_at: datetime
+    received_at: datetime | None = Field(default=None, description="stamped by the updater when it reads the event")
+
+    @property
+    def message_id(self) -> str:
+        return f"timer:{self.timer_id}"
+
+    @property
+    def occurred_at(self) -> datetime:
+        return as_utc(self.due_at)
+
+    @property
+    def group(self) -> str:
+        return group_id(self.shop_id, self.customer)
+
+
+FeedbackReason = Literal[
+    "hard_bounce",  # email: the address does not exist
+    "complaint",  # email: marked as spam
+    "sms_opt_out",  # SMS: STOP (or another opt-out keyword)
+    "push_endpoint_disabled",  # push: the token is dead (app uninstalled)
+    "unsubscribe_link",  # email: List-Unsubscribe one-click or the unsubscribe page
+    "invalid_address",  # SMS / WhatsApp: the provider says the number cannot receive
+]
+
+
+class FeedbackEvent(BaseModel):
+    """Delivery feedback from a provider or the customer, applied in the customer's FIFO group like any event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["feedback"] = "feedback"
+    shop_id: str
+    customer: str
+    channel: Channel
+    reason: FeedbackReason
+    address: str | None = Field(default=None, description="the address it concerns (email, phone, push token)")
+    source: str = Field(description="where it came from, e.g. ses-notification, sms-inbound, unsubscribe-link")
+    feedback_id: str = Field(description="provider's id of the notification: the dedupe key")
+    occurred_at: datetime
+    received_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"feedback:{self.feedback_id}"
+
+    @property
+    def group(self) -> str:
+        return group_id(self.shop_id, self.customer)
+
+
+QueuedEvent = Annotated[SegmentEvent | TimerEvent | FeedbackEvent, Field(discriminator="kind")]

@@ -1,0 +1,92 @@
+"""Outgoing messages: what a journey puts on the outbox, what a template renders, what the send ledger records.
+
+The contract between the decision core (which decides *that* a message is due), the content renderer (which decides
+*what* it says, per channel and locale) and the channel router (which decides *where* it goes, at send time).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models.config import Channel
+
+MessageStatus = Literal["sent", "suppressed", "failed", "deferred"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OutboxMessage(_Frozen):
+    """A message that is due: the router chooses the channel, renders and sends it (once).
+
+    ``message_id`` is deterministic (journey instance + step), so a redelivered or re-decided message is the same
+    message and the send ledger lets it out once.
+    """
+
+    message_id: str = Field(min_length=1, max_length=200)
+    shop_id: str
+    customer: str = Field(description="customer key, 'u:<userId>' or 'a:<anonymousId>'")
+    journey: str
+    step: int = Field(ge=0)
+    template: str = Field(description="message kind: the template family, e.g. cart_reminder")
+    channels: list[Channel] | None = Field(default=None, description="narrows the shop's preference for this step")
+    variables: dict[str, Any] = Field(default_factory=dict, description="cart_id, order_id, offer code, ...")
+    transactional: bool = False
+    created_at: datetime
+
+
+class WhatsAppTemplate(_Frozen):
+    """A Meta-approved WhatsApp template (required outside the 24 h customer-service window)."""
+
+    name: str
+    language: str
+    parameters: list[str] = Field(default_factory=list, description="body {{1}}, {{2}}, ... in order")
+
+
+class Content(_Frozen):
+    """A message rendered for one channel and locale; every adapter reads the fields its channel has."""
+
+    channel: Channel
+    locale: str
+    title: str = Field(description="email subject, push/in-app title; empty for SMS and WhatsApp")
+    text: str = Field(description="plain-text body (email text part, push body, SMS, WhatsApp free-form text)")
+    html: str | None = Field(default=None, description="email HTML part")
+    image_url: str | None = None
+    url: str | None = Field(default=None, description="deep link or landing page")
+    data: dict[str, str] = Field(default_factory=dict, description="push custom data, e.g. promo_code")
+    whatsapp_template: WhatsAppTemplate | None = None
+
+
+class Address(_Frozen):
+    """Where one channel reaches the customer: push endpoint/token, email address, phone number, inbox id."""
+
+    channel: Channel
+    value: str
+    platform: str | None = Field(default=None, description="push: ios or android")
+
+
+class Receipt(_Frozen):
+    """What a provider answered for an accepted message."""
+
+    provider_message_id: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, description="e.g. SMS segments and encoding")
+
+
+class DeliveryError(Exception):
+    """A provider did not take the message; ``reason`` is short and safe to show to support (no PII)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The address will never work (dead push endpoint, invalid number, hard bounce): try the next channel."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Throttling or a provider outage: retry later (SQS redelivery), the same channel."""
