@@ -1,0 +1,31 @@
+"""Effects: what a decision asks the world to do. The core returns them; the updater carries them out.
+
+The updater saves the new state first, then carries out the effects; both effects are idempotent (a timer's
+execution name and an outbox message's id are deterministic), so a retry after a crash repeats them harmlessly.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.models.events import TimerEvent
+from shared.models.messages import OutboxMessage
+
+
+class StartTimer(BaseModel):
+    """Start a timer execution named ``event.timer_id`` that puts ``event`` into the FIFO queue at ``event.due_at``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: TimerEvent
+
+
+class Send(BaseModel):
+    """Put ``message`` on the outbox; the channel router delivers it (consent is checked again at send time)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message: OutboxMessage
+
+
+type Effect = StartTimer | Send
