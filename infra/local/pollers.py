@@ -1,0 +1,132 @@
+"""SQS event sources: poll a queue and invoke the function with batches, the way Lambda's event source mapping does.
+
+- Batch size from the template's SQS event (at most 10 per ReceiveMessage).
+- ``ReportBatchItemFailures``: only the records the handler names are left on the queue; the rest are deleted.
+- A handler that raises fails the whole batch: nothing is deleted.
+- Records left on the queue come back after the queue's visibility timeout, and the queue's redrive policy moves
+  them to the dead-letter queue after ``maxReceiveCount`` receives (the emulator does that, as SQS does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from infra.local.provision import REGION, QueueSource
+from infra.local.runtime import FunctionRuntime
+
+_log = logging.getLogger("nudge.local")
+_ATTRIBUTES = ["All"]
+
+
+def lambda_sqs_record(message: dict[str, Any], source: QueueSource) -> dict[str, Any]:
+    """One SQS message as Lambda hands it to a function (the ``Records`` entry of an SQS event)."""
+    attributes = dict(message.get("Attributes", {}))
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": attributes,
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": value.get("StringListValues", []),
+                "binaryListValues": value.get("BinaryListValues", []),
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": source.queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+class QueuePoller:
+    """Polls one queue for one function in a background thread until stopped."""
+
+    def __init__(
+        self,
+        source: QueueSource,
+        runtime: FunctionRuntime,
+        sqs: Any,
+        on_batch: Callable[[QueueSource, int, int], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.runtime = runtime
+        self._sqs = sqs
+        self._on_batch = on_batch
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"poll-{source.function}", daemon=True)
+        self.batches = 0
+        self.failed_records = 0
+
+    @property
+    def busy(self) -> bool:
+        """True while a received batch is not yet settled."""
+        return self._busy.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def poll_once(self, wait_seconds: int = 1) -> int:
+        """Receive one batch, invoke the function, settle the batch; returns the number of records received."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self.source.queue_url,
+            MaxNumberOfMessages=min(self.source.batch_size, 10),
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=_ATTRIBUTES,
+            MessageAttributeNames=_ATTRIBUTES,
+        ).get("Messages", [])
+        if messages:
+            # Between receive and settle the records are in flight (invisible on the queue, too).
+            self._busy.set()
+            try:
+                self._deliver(messages)
+            finally:
+                self._busy.clear()
+        return len(messages)
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        records = [lambda_sqs_record(message, self.source) for message in messages]
+        self.batches += 1
+        try:
+            response = self.runtime.invoke({"Records": records})
+        except Exception:
+            # As in Lambda: the invocation failed, so the whole batch becomes visible again after the timeout.
+            _log.exception("%s failed a batch of %d; it will be retried", self.source.function, len(records))
+            self.failed_records += len(records)
+            if self._on_batch:
+                self._on_batch(self.source, len(records), len(records))
+            return
+        failed: set[str] = set()
+        if self.source.report_batch_item_failures and isinstance(response, dict):
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        done = [
+            {"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
+            for index, record in enumerate(records)
+            if record["messageId"] not in failed
+        ]
+        if done:
+            self._sqs.delete_message_batch(QueueUrl=self.source.queue_url, Entries=done)
+        self.failed_records += len(failed)
+        if self._on_batch:
+            self._on_batch(self.source, len(records), len(failed))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # keep polling, as the event source mapping does; the error is on the console
+                _log.exception("polling %s failed", self.source.queue_url)
+                self._stop.wait(1)
