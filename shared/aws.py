@@ -40,3 +40,24 @@ def sqs() -> SQSClient:
 def stepfunctions() -> SFNClient:
     """The Step Functions client."""
     return client("stepfunctions")  # type: ignore[no-any-return]
+
+
+# boto3-stubs for these services are not installed: their clients are typed as Any.
+def sesv2() -> Any:
+    """The SES v2 client (email)."""
+    return client("sesv2")
+
+
+def sns() -> Any:
+    """The SNS client (mobile push)."""
+    return client("sns")
+
+
+def sms_voice_v2() -> Any:
+    """The AWS End User Messaging SMS client (``pinpoint-sms-voice-v2``)."""
+    return client("pinpoint-sms-voice-v2")
+
+
+def social_messaging() -> Any:
+    """The AWS End User Messaging Social client (``socialmessaging``, WhatsApp)."""
+    return client("socialmessaging")

@@ -1,0 +1,84 @@
+"""Channel providers: one adapter per channel behind one port, ``ChannelProvider``.
+
+``send`` answers a Receipt or raises ``PermanentDeliveryError`` (the address will never work: the router tries the
+next channel) or ``TransientDeliveryError`` (throttling, an outage or a configuration error: retry, then the
+dead-letter queue). Reasons are short and PII-free. Each adapter builds its boto3 request in a pure function and
+reads AWS errors in one function (``push_error``, ``email_error``, ``sms_error``, ``whatsapp_error``,
+``inbox_error``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from shared.adapters.channels.email import EmailProvider
+from shared.adapters.channels.inbox import InAppProvider, InboxStore
+from shared.adapters.channels.push import PushProvider
+from shared.adapters.channels.sms import SmsProvider
+from shared.adapters.channels.whatsapp import WhatsAppProvider
+from shared.models.channels import InAppSettings, SendContext
+from shared.models.config import Channel, ChannelSettings
+from shared.models.messages import Address, Content, Receipt
+
+__all__ = [
+    "ChannelProvider",
+    "EmailProvider",
+    "InAppProvider",
+    "InboxStore",
+    "PushProvider",
+    "SendContext",
+    "SmsProvider",
+    "WhatsAppProvider",
+    "providers_for",
+]
+
+
+class ChannelProvider(Protocol):
+    """Delivers one rendered message to one address of its channel."""
+
+    @property
+    def channel(self) -> Channel:
+        """The channel this provider delivers on."""
+        ...
+
+    def send(
+        self, address: Address, content: Content, message_id: str, *, context: SendContext | None = None
+    ) -> Receipt:
+        """Deliver ``content`` to ``address``; ``message_id`` is nudge's deterministic id, carried for feedback.
+
+        ``context`` is what the router knows about this message (transactional, unsubscribe URL, WhatsApp window).
+        Raises PermanentDeliveryError or TransientDeliveryError.
+        """
+        ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def providers_for(
+    shop_id: str,
+    settings: ChannelSettings,
+    *,
+    inbox: InboxStore | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+) -> dict[Channel, ChannelProvider]:
+    """The providers of every channel the shop has configured (in-app: whenever an inbox store is given).
+
+    Providers share the process-wide AWS clients, so building them per message is cheap.
+    """
+    providers: dict[Channel, ChannelProvider] = {}
+    if settings.push:
+        providers["push"] = PushProvider(settings.push)
+    if settings.email:
+        providers["email"] = EmailProvider(settings.email)
+    if settings.sms:
+        providers["sms"] = SmsProvider(settings.sms)
+    if settings.whatsapp:
+        providers["whatsapp"] = WhatsAppProvider(settings.whatsapp)
+    if inbox is not None:
+        retention = (settings.in_app or InAppSettings()).retention
+        providers["in_app"] = InAppProvider(inbox, shop_id, retention=retention, clock=clock)
+    return providers

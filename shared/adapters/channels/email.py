@@ -1,0 +1,181 @@
+"""Email through SES v2 ``SendEmail`` with Raw MIME content.
+
+Raw, not Simple: the one-click unsubscribe headers must reach the recipient exactly as written (and moto drops
+Simple-content headers, so only Raw can be tested end to end). The message is ``multipart/alternative`` (text, then
+HTML) with a UTF-8 subject, and, for marketing mail, RFC 8058's ``List-Unsubscribe: <https://...>`` and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click``. SES overwrites ``Message-ID``, so nudge's message id travels
+as the ``nudge_message_id`` email tag (in SES events) and the ``X-Nudge-Message-Id`` header (in bounces), both
+restricted to SES's tag alphabet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.header import Header
+from email.headerregistry import Address as MailAddress
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from typing import Any
+
+from shared import aws
+from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
+from shared.models.channels import EMAIL_ADDRESS, EmailSettings, SendContext
+from shared.models.config import Channel
+from shared.models.messages import (
+    Address,
+    Content,
+    DeliveryError,
+    PermanentDeliveryError,
+    Receipt,
+    TransientDeliveryError,
+)
+
+MESSAGE_ID_TAG = "nudge_message_id"
+MESSAGE_ID_HEADER = "X-Nudge-Message-Id"
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_TAG_MAX = 256
+
+
+class _MailPolicy(EmailPolicy):
+    """SMTP policy (CRLF, 78-column folding) with two exceptions the standard library gets wrong.
+
+    ``List-Unsubscribe`` is written on one line, exactly as given: a long URL has no folding whitespace, so the
+    default policy would RFC 2047-encode it and it would no longer be a URL (RFC 5322 allows 998 characters per
+    line). A non-ASCII ``Subject`` is written as whole UTF-8 encoded words: the default folder can mix encoded and
+    plain words so that decoders show doubled spaces.
+    """
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() == "list-unsubscribe":
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        if name.lower() == "subject" and not str(value).isascii():
+            encoded = Header(str(value), "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=78)
+            return f"{name}: {encoded}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_POLICY = _MailPolicy(linesep="\r\n")
+_EMAIL_ADDRESS = re.compile(EMAIL_ADDRESS)
+
+# SES sends to a syntactically invalid recipient with BadRequestException (SES v1 and moto: InvalidParameterValue).
+_INVALID_ADDRESS = {"BadRequestException", "InvalidParameterValue"}
+_THROTTLED = {"TooManyRequestsException", "Throttling"}
+
+
+def tag_value(message_id: str) -> str:
+    """``message_id`` in SES's tag alphabet ``[A-Za-z0-9_-]`` (max 256), deterministic and collision-resistant.
+
+    Unchanged when already valid; otherwise unsafe characters become ``_`` and a hash of the original is appended.
+    """
+    if len(message_id) <= _TAG_MAX and not _TAG_UNSAFE.search(message_id):
+        return message_id
+    digest = hashlib.sha256(message_id.encode()).hexdigest()[:16]
+    return f"{_TAG_UNSAFE.sub('_', message_id)[: _TAG_MAX - 17]}-{digest}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def mime_message(
+    settings: EmailSettings, to: str, content: Content, message_id: str, unsubscribe_url: str | None
+) -> bytes:
+    """The raw RFC 5322 message: deterministic bytes for the same inputs (the MIME boundary derives from the id)."""
+    message = EmailMessage(policy=_POLICY)
+    message["From"] = MailAddress(display_name=settings.from_name or "", addr_spec=settings.from_address)
+    message["To"] = to
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["Subject"] = _one_line(content.title)
+    message[MESSAGE_ID_HEADER] = tag_value(message_id)
+    if unsubscribe_url is not None:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(content.text, cte="quoted-printable")
+    if content.html is not None:
+        message.add_alternative(content.html, subtype="html", cte="quoted-printable")
+        message.set_boundary(f"nudge-{hashlib.sha256(message_id.encode()).hexdigest()[:32]}")
+    return message.as_bytes()
+
+
+def email_request(
+    settings: EmailSettings, to: str, content: Content, message_id: str, context: SendContext
+) -> dict[str, Any]:
+    """The SES v2 SendEmail request for one message.
+
+    Raises ValueError for marketing mail without an unsubscribe URL: bulk senders must offer one-click unsubscribe
+    (Gmail/Yahoo), so the router must pass ``context.unsubscribe_url`` unless the message is transactional.
+    """
+    if context.unsubscribe_url is None and not context.transactional:
+        raise ValueError("marketing email needs context.unsubscribe_url (RFC 8058 one-click unsubscribe)")
+    request: dict[str, Any] = {
+        "FromEmailAddress": settings.from_address,
+        "Destination": {"ToAddresses": [to]},
+        "Content": {"Raw": {"Data": mime_message(settings, to, content, message_id, context.unsubscribe_url)}},
+        "EmailTags": [{"Name": MESSAGE_ID_TAG, "Value": tag_value(message_id)}],
+    }
+    if settings.configuration_set:
+        request["ConfigurationSetName"] = settings.configuration_set
+    return request
+
+
+def email_error(error: Exception) -> DeliveryError:
+    """The delivery error for a failed SES v2 SendEmail (the one place SES errors are read).
+
+    Only a malformed recipient is permanent for the *address*. SES does not refuse a suppressed or bouncing address
+    at send time (that comes back later as bounce/complaint feedback), so nothing else SES answers says the address
+    is dead. ``MessageRejected`` (sender identity not verified, sandbox recipient not verified, content with a
+    virus), ``MailFromDomainNotVerifiedException``, ``AccountSuspendedException``, ``SendingPausedException``,
+    ``NotFoundException`` (configuration set) and ``LimitExceededException`` (sending quota) are configuration or
+    account states: they are transient, so the message is retried and then lands in the dead-letter queue with its
+    reason, instead of silently moving every customer to another channel forever.
+    """
+    failure = AwsFailure.of(error)
+    if failure.code in _INVALID_ADDRESS:
+        return PermanentDeliveryError("invalid_email_address")
+    if failure.code in _THROTTLED:
+        return TransientDeliveryError("email_throttled")
+    if failure.code == "MessageRejected":
+        return TransientDeliveryError("email_rejected: MessageRejected")
+    if failure.code == "LimitExceededException":
+        return TransientDeliveryError("email_quota_exceeded")
+    if failure.server_side:
+        return TransientDeliveryError("email_unavailable")
+    return TransientDeliveryError(f"email_config: {failure.code}")
+
+
+class EmailProvider:
+    """Sends email through SES v2 from the shop's verified identity."""
+
+    channel: Channel = "email"
+
+    def __init__(self, settings: EmailSettings, client: Any | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.sesv2()
+        return self._client
+
+    def send(
+        self, address: Address, content: Content, message_id: str, *, context: SendContext | None = None
+    ) -> Receipt:
+        """Send ``content`` to the address in ``address.value``; raises a DeliveryError if SES refuses.
+
+        ``context.unsubscribe_url`` (this message's one-click link) is required unless ``context.transactional``.
+        """
+        if not _EMAIL_ADDRESS.fullmatch(address.value):
+            raise PermanentDeliveryError("invalid_email_address")
+        context = context or SendContext()
+        request = email_request(self.settings, address.value, content, message_id, context)
+        try:
+            response = self.client.send_email(**request)
+        except AWS_CALL_ERRORS as error:
+            raise email_error(error) from error
+        return Receipt(
+            provider_message_id=response.get("MessageId"),
+            details={"one_click_unsubscribe": context.unsubscribe_url is not None},
+        )

@@ -1,0 +1,137 @@
+"""Signed tokens: one-click unsubscribe links and the in-app inbox's customer proof. Pure (stdlib only).
+
+Unsubscribe token (nudge issues and verifies it; nobody else needs to reproduce it)::
+
+    payload = UTF-8 JSON array [shop_id, customer, channel], compact (no spaces)
+    body    = base64url(payload) without "=" padding
+    mac     = first 16 bytes (128 bits) of HMAC-SHA256(key, "nudge-unsubscribe-v1." + body)
+    token   = body + "." + base64url(mac) without padding
+
+It carries the ids, so the unsubscribe endpoint needs no lookup, and the MAC makes it unforgeable: RFC 8058's
+one-click POST arrives without cookies or auth. The domain prefix keeps a MAC made for another purpose with the same
+key from ever validating here. Tokens do not expire (unsubscribe links must keep working); rotate keys to retire
+them: verify accepts several keys (the new one first), issue uses the newest.
+
+Inbox token (the shop's backend signs it, so its app can read its customer's inbox): see ``inbox_token``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shared.models.config import CHANNELS, Channel
+
+_UNSUBSCRIBE_DOMAIN = b"nudge-unsubscribe-v1."
+_MAC_BYTES = 16
+_MIN_KEY_BYTES = 16
+_MAX_TOKEN_CHARS = 2048
+
+
+class InvalidTokenError(Exception):
+    """The token is forged, tampered with, truncated or malformed (the reason is never shown to the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnsubscribeClaim:
+    """Who asked to stop receiving what: the ids an unsubscribe token carries."""
+
+    shop_id: str
+    customer: str
+    channel: Channel
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    """Strict base64url without padding: the encoding of the result must be exactly ``text`` (no malleability)."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise InvalidTokenError("not base64url") from error
+    if _b64encode(raw) != text:  # rejects stray characters, padding and non-canonical trailing bits
+        raise InvalidTokenError("not canonical base64url")
+    return raw
+
+
+def _keys(keys: bytes | Iterable[bytes]) -> list[bytes]:
+    found = [keys] if isinstance(keys, bytes) else list(keys)
+    if not found or any(len(key) < _MIN_KEY_BYTES for key in found):
+        raise ValueError(f"signing keys must be at least {_MIN_KEY_BYTES} bytes")
+    return found
+
+
+def _unsubscribe_mac(key: bytes, body: str) -> bytes:
+    return hmac.new(key, _UNSUBSCRIBE_DOMAIN + body.encode("ascii"), hashlib.sha256).digest()[:_MAC_BYTES]
+
+
+def issue_unsubscribe_token(key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
+    """A URL-safe token that proves nudge issued an unsubscribe link for this shop, customer and channel."""
+    (signing_key,) = _keys(key)
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    payload = json.dumps([shop_id, customer, channel], separators=(",", ":"), ensure_ascii=False)
+    body = _b64encode(payload.encode("utf-8"))
+    return f"{body}.{_b64encode(_unsubscribe_mac(signing_key, body))}"
+
+
+def verify_unsubscribe_token(keys: bytes | Iterable[bytes], token: str) -> UnsubscribeClaim:
+    """The claim inside ``token`` if any of ``keys`` signed it; raises InvalidTokenError otherwise.
+
+    Pass every key still accepted during a rotation; the comparison is constant-time for each.
+    """
+    candidates = _keys(keys)
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
+        raise InvalidTokenError("malformed")
+    body, mac_text = token.split(".")
+    mac = _b64decode(mac_text)
+    if len(mac) != _MAC_BYTES:
+        raise InvalidTokenError("truncated")
+    if not any(hmac.compare_digest(_unsubscribe_mac(key, body), mac) for key in candidates):
+        raise InvalidTokenError("bad signature")
+    try:
+        claim = json.loads(_b64decode(body).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:  # only reachable with a leaked key
+        raise InvalidTokenError("malformed payload") from error
+    match claim:
+        case [str(shop_id), str(customer), str(channel)] if channel in CHANNELS:
+            return UnsubscribeClaim(shop_id=shop_id, customer=customer, channel=channel)
+    raise InvalidTokenError("malformed payload")
+
+
+def inbox_token(key: bytes, shop_id: str, customer_id: str) -> str:
+    """The token a shop's backend gives its app so the app may read that customer's in-app inbox.
+
+    Recipe (reproducible in any language)::
+
+        token = lowercase hex( HMAC-SHA256( key, UTF-8( shop_id + "\\n" + customer_id ) ) )
+
+    ``key`` is the shop's inbox signing secret as raw bytes, ``shop_id`` the nudge shop id (``demo``) and
+    ``customer_id`` the shop's own user id, exactly as its tracking calls send it as ``userId`` (not nudge's
+    ``u:`` key). "\\n" is a single line feed (0x0A). For example, in Node.js::
+
+        crypto.createHmac("sha256", key).update(`${shopId}\\n${customerId}`, "utf8").digest("hex")
+
+    and in PHP ``hash_hmac('sha256', $shopId . "\\n" . $customerId, $key)``.
+    """
+    (signing_key,) = _keys(key)
+    message = f"{shop_id}\n{customer_id}".encode()
+    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
+
+
+def verify_inbox_token(keys: bytes | Iterable[bytes], shop_id: str, customer_id: str, token: str) -> bool:
+    """Whether ``token`` is ``inbox_token`` of this shop and customer under any of ``keys`` (constant-time)."""
+    candidates = _keys(keys)
+    if not isinstance(token, str) or len(token) != 2 * hashlib.sha256().digest_size:
+        return False
+    presented = token.lower().encode("ascii", errors="replace")
+    return any(
+        hmac.compare_digest(inbox_token(key, shop_id, customer_id).encode("ascii"), presented) for key in candidates
+    )

@@ -1,0 +1,199 @@
+"""Email through SES v2: the raw message a recipient's mailbox sees, and which SES answers move to another channel."""
+
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from pydantic import ValidationError
+
+from shared.adapters.channels.email import EmailProvider, email_request, mime_message, tag_value
+from shared.models.channels import EmailSettings, SendContext
+from shared.models.messages import Address, Content, PermanentDeliveryError, TransientDeliveryError
+
+SETTINGS = EmailSettings(from_address="hello@demo-shop.example", from_name="Démo Shop", configuration_set="nudge")
+UNSUBSCRIBE = "https://nudge.example/u/" + "eyJkZW1vIiwidTphZGEiLCJlbWFpbCJd" * 4 + ".c2lnbmF0dXJlMTIzNDU2Nw"
+MARKETING = SendContext(unsubscribe_url=UNSUBSCRIBE)
+TRANSACTIONAL = SendContext(transactional=True)
+TO = "ada@example.com"
+
+
+def content(**changes) -> Content:
+    fields = {
+        "channel": "email",
+        "locale": "de",
+        "title": "Dein Warenkorb wartet: 10 % Rabatt für dich 🎁",
+        "text": "Hallo Ada, dein Warenkorb wartet.",
+        "html": "<p>Hallo <b>Ada</b>, dein Warenkorb wartet, 10 € für dich.</p>",
+    }
+    return Content(**{**fields, **changes})
+
+
+def parsed(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.default)
+
+
+def text_of(part) -> str:
+    """A part's decoded text with the wire's CRLF line ends read as newlines."""
+    return part.get_content().replace("\r\n", "\n")
+
+
+def header_lines(raw: bytes) -> list[str]:
+    return raw.split(b"\r\n\r\n", 1)[0].decode("ascii").split("\r\n")
+
+
+def ses_stub():
+    client = boto3.client("sesv2", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+# ---------------------------------------------------------------- the message
+
+
+def test_the_mail_has_a_text_and_an_html_alternative_and_a_utf8_subject():
+    message = parsed(mime_message(SETTINGS, TO, content(), "m-1", UNSUBSCRIBE))
+
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [(part.get_content_type(), text_of(part)) for part in message.iter_parts()]
+    assert parts == [
+        ("text/plain", "Hallo Ada, dein Warenkorb wartet.\n"),
+        ("text/html", "<p>Hallo <b>Ada</b>, dein Warenkorb wartet, 10 € für dich.</p>\n"),
+    ]
+    assert message["Subject"] == "Dein Warenkorb wartet: 10 % Rabatt für dich 🎁"
+    assert message["From"].addresses[0].display_name == "Démo Shop"
+    assert message["To"] == TO
+
+
+def test_marketing_mail_offers_one_click_unsubscribe_on_single_unfolded_header_lines():
+    raw = mime_message(SETTINGS, TO, content(), "m-1", UNSUBSCRIBE)
+
+    lines = header_lines(raw)
+    assert f"List-Unsubscribe: <{UNSUBSCRIBE}>" in lines  # exactly, not RFC 2047-encoded or folded
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
+
+
+def test_other_headers_still_fold_so_a_long_subject_stays_standard():
+    raw = mime_message(SETTINGS, TO, content(title="Grüße aus dem Shop " * 20), "m-1", UNSUBSCRIBE)
+
+    long_lines = [line for line in header_lines(raw) if len(line) > 78]
+    assert long_lines == [f"List-Unsubscribe: <{UNSUBSCRIBE}>"]
+    assert parsed(raw)["Subject"] == ("Grüße aus dem Shop " * 20).strip()
+
+
+@pytest.mark.parametrize("url", ["http://nudge.example/u/t", "https://nudge.example/u/t>\r\nBcc: x", "mailto:u@x"])
+def test_only_a_plain_https_url_can_become_the_unsubscribe_link(url):
+    with pytest.raises(ValidationError, match="https"):
+        SendContext(unsubscribe_url=url)
+
+
+def test_transactional_mail_may_go_without_unsubscribe_headers():
+    request = email_request(SETTINGS, TO, content(), "m-1", TRANSACTIONAL)
+
+    message = parsed(request["Content"]["Raw"]["Data"])
+    assert "List-Unsubscribe" not in message
+    assert "List-Unsubscribe-Post" not in message
+
+
+def test_marketing_mail_without_an_unsubscribe_url_is_refused_before_sending():
+    with pytest.raises(ValueError, match="unsubscribe_url"):
+        email_request(SETTINGS, TO, content(), "m-1", SendContext())
+
+
+def test_a_text_only_message_is_a_single_text_part():
+    message = parsed(mime_message(SETTINGS, TO, content(html=None), "m-1", None))
+
+    assert message.get_content_type() == "text/plain"
+    assert text_of(message) == "Hallo Ada, dein Warenkorb wartet.\n"
+
+
+def test_a_line_break_in_the_subject_cannot_inject_headers():
+    message = parsed(mime_message(SETTINGS, TO, content(title="Hi\r\nBcc: evil@example.com"), "m-1", None))
+
+    assert message["Subject"] == "Hi Bcc: evil@example.com"
+    assert "Bcc" not in message
+
+
+def test_the_same_message_builds_the_same_bytes():
+    assert mime_message(SETTINGS, TO, content(), "m-1", UNSUBSCRIBE) == mime_message(
+        SETTINGS, TO, content(), "m-1", UNSUBSCRIBE
+    )
+
+
+def test_the_request_carries_the_message_id_as_an_ses_tag_and_header():
+    request = email_request(SETTINGS, TO, content(), "demo#u:ada#cart_abandonment#1", MARKETING)
+
+    (tag,) = request["EmailTags"]
+    assert tag["Name"] == "nudge_message_id"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", tag["Value"])
+    assert parsed(request["Content"]["Raw"]["Data"])["X-Nudge-Message-Id"] == tag["Value"]
+    assert request["FromEmailAddress"] == "hello@demo-shop.example"
+    assert request["Destination"] == {"ToAddresses": [TO]}
+    assert request["ConfigurationSetName"] == "nudge"
+
+
+def test_tag_values_keep_safe_ids_and_keep_different_ids_apart():
+    assert tag_value("cart_reminder-123") == "cart_reminder-123"
+    assert tag_value("a#b") != tag_value("a:b")  # both sanitise to a_b; the hash keeps them apart
+    assert tag_value("a#b") == tag_value("a#b")
+    assert len(tag_value("x#" * 300)) <= 256
+
+
+# ---------------------------------------------------------------- send and errors (exact SES answers)
+
+
+def test_send_returns_the_ses_message_id():
+    client, stub = ses_stub()
+    stub.add_response("send_email", {"MessageId": "ses-1"}, email_request(SETTINGS, TO, content(), "m-1", MARKETING))
+
+    with stub:
+        receipt = EmailProvider(SETTINGS, client).send(
+            Address(channel="email", value=TO), content(), "m-1", context=MARKETING
+        )
+
+    assert receipt.provider_message_id == "ses-1"
+    assert receipt.details == {"one_click_unsubscribe": True}
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "kind", "reason"),
+    [
+        ("BadRequestException", 400, PermanentDeliveryError, "invalid_email_address"),
+        ("MessageRejected", 400, TransientDeliveryError, "email_rejected: MessageRejected"),
+        (
+            "MailFromDomainNotVerifiedException",
+            400,
+            TransientDeliveryError,
+            "email_config: MailFromDomainNotVerifiedException",
+        ),
+        ("AccountSuspendedException", 400, TransientDeliveryError, "email_config: AccountSuspendedException"),
+        ("SendingPausedException", 400, TransientDeliveryError, "email_config: SendingPausedException"),
+        ("NotFoundException", 404, TransientDeliveryError, "email_config: NotFoundException"),
+        ("LimitExceededException", 400, TransientDeliveryError, "email_quota_exceeded"),
+        ("TooManyRequestsException", 429, TransientDeliveryError, "email_throttled"),
+        ("InternalServiceErrorException", 500, TransientDeliveryError, "email_unavailable"),
+    ],
+)
+def test_only_a_malformed_recipient_moves_email_to_the_next_channel(code, status, kind, reason):
+    client, stub = ses_stub()
+    stub.add_client_error("send_email", service_error_code=code, http_status_code=status)
+
+    with stub, pytest.raises(kind) as raised:
+        EmailProvider(SETTINGS, client).send(Address(channel="email", value=TO), content(), "m-1", context=MARKETING)
+
+    assert raised.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "address", ["not-an-address", "ada@example.com\r\nBcc: x@example.com", "Ada <ada@example.com>"]
+)
+def test_a_malformed_address_fails_permanently_without_calling_ses(address):
+    client, stub = ses_stub()
+
+    with stub, pytest.raises(PermanentDeliveryError, match="invalid_email_address"):
+        EmailProvider(SETTINGS, client).send(
+            Address(channel="email", value=address), content(), "m-1", context=MARKETING
+        )
