@@ -16,19 +16,25 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 _messages: TypeAdapter[Any] = TypeAdapter(SegmentMessage)
 
-DEMO_CONFIG = ShopConfig.model_validate(
-    {
-        "shop": {
-            "id": "demo",
-            "name": "Demo Shop",
-            "write_keys": ["demo-write-key"],
-            "secret_keys": ["demo-secret-key"],
-            "timezone": "Europe/Berlin",
-        },
-        "channels": {"preference": ["push", "whatsapp", "email", "sms"]},
-        "journeys": {"cart_abandonment": {"steps": [{"wait": "PT1H", "template": "cart_reminder"}]}},
-    }
-)
+
+def shop_config(journeys: dict[str, Any]) -> ShopConfig:
+    """The demo shop with these journeys (a preset's name with ``{}`` runs the preset as shipped)."""
+    return ShopConfig.model_validate(
+        {
+            "shop": {
+                "id": "demo",
+                "name": "Demo Shop",
+                "write_keys": ["demo-write-key"],
+                "secret_keys": ["demo-secret-key"],
+                "timezone": "Europe/Berlin",
+            },
+            "channels": {"preference": ["push", "whatsapp", "email", "sms"]},
+            "journeys": journeys,
+        }
+    )
+
+
+DEMO_CONFIG = shop_config({"cart_abandonment": {"steps": [{"wait": "PT1H", "template": "cart_reminder"}]}})
 
 
 def product(product_id: str = "sku-1", **extra: Any) -> dict[str, Any]:
@@ -48,8 +54,8 @@ def identify(traits: dict[str, Any] | None = None, **fields: Any) -> dict[str, A
     return {"type": "identify", "traits": traits or {}, "messageId": f"m{next(_ids)}", **fields}
 
 
-def consent(channel: str, status: str = "granted", **fields: Any) -> dict[str, Any]:
-    properties = {"channel": channel, "status": status, "source": "signup-form", "notice_version": "v3"}
+def consent(channel: str, status: str = "granted", source: str = "signup-form", **fields: Any) -> dict[str, Any]:
+    properties = {"channel": channel, "status": status, "source": source, "notice_version": "v3"}
     return track("Consent Updated", properties, **fields)
 
 

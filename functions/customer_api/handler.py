@@ -1,4 +1,4 @@
-"""Support read API: GET /v1/customers/{customer_id} with a shop secret key."""
+"""Support read API with a shop secret key: a customer's state, and every message nudge sent or held back."""
 
 from __future__ import annotations
 
@@ -12,12 +12,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.customer_api.settings import CustomerApiSettings
 from shared.adapters.customers import CustomerStore
+from shared.adapters.ledger import SendLedger
 from shared.adapters.shops import ShopDirectory
 from shared.observability import logger, metrics, tracer
-from shared.service.customers import AccessDeniedError, CustomerReader, customer_view
+from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
 from shared.settings import load_settings
 
 app = APIGatewayHttpResolver()
+
+
+@cache
+def ledger() -> SendLedger:
+    return SendLedger(load_settings(CustomerApiSettings).customers_table)
 
 
 @cache
@@ -33,6 +39,15 @@ def get_customer(customer_id: str) -> dict[str, Any]:
     if record is None:
         raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
     return customer_view(record, customer_id)
+
+
+@app.get("/v1/customers/<customer_id>/messages")
+def get_customer_messages(customer_id: str) -> dict[str, Any]:
+    shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
+    record = reader().find(shop_id, customer_id)
+    if record is None:
+        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    return messages_view(record, customer_id, ledger().list(shop_id, record.key))
 
 
 @app.exception_handler(AccessDeniedError)

@@ -92,11 +92,9 @@ def http_api_event(
 class HttpApi:
     """Serves the template's HTTP routes on 127.0.0.1 in a background thread."""
 
-    def __init__(
-        self, routes: list[HttpRoute], runtimes: Mapping[str, FunctionRuntime], port: int = 0, on_request: Any = None
-    ) -> None:
-        self._routes = [(route, _pattern(route.path)) for route in routes]
-        self._runtimes = runtimes
+    def __init__(self, port: int = 0, on_request: Any = None) -> None:
+        self._routes: list[tuple[HttpRoute, re.Pattern[str]]] = []
+        self._runtimes: Mapping[str, FunctionRuntime] = {}
         self._on_request = on_request
         api = self
 
@@ -119,6 +117,11 @@ class HttpApi:
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def mount(self, routes: list[HttpRoute], runtimes: Mapping[str, FunctionRuntime]) -> None:
+        """Serve ``routes`` with the functions in ``runtimes`` (the port is bound before, so links can name it)."""
+        self._routes = [(route, _pattern(route.path)) for route in routes]
+        self._runtimes = runtimes
 
     def start(self) -> None:
         self._thread.start()

@@ -10,12 +10,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from infra.local.provision import REGION, QueueSource
+from infra.local.provision import REGION, QueueSource, TopicSource
 from infra.local.runtime import FunctionRuntime
 
 _log = logging.getLogger("nudge.local")
@@ -130,3 +131,47 @@ class QueuePoller:
             except Exception:  # keep polling, as the event source mapping does; the error is on the console
                 _log.exception("polling %s failed", self.source.queue_url)
                 self._stop.wait(1)
+
+
+def lambda_sns_record(notification: dict[str, Any], source: TopicSource) -> dict[str, Any]:
+    """An SNS notification as Lambda hands it to a function subscribed to the topic."""
+    return {
+        "EventSource": "aws:sns",
+        "EventVersion": "1.0",
+        "EventSubscriptionArn": source.subscription_arn,
+        "Sns": {
+            "Type": notification.get("Type", "Notification"),
+            "MessageId": notification["MessageId"],
+            "TopicArn": notification.get("TopicArn", source.topic_arn),
+            "Subject": notification.get("Subject"),
+            "Message": notification["Message"],
+            "Timestamp": notification.get("Timestamp"),
+            "SignatureVersion": notification.get("SignatureVersion", "1"),
+            "Signature": notification.get("Signature", ""),
+            "SigningCertUrl": notification.get("SigningCertURL", ""),
+            "UnsubscribeUrl": notification.get("UnsubscribeURL", ""),
+            "MessageAttributes": notification.get("MessageAttributes", {}),
+        },
+    }
+
+
+class TopicPoller(QueuePoller):
+    """Delivers an SNS topic's notifications to its subscribed function, one notification per invocation (as SNS
+    does), through the queue the local stack subscribed to the topic. A failed invocation is retried later."""
+
+    def __init__(self, source: TopicSource, runtime: FunctionRuntime, sqs: Any) -> None:
+        queue = QueueSource(source.function, source.queue_url, source.topic_arn, 10, False)
+        super().__init__(queue, runtime, sqs)
+        self.topic = source
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            event = {"Records": [lambda_sns_record(json.loads(message["Body"]), self.topic)]}
+            self.batches += 1
+            try:
+                self.runtime.invoke(event)
+            except Exception:
+                _log.exception("%s failed an SNS notification; it will be retried", self.topic.function)
+                self.failed_records += 1
+                continue
+            self._sqs.delete_message(QueueUrl=self.source.queue_url, ReceiptHandle=message["ReceiptHandle"])

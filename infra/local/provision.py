@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ class QueueSource:
 
 
 @dataclass(frozen=True, slots=True)
+class TopicSource:
+    """One SNS event of a function: the topic, and the SQS queue the local stack subscribes to deliver from it."""
+
+    function: str
+    topic_arn: str
+    queue_url: str
+    subscription_arn: str
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     """A function as deployed: where its handler is, its environment, memory and timeout."""
 
@@ -84,16 +95,18 @@ class Deployment:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[HttpRoute] = field(default_factory=list)
     queue_sources: list[QueueSource] = field(default_factory=list)
+    topic_sources: list[TopicSource] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
 class Provisioner:
     """Creates the template's resources through boto3 clients pointed at the emulator."""
 
-    def __init__(self, template: Template, root: Path, clients: Any) -> None:
+    def __init__(self, template: Template, root: Path, clients: Any, parameters: dict[str, str] | None = None) -> None:
         self.template = template
         self.root = root
         self.clients = clients
+        self.parameters = parameters or {}
         self.deployment = Deployment()
         self._resources: dict[str, Any] = template.get("Resources", {})
         self._creating: set[str] = set()
@@ -112,6 +125,8 @@ class Provisioner:
         if logical_id in self.deployment.physical:
             return self.deployment.physical[logical_id]
         if logical_id in self.template.get("Parameters", {}):
+            if logical_id in self.parameters:
+                return self.parameters[logical_id]
             return str(self.template["Parameters"][logical_id].get("Default", ""))
         if logical_id not in self._resources:
             raise TemplateError(f"reference to {logical_id!r}, which the template does not declare")
@@ -124,6 +139,8 @@ class Provisioner:
             "AWS::DynamoDB::Table": self._create_table,
             "AWS::SQS::Queue": self._create_queue,
             "AWS::Serverless::StateMachine": self._create_state_machine,
+            "AWS::SecretsManager::Secret": self._create_secret,
+            "AWS::SNS::Topic": self._create_topic,
         }.get(kind)
         if creator is not None:
             creator(logical_id, resource.get("Properties", {}))
@@ -157,12 +174,33 @@ class Provisioner:
                 return self.attribute(argument[0], argument[1])
             if key == "Fn::Sub":
                 return self._sub(argument)
+            if key == "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve(when_true if self.condition(condition) else when_false)
             if key == "Fn::Join":
                 separator, parts = argument
                 return separator.join(str(self.resolve(part)) for part in parts)
             if key.startswith("Fn::"):
                 raise TemplateError(f"the local stack does not evaluate {key}")
         return {key: self.resolve(item) for key, item in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's Conditions."""
+        return self._evaluate(self.template.get("Conditions", {})[name])
+
+    def _evaluate(self, expression: Any) -> bool:
+        ((key, argument),) = expression.items()
+        if key == "Condition":
+            return self.condition(argument)
+        if key == "Fn::Not":
+            return not self._evaluate(argument[0])
+        if key == "Fn::And":
+            return all(self._evaluate(item) for item in argument)
+        if key == "Fn::Or":
+            return any(self._evaluate(item) for item in argument)
+        if key == "Fn::Equals":
+            return bool(self.resolve(argument[0]) == self.resolve(argument[1]))
+        raise TemplateError(f"the local stack does not evaluate condition function {key}")
 
     # ---------------------------------------------------------------- references
     def _ref(self, name: str) -> str:
@@ -248,6 +286,24 @@ class Provisioner:
         self.deployment.attributes[(logical_id, "Arn")] = machine["stateMachineArn"]
         self.deployment.attributes[(logical_id, "Name")] = name
 
+    def _create_topic(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name = self.resolve(properties.get("TopicName")) or f"{STACK}-{logical_id}"
+        arn = self.clients("sns").create_topic(Name=name)["TopicArn"]
+        self.deployment.physical[logical_id] = arn
+        self.deployment.attributes[(logical_id, "TopicArn")] = arn
+        self.deployment.attributes[(logical_id, "TopicName")] = name
+
+    def _create_secret(self, logical_id: str, properties: dict[str, Any]) -> None:
+        name = self.resolve(properties.get("Name")) or f"{STACK}-{logical_id}"
+        if "SecretString" in properties:
+            value = str(self.resolve(properties["SecretString"]))
+        else:  # GenerateSecretString: a fresh random value per stack, as CloudFormation makes one per deployment
+            length = int(properties.get("GenerateSecretString", {}).get("PasswordLength", 32))
+            value = secrets.token_urlsafe(length)[:length]
+        arn = self.clients("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        self.deployment.physical[logical_id] = arn
+        self.deployment.attributes[(logical_id, "Id")] = arn
+
     # ---------------------------------------------------------------- functions
     def _queue_url(self, arn: str) -> str:
         for (logical_id, name), value in self.deployment.attributes.items():
@@ -286,8 +342,19 @@ class Provisioner:
                         in event_properties.get("FunctionResponseTypes", []),
                     )
                 )
+            elif event["Type"] == "SNS":
+                self.deployment.topic_sources.append(self._bridge(logical_id, self.resolve(event_properties["Topic"])))
             else:
                 raise TemplateError(f"{logical_id}: the local stack has no event source of type {event['Type']!r}")
+
+    def _bridge(self, function: str, topic_arn: str) -> TopicSource:
+        """SNS invokes Lambda directly in AWS; the emulator cannot, so a queue subscribed to the topic stands between
+        (SNS's own fan-out to SQS, in the emulator) and the local stack invokes the function with SNS-shaped events."""
+        sqs = self.clients("sqs")
+        url = sqs.create_queue(QueueName=f"{STACK}-{function}-sns")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        subscription = self.clients("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+        return TopicSource(function, topic_arn, url, subscription["SubscriptionArn"])
 
 
 def _attribute_value(value: Any) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import urllib.request
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.gateway import HttpApi
-from infra.local.pollers import QueuePoller
+from infra.local.pollers import QueuePoller, TopicPoller
+from infra.local.providers import LocalProviders
 from infra.local.provision import REGION, Deployment, Provisioner, QueueSource
 from infra.local.runtime import FunctionRuntime
 from infra.template import load_template
+from shared.models.config import ShopConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -50,6 +53,7 @@ class LocalStack:
         self._log_level = log_level
         self._console = console
         self._server: Any = None
+        self.providers = LocalProviders()
         self._api: HttpApi | None = None
         self._pollers: list[QueuePoller] = []
         self._failures: list[tuple[float, int, QueueSource]] = []
@@ -77,24 +81,34 @@ class LocalStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
+        self.providers.start()
         self._configure_process(port)
         self._enable_state_machine_interpreter()
+        self._route_logs_to_console()
 
         from shared import aws
 
         aws.client.cache_clear()  # clients made before now would talk to AWS
+        # The HTTP API's port is bound first: links in messages (unsubscribe) name it, as PublicBaseUrl.
+        self._api = HttpApi(self._port, on_request=self._on_request)
         template = load_template(self._template_path)
-        self.deployment = Provisioner(template, self._template_path.parent, aws.client).provision()
+        self.deployment = Provisioner(
+            template, self._template_path.parent, aws.client, parameters={"PublicBaseUrl": self._api.base_url}
+        ).provision()
         self._export_function_environment()
-        self._load_shops()
+        configs = self._load_shops()
+        self._set_up_shop_channels(configs)
 
         self.runtimes = {fid: FunctionRuntime(spec) for fid, spec in self.deployment.functions.items()}
-        self._api = HttpApi(self.deployment.routes, self.runtimes, self._port, on_request=self._on_request)
+        self._api.mount(self.deployment.routes, self.runtimes)
         self._api.start()
         sqs = aws.sqs()
         self._pollers = [
             QueuePoller(source, self.runtimes[source.function], sqs, on_batch=self._on_batch)
             for source in self.deployment.queue_sources
+        ]
+        self._pollers += [
+            TopicPoller(source, self.runtimes[source.function], sqs) for source in self.deployment.topic_sources
         ]
         for poller in self._pollers:
             poller.start()
@@ -106,6 +120,7 @@ class LocalStack:
             poller.stop()
         if self._api is not None:
             self._api.stop()
+        self.providers.stop()
         if self._server is not None:
             self._server.stop()
 
@@ -146,7 +161,9 @@ class LocalStack:
                 "MOTO_PORT": str(port),  # moto's Step Functions interpreter calls services on this port
                 "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on a laptop
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would bury the console
-                "POWERTOOLS_LOG_LEVEL": self._log_level,
+                # INFO reaches the console filter, which shows deliveries and what is at or above ``log_level``
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **self.providers.environment(),
             }
         )
         os.environ.pop("AWS_PROFILE", None)
@@ -173,13 +190,42 @@ class LocalStack:
                 merged[name] = value
         os.environ.update(merged)
 
-    def _load_shops(self) -> None:
+    def _load_shops(self) -> list[ShopConfig]:
         from infra.admin import load_config
         from shared.adapters.shops import ShopDirectory
 
         directory = ShopDirectory(self.deployment.physical["ShopsTable"])
-        for path in self._configs:
-            directory.apply(load_config(path))
+        configs = [load_config(path) for path in self._configs]
+        for config in configs:
+            directory.apply(config)
+        return configs
+
+    def _set_up_shop_channels(self, configs: list[ShopConfig]) -> None:
+        """What a shop's operator sets up once in AWS: the verified sender and the push platform applications."""
+        from shared import aws
+
+        for config in configs:
+            email = config.channels.email
+            if email is not None:
+                aws.client("sesv2").create_email_identity(EmailIdentity=email.from_address)
+            push = config.channels.push
+            for platform, arn in (push.platform_applications if push else {}).items():
+                kind, name = arn.split(":app/", 1)[1].split("/", 1)
+                created = aws.client("sns").create_platform_application(
+                    Name=name, Platform=kind, Attributes={"PlatformCredential": f"local-{platform}-credential"}
+                )["PlatformApplicationArn"]
+                if created != arn:
+                    raise LocalStackError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
+
+    def _route_logs_to_console(self) -> None:
+        """The functions log JSON (as on Lambda); the console shows each delivery in one line, and whole lines only
+        at or above ``log_level``."""
+        import shared.observability  # noqa: F401 - creates the service logger whose output is redirected
+
+        stream = ConsoleStream(self._console, logging.getLevelNamesMapping()[self._log_level])
+        for handler in logging.getLogger("nudge").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)  # type: ignore[arg-type]
 
     def _idle(self, timers: bool) -> bool:
         if any(poller.busy for poller in self._pollers):
@@ -187,7 +233,7 @@ class LocalStack:
         from shared import aws
 
         sqs = aws.sqs()
-        for source in self.deployment.queue_sources:
+        for source in [poller.source for poller in self._pollers]:
             counts = sqs.get_queue_attributes(
                 QueueUrl=source.queue_url,
                 AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
@@ -231,3 +277,50 @@ class LocalStack:
     def _on_request(self, method: str, path: str, status: int, millis: float) -> None:
         if self._console:
             self._console(f"  {method} {path} -> {status} ({millis:.0f} ms)")
+
+
+class ConsoleStream:
+    """A text stream for the functions' JSON log lines: deliveries become one readable line, the rest is shown only
+    at or above a level (PII is already masked by the logger's formatter)."""
+
+    def __init__(self, console: Callable[[str], None] | None, level: int) -> None:
+        self._console = console
+        self._level = level
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            self._show(line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def _show(self, line: str) -> None:
+        if not line.strip():
+            return
+        if self._console is None:  # no console (tests): only what is at or above the level, on stderr
+            record = _json_or_none(line)
+            if record is None or logging.getLevelNamesMapping().get(str(record.get("level")), 0) >= self._level:
+                sys.stderr.write(line + "\n")
+            return
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            self._console(line)
+            return
+        if record.get("message") == "delivery":
+            where = f" on {record['channel']}" if record.get("channel") else ""
+            why = f" ({record['reason']})" if record.get("reason") else ""
+            title = f' "{record["title"]}"' if record.get("title") else ""
+            step = f"{record.get('journey')} step {record.get('step')}"
+            self._console(f"  delivery {step}: {record.get('status')}{where}{why}{title}")
+        elif logging.getLevelNamesMapping().get(str(record.get("level")), 0) >= self._level:
+            self._console("  " + line)
+
+
+def _json_or_none(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

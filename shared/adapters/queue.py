@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared import aws
 
@@ -87,4 +87,52 @@ class FifoQueue:
             MessageGroupId=entry.group_id,
             MessageDeduplicationId=entry.deduplication_id,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+        )
+
+
+class StandardQueue:
+    """A standard (non-FIFO) queue: the outbox and its dead-letter queue."""
+
+    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    @property
+    def client(self) -> SQSClient:
+        if self._client is None:
+            self._client = aws.sqs()
+        return self._client
+
+    def send(self, body: str, delay_seconds: int = 0) -> None:
+        """Enqueue one message, visible after ``delay_seconds`` (at most 900, SQS's limit)."""
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=min(900, delay_seconds))
+
+    def send_many(self, bodies: Sequence[str]) -> None:
+        """Enqueue messages in batches of ten; raises EnqueueError if some still fail after retries."""
+        for start in range(0, len(bodies), MAX_ENTRIES):
+            pending: list[Any] = [
+                {"Id": str(index), "MessageBody": body}
+                for index, body in enumerate(bodies[start : start + MAX_ENTRIES])
+            ]
+            for _ in range(_ATTEMPTS):
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
+                failed_ids = {failure["Id"] for failure in response.get("Failed", [])}
+                pending = [entry for entry in pending if entry["Id"] in failed_ids]
+                if not pending:
+                    break
+            if pending:
+                raise EnqueueError(f"{len(pending)} outbox message(s) not enqueued")
+
+    def park(self, body: str, reason: str) -> None:
+        """Put a message that will not be retried into this (dead-letter) queue, with the reason attached."""
+        self.client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=body,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+        )
+
+    def delay_retry(self, receipt_handle: str, seconds: int) -> None:
+        """Back off: the received message becomes visible again only after ``seconds`` (at most 12 h)."""
+        self.client.change_message_visibility(
+            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(43_200, seconds)
         )

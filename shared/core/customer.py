@@ -2,7 +2,8 @@
 
 ``decide(state, event, now, config)`` returns the new state and the effects to carry out. The same messageId has one
 effect: the digests of recently applied messageIds live in the state item itself, so deduplication costs no extra
-write and commits atomically with the change it guards.
+write and commits atomically with the change it guards. A shop's event is applied to the state, then the journeys
+run (``shared.core.journeys``); a timer wake-up goes to the journeys only (it is not the customer's activity).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from shared.core import journeys
 from shared.models.config import Channel, ShopConfig
-from shared.models.events import SegmentEvent
+from shared.models.effects import Effect
+from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.segment import (
     Alias,
     ConsentTrack,
@@ -29,8 +32,10 @@ from shared.models.segment import (
 )
 from shared.models.state import (
     DEDUPE_WINDOW_SECONDS,
+    DEFAULT_CART,
     MAX_ANONYMOUS_IDS,
     MAX_EVENT_NAMES,
+    MAX_ORDER_CATEGORIES,
     MAX_PRODUCTS_BOUGHT,
     MAX_PUSH_TOKENS,
     MAX_RECENT_ORDERS,
@@ -46,15 +51,13 @@ from shared.models.state import (
     PushToken,
 )
 
-DEFAULT_CART = "default"
-
 
 @dataclass(frozen=True)
 class Decision:
     """What an event does: the new state (None when it changes nothing), effects, and notes for the timeline."""
 
     state: CustomerState | None
-    effects: list[Any] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -67,21 +70,49 @@ def message_digest(message_id: str) -> str:
     return base64.urlsafe_b64encode(hashlib.blake2b(message_id.encode(), digest_size=9).digest()).decode()
 
 
-def decide(state: CustomerState | None, event: SegmentEvent, now: datetime, config: ShopConfig) -> Decision:
-    """Apply ``event`` to ``state`` (None for a new customer) at ``now``; a duplicate messageId changes nothing."""
+def decide(
+    state: CustomerState | None, event: SegmentEvent | TimerEvent | FeedbackEvent, now: datetime, config: ShopConfig
+) -> Decision:
+    """Apply ``event`` to ``state`` (None for a new customer) at ``now``; a duplicate messageId changes nothing.
+
+    A shop's event changes the state, then the journeys run; a timer wake-up runs the journeys only. The effects
+    (``StartTimer``, ``Send``) are for the updater to carry out after it saved the state.
+    """
+    if state is None and isinstance(event, TimerEvent):
+        # No customer (erased, or never saved): a timer must not bring a record back to life.
+        return Decision(state=None, notes=[f"timer {event.timer_id} for an unknown customer: ignored"])
     current = state.model_copy(deep=True) if state else CustomerState()
     digest = message_digest(event.message_id)
     if digest in current.seen:
         return Decision(state=None, notes=[f"duplicate messageId {event.message_id}: already applied"])
     _remember(current, digest, event, now)
-    _apply(current, event, config)
-    return Decision(state=current)
+    if isinstance(event, SegmentEvent):
+        _apply(current, event, config)
+        outcome = journeys.on_event(current, event, now, config, customer_of(current, event))
+    elif isinstance(event, TimerEvent):
+        outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
+    else:
+        # Delivery feedback (bounce, complaint, STOP, dead push token) updates consent and channel state in
+        # shared.core.feedback.apply_feedback(current, event), which is not written yet; until then it is only
+        # recorded as applied. Journeys do not react to it: consent is checked again at send time.
+        return Decision(state=current, notes=[f"feedback {event.reason} on {event.channel}: recorded"])
+    return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
 
 
-def _remember(state: CustomerState, digest: str, event: SegmentEvent, now: datetime) -> None:
+def customer_of(state: CustomerState, event: SegmentEvent | TimerEvent) -> str:
+    """The customer key timers and messages name: the known user once identified, else the event's customer.
+
+    After an anonymous visitor was merged into a known customer, their adopted journeys speak for the known one.
+    """
+    return customer_key(state.user_id, None) if state.user_id else event.customer
+
+
+def _remember(
+    state: CustomerState, digest: str, event: SegmentEvent | TimerEvent | FeedbackEvent, now: datetime
+) -> None:
     horizon = int(now.timestamp()) - DEDUPE_WINDOW_SECONDS
     state.seen = {d: t for d, t in state.seen.items() if t >= horizon}
-    state.seen[digest] = int(event.received_at.timestamp())
+    state.seen[digest] = int((event.received_at or now).timestamp())
     state.events_applied += 1
 
 
@@ -303,12 +334,12 @@ def _complete_order(state: CustomerState, order: OrderProperties, at: datetime) 
     orders.revenue = round(orders.revenue + amount, 2)
     orders.first_order_at = min(orders.first_order_at or at, at)
     orders.last_order_at = max(orders.last_order_at or at, at)
-    orders.recent = sorted([*orders.recent, OrderRef(order_id=order_id, amount=amount, at=at)], key=lambda o: o.at)[
-        -MAX_RECENT_ORDERS:
-    ]
+    categories = list(dict.fromkeys(p.category for p in order.products if p.category))
+    # The order's categories travel with it: a cross-sell weeks later suggests from what this order contained.
+    ref = OrderRef(order_id=order_id, amount=amount, at=at, categories=categories[:MAX_ORDER_CATEGORIES])
+    orders.recent = sorted([*orders.recent, ref], key=lambda o: o.at)[-MAX_RECENT_ORDERS:]
     bought = [p.key for p in order.products]
     orders.products_bought = _bounded_union(orders.products_bought, bought, MAX_PRODUCTS_BOUGHT)
-    categories = [p.category for p in order.products if p.category]
     orders.categories_bought = _bounded_union(orders.categories_bought, categories, MAX_PRODUCTS_BOUGHT)
     state.orders = orders
     # The order closes the cart it came from; without a cart_id, every open cart (shops have one per customer).
@@ -369,6 +400,8 @@ def merge(known: CustomerState, other: CustomerState) -> CustomerState:
     merged.event_counts = counts
     merged.events_applied = known.events_applied + other.events_applied
     merged.seen = {**other.seen, **known.seen}
+    for name, value in journeys.merge_journeys(known, other).items():
+        setattr(merged, name, value)
     merged.app = known.app.model_copy(
         update={
             "installed_at": _earliest(known.app.installed_at, other.app.installed_at),

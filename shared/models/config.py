@@ -15,6 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from shared.models.channels import EmailSettings, InAppSettings, PushSettings, SmsSettings, WhatsAppSettings
+from shared.models.content import TemplateSettings
+from shared.models.journeys import Journeys
+
 Channel = Literal["push", "email", "sms", "whatsapp", "in_app"]
 CHANNELS: tuple[Channel, ...] = ("push", "email", "sms", "whatsapp", "in_app")
 KEY_HASH_PREFIX = "sha256:"
@@ -59,6 +63,12 @@ class ShopSettings(_Strict):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     default_locale: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     timezone: TimeZoneName = "UTC"
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https://\S+$",
+        max_length=2000,
+        description="the storefront's base URL; messages link back to the cart and products from it",
+    )
 
     @field_validator("write_keys", "secret_keys")
     @classmethod
@@ -70,9 +80,14 @@ class ShopSettings(_Strict):
 
 
 class ChannelSettings(_Strict):
-    """Channel policy: the order in which permitted channels are tried."""
+    """Channel policy: the order in which permitted channels are tried, and each channel's provider settings."""
 
     preference: list[Channel] = Field(default_factory=lambda: list(CHANNELS), min_length=1)
+    push: PushSettings | None = None
+    email: EmailSettings | None = None
+    sms: SmsSettings | None = None
+    whatsapp: WhatsAppSettings | None = None
+    in_app: InAppSettings | None = None
 
     @field_validator("preference")
     @classmethod
@@ -82,27 +97,13 @@ class ChannelSettings(_Strict):
         return preference
 
 
-class JourneyStep(_Strict):
-    """One step of a journey: wait, then send a message kind through the permitted channels."""
-
-    wait: Duration
-    template: str = Field(pattern=r"^[a-z0-9_]+$")
-    channels: list[Channel] | None = Field(default=None, description="narrows the shop's preference for this step")
-
-
-class Journey(_Strict):
-    """A journey is data: the decision core runs it; handlers do not know journey names."""
-
-    enabled: bool = True
-    steps: list[JourneyStep] = Field(min_length=1)
-
-
 class ShopConfig(_Strict):
     """The whole per-shop configuration document."""
 
     shop: ShopSettings
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
-    journeys: dict[str, Journey] = Field(default_factory=dict)
+    journeys: Journeys = Field(default_factory=dict, description="journey name -> journey (presets applied)")
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
 
     @classmethod
     def from_yaml(cls, text: str) -> ShopConfig:

@@ -6,10 +6,18 @@ only what journeys, segments and support need is kept. Consent history is append
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from shared.models.config import Channel
 
@@ -21,12 +29,39 @@ MAX_PUSH_TOKENS = 5
 MAX_TRAITS = 64
 MAX_EVENT_NAMES = 64
 MAX_ANONYMOUS_IDS = 20
+MAX_ORDER_CATEGORIES = 5
 # Dedupe window for messageIds: Segment promises ~24 h; a little more covers slow redeliveries.
 DEDUPE_WINDOW_SECONDS = 26 * 3600
+# Journeys: bounded, so a busy customer's item stays small.
+MAX_ACTIVE_JOURNEYS = 12
+MAX_ACTIVE_PER_JOURNEY = 3
+MAX_JOURNEY_HISTORY = 5  # entries per journey: enough for re-entry rules and repeated order reports
+MAX_JOURNEY_LOG = 30
+MAX_LOG_REASON = 120
+# The cart of cart events without a cart_id (shops with one cart per customer), and the key of such instances.
+DEFAULT_CART = "default"
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Journey times are whole seconds, written as epoch seconds (10 bytes instead of a 22-byte ISO string).
+Epoch = Annotated[datetime, PlainSerializer(_epoch, return_type=int, when_used="json")]
+JourneyOutcome = Literal["entered", "not_entered", "step_due", "skipped", "exited", "completed", "rearmed", "ignored"]
 
 
 class _State(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _Compact(_State):
+    # Short aliases in the stored JSON (journey records are many and written often), full names in code.
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
 
 
 class ConsentRecord(_State):
@@ -76,6 +111,7 @@ class OrderRef(_State):
     amount: float
     at: datetime
     status: Literal["completed", "refunded", "cancelled"] = "completed"
+    categories: list[str] = Field(default_factory=list, description="the order's product categories (bounded)")
 
 
 class Orders(_State):
@@ -92,12 +128,90 @@ class PushToken(_State):
     token: str
     platform: str | None = None
     updated_at: datetime
+    endpoint_arn: str | None = Field(default=None, description="the SNS platform endpoint, cached on first use")
 
 
 class AppState(_State):
     installed_at: datetime | None = None
     last_opened_at: datetime | None = None
     uninstalled_at: datetime | None = None
+
+
+class JourneyInstance(_Compact):
+    """One customer's run through one journey (for one key): where it is and the one timer it waits on."""
+
+    journey: str = Field(alias="j")
+    seq: int = Field(alias="i", description="unique per customer: the n-th instance entered")
+    key: str | None = Field(default=None, alias="k", description="the keying property's value, e.g. the cart_id")
+    entered_at: Epoch = Field(alias="e")
+    ref_at: Epoch = Field(alias="r", description="the first step's wait runs from here (moved by lazy re-arm)")
+    step: int = Field(default=0, alias="s", description="index of the next step")
+    due_at: Epoch | None = Field(default=None, alias="d", description="when the pending timer fires")
+    timer_id: str | None = Field(default=None, alias="t", description="the one pending execution's name")
+    arms: int = Field(default=0, alias="n", description="timers started for this instance so far")
+
+    @property
+    def id(self) -> str:
+        """``journey:key:seq`` (``journey:seq`` without a key): names the instance in timers, logs and messages."""
+        return f"{self.journey}:{self.key}:{self.seq}" if self.key is not None else f"{self.journey}:{self.seq}"
+
+    def view(self) -> dict[str, Any]:
+        """Readable JSON for people (APIs, simulate): full names and ISO times, unlike the stored form."""
+        return {
+            "instance": self.id,
+            "journey": self.journey,
+            "key": self.key,
+            "entered_at": _iso(self.entered_at),
+            "reference_at": _iso(self.ref_at),
+            "next_step": self.step,
+            "due_at": _iso(self.due_at) if self.due_at else None,
+            "timer_id": self.timer_id,
+            "arms": self.arms,
+        }
+
+
+class JourneyLogEntry(_State):
+    """Why a customer entered, did not enter, got a step, skipped one or left: what support and simulate read.
+
+    Stored as a JSON row ``[at, journey, outcome, seq, step, reason]`` (trailing empties dropped): the log is the
+    largest journey field, and a row is about half the bytes of an object with keys.
+    """
+
+    at: Epoch
+    journey: str
+    outcome: JourneyOutcome
+    seq: int | None = Field(default=None, description="the instance (None: none was entered)")
+    step: int | None = None
+    reason: str = Field(default="", max_length=MAX_LOG_REASON)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_row(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return dict(zip(_LOG_ROW, value, strict=False))
+        return value
+
+    def view(self) -> dict[str, Any]:
+        """Readable JSON for people (the messages API, simulate): an object with ISO time, unlike the stored row."""
+        return {
+            "at": _iso(self.at),
+            "journey": self.journey,
+            "outcome": self.outcome,
+            "instance": self.seq,
+            "step": self.step,
+            "reason": self.reason,
+        }
+
+    @model_serializer(mode="wrap", when_used="json")
+    def _as_row(self, handler: SerializerFunctionWrapHandler) -> Any:
+        fields = handler(self)
+        row = [fields.get(name) for name in _LOG_ROW]
+        while row and row[-1] in (None, ""):
+            row.pop()
+        return row
+
+
+_LOG_ROW = ("at", "journey", "outcome", "seq", "step", "reason")
 
 
 class CustomerState(_State):
@@ -122,6 +236,18 @@ class CustomerState(_State):
     event_counts: dict[str, int] = Field(default_factory=dict)
     events_applied: int = 0
     seen: dict[str, int] = Field(default_factory=dict, description="recent messageId digests -> epoch received")
+    undeliverable: dict[Channel, list[str]] = Field(
+        default_factory=dict, description="addresses/tokens that bounced, died or are invalid (bounded per channel)"
+    )
+    whatsapp_inbound_at: datetime | None = Field(
+        default=None, description="when the customer last wrote on WhatsApp (opens the 24 h window)"
+    )
+    journeys: list[JourneyInstance] = Field(default_factory=list, description="active journey instances")
+    journey_history: dict[str, list[tuple[str, Epoch]]] = Field(
+        default_factory=dict, description="journey -> recent entries as (key, entered_at), for re-entry rules"
+    )
+    journey_log: list[JourneyLogEntry] = Field(default_factory=list, description="the last journey decisions")
+    journey_seq: int = Field(default=0, description="instances entered so far (numbers the next one)")
 
     def consent(self, channel: Channel) -> ConsentRecord | None:
         """The decision in force for ``channel``: the latest by event time (history may arrive out of order)."""

@@ -7,6 +7,7 @@ import binascii
 from typing import Any
 
 from shared.adapters.customers import CustomerStore, StoredCustomer
+from shared.adapters.ledger import LedgerEntry
 from shared.adapters.shops import ShopDirectory
 from shared.models.config import CHANNELS
 
@@ -42,6 +43,19 @@ def customer_view(record: StoredCustomer, customer_id: str) -> dict[str, Any]:
     }
     body["consent_history"] = [entry.model_dump(mode="json") for entry in state.consents]
     return body
+
+
+def messages_view(record: StoredCustomer, customer_id: str, entries: list[LedgerEntry]) -> dict[str, Any]:
+    """What a customer got and why not the rest: every message with journey, step, channel, status and reason,
+    and the journey decisions (entered, skipped, exited) the core recorded."""
+    state = record.state
+    journey_log = getattr(state, "journey_log", None) or []
+    return {
+        "customer_id": customer_id,
+        "record": record.key,
+        "messages": [entry.view() for entry in entries],
+        "journey_log": [entry.model_dump(mode="json") for entry in journey_log],
+    }
 
 
 class CustomerReader:

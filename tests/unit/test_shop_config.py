@@ -49,7 +49,7 @@ def test_hashed_keys_are_accepted_as_they_are():
         (("timezone: Europe/Berlin", "timezone: Mars/Olympus"), "shop.timezone", "unknown IANA time zone"),
         (("whatsapp, email", "whatsapp, fax"), "channels.preference.2", "Input should be"),
         (("push, whatsapp", "push, push"), "channels.preference", "each channel may appear once"),
-        (("wait: PT1H", "wait: PT0S"), "journeys.cart_abandonment.steps.0.wait", "positive ISO 8601 duration"),
+        (("wait: PT1H", "wait: -PT1H"), "journeys.cart_abandonment.steps.0.wait", "must not be negative"),
         (("currency: EUR", "currency: euro"), "shop.currency", "should match pattern"),
         (("name: Demo Shop", "nmae: Demo Shop"), "shop.nmae", "Extra inputs are not permitted"),
     ],

@@ -1,0 +1,54 @@
+"""Consumes the outbox: each message delivered on one channel, at most once, with consent checked at send time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.channel_router.settings import ChannelRouterSettings
+from shared.observability import logger, metrics, tracer
+from shared.service.outbox import OutboxConsumer, build_consumer
+from shared.settings import load_settings
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def consumer() -> OutboxConsumer:
+    return build_consumer(load_settings(ChannelRouterSettings), lambda: datetime.now(UTC))
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    logger.set_correlation_id(record.message_id)
+    delivery = consumer().handle(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count))
+    if delivery is None:
+        metrics.add_metric(name="MessagesParked", unit=MetricUnit.Count, value=1)
+        return
+    logger.set_correlation_id(delivery.message.message_id)
+    metrics.add_metric(name=f"Messages_{delivery.status}", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "delivery",
+        extra={
+            "shop": delivery.message.shop_id,
+            "journey": delivery.message.journey,
+            "step": delivery.message.step,
+            "status": delivery.status,
+            "channel": delivery.channel,
+            "reason": delivery.reason,
+            "title": delivery.title,
+        },
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,273 @@
+"""The send ledger: one item per outgoing message, written with conditions so no message is ever sent twice.
+
+Items live beside the customer's state (``pk`` = ``<shop>#<customer>``, ``sk`` = ``msg#<message_id>``), so support
+reads a customer's messages with one Query. The protocol (architecture §4):
+
+1. Before calling a provider, the router marks the message *in flight* on one channel with a conditional write
+   (the item is new, or pending/deferred with nothing in flight). A second delivery of the same outbox message finds
+   it in flight or final and does not send.
+2. After the provider answered, the router records the attempt: ``sent`` (final), a permanent failure (the next
+   channel is marked in flight in the same write), or a transient one (nothing in flight; SQS retries later).
+3. A message found in flight after its lease ran out belongs to a router that died between the provider call and the
+   ledger write: the provider may have sent it, so it is closed as ``failed`` (``outcome_unknown``), never re-sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared import aws
+from shared.models.config import Channel
+from shared.models.messages import MessageStatus, OutboxMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+SK_PREFIX = "msg#"
+FINAL: frozenset[str] = frozenset({"sent", "suppressed", "failed"})
+RETENTION = timedelta(days=400)  # support can answer "what did they get?" for more than a year
+LEASE = timedelta(seconds=120)  # longer than one provider call with its retries
+
+
+class LedgerConflictError(Exception):
+    """Another router holds the message right now (its lease is running): try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One channel tried for one message."""
+
+    channel: Channel
+    outcome: str  # sent | permanent_failure | transient_failure
+    reason: str | None
+    at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "outcome": self.outcome, "reason": self.reason, "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """A message as the ledger knows it."""
+
+    message_id: str
+    status: str  # pending | deferred | sent | suppressed | failed
+    journey: str
+    step: int
+    template: str
+    channel: str | None = None
+    reason: str | None = None
+    title: str | None = None
+    in_flight: str | None = None
+    lease_until: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    def view(self) -> dict[str, Any]:
+        """The JSON support sees."""
+        return {
+            "message_id": self.message_id,
+            "journey": self.journey,
+            "step": self.step,
+            "template": self.template,
+            "channel": self.channel,
+            "status": self.status,
+            "reason": self.reason,
+            "title": self.title,
+            "at": self.updated_at.isoformat() if self.updated_at else None,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "attempts": self.attempts,
+            "details": self.details,
+        }
+
+
+def ledger_key(shop_id: str, customer: str, message_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{shop_id}#{customer}"}, "sk": {"S": SK_PREFIX + message_id}}
+
+
+def _open_condition(expected_in_flight: str | None) -> tuple[str, dict[str, Any]]:
+    """The message may start a channel: new, or not final with nothing (or exactly ``expected``) in flight."""
+    if expected_in_flight is None:
+        return (
+            "attribute_not_exists(pk) OR ((#s = :pending OR #s = :deferred) AND attribute_not_exists(in_flight))",
+            {":pending": {"S": "pending"}, ":deferred": {"S": "deferred"}},
+        )
+    return "in_flight = :expected", {":expected": {"S": expected_in_flight}}
+
+
+def start_request(
+    message: OutboxMessage, channel: Channel, attempts: list[Attempt], now: datetime, previous: Channel | None = None
+) -> dict[str, Any]:
+    """UpdateItem: mark ``message`` in flight on ``channel`` (creating the item on the first attempt)."""
+    condition, values = _open_condition(previous)
+    return {
+        "Key": ledger_key(message.shop_id, message.customer, message.message_id),
+        "UpdateExpression": (
+            "SET #s = :pending, in_flight = :channel, lease_until = :lease, attempts = :attempts, journey = :journey,"
+            " step = :step, template = :template, created_at = if_not_exists(created_at, :now), updated_at = :now,"
+            " expires_at = :expires"
+        ),
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {
+            **values,
+            ":pending": {"S": "pending"},
+            ":channel": {"S": channel},
+            ":lease": {"N": str(int((now + LEASE).timestamp()))},
+            ":attempts": {"S": json.dumps([a.as_json() for a in attempts])},
+            ":journey": {"S": message.journey},
+            ":step": {"N": str(message.step)},
+            ":template": {"S": message.template},
+            ":now": {"S": now.isoformat()},
+            ":expires": {"N": str(int((now + RETENTION).timestamp()))},
+        },
+    }
+
+
+def close_request(
+    message: OutboxMessage,
+    status: MessageStatus | str,
+    now: datetime,
+    *,
+    channel: Channel | None = None,
+    reason: str | None = None,
+    title: str | None = None,
+    attempts: list[Attempt] = (),  # type: ignore[assignment]
+    details: dict[str, Any] | None = None,
+    in_flight: Channel | None = None,
+) -> dict[str, Any]:
+    """UpdateItem: record the outcome (``pending`` after a transient failure; final otherwise).
+
+    Conditional on the channel this router put in flight, or (nothing was in flight) on the message not being final.
+    """
+    names = {"#s": "status"}
+    values: dict[str, Any] = {
+        ":status": {"S": status},
+        ":now": {"S": now.isoformat()},
+        ":attempts": {"S": json.dumps([a.as_json() for a in attempts])},
+        ":expires": {"N": str(int((now + RETENTION).timestamp()))},
+        ":journey": {"S": message.journey},
+        ":step": {"N": str(message.step)},
+        ":template": {"S": message.template},
+    }
+    sets = [
+        "#s = :status",
+        "updated_at = :now",
+        "attempts = :attempts",
+        "expires_at = :expires",
+        "journey = :journey",
+        "step = :step",
+        "template = :template",
+        "created_at = if_not_exists(created_at, :now)",
+    ]
+    for name, value in (("channel", channel), ("reason", reason), ("title", title)):
+        if value is not None:
+            sets.append(f"{name} = :{name}")
+            values[f":{name}"] = {"S": value}
+    if details:
+        sets.append("details = :details")
+        values[":details"] = {"S": json.dumps(details)}
+    if in_flight is not None:
+        condition = "in_flight = :expected"
+        values[":expected"] = {"S": in_flight}
+    else:
+        condition = "attribute_not_exists(pk) OR (#s <> :sent AND #s <> :suppressed AND #s <> :failed)"
+        values.update({":sent": {"S": "sent"}, ":suppressed": {"S": "suppressed"}, ":failed": {"S": "failed"}})
+    return {
+        "Key": ledger_key(message.shop_id, message.customer, message.message_id),
+        "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE in_flight, lease_until",
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def _entry(item: dict[str, Any]) -> LedgerEntry:
+    def text(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    def moment(name: str) -> datetime | None:
+        value = text(name)
+        return datetime.fromisoformat(value) if value else None
+
+    lease = item.get("lease_until")
+    return LedgerEntry(
+        message_id=item["sk"]["S"].removeprefix(SK_PREFIX),
+        status=item["status"]["S"],
+        journey=text("journey") or "",
+        step=int(item["step"]["N"]) if "step" in item else 0,
+        template=text("template") or "",
+        channel=text("channel"),
+        reason=text("reason"),
+        title=text("title"),
+        in_flight=text("in_flight"),
+        lease_until=datetime.fromtimestamp(int(lease["N"]), tz=UTC) if lease else None,
+        created_at=moment("created_at"),
+        updated_at=moment("updated_at"),
+        attempts=json.loads(text("attempts") or "[]"),
+        details=json.loads(text("details") or "{}"),
+    )
+
+
+class SendLedger:
+    """The send ledger in the customers table."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self._table = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = aws.dynamodb()
+        return self._client
+
+    def find(self, message: OutboxMessage) -> LedgerEntry | None:
+        """The ledger's record of ``message`` (strongly consistent), or None if it was never touched."""
+        item = self.client.get_item(
+            TableName=self._table,
+            Key=ledger_key(message.shop_id, message.customer, message.message_id),
+            ConsistentRead=True,
+        ).get("Item")
+        return _entry(item) if item else None
+
+    def start(
+        self,
+        message: OutboxMessage,
+        channel: Channel,
+        attempts: list[Attempt],
+        now: datetime,
+        previous: Channel | None = None,
+    ) -> None:
+        """Mark ``message`` in flight on ``channel``; raises LedgerConflictError if another router got there first."""
+        self._update(start_request(message, channel, attempts, now, previous))
+
+    def close(self, message: OutboxMessage, status: MessageStatus | str, now: datetime, **fields: Any) -> None:
+        """Record the outcome of ``message``; raises LedgerConflictError if the condition no longer holds."""
+        self._update(close_request(message, status, now, **fields))
+
+    def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
+        """A customer's messages, newest first."""
+        items = self.client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"{shop_id}#{customer}"}, ":prefix": {"S": SK_PREFIX}},
+        ).get("Items", [])
+        entries = [_entry(item) for item in items]
+        entries.sort(key=lambda e: (e.updated_at or e.created_at or datetime.min).isoformat(), reverse=True)
+        return entries[:limit]
+
+    def _update(self, request: dict[str, Any]) -> None:
+        try:
+            self.client.update_item(TableName=self._table, **request)
+        except self.client.exceptions.ConditionalCheckFailedException as error:
+            raise LedgerConflictError(request["Key"]["sk"]["S"]) from error

@@ -1,0 +1,566 @@
+"""Journeys, decided: entry, timers, steps and exits. Pure: no I/O, no clock, no randomness (``now`` is passed in).
+
+``shared.core.customer.decide`` calls :func:`on_event` after a shop's event was applied to the state, and
+:func:`on_timer` when a timer came due. Both change the state in place (``decide`` works on a copy) and return the
+effects: ``StartTimer`` for the one pending execution of an instance, ``Send`` for a message that is due.
+
+Every journey runs the same way; nothing here branches on a journey's name. What a journey does is its config
+(``shared.models.journeys``); what a condition means is the closed vocabulary below.
+
+Timers (architecture §3):
+- An instance has at most one pending execution (``timer_id``), named deterministically from shop, customer,
+  instance, step and arm count, so ``StartExecution`` is idempotent.
+- Lazy re-arm: activity while a timer is pending only moves the instance's reference time. At wake-up the step's
+  true due time is recomputed from the state; if it is still ahead, the timer is armed once more for the rest.
+- Cancellation is by guard at wake-up: an instance that exited is gone, so its timer finds nothing (logged).
+- An execution lives at most a year: a timer is armed for at most 365 days and re-armed at wake-up (chaining).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.models.config import ShopConfig
+from shared.models.effects import Effect, Send, StartTimer
+from shared.models.events import SegmentEvent, TimerEvent
+from shared.models.journeys import Condition, EventMatch, Journey, JourneyStep
+from shared.models.messages import OutboxMessage
+from shared.models.segment import Identify, TrackCall
+from shared.models.state import (
+    DEFAULT_CART,
+    MAX_ACTIVE_JOURNEYS,
+    MAX_ACTIVE_PER_JOURNEY,
+    MAX_JOURNEY_HISTORY,
+    MAX_JOURNEY_LOG,
+    MAX_LOG_REASON,
+    CustomerState,
+    JourneyInstance,
+    JourneyLogEntry,
+    JourneyOutcome,
+    OrderRef,
+)
+
+MAX_TIMER_WAIT = timedelta(days=365)  # a Standard execution lives at most a year; longer waits chain
+MAX_CART_ITEMS_IN_MESSAGE = 10
+MAX_TIMER_ID = 80  # Step Functions execution names: at most 80 of [A-Za-z0-9-_]
+
+
+@dataclass
+class JourneyDecision:
+    """What the journeys decided for one event: effects to carry out and notes for the timeline."""
+
+    effects: list[Effect] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def on_event(
+    state: CustomerState, event: SegmentEvent, now: datetime, config: ShopConfig, customer: str
+) -> JourneyDecision:
+    """Run the journeys for a shop's event that was just applied to ``state`` (changed in place).
+
+    Exits first (an order ends the cart reminder), then triggers: enter a journey, or, for an instance already
+    waiting, move its reference time without starting another execution (lazy re-arm).
+    """
+    run = _Run(state, config, event.shop_id, customer, _second(now))
+    facts = _Facts(event)
+    _end_unconfigured(run)
+    for instance in list(state.journeys):
+        reason = _exit_reason(run, config.journeys[instance.journey], instance, facts)
+        if reason is not None:
+            _end(run, instance, "exited", reason)
+    at = _second(event.occurred_at)
+    for name, journey in config.journeys.items():
+        if journey.enabled:
+            _trigger(run, name, journey, facts, at)
+    return run.decision
+
+
+def on_timer(
+    state: CustomerState, event: TimerEvent, now: datetime, config: ShopConfig, customer: str
+) -> JourneyDecision:
+    """Wake-up of a timer: re-arm if the step is not due after all, else take the due steps and arm the next.
+
+    A timer that is not the one its instance waits on (the instance exited, completed or was re-armed) is
+    ignored and logged: that is how a journey is cancelled.
+    """
+    # The timer fired at its due time by contract; a clock a little behind must not re-arm it for seconds.
+    run = _Run(state, config, event.shop_id, customer, _second(max(now, event.due_at)))
+    _end_unconfigured(run)
+    instance = next((i for i in state.journeys if i.timer_id == event.timer_id), None)
+    if instance is None:
+        _log(run, event.journey, _seq_of(event.instance), event.step, "ignored", "stale timer")
+        return run.decision
+    journey = config.journeys[instance.journey]
+    instance.timer_id = None
+    instance.due_at = None
+    due = step_due_at(journey, instance, instance.step)
+    if due > run.now:
+        # Activity moved the reference time (lazy re-arm), or the wait is longer than one execution may live.
+        chained = " (chained: over 365 days)" if due > run.now + MAX_TIMER_WAIT else ""
+        _log(run, instance.journey, instance.seq, instance.step, "rearmed", f"due {_iso(due)}{chained}")
+        _arm(run, instance, due)
+        return run.decision
+    _advance(run, journey, instance)
+    return run.decision
+
+
+def pending_timers(state: CustomerState, shop_id: str, customer: str) -> list[StartTimer]:
+    """The ``StartTimer`` of every pending execution: safe to repeat (names are deterministic)."""
+    return [
+        StartTimer(event=_timer_event(shop_id, customer, instance))
+        for instance in state.journeys
+        if instance.timer_id is not None and instance.due_at is not None
+    ]
+
+
+def step_due_at(journey: Journey, instance: JourneyInstance, index: int) -> datetime:
+    """When step ``index`` is due: the reference time (+ the inactivity of a state trigger) + the waits so far."""
+    base = instance.ref_at + (journey.inactivity or timedelta(0))
+    return base + sum((step.wait for step in journey.steps[: index + 1]), timedelta(0))
+
+
+def timer_id(shop_id: str, customer: str, instance: JourneyInstance) -> str:
+    """The execution name for the instance's current step and arm count: readable prefix + 80-bit digest."""
+    digest = _digest("timer", shop_id, customer, instance.id, instance.step, instance.arms).lower()
+    name = f"{instance.journey[:30]}-{instance.seq}-{instance.step}-{instance.arms}-{digest}"
+    return name[-MAX_TIMER_ID:]
+
+
+def message_id(shop_id: str, customer: str, instance: JourneyInstance, step: int) -> str:
+    """The outbox message id of a step: the same instance and step are the same message, however often decided."""
+    digest = _digest("message", shop_id, customer, instance.id, step).lower()
+    return f"{instance.journey}-{instance.seq}-{step}-{digest}"
+
+
+def offer_code(prefix: str, shop_id: str, customer: str, instance: JourneyInstance, step: int) -> str:
+    """A discount code: ``prefix`` + 10 base32 characters of a digest of shop, customer, instance and step."""
+    return prefix + _digest("offer", shop_id, customer, instance.id, step)[:10]
+
+
+def merge_journeys(known: CustomerState, other: CustomerState) -> dict[str, Any]:
+    """Journey fields for one customer made of two records (anonymous browsing joins the known customer).
+
+    The known customer's instances win per (journey, key); the other's are adopted with their numbers moved past
+    the known customer's, so no timer or message id of the two records can coincide.
+    """
+    offset = known.journey_seq
+    taken = {(i.journey, i.key) for i in known.journeys}
+    adopted = [i.model_copy(update={"seq": i.seq + offset}) for i in other.journeys if (i.journey, i.key) not in taken]
+    history: dict[str, list[tuple[str, datetime]]] = {}
+    for name in {*known.journey_history, *other.journey_history}:
+        entries = set(known.journey_history.get(name, [])) | set(other.journey_history.get(name, []))
+        history[name] = sorted(entries, key=lambda entry: entry[1])[-MAX_JOURNEY_HISTORY:]
+    moved = [e.model_copy(update={"seq": e.seq + offset}) if e.seq is not None else e for e in other.journey_log]
+    return {
+        "journeys": [*known.journeys, *adopted],
+        "journey_history": history,
+        "journey_log": sorted([*known.journey_log, *moved], key=lambda e: e.at)[-MAX_JOURNEY_LOG:],
+        "journey_seq": known.journey_seq + other.journey_seq,
+    }
+
+
+# ---------------------------------------------------------------- one decision
+
+
+@dataclass
+class _Run:
+    state: CustomerState
+    config: ShopConfig
+    shop_id: str
+    customer: str
+    now: datetime
+    decision: JourneyDecision = field(default_factory=JourneyDecision)
+    # (journey, key) of instances this event ended: the event that ended one does not start the next.
+    ended: set[tuple[str, str | None]] = field(default_factory=set)
+
+
+class _Facts:
+    """What journeys match on in a shop's event: the call, the track event's name, its properties."""
+
+    def __init__(self, event: SegmentEvent) -> None:
+        self._message = event.message
+        self.call = event.message.type
+        self.name = event.message.event if isinstance(event.message, TrackCall) else None
+
+    @cached_property
+    def properties(self) -> dict[str, Any]:
+        message = self._message
+        if isinstance(message, Identify):
+            return message.traits.model_dump(exclude_none=True)
+        properties = getattr(message, "properties", None)
+        if isinstance(properties, BaseModel):
+            return properties.model_dump(exclude_none=True)
+        return dict(properties) if isinstance(properties, dict) else {}
+
+    @property
+    def label(self) -> str:
+        return self.name or self.call
+
+
+def _matches(match: EventMatch, facts: _Facts) -> bool:
+    if match.event is not None:
+        if facts.call != "track" or facts.name != match.event:
+            return False
+    elif match.call != facts.call:
+        return False
+    return all(_same(facts.properties.get(name), value) for name, value in match.where.items())
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    # Properties arrive as JSON: "true" and True, "5" and 5 are the same to a shop writing YAML filters.
+    return actual is not None and (actual == expected or str(actual).lower() == str(expected).lower())
+
+
+def _key_value(journey: Journey, facts: _Facts) -> str | None:
+    if journey.key is None:
+        return None
+    value = facts.properties.get(journey.key)
+    # Without the key property the event concerns the customer's one default cart / order (as the state does).
+    return DEFAULT_CART if value is None or value == "" else str(value)
+
+
+def _key_matches(journey: Journey, instance: JourneyInstance, facts: _Facts) -> bool:
+    if journey.key is None:
+        return True
+    value = facts.properties.get(journey.key)
+    # An exit event without the key concerns every instance: an order without cart_id closes every open cart.
+    return value is None or value == "" or str(value) == instance.key
+
+
+def _end_unconfigured(run: _Run) -> None:
+    for instance in list(run.state.journeys):
+        journey = run.config.journeys.get(instance.journey)
+        if journey is None or not journey.enabled:
+            why = "journey removed from the config" if journey is None else "journey disabled"
+            _end(run, instance, "exited", why)
+
+
+def _exit_reason(run: _Run, journey: Journey, instance: JourneyInstance, facts: _Facts) -> str | None:
+    for match in journey.exit.events:
+        if _matches(match, facts) and _key_matches(journey, instance, facts):
+            return facts.label
+    for condition in journey.exit.conditions:
+        if _holds(run, journey, instance, condition):
+            return _describe(condition, holds=True)
+    return None
+
+
+def _trigger(run: _Run, name: str, journey: Journey, facts: _Facts, at: datetime) -> None:
+    if journey.inactivity is not None:
+        _watch_inactivity(run, name, journey, at)
+        return
+    if not any(_matches(trigger, facts) for trigger in journey.trigger):
+        return
+    key = _key_value(journey, facts)
+    if (name, key) in run.ended:
+        return
+    active = _active(run.state, name, key)
+    if active is None:
+        _enter(run, name, journey, key, at=at, ref=at, why=facts.label)
+    elif journey.restart_on_trigger and active.step == 0:
+        # Lazy re-arm: only the reference time moves; the pending timer re-arms itself at wake-up.
+        active.ref_at = max(active.ref_at, at)
+    else:
+        _log(run, name, active.seq, None, "not_entered", "already active")
+
+
+def _watch_inactivity(run: _Run, name: str, journey: Journey, at: datetime) -> None:
+    """Every activity is the trigger of an inactivity journey: watch from the last activity, lazily."""
+    last = _second(run.state.last_activity_at or at)
+    active = _active(run.state, name, None)
+    if active is None:
+        _enter(run, name, journey, None, at=at, ref=last, why=f"watching {_iso_duration(journey.inactivity)}")
+    elif active.step == 0:
+        active.ref_at = max(active.ref_at, last)
+
+
+def _active(state: CustomerState, name: str, key: str | None) -> JourneyInstance | None:
+    return next((i for i in state.journeys if i.journey == name and i.key == key), None)
+
+
+def _enter(run: _Run, name: str, journey: Journey, key: str | None, at: datetime, ref: datetime, why: str) -> None:
+    state = run.state
+    instance = JourneyInstance(journey=name, seq=state.journey_seq + 1, key=key, entered_at=at, ref_at=ref)
+    refusal = _refusal(run, name, journey, instance)
+    if refusal is not None:
+        _log(run, name, None, None, "not_entered", refusal)
+        return
+    state.journey_seq += 1
+    state.journeys = [*state.journeys, instance]
+    entries = [*state.journey_history.get(name, []), (key or "", at)]
+    state.journey_history = {**state.journey_history, name: entries[-MAX_JOURNEY_HISTORY:]}
+    _log(run, name, instance.seq, None, "entered", why)
+    _advance(run, journey, instance)
+
+
+def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) -> str | None:
+    state = run.state
+    max_age = journey.entry.max_trigger_age
+    if max_age is not None and run.now - instance.entered_at > max_age:
+        # Imported history must not fire every overdue step of a journey at once.
+        return f"trigger older than {_iso_duration(max_age)}"
+    running = sum(1 for i in state.journeys if i.journey == name)
+    if running >= MAX_ACTIVE_PER_JOURNEY:
+        return f"{running} instances already active"
+    if len(state.journeys) >= MAX_ACTIVE_JOURNEYS:
+        return f"{len(state.journeys)} journeys already active"
+    previous = [at for key, at in state.journey_history.get(name, []) if key == (instance.key or "")]
+    if previous:
+        last = max(previous)
+        reentry = journey.entry.reentry_after
+        if reentry is None:
+            return f"entered before ({_iso(last)}); once only"
+        if instance.entered_at - last < reentry:
+            return f"reentry_after {_iso_duration(reentry)} not elapsed"
+    for condition in journey.entry.only_if:
+        if not _holds(run, journey, instance, condition):
+            return _describe(condition, holds=False)
+    return None
+
+
+def _advance(run: _Run, journey: Journey, instance: JourneyInstance) -> None:
+    """Take every step that is due by now, then arm a timer for the next one or complete the instance."""
+    while instance.step < len(journey.steps):
+        due = step_due_at(journey, instance, instance.step)
+        if due > run.now:
+            _arm(run, instance, due)
+            return
+        if not _take_step(run, journey, instance, due):
+            return
+        instance.step += 1
+    _end(run, instance, "completed", "")
+
+
+def _take_step(run: _Run, journey: Journey, instance: JourneyInstance, due: datetime) -> bool:
+    """Exit conditions and guards end the instance (False); a step whose condition fails is skipped."""
+    for condition in journey.exit.conditions:
+        if _holds(run, journey, instance, condition):
+            _end(run, instance, "exited", _describe(condition, holds=True))
+            return False
+    for condition in journey.guard:
+        if not _holds(run, journey, instance, condition):
+            _end(run, instance, "exited", f"guard: {_describe(condition, holds=False)}")
+            return False
+    step = journey.steps[instance.step]
+    failed = next((c for c in step.condition if not _holds(run, journey, instance, c)), None)
+    if failed is not None:
+        _log(run, instance.journey, instance.seq, instance.step, "skipped", _describe(failed, holds=False))
+        return True
+    run.decision.effects.append(Send(message=_message(run, journey, instance, step, due)))
+    _log(run, instance.journey, instance.seq, instance.step, "step_due", step.template)
+    return True
+
+
+def _arm(run: _Run, instance: JourneyInstance, due: datetime) -> None:
+    instance.arms += 1
+    instance.due_at = _second(min(due, run.now + MAX_TIMER_WAIT))
+    instance.timer_id = timer_id(run.shop_id, run.customer, instance)
+    run.decision.effects.append(StartTimer(event=_timer_event(run.shop_id, run.customer, instance)))
+
+
+def _timer_event(shop_id: str, customer: str, instance: JourneyInstance) -> TimerEvent:
+    assert instance.timer_id is not None and instance.due_at is not None
+    return TimerEvent(
+        shop_id=shop_id,
+        customer=customer,
+        journey=instance.journey,
+        instance=instance.id,
+        step=instance.step,
+        timer_id=instance.timer_id,
+        due_at=instance.due_at,
+    )
+
+
+def _end(run: _Run, instance: JourneyInstance, outcome: JourneyOutcome, reason: str) -> None:
+    run.state.journeys = [i for i in run.state.journeys if i is not instance]
+    run.ended.add((instance.journey, instance.key))
+    _log(run, instance.journey, instance.seq, instance.step if outcome == "exited" else None, outcome, reason)
+
+
+def _log(run: _Run, journey: str, seq: int | None, step: int | None, outcome: JourneyOutcome, reason: str) -> None:
+    state = run.state
+    reason = reason[:MAX_LOG_REASON]
+    if outcome == "not_entered":
+        # A refusal repeated by every further trigger says nothing new and would push the useful entries out.
+        previous = next((e for e in reversed(state.journey_log) if e.journey == journey), None)
+        if previous is not None and (previous.outcome, previous.reason) == (outcome, reason):
+            return
+    entry = JourneyLogEntry(at=run.now, journey=journey, outcome=outcome, seq=seq, step=step, reason=reason)
+    state.journey_log = [*state.journey_log, entry][-MAX_JOURNEY_LOG:]
+    instance = f"{journey}#{seq}" if seq is not None else journey
+    run.decision.notes.append(f"{instance}: {outcome}" + (f" ({reason})" if reason else ""))
+
+
+# ---------------------------------------------------------------- the outgoing message
+
+
+def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: JourneyStep, due: datetime) -> OutboxMessage:
+    variables: dict[str, Any] = {"instance": instance.id}
+    if journey.key is not None and instance.key is not None:
+        variables[journey.key] = instance.key
+    variables.update(_cart_variables(run.state, journey, instance))
+    variables.update(_order_variables(run.state, journey, instance))
+    code = ""
+    if step.offer is not None:
+        code = offer_code(step.offer.prefix, run.shop_id, run.customer, instance, instance.step)
+        expires = _second(due + step.offer.valid_for)
+        variables["offer"] = {"code": code, "percent": step.offer.percent, "expires_at": _iso(expires)}
+    if step.deep_link is not None:
+        fields = {
+            "offer_code": code,
+            "cart_id": variables.get("cart_id", ""),
+            "order_id": variables.get("order_id", ""),
+            "instance": instance.id,
+        }
+        variables["deep_link"] = step.deep_link.format_map(fields)
+    return OutboxMessage(
+        message_id=message_id(run.shop_id, run.customer, instance, instance.step),
+        shop_id=run.shop_id,
+        customer=run.customer,
+        journey=instance.journey,
+        step=instance.step,
+        template=step.template,
+        channels=list(step.channels) if step.channels is not None else None,
+        variables=variables,
+        transactional=step.transactional,
+        created_at=run.now,
+    )
+
+
+def _cart_variables(state: CustomerState, journey: Journey, instance: JourneyInstance) -> dict[str, Any]:
+    if journey.key != "cart_id" or instance.key is None:
+        return {}
+    cart = state.carts.get(instance.key)
+    if cart is None:
+        return {"items": []}
+    items = [item.model_dump(exclude_none=True) for item in cart.items[:MAX_CART_ITEMS_IN_MESSAGE]]
+    return {"items": items, "cart_value": round(cart.value, 2)}
+
+
+def _order_variables(state: CustomerState, journey: Journey, instance: JourneyInstance) -> dict[str, Any]:
+    if journey.key != "order_id":
+        return {}
+    order = _order(state, instance)
+    if order is None:
+        return {"categories": list(state.orders.categories_bought[-5:])}
+    return {"categories": list(order.categories), "order_amount": order.amount}
+
+
+def _order(state: CustomerState, instance: JourneyInstance) -> OrderRef | None:
+    return next((o for o in state.orders.recent if o.order_id == instance.key), None)
+
+
+# ---------------------------------------------------------------- conditions (the closed vocabulary)
+
+# What each condition says when it holds, and when it does not (the "why" in the journey log).
+_TEXTS: dict[str, tuple[str, str]] = {
+    "cart_not_empty": ("cart has items", "cart is empty"),
+    "cart_empty": ("cart is empty", "cart has items"),
+    "ordered_since_entry": ("ordered since entry", "no order since entry"),
+    "no_order_since_entry": ("no order since entry", "ordered since entry"),
+    "never_ordered": ("never ordered", "has ordered"),
+    "has_ordered": ("has ordered", "never ordered"),
+    "order_reversed": ("order refunded or cancelled", "order stands"),
+    "active_since_message": ("active again since the last message", "inactive since the last message"),
+    "still_inactive": ("no activity since the inactivity began", "active since the inactivity began"),
+    "not_ordered_within": ("no order within {}", "ordered within {}"),
+    "inactive_for": ("inactive for {}", "active within {}"),
+}
+
+
+def _describe(condition: Condition, holds: bool) -> str:
+    text = _TEXTS[condition.name][0 if holds else 1]
+    return text.format(_iso_duration(condition.within)) if condition.within is not None else text
+
+
+def _holds(run: _Run, journey: Journey, instance: JourneyInstance, condition: Condition) -> bool:
+    state = run.state
+    last_activity = _second(state.last_activity_at) if state.last_activity_at else None
+    match condition.name:
+        case "cart_not_empty":
+            return _has_cart(state, journey, instance)
+        case "cart_empty":
+            return not _has_cart(state, journey, instance)
+        case "ordered_since_entry":
+            return _ordered_since_entry(state, instance)
+        case "no_order_since_entry":
+            return not _ordered_since_entry(state, instance)
+        case "never_ordered":
+            return state.orders.count == 0
+        case "has_ordered":
+            return state.orders.count > 0
+        case "order_reversed":
+            order = _order(state, instance)
+            return order is not None and order.status != "completed"
+        case "active_since_message":
+            if instance.step == 0 or last_activity is None:
+                return False
+            return last_activity > step_due_at(journey, instance, instance.step - 1)
+        case "still_inactive":
+            return last_activity is None or last_activity <= instance.ref_at
+        case "not_ordered_within":
+            assert condition.within is not None
+            last_order = state.orders.last_order_at
+            return last_order is None or last_order <= run.now - condition.within
+        case "inactive_for":
+            assert condition.within is not None
+            return last_activity is None or last_activity <= run.now - condition.within
+
+
+def _has_cart(state: CustomerState, journey: Journey, instance: JourneyInstance) -> bool:
+    if journey.key == "cart_id" and instance.key is not None:
+        cart = state.carts.get(instance.key)
+        return cart is not None and bool(cart.items)
+    return any(cart.items for cart in state.carts.values())
+
+
+def _ordered_since_entry(state: CustomerState, instance: JourneyInstance) -> bool:
+    # The instance's own order (J4/J5 are keyed by order_id) does not count; an order a second late does.
+    return any(
+        order.status == "completed" and order.order_id != instance.key and _second(order.at) > instance.entered_at
+        for order in state.orders.recent
+    )
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _seq_of(instance_id: str) -> int | None:
+    last = instance_id.rsplit(":", 1)[-1]
+    return int(last) if last.isdigit() else None
+
+
+def _second(moment: datetime) -> datetime:
+    """Journey times are whole UTC seconds: what is stored (epoch seconds) is what was decided on."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _digest(*parts: object) -> str:
+    raw = hashlib.blake2b("\n".join(map(str, parts)).encode(), digest_size=10).digest()
+    return base64.b32encode(raw).decode()  # 16 characters of [A-Z2-7], no padding for 10 bytes
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso_duration(duration: timedelta | None) -> str:
+    if duration is None:
+        return "PT0S"
+    seconds = int(duration.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (seconds, "S")) if n)
+    text = "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+    return text if text != "P" else "PT0S"

@@ -1,0 +1,143 @@
+"""Channel choice (CH1): which channels may carry a message *now*, in the order they are tried. Pure, no I/O.
+
+A channel is a candidate when the customer's consent for it is in force at send time, nudge has a usable address
+for it (push token of a configured platform, email address, phone number, WhatsApp number, installed app) that has
+not bounced or died, the shop has configured the channel, and no delivery rule holds it back (SMS marketing only
+between 08:00 and 21:00 in the customer's time zone, as the US TCPA requires). Every channel that is not a candidate
+says why, for the customer's timeline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.models.config import Channel, ShopConfig
+from shared.models.messages import Address, OutboxMessage
+from shared.models.state import CustomerState
+
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+SMS_WINDOW = (time(8, 0), time(21, 0))  # recipient-local; marketing SMS outside it are deferred
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A channel that will not carry this message, and why (no_consent, no_address, ...)."""
+
+    channel: Channel
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """The candidates in the order they are tried, and the channels passed over."""
+
+    candidates: list[Address] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+    @property
+    def outcome_if_none(self) -> tuple[str, str]:
+        """Status and reason to record when no candidate is left: deferred for a time rule, else suppressed."""
+        reasons = [skip.reason for skip in self.skipped]
+        if "quiet_hours" in reasons:
+            return "deferred", "quiet_hours"
+        if not reasons or all(reason == "no_consent" for reason in reasons):
+            return "suppressed", "no_consent"
+        first_other = next(reason for reason in reasons if reason != "no_consent")
+        return "suppressed", first_other
+
+
+def channel_order(message: OutboxMessage, config: ShopConfig) -> list[Channel]:
+    """The shop's preference order; a journey step that names channels narrows it to those, in the step's order."""
+    if message.channels:
+        return list(dict.fromkeys(message.channels))
+    return list(config.channels.preference)
+
+
+def route(state: CustomerState | None, message: OutboxMessage, config: ShopConfig, now: datetime) -> Routing:
+    """Decide which channels may carry ``message`` for the customer in ``state`` at ``now``."""
+    routing = Routing()
+    for channel in channel_order(message, config):
+        reason = _refusal(state, channel, message, config, now)
+        if reason is not None:
+            routing.skipped.append(Skip(channel, reason))
+            continue
+        assert state is not None
+        address = address_for(state, channel, config)
+        if address is None:
+            routing.skipped.append(Skip(channel, "no_address"))
+        else:
+            routing.candidates.append(address)
+    return routing
+
+
+def _refusal(
+    state: CustomerState | None, channel: Channel, message: OutboxMessage, config: ShopConfig, now: datetime
+) -> str | None:
+    if state is None or not state.has_consent(channel):
+        return "no_consent"
+    if channel != "in_app" and getattr(config.channels, channel, None) is None:
+        return "channel_not_configured"
+    if channel == "sms" and not message.transactional and not _inside_sms_window(state, config, now):
+        return "quiet_hours"
+    return None
+
+
+def address_for(state: CustomerState, channel: Channel, config: ShopConfig) -> Address | None:
+    """The customer's usable address on ``channel``, or None."""
+    dead = set(state.undeliverable.get(channel, []))
+    if channel == "push":
+        platforms = config.channels.push.platform_applications if config.channels.push else {}
+        for token in reversed(state.push_tokens):  # newest device first
+            platform = _platform(token.platform)
+            if platform in platforms and token.token not in dead:
+                return Address(channel="push", value=token.token, platform=platform)
+        return None
+    if channel == "email":
+        email = state.traits.get("email")
+        return Address(channel="email", value=email) if isinstance(email, str) and email not in dead else None
+    if channel in ("sms", "whatsapp"):
+        number = state.traits.get("whatsapp") if channel == "whatsapp" else None
+        number = number or state.traits.get("phone")
+        if isinstance(number, str):
+            number = re.sub(r"[\s().-]", "", number)
+            if _E164.match(number) and number not in dead:
+                return Address(channel=channel, value=number)
+        return None
+    # in_app: the app is installed (and not uninstalled since)
+    app = state.app
+    if app.installed_at and not (app.uninstalled_at and app.uninstalled_at >= app.installed_at):
+        return Address(channel="in_app", value="inbox")
+    return None
+
+
+def _platform(device_type: str | None) -> str | None:
+    kind = (device_type or "").lower()
+    if kind in ("ios", "ipados", "apns"):
+        return "ios"
+    if kind in ("android", "fcm", "gcm"):
+        return "android"
+    return None
+
+
+def _inside_sms_window(state: CustomerState, config: ShopConfig, now: datetime) -> bool:
+    try:
+        zone = ZoneInfo(state.timezone or config.shop.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(config.shop.timezone)
+    local = now.astimezone(zone).time()
+    return SMS_WINDOW[0] <= local < SMS_WINDOW[1]
+
+
+def next_sms_window(state: CustomerState, config: ShopConfig, now: datetime) -> datetime:
+    """When the customer's next SMS window opens (for a deferred message)."""
+    zone = ZoneInfo(state.timezone or config.shop.timezone)
+    local = now.astimezone(zone)
+    opening = local.replace(hour=SMS_WINDOW[0].hour, minute=0, second=0, microsecond=0)
+    if local.time() >= SMS_WINDOW[0]:
+        from datetime import timedelta
+
+        opening += timedelta(days=1)
+    return opening

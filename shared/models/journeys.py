@@ -1,0 +1,331 @@
+"""Journeys as data: what starts one, what keys an instance, who may enter, the steps, what ends one.
+
+A journey lives under ``journeys:`` in a shop's configuration document. The decision core
+(``shared.core.journeys``) runs every journey the same way; handlers and the core's dispatch never branch on a
+journey's name. A journey named after a preset (``cart_abandonment``, ``welcome``, ``post_purchase``,
+``repeat_purchase``, ``reactivation``), or one that says ``preset: <name>``, starts from that preset
+(``shared/journeys/presets.yaml``) and overrides what it gives: top-level keys replace the preset's, and inside
+``entry`` and ``exit`` single keys replace the preset's. So the short form keeps meaning "J1 with a 1 h reminder"::
+
+    journeys:
+      cart_abandonment:
+        steps: [{wait: PT1H, template: cart_reminder}]
+
+and a full journey reads::
+
+    journeys:
+      cart_abandonment_vip:
+        preset: cart_abandonment        # a second variant under another name
+        trigger: {event: Product Added, where: {currency: EUR}}
+        key: cart_id                    # one instance per cart (no key: one per customer)
+        restart_on_trigger: true        # another cart change restarts the wait (lazily: no new timer)
+        entry:
+          reentry_after: PT0S           # null: once ever (per key)
+          only_if: [cart_not_empty]
+          max_trigger_age: P1D          # older triggers (backfills) start nothing; null: any age
+        steps:
+          - {wait: PT30M, template: cart_reminder}
+          - {wait: P1D, template: cart_offer, offer: {percent: 10, valid_for: P2D, prefix: CART}}
+        exit:
+          events: [{event: Order Completed}]   # matching the instance's key; an event without the key matches all
+          conditions: [cart_empty]
+        guard: [cart_not_empty, no_order_since_entry]   # checked when a step comes due; failing ends the instance
+
+``wait`` runs from the previous step's due time; the first step's from the trigger (for an ``inactive_for``
+trigger: from the moment the customer has been inactive that long). ``PT0S`` means "at the same time": two steps
+with opposite conditions and the second waiting ``PT0S`` are a branch.
+
+This module imports nothing from the rest of ``shared.models`` (``config`` imports it), so the channel names are
+repeated here (a unit test keeps them equal to ``shared.models.config.CHANNELS``).
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import timedelta
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+Channel = Literal["push", "email", "sms", "whatsapp", "in_app"]
+
+ConditionName = Literal[
+    "cart_not_empty",  # the instance's cart (its cart_id key; without a key: any cart) has items
+    "cart_empty",  # ... has none (an emptied cart is no cart)
+    "ordered_since_entry",  # an order other than the instance's own (its order_id key) came after entry
+    "no_order_since_entry",  # none did
+    "never_ordered",  # the customer has no completed order
+    "has_ordered",  # the customer has one
+    "order_reversed",  # the instance's order (order_id key) was refunded or cancelled
+    "active_since_message",  # the customer was active after this instance's last step came due
+    "still_inactive",  # no activity after the instance's reference time (inactive_for: the last activity)
+    "not_ordered_within",  # {not_ordered_within: P30D}: no order in that long before now
+    "inactive_for",  # {inactive_for: P60D}: no activity in that long before now
+]
+CONDITIONS_WITH_DURATION: frozenset[str] = frozenset({"not_ordered_within", "inactive_for"})
+CALLS = ("identify", "page", "screen", "group", "alias")
+DEEP_LINK_FIELDS = frozenset({"offer_code", "cart_id", "order_id", "instance"})
+MAX_STEPS = 10
+PRESETS_RESOURCE = ("shared.journeys", "presets.yaml")
+_MERGED_SECTIONS = frozenset({"entry", "exit"})
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative: an ISO 8601 duration such as PT0S, PT1H or P3D")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive ISO 8601 duration such as PT1H or P3D")
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    """One item may be written without the list around it; ``null`` is no items."""
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        return [value]
+    return value
+
+
+def _unique_channels(channels: list[Channel] | None) -> list[Channel] | None:
+    if channels is not None and len(set(channels)) != len(channels):
+        raise ValueError("each channel may appear once")
+    return channels
+
+
+def _valid_deep_link(link: str) -> str:
+    names = {name for _, name, _, _ in string.Formatter().parse(link) if name is not None}
+    unknown = names - DEEP_LINK_FIELDS
+    if unknown:
+        raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(DEEP_LINK_FIELDS)}")
+    return link
+
+
+Wait = Annotated[timedelta, AfterValidator(_not_negative)]
+PositiveDuration = Annotated[timedelta, AfterValidator(_positive)]
+JourneyName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+TemplateName = Annotated[str, Field(pattern=r"^[a-z0-9_]+$", max_length=64)]
+PropertyName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+Scalar = str | int | float | bool
+StepChannels = Annotated[list[Channel] | None, AfterValidator(_unique_channels)]
+DeepLink = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_valid_deep_link)]
+
+
+class _Strict(BaseModel):
+    # A typo in a config key is an error, never silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    """One condition from the closed vocabulary the core implements: ``cart_empty`` or ``{inactive_for: P60D}``."""
+
+    name: ConditionName
+    within: PositiveDuration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_forms(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and len(value) == 1 and not {"name", "within"} & value.keys():
+            ((name, within),) = value.items()
+            return {"name": name, "within": within}
+        return value
+
+    @model_validator(mode="after")
+    def _duration_where_needed(self) -> Condition:
+        if self.name in CONDITIONS_WITH_DURATION and self.within is None:
+            raise ValueError(f"{self.name} needs a duration, e.g. {{{self.name}: P30D}}")
+        if self.name not in CONDITIONS_WITH_DURATION and self.within is not None:
+            raise ValueError(f"{self.name} takes no duration")
+        return self
+
+
+Conditions = Annotated[tuple[Condition, ...], BeforeValidator(_as_list)]
+
+
+class EventMatch(_Strict):
+    """Matches a ``track`` event by name (``event``) or another call (``call: identify``), with property filters."""
+
+    event: str | None = Field(default=None, min_length=1, max_length=200)
+    call: Literal["identify", "page", "screen", "group", "alias"] | None = None
+    where: dict[str, Scalar] = Field(
+        default_factory=dict, description="property (identify: trait) values the event must have"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EventMatch:
+        if self._kinds() != 1:
+            raise ValueError(self._kind_rule())
+        return self
+
+    def _kinds(self) -> int:
+        return (self.event is not None) + (self.call is not None)
+
+    def _kind_rule(self) -> str:
+        return "give exactly one of event (a track event name) or call (identify, page, screen, group, alias)"
+
+
+class Trigger(EventMatch):
+    """What starts a journey: an event (``{event: Product Added}``) or a state condition (``{inactive_for: P60D}``)."""
+
+    inactive_for: PositiveDuration | None = None
+
+    def _kinds(self) -> int:
+        return super()._kinds() + (self.inactive_for is not None)
+
+    def _kind_rule(self) -> str:
+        return "give exactly one of event, call or inactive_for"
+
+    @model_validator(mode="after")
+    def _no_filter_on_state(self) -> Trigger:
+        if self.inactive_for is not None and self.where:
+            raise ValueError("an inactive_for trigger takes no where filter")
+        return self
+
+
+def _state_trigger_alone(triggers: tuple[Trigger, ...]) -> tuple[Trigger, ...]:
+    if len(triggers) > 1 and any(t.inactive_for is not None for t in triggers):
+        raise ValueError("an inactive_for trigger stands alone (every activity restarts it)")
+    return triggers
+
+
+Triggers = Annotated[
+    tuple[Trigger, ...], BeforeValidator(_as_list), Field(min_length=1), AfterValidator(_state_trigger_alone)
+]
+
+
+class Offer(_Strict):
+    """A time-limited discount code, deterministic per customer and journey instance."""
+
+    percent: int = Field(ge=1, le=100)
+    valid_for: PositiveDuration = Field(description="the code expires this long after the step's due time")
+    prefix: str = Field(default="", pattern=r"^[A-Z0-9]{0,12}$")
+
+
+class JourneyStep(_Strict):
+    """One step: wait, then (if its condition holds) put a message of kind ``template`` on the outbox."""
+
+    wait: Wait = Field(description="from the previous step's due time (first step: from the trigger)")
+    template: TemplateName = Field(description="message kind, e.g. cart_reminder")
+    channels: StepChannels = Field(
+        default=None, min_length=1, description="narrows the shop's preference for this step, most preferred first"
+    )
+    condition: Conditions = Field(default=(), description="all must hold, else the step is skipped (logged)")
+    offer: Offer | None = None
+    deep_link: DeepLink | None = Field(
+        default=None, description="path or URL; may use {offer_code}, {cart_id}, {order_id}, {instance}"
+    )
+    transactional: bool = False
+
+
+class Entry(_Strict):
+    """Who may enter: re-entry interval per key, conditions on the customer's state, how old a trigger may be."""
+
+    reentry_after: Wait | None = Field(
+        default=None, description="since the last entry with the same key; null: once ever (per key)"
+    )
+    only_if: Conditions = ()
+    max_trigger_age: PositiveDuration | None = Field(
+        default=timedelta(days=1),
+        description="a trigger that happened longer ago (a backfill, a long-offline app) starts nothing; null: any",
+    )
+
+
+class Exit(_Strict):
+    """What ends an instance at once: events (matching its key) or conditions on the state."""
+
+    events: tuple[EventMatch, ...] = ()
+    conditions: Conditions = ()
+
+
+class Journey(_Strict):
+    """A journey is data: the decision core runs it; handlers do not know journey names."""
+
+    preset: str | None = Field(default=None, description="the preset this journey starts from")
+    enabled: bool = True
+    trigger: Triggers
+    key: PropertyName | None = Field(default=None, description="event property keying an instance, e.g. cart_id")
+    restart_on_trigger: bool = Field(
+        default=False, description="a trigger for an active instance restarts its wait until the first step is due"
+    )
+    entry: Entry = Field(default_factory=Entry)
+    steps: list[JourneyStep] = Field(min_length=1, max_length=MAX_STEPS)
+    exit: Exit = Field(default_factory=Exit)
+    guard: Conditions = Field(default=(), description="checked at every step; failing ends the instance")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, name: str | None) -> str | None:
+        if name is not None and name not in preset_documents():
+            raise ValueError(f"unknown preset {name!r}; one of {sorted(preset_documents())}")
+        return name
+
+    @model_validator(mode="after")
+    def _order_conditions_need_an_order(self) -> Journey:
+        used = {c.name for c in (*self.guard, *self.exit.conditions, *self.entry.only_if)}
+        used |= {c.name for step in self.steps for c in step.condition}
+        if "order_reversed" in used and self.key != "order_id":
+            raise ValueError("order_reversed needs key: order_id")
+        if self.inactivity is not None and self.key is not None:
+            raise ValueError("an inactive_for journey has no key (one instance per customer)")
+        return self
+
+    @property
+    def inactivity(self) -> timedelta | None:
+        """For a state trigger ``{inactive_for: ...}``: how long; None for event triggers."""
+        for trigger in self.trigger:
+            if trigger.inactive_for is not None:
+                return trigger.inactive_for
+        return None
+
+
+@cache
+def preset_documents() -> dict[str, dict[str, Any]]:
+    """The shipped presets as raw mappings (``shared/journeys/presets.yaml``), read once per process."""
+    package, name = PRESETS_RESOURCE
+    document: Any = yaml.safe_load(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
+    if not isinstance(document, dict):
+        raise TypeError(f"{name} must be a mapping of preset names to journeys")
+    return {str(key): dict(value) for key, value in document.items()}
+
+
+def presets() -> dict[str, Journey]:
+    """The shipped presets, validated by the same models as a shop's journeys."""
+    return {name: Journey.model_validate({**body, "preset": name}) for name, body in preset_documents().items()}
+
+
+def with_preset(name: str, body: Any) -> Any:
+    """A journey's raw config laid over the preset it names (``preset:``) or is named after; else unchanged."""
+    if not isinstance(body, dict):
+        return body  # let validation say what is wrong with it
+    documents = preset_documents()
+    preset = body.get("preset", name if name in documents else None)
+    if not isinstance(preset, str) or preset not in documents:
+        return body  # no preset, or an unknown one the ``preset`` field reports
+    merged: dict[str, Any] = {**documents[preset], "preset": preset}
+    for section, value in body.items():
+        base = merged.get(section)
+        # entry and exit merge one level deep: overriding reentry_after keeps the preset's only_if.
+        if section in _MERGED_SECTIONS and isinstance(base, dict) and isinstance(value, dict):
+            merged[section] = {**base, **value}
+        else:
+            merged[section] = value
+    return merged
+
+
+def _apply_presets(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {name: with_preset(str(name), body) for name, body in value.items()}
+
+
+Journeys = Annotated[dict[JourneyName, Journey], BeforeValidator(_apply_presets)]
+"""The ``journeys:`` section of a shop's config: name -> journey, presets applied."""

@@ -1,0 +1,275 @@
+"""The channel router: one outbox message reaches the customer on one channel, at most once, only with consent.
+
+For each message: the ledger says whether it was already handled; the customer's state is read *now* (consent at send
+time, not when the journey started); the pure ``route`` picks the candidate channels in order; the first candidate is
+rendered and marked in flight in the ledger before its provider is called. A permanent provider failure (dead push
+endpoint, invalid number, hard bounce) moves on to the next candidate; a transient one leaves the message pending
+for SQS to redeliver with backoff, and after the last receive it is parked in the dead-letter queue with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.channels import ChannelProvider, PushProvider, SendContext
+from shared.adapters.customers import CustomerStore, StoredCustomer
+from shared.adapters.ledger import Attempt, LedgerConflictError, SendLedger
+from shared.adapters.shops import ShopDirectory
+from shared.content import build_context, render
+from shared.content.errors import ContentError
+from shared.core.routing import Routing, next_sms_window, route
+from shared.models.channels import PushPlatform
+from shared.models.config import Channel, ShopConfig
+from shared.models.events import FeedbackEvent
+from shared.models.messages import (
+    Address,
+    Content,
+    OutboxMessage,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+
+_MAX_POINTER_HOPS = 4
+
+
+class UnknownShopError(Exception):
+    """The message names a shop nudge does not know: it can never be delivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What the router did with one message (for logs, metrics and the local console)."""
+
+    message: OutboxMessage
+    status: str  # sent | suppressed | failed | deferred | duplicate
+    channel: Channel | None = None
+    reason: str | None = None
+    title: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    retry_at: datetime | None = None  # a deferred message goes out again then
+
+
+ProvidersFor = Callable[[ShopConfig], Mapping[Channel, ChannelProvider]]
+LinksFor = Callable[[OutboxMessage, ShopConfig, Channel], Mapping[str, Any]]
+
+
+class ChannelRouter:
+    """Delivers outbox messages through the channel providers."""
+
+    def __init__(
+        self,
+        customers: CustomerStore,
+        shops: ShopDirectory,
+        ledger: SendLedger,
+        providers_for: ProvidersFor,
+        links_for: LinksFor,
+        clock: Callable[[], datetime],
+        feedback: Callable[[FeedbackEvent], None] | None = None,
+    ) -> None:
+        self._feedback = feedback or (lambda event: None)
+        self._customers = customers
+        self._shops = shops
+        self._ledger = ledger
+        self._providers_for = providers_for
+        self._links_for = links_for
+        self._clock = clock
+
+    def deliver(self, message: OutboxMessage) -> Delivery:
+        """Deliver ``message`` once; raises TransientDeliveryError / LedgerConflictError for SQS to retry."""
+        config = self._shops.config(message.shop_id)
+        if config is None:
+            raise UnknownShopError(f"unknown shop {message.shop_id!r}")
+        entry = self._ledger.find(message)
+        now = self._clock()
+        if entry is not None and entry.final:
+            return Delivery(message, "duplicate", entry.channel and _channel(entry.channel), entry.status)
+        attempts = [_attempt(a) for a in entry.attempts] if entry else []
+        if entry is not None and entry.in_flight:
+            if entry.lease_until and entry.lease_until > now:
+                raise LedgerConflictError(message.message_id)  # another router is sending it right now
+            # A router died after calling the provider and before recording the answer: it may have been sent.
+            self._ledger.close(
+                message, "failed", now, reason="outcome_unknown", attempts=attempts, in_flight=_channel(entry.in_flight)
+            )
+            return Delivery(message, "failed", reason="outcome_unknown", attempts=attempts)
+
+        state = self._state(message)
+        routing = route(state, message, config, now)
+        if not routing.candidates:
+            return self._close_without_candidates(message, config, state, routing, now, attempts)
+        providers = self._providers_for(config)
+        previous: Channel | None = None
+        for address in routing.candidates:
+            provider = providers.get(address.channel)
+            if provider is None:
+                attempts.append(Attempt(address.channel, "skipped", "channel_not_configured", now))
+                continue
+            try:
+                content = self._render(message, config, state, address.channel)
+            except ContentError as error:
+                attempts.append(Attempt(address.channel, "permanent_failure", f"template_error: {error}", now))
+                continue
+            self._ledger.start(message, address.channel, attempts, now, previous)
+            previous = address.channel
+            try:
+                target = self._target(provider, address, message, state)
+                receipt = provider.send(
+                    target, content, message.message_id, context=self._send_context(message, config, address, state)
+                )
+            except PermanentDeliveryError as error:
+                attempts.append(Attempt(address.channel, "permanent_failure", error.reason, self._clock()))
+                self._report_dead_address(message, address, error.reason)
+                continue
+            except TransientDeliveryError as error:
+                attempts.append(Attempt(address.channel, "transient_failure", error.reason, self._clock()))
+                self._ledger.close(
+                    message, "pending", self._clock(), reason=error.reason, attempts=attempts, in_flight=address.channel
+                )
+                raise
+            attempts.append(Attempt(address.channel, "sent", None, self._clock()))
+            details = {
+                **receipt.details,
+                **({"provider_message_id": receipt.provider_message_id} if receipt.provider_message_id else {}),
+            }
+            self._ledger.close(
+                message,
+                "sent",
+                self._clock(),
+                channel=address.channel,
+                title=content.title or None,
+                attempts=attempts,
+                details=details,
+                in_flight=address.channel,
+            )
+            return Delivery(message, "sent", address.channel, None, content.title, attempts)
+        reason = "all_channels_failed" if previous else (attempts[-1].reason if attempts else "no_channel")
+        self._ledger.close(message, "failed", self._clock(), reason=reason, attempts=attempts, in_flight=previous)
+        return Delivery(message, "failed", reason=reason, attempts=attempts)
+
+    def park(self, message: OutboxMessage, reason: str) -> None:
+        """Record that ``message`` will not be retried any more (it goes to the dead-letter queue with ``reason``)."""
+        entry = self._ledger.find(message)
+        if entry is not None and entry.final:
+            return
+        attempts = [_attempt(a) for a in entry.attempts] if entry else []
+        self._ledger.close(
+            message,
+            "failed",
+            self._clock(),
+            reason=reason,
+            attempts=attempts,
+            in_flight=_channel(entry.in_flight) if entry and entry.in_flight else None,
+        )
+
+    # ---------------------------------------------------------------- internals
+    def _close_without_candidates(
+        self,
+        message: OutboxMessage,
+        config: ShopConfig,
+        state: Any,
+        routing: Routing,
+        now: datetime,
+        attempts: list[Attempt],
+    ) -> Delivery:
+        status, reason = routing.outcome_if_none
+        skipped = {skip.channel: skip.reason for skip in routing.skipped}
+        self._ledger.close(message, status, now, reason=reason, attempts=attempts, details={"skipped": skipped})
+        retry_at = next_sms_window(state, config, now) if status == "deferred" and state is not None else None
+        return Delivery(message, status, reason=reason, attempts=attempts, retry_at=retry_at)
+
+    def _state(self, message: OutboxMessage) -> Any:
+        record: StoredCustomer = self._customers.load(message.shop_id, message.customer)
+        for _ in range(_MAX_POINTER_HOPS):
+            if record.merged_into is None:
+                break
+            record = self._customers.load(message.shop_id, record.merged_into)
+        return record.state
+
+    def _render(self, message: OutboxMessage, config: ShopConfig, state: Any, channel: Channel) -> Content:
+        links = self._links_for(message, config, channel)
+        context = build_context(state, message, config, extra=links)
+        return render(message.template, channel, state.locale if state else None, context, config)
+
+    def _send_context(self, message: OutboxMessage, config: ShopConfig, address: Address, state: Any) -> SendContext:
+        links = self._links_for(message, config, address.channel)
+        return SendContext(
+            transactional=message.transactional,
+            unsubscribe_url=links.get("unsubscribe_url"),
+            whatsapp_window_open=_whatsapp_window_open(state, self._clock()),
+            feedback_ref=links.get("feedback_ref"),
+        )
+
+    def _target(self, provider: ChannelProvider, address: Address, message: OutboxMessage, state: Any) -> Address:
+        """The address the provider sends to: for push, the SNS endpoint of the token (created on first use)."""
+        if address.channel != "push" or not isinstance(provider, PushProvider):
+            return address
+        token = next((t for t in state.push_tokens if t.token == address.value), None)
+        endpoint = token.endpoint_arn if token is not None else None
+        if endpoint is None:
+            endpoint = provider.register_device(
+                _platform(address.platform), address.value, custom_user_data=f"{message.shop_id}\n{message.customer}"
+            )
+            if endpoint is None:
+                raise PermanentDeliveryError("push_platform_not_configured")
+            # Cached in the customer's state through their FIFO group (the router never writes state itself).
+            self._feedback(
+                self._feedback_event(message, "push", "push_endpoint_registered", address.value, endpoint_arn=endpoint)
+            )
+        return address.model_copy(update={"value": endpoint})
+
+    def _report_dead_address(self, message: OutboxMessage, address: Address, reason: str) -> None:
+        """A permanent provider refusal becomes feedback on the customer's state (next time, skip that address)."""
+        feedback = _FEEDBACK_FOR_REASON.get(reason)
+        if feedback is not None:
+            self._feedback(self._feedback_event(message, address.channel, feedback, address.value))
+
+    def _feedback_event(
+        self, message: OutboxMessage, channel: Channel, reason: str, address: str, **fields: Any
+    ) -> FeedbackEvent:
+        now = self._clock()
+        return FeedbackEvent.model_validate(
+            {
+                "shop_id": message.shop_id,
+                "customer": message.customer,
+                "channel": channel,
+                "reason": reason,
+                "address": address,
+                "source": "channel-router",
+                "feedback_id": f"{message.message_id}:{channel}:{reason}",
+                "occurred_at": now,
+                "received_at": now,
+                **fields,
+            }
+        )
+
+
+# Provider reasons that say the address itself is dead, and the feedback that records it.
+_FEEDBACK_FOR_REASON = {
+    "push_endpoint_disabled": "push_endpoint_disabled",
+    "push_endpoint_invalid": "push_endpoint_disabled",
+    "invalid_phone_number": "invalid_address",
+    "sms_destination_unreachable": "invalid_address",
+    "invalid_whatsapp_number": "invalid_address",
+    "invalid_email_address": "invalid_address",
+    "sms_opted_out": "sms_opt_out",
+}
+
+
+def _platform(name: str | None) -> PushPlatform:
+    return "ios" if name == "ios" else "android"
+
+
+def _whatsapp_window_open(state: Any, now: datetime) -> bool:
+    last = getattr(state, "whatsapp_inbound_at", None)
+    return bool(last and (now - last).total_seconds() < 24 * 3600)
+
+
+def _channel(name: str) -> Channel:
+    return name  # type: ignore[return-value]
+
+
+def _attempt(raw: dict[str, Any]) -> Attempt:
+    return Attempt(raw["channel"], raw["outcome"], raw.get("reason"), datetime.fromisoformat(raw["at"]))

@@ -1,0 +1,679 @@
+"""Journeys run by the pure core: who enters, when timers start, what is sent, why a customer left (no I/O)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import get_args
+
+import pytest
+from pydantic import ValidationError
+
+from shared.core.customer import decide, merge
+from shared.models import journeys
+from shared.models.config import CHANNELS
+from shared.models.effects import Send, StartTimer
+from shared.models.events import FeedbackEvent, TimerEvent
+from shared.models.messages import OutboxMessage
+from shared.models.state import CustomerState
+from tests.factories import T0, accepted, consent, identify, minutes, product, shop_config, track
+
+EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def days(n: float) -> timedelta:
+    return timedelta(days=n)
+
+
+def hours(n: float) -> timedelta:
+    return timedelta(hours=n)
+
+
+class Customer:
+    """One customer driven like the updater drives the core: decide, keep the state, collect the effects."""
+
+    def __init__(self, journeys: dict, user: str = "u1") -> None:
+        self.config = shop_config(journeys)
+        self.user = user
+        self.state: CustomerState | None = None
+        self.timers: list[TimerEvent] = []  # every StartTimer, in order
+        self.sent: list[OutboxMessage] = []
+        self.fired: set[str] = set()
+
+    def does(self, message: dict, at=T0):
+        """The shop reports ``message`` happening (and arriving) at ``at``."""
+        return self.apply(accepted({"userId": self.user, **message}, at), at)
+
+    def apply(self, event, now):
+        decision = decide(self.state, event, now, self.config)
+        self.state = decision.state or self.state
+        for effect in decision.effects:
+            if isinstance(effect, StartTimer):
+                self.timers.append(effect.event)
+            else:
+                assert isinstance(effect, Send)
+                self.sent.append(effect.message)
+        return decision
+
+    def fire(self, timer: TimerEvent | None = None, late: timedelta = timedelta(0)):
+        """The timer (default: the latest started) comes back into the customer's queue at its due time."""
+        timer = timer or self.timers[-1]
+        self.fired.add(timer.timer_id)
+        return self.apply(timer, timer.due_at + late)
+
+    def pending(self) -> list[TimerEvent]:
+        """Started timers an instance still waits on (the others wake up to nothing)."""
+        armed = {i.timer_id for i in self.state.journeys}
+        return [t for t in self.timers if t.timer_id in armed]
+
+    def run_timers_until(self, until):
+        """Fire every timer not fired yet that is due by ``until``, in due order (timers armed meanwhile included)."""
+        while True:
+            due = sorted((t for t in self.timers if t.timer_id not in self.fired and t.due_at <= until), key=_due)
+            if not due:
+                return
+            self.fire(due[0])
+
+    def log(self, journey: str | None = None) -> list[tuple[str, str]]:
+        return [(e.outcome, e.reason) for e in self.state.journey_log if journey in (None, e.journey)]
+
+    def instances(self, journey: str):
+        return [i for i in self.state.journeys if i.journey == journey]
+
+
+def _due(timer: TimerEvent):
+    return timer.due_at
+
+
+def added(product_id: str, cart: str = "c1", **extra) -> dict:
+    return track("Product Added", product(product_id, cart_id=cart, **extra))
+
+
+def removed(product_id: str, cart: str = "c1") -> dict:
+    return track("Product Removed", product(product_id, cart_id=cart))
+
+
+def order(order_id: str = "o1", cart: str | None = "c1", categories: tuple[str, ...] = ("shoes",)) -> dict:
+    products = [product(f"p-{c}", category=c) for c in categories]
+    properties = {"order_id": order_id, "revenue": 42.0, "products": products}
+    if cart:
+        properties["cart_id"] = cart
+    return track("Order Completed", properties)
+
+
+# ---------------------------------------------------------------- J1 cart abandonment
+
+CART = {"cart_abandonment": {}}
+
+
+def test_a_cart_starts_one_instance_and_one_timer_named_like_an_execution():
+    customer = Customer(CART)
+
+    decision = customer.does(added("a"))
+
+    assert [type(e) for e in decision.effects] == [StartTimer]
+    timer = customer.timers[0]
+    assert timer.due_at == T0 + hours(1) and timer.journey == "cart_abandonment" and timer.step == 0
+    assert EXECUTION_NAME.match(timer.timer_id) and len(timer.timer_id) <= 80
+    assert timer.customer == "u:u1" and timer.instance == "cart_abandonment:c1:1"
+    assert customer.log() == [("entered", "Product Added")]
+
+
+def test_cart_changes_while_waiting_start_nothing_and_the_wake_up_rearms_for_the_rest():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    customer.does(added("b"), T0 + minutes(20))
+    customer.does(removed("a"), T0 + minutes(40))
+    assert len(customer.timers) == 1  # lazy: activity moved the reference time only
+
+    customer.fire()
+
+    assert customer.sent == []
+    assert len(customer.timers) == 2 and customer.timers[1].due_at == T0 + minutes(100)
+    assert customer.log()[-1][0] == "rearmed" and customer.state.journeys[0].arms == 2
+
+    customer.fire()
+
+    (reminder,) = customer.sent
+    assert reminder.template == "cart_reminder" and reminder.variables["cart_id"] == "c1"
+    assert [item["product_id"] for item in reminder.variables["items"]] == ["b"]
+    assert reminder.variables["items"][0]["name"] == "Product b"
+
+
+def test_second_step_brings_a_deterministic_time_limited_offer_then_the_journey_completes():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    customer.fire()
+    customer.fire()
+
+    reminder, offer = customer.sent
+    assert offer.template == "cart_offer" and offer.step == 1
+    code = offer.variables["offer"]
+    assert re.fullmatch(r"CART[A-Z2-7]{10}", code["code"]) and code["percent"] == 10
+    assert code["expires_at"] == "2026-11-05T10:00:00Z"  # due (T0 + 1 h + 1 d) + 2 days
+    assert reminder.message_id != offer.message_id
+    assert customer.log()[-1] == ("completed", "")
+    assert customer.instances("cart_abandonment") == []
+
+    # Deciding the same wake-up again (a retry after a lost write) gives the same message and the same code.
+    again = Customer(CART)
+    again.does(added("a"))
+    again.fire()
+    again.fire()
+    assert again.sent[1].message_id == offer.message_id and again.sent[1].variables == offer.variables
+
+
+def test_an_order_before_the_reminder_means_no_reminder_and_the_timer_wakes_to_nothing():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    customer.does(order(cart="c1"), T0 + minutes(30))
+
+    assert customer.log()[-1] == ("exited", "Order Completed")
+    decision = customer.fire()
+
+    assert decision.effects == [] and customer.sent == []
+    assert customer.log()[-1][0] == "ignored"
+
+
+def test_an_order_without_cart_id_closes_every_cart_journey():
+    customer = Customer(CART)
+    customer.does(added("a", cart="c1"))
+    customer.does(added("b", cart="c2"), T0 + minutes(1))
+    assert len(customer.instances("cart_abandonment")) == 2
+
+    customer.does(order(cart=None), T0 + minutes(5))
+
+    assert customer.instances("cart_abandonment") == []
+
+
+def test_an_emptied_cart_exits_at_once_without_a_second_note():
+    customer = Customer(CART)
+    customer.does(added("a"))
+
+    customer.does(removed("a"), T0 + minutes(10))
+
+    assert customer.instances("cart_abandonment") == []
+    assert customer.log() == [("entered", "Product Added"), ("exited", "cart is empty")]
+    customer.fire()
+    assert customer.sent == []
+
+
+def test_a_cart_filled_again_after_the_order_starts_a_new_instance():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    customer.does(order(), T0 + minutes(10))
+
+    customer.does(added("b"), T0 + minutes(20))
+
+    (instance,) = customer.instances("cart_abandonment")
+    assert instance.seq == 2 and customer.timers[-1].due_at == T0 + minutes(80)
+
+
+def test_a_duplicate_message_id_makes_one_instance():
+    customer = Customer(CART)
+    message = {"userId": "u1", **added("a")}
+    customer.apply(accepted(message), T0)
+
+    duplicate = customer.apply(accepted(message, T0 + minutes(1)), T0 + minutes(1))
+
+    assert duplicate.duplicate and duplicate.effects == []
+    assert len(customer.instances("cart_abandonment")) == 1 and len(customer.timers) == 1
+
+
+def test_a_duplicate_wake_up_sends_nothing_twice():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    timer = customer.timers[0]
+    customer.fire(timer)
+
+    again = customer.fire(timer, late=minutes(3))
+
+    assert again.duplicate and len(customer.sent) == 1
+
+
+def test_an_unknown_timer_is_ignored_and_logged():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    stranger = customer.timers[0].model_copy(update={"timer_id": "cart_abandonment-9-0-1-zzzz"})
+
+    decision = customer.fire(stranger)
+
+    assert decision.effects == [] and customer.sent == []
+    assert customer.log()[-1][0] == "ignored"
+    assert len(customer.instances("cart_abandonment")) == 1  # the real timer still counts
+
+
+def test_the_reminder_is_not_sent_when_the_guard_fails_at_wake_up():
+    customer = Customer(CART)
+    customer.does(added("a", cart="c1"))
+    # An order for another cart: the exit event does not match c1, the guard (no order since entry) does.
+    customer.does(added("b", cart="c2"), T0 + minutes(5))
+    customer.does(order("o9", cart="c2"), T0 + minutes(10))
+
+    customer.fire(customer.timers[0])
+
+    assert customer.sent == []
+    assert ("exited", "guard: ordered since entry") in customer.log()
+
+
+def test_a_backfilled_old_cart_starts_nothing():
+    customer = Customer(CART)
+
+    customer.does({**added("a"), "timestamp": (T0 - days(3)).isoformat()}, T0)
+
+    assert customer.timers == [] and customer.log() == [("not_entered", "trigger older than P1D")]
+
+
+def test_a_timer_for_a_customer_who_is_gone_brings_nothing_back():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    timer = customer.timers[0]
+
+    decision = decide(None, timer, timer.due_at, customer.config)
+
+    assert decision.state is None and decision.effects == []
+
+
+# ---------------------------------------------------------------- J3 welcome
+
+WELCOME = {"welcome": {}}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        track("Newsletter Subscribed", {"source": "footer"}),
+        consent("email", source="newsletter"),
+        track("Application Installed"),
+        identify({"email": "anna@example.com"}),
+    ],
+    ids=["newsletter", "consent-from-newsletter", "app-install", "first-identify"],
+)
+def test_welcome_starts_on_each_of_its_triggers(message):
+    customer = Customer(WELCOME)
+
+    customer.does(message)
+
+    assert len(customer.instances("welcome")) == 1
+    assert customer.timers[0].due_at == T0 + minutes(10)
+
+
+def test_a_consent_from_another_source_is_no_welcome():
+    customer = Customer(WELCOME)
+    customer.does(consent("email"))  # source: signup-form
+    assert customer.instances("welcome") == [] and customer.timers == []
+
+
+def test_welcome_runs_once_ever_however_the_customer_arrives():
+    customer = Customer(WELCOME)
+    customer.does(track("Application Installed"))
+    customer.does(identify({"email": "anna@example.com"}), T0 + minutes(1))
+    customer.does(track("Newsletter Subscribed"), T0 + minutes(2))
+    assert len(customer.timers) == 1 and customer.log("welcome")[-1] == ("not_entered", "already active")
+
+    customer.run_timers_until(T0 + days(5))
+    customer.does(identify({"email": "anna@example.com"}), T0 + days(30))
+    customer.does(identify({"email": "anna@example.com"}), T0 + days(31))
+
+    assert [m.template for m in customer.sent] == ["welcome", "welcome_loyalty"]
+    outcomes = [outcome for outcome, _ in customer.log("welcome")]
+    assert outcomes == ["entered", "not_entered", "step_due", "step_due", "completed", "not_entered"]
+    assert customer.log("welcome")[-1][1].endswith("once only")
+
+
+def test_the_welcome_offer_is_a_first_order_code_and_the_first_order_ends_the_series():
+    customer = Customer(WELCOME)
+    customer.does(track("Newsletter Subscribed"))
+    customer.fire()
+    (welcome,) = customer.sent
+    assert welcome.variables["offer"]["code"].startswith("WELCOME")
+
+    customer.does(order(cart=None), T0 + days(1))
+    customer.run_timers_until(T0 + days(10))
+
+    assert len(customer.sent) == 1 and customer.log("welcome")[-2] == ("exited", "Order Completed")
+
+
+def test_a_customer_who_has_ordered_gets_no_welcome_and_the_log_says_why():
+    customer = Customer(WELCOME)
+    customer.does(order(cart=None))
+
+    customer.does(track("Application Installed"), T0 + minutes(5))
+
+    assert customer.instances("welcome") == []
+    assert customer.log("welcome") == [("not_entered", "has ordered")]
+
+
+# ---------------------------------------------------------------- J4 post-purchase
+
+POST_PURCHASE = {"post_purchase": {}}
+
+
+def test_post_purchase_thanks_asks_for_a_review_then_cross_sells_from_the_orders_categories():
+    customer = Customer(POST_PURCHASE)
+    customer.does(order("o1", categories=("shoes", "socks")))
+
+    customer.run_timers_until(T0 + days(30))
+
+    thanks, review, cross_sell = customer.sent
+    assert (thanks.template, review.template, cross_sell.template) == (
+        "order_thank_you",
+        "review_request",
+        "cross_sell",
+    )
+    assert thanks.variables["order_id"] == "o1" and thanks.variables["offer"]["code"].startswith("REF")
+    assert cross_sell.variables["categories"] == ["shoes", "socks"]
+    assert [t.due_at for t in customer.timers] == [
+        T0 + minutes(10),
+        T0 + days(7) + minutes(10),
+        T0 + days(14) + minutes(10),
+    ]
+
+
+def test_the_same_order_reported_twice_is_one_sequence():
+    customer = Customer(POST_PURCHASE)
+    customer.does(order("o1"))
+    customer.does(order("o1"), T0 + minutes(2))  # the shop's backend reports it again under another messageId
+
+    assert len(customer.instances("post_purchase")) == 1 and len(customer.timers) == 1
+
+
+def test_a_refund_ends_the_post_purchase_sequence():
+    customer = Customer(POST_PURCHASE)
+    customer.does(order("o1"))
+    customer.run_timers_until(T0 + hours(1))
+
+    customer.does(track("Order Refunded", {"order_id": "o1"}), T0 + days(2))
+    customer.run_timers_until(T0 + days(30))
+
+    assert [m.template for m in customer.sent] == ["order_thank_you"]
+    assert ("exited", "Order Refunded") in customer.log()
+
+
+# ---------------------------------------------------------------- J5 repeat purchase
+
+REPEAT = {"repeat_purchase": {}}
+
+
+def test_an_order_inside_the_window_brings_an_in_app_thank_you_with_a_bonus():
+    customer = Customer(REPEAT)
+    customer.does(order("o1", cart=None))
+    customer.does(order("o2", cart=None), T0 + days(10))
+
+    customer.fire(customer.timers[0])
+
+    (thanks,) = customer.sent
+    assert thanks.template == "repeat_thank_you" and thanks.channels == ["in_app"]
+    assert thanks.variables["order_id"] == "o1" and thanks.variables["offer"]["code"].startswith("BONUS")
+    assert customer.log("repeat_purchase")[-2:] == [
+        ("skipped", "ordered since entry"),
+        ("completed", ""),
+    ]
+
+
+def test_no_order_inside_the_window_brings_a_personal_offer_with_a_deep_link():
+    customer = Customer(REPEAT)
+    customer.does(order("o1", cart=None, categories=("tea",)))
+
+    customer.fire()
+
+    (offer,) = customer.sent
+    code = offer.variables["offer"]["code"]
+    assert offer.template == "repeat_offer" and offer.variables["deep_link"] == f"/offers/{code}"
+    assert offer.variables["categories"] == ["tea"] and code.startswith("BACK")
+    assert ("skipped", "no order since entry") in customer.log()
+    assert len(customer.timers) == 1  # the branch is decided in one wake-up
+
+
+# ---------------------------------------------------------------- J6 reactivation
+
+REACTIVATION = {"reactivation": {}}
+
+
+def test_a_customer_active_every_day_never_gets_a_reactivation_and_starts_few_executions():
+    customer = Customer(REACTIVATION)
+    events = 0
+    for day in range(120):
+        at = T0 + days(day) + hours(day % 7)  # a different hour each day
+        customer.run_timers_until(at)
+        customer.does(track("Product Viewed", product(f"p{day}")), at)
+        events += 1
+    customer.run_timers_until(T0 + days(120))
+
+    assert customer.sent == []
+    executions = len(customer.timers)
+    assert executions <= 3 and executions / events < 0.05, (executions, events)
+    assert len(customer.pending()) == 1  # still watching, one execution pending
+
+
+def test_an_inactive_customer_gets_a_reactivation_at_day_60_then_an_escalation_with_an_offer():
+    customer = Customer(REACTIVATION)
+    customer.does(track("Product Viewed", product()))
+    assert customer.timers[0].due_at == T0 + days(60)
+
+    customer.run_timers_until(T0 + days(100))
+
+    first, second = customer.sent
+    assert first.template == "reactivation" and first.channels == ["email", "push"]
+    assert first.created_at == T0 + days(60)
+    assert second.template == "reactivation_offer" and second.created_at == T0 + days(74)
+    assert second.variables["offer"]["code"].startswith("COMEBACK")
+    assert customer.log("reactivation")[-1] == ("completed", "")
+
+
+def test_a_customer_who_comes_back_after_the_reactivation_leaves_and_is_watched_again():
+    customer = Customer(REACTIVATION)
+    customer.does(track("Product Viewed", product()))
+    customer.run_timers_until(T0 + days(61))
+
+    customer.does(track("Application Opened"), T0 + days(62))
+    customer.run_timers_until(T0 + days(100))
+
+    assert [m.template for m in customer.sent] == ["reactivation"]
+    assert ("exited", "active again since the last message") in customer.log()
+    (watch,) = customer.instances("reactivation")
+    assert watch.step == 0 and customer.pending()[0].due_at == T0 + days(122)
+
+
+def test_a_timer_wake_up_is_not_activity():
+    customer = Customer(REACTIVATION)
+    customer.does(track("Product Viewed", product()))
+    customer.fire()
+    assert customer.state.last_activity_at == T0
+
+
+# ---------------------------------------------------------------- long waits, config, state
+
+
+def test_waits_beyond_a_year_chain_executions():
+    journeys = {"anniversary": {"trigger": {"event": "Order Completed"}, "steps": [{"wait": "P400D", "template": "x"}]}}
+    customer = Customer(journeys)
+    customer.does(order(cart=None))
+
+    assert customer.timers[0].due_at == T0 + days(365)
+    customer.fire()
+    assert customer.sent == [] and customer.timers[1].due_at == T0 + days(400)
+    assert customer.log()[-1] == ("rearmed", "due 2027-12-07T09:00:00Z")
+    customer.fire()
+    assert [m.template for m in customer.sent] == ["x"]
+
+
+def test_a_shop_journey_of_its_own_uses_the_condition_vocabulary_and_reentry_interval():
+    journeys = {
+        "vip_browse": {
+            "trigger": {"event": "Product Viewed", "where": {"category": "shoes"}},
+            "entry": {"reentry_after": "P90D", "only_if": ["has_ordered", {"not_ordered_within": "P30D"}]},
+            "steps": [{"wait": "PT2H", "template": "vip_offer", "condition": {"inactive_for": "PT1H"}}],
+        }
+    }
+    customer = Customer(journeys)
+    customer.does(order(cart=None))
+    viewed = track("Product Viewed", product("s1", category="shoes"))
+
+    customer.does(viewed, T0 + days(10))
+    customer.does(track("Product Viewed", product("h1", category="hats")), T0 + days(40))
+    customer.does({**viewed, "messageId": "v2"}, T0 + days(40))
+    customer.run_timers_until(T0 + days(41))
+    customer.does({**viewed, "messageId": "v3"}, T0 + days(50))
+
+    assert [m.template for m in customer.sent] == ["vip_offer"]
+    assert customer.log("vip_browse") == [
+        ("not_entered", "ordered within P30D"),
+        ("entered", "Product Viewed"),
+        ("step_due", "vip_offer"),
+        ("completed", ""),
+        ("not_entered", "reentry_after P90D not elapsed"),
+    ]
+
+
+def test_the_short_config_shape_is_cart_abandonment_with_a_one_hour_reminder():
+    config = shop_config({"cart_abandonment": {"steps": [{"wait": "PT1H", "template": "cart_reminder"}]}})
+
+    journey = config.journeys["cart_abandonment"]
+
+    assert journey.preset == "cart_abandonment" and journey.key == "cart_id" and journey.restart_on_trigger
+    assert "Product Added" in {t.event for t in journey.trigger}
+    assert [(s.wait, s.template) for s in journey.steps] == [(hours(1), "cart_reminder")]
+    assert [m.event for m in journey.exit.events] == ["Order Completed"]
+
+
+def test_a_preset_runs_under_another_name_and_overrides_keep_the_rest():
+    config = shop_config(
+        {
+            "cart_abandonment": {"enabled": False},
+            "cart_vip": {"preset": "cart_abandonment", "entry": {"reentry_after": "P1D"}},
+        }
+    )
+    vip = config.journeys["cart_vip"]
+    assert vip.entry.reentry_after == days(1) and [c.name for c in vip.entry.only_if] == ["cart_not_empty"]
+
+    customer = Customer({"cart_abandonment": {"enabled": False}, "cart_vip": {"preset": "cart_abandonment"}})
+    customer.does(added("a"))
+    assert [i.journey for i in customer.state.journeys] == ["cart_vip"]
+
+
+@pytest.mark.parametrize(
+    ("journeys", "path", "rule"),
+    [
+        ({"cart_abandonment": {"steps": [{"wait": "soon", "template": "x"}]}}, "steps.0.wait", "duration"),
+        ({"cart_abandonment": {"steps": [{"wait": "-PT1H", "template": "x"}]}}, "steps.0.wait", "not be negative"),
+        ({"cart_abandonment": {"guard": ["cart_full"]}}, "guard.0.name", "Input should be"),
+        ({"cart_abandonment": {"steps": [{"wait": "PT1H", "template": "x", "when": "x"}]}}, "steps.0.when", "Extra"),
+        ({"welcome": {"entry": {"only_if": [{"inactive_for": "soon"}]}}}, "entry.only_if.0.within", "duration"),
+        ({"welcome": {"entry": {"only_if": ["inactive_for"]}}}, "entry.only_if.0", "needs a duration"),
+        ({"mine": {"steps": [{"wait": "PT1H", "template": "x"}]}}, "trigger", "Field required"),
+        ({"mine": {"preset": "cart", "trigger": {"event": "X"}}}, "preset", "unknown preset"),
+        ({"mine": {"trigger": {"event": "X", "call": "identify"}, "steps": []}}, "trigger.0", "exactly one"),
+        ({"reactivation": {"key": "cart_id"}}, "", "inactive_for journey has no key"),
+        ({"repeat_purchase": {"steps": [{"wait": "PT1H", "template": "x", "deep_link": "/{sku}"}]}}, "steps.0", "sku"),
+    ],
+)
+def test_config_mistakes_name_their_path(journeys, path, rule):
+    with pytest.raises(ValidationError) as caught:
+        shop_config(journeys)
+    name = next(iter(journeys))
+    expected = f"journeys.{name}" + (f".{path}" if path else "")
+    found = [(".".join(map(str, e["loc"])), e["msg"]) for e in caught.value.errors()]
+    assert any(where.startswith(expected) and rule in message for where, message in found), found
+
+
+def test_the_presets_are_valid_journeys_and_their_channels_are_the_shops():
+    assert set(journeys.presets()) == {
+        "cart_abandonment",
+        "welcome",
+        "post_purchase",
+        "repeat_purchase",
+        "reactivation",
+    }
+    assert get_args(journeys.Channel) == CHANNELS
+
+
+def test_a_config_with_every_preset_survives_a_json_round_trip():
+    config = shop_config({name: {} for name in journeys.preset_documents()})
+    assert type(config).model_validate_json(config.model_dump_json()) == config
+
+
+def test_a_disabled_journey_ends_its_instances_and_starts_none():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    customer.config = shop_config({"cart_abandonment": {"enabled": False}})
+
+    customer.does(added("b"), T0 + minutes(5))
+    customer.fire(customer.timers[0])
+
+    assert customer.state.journeys == [] and customer.sent == []
+    assert ("exited", "journey disabled") in customer.log()
+
+
+def test_journey_state_is_small_and_survives_the_store_round_trip():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    journey_fields = {"journeys", "journey_history", "journey_log", "journey_seq"}
+    assert len(customer.state.model_dump_json(exclude_defaults=True, include=journey_fields)) < 350
+
+    customer.does(order(), T0 + minutes(5))
+    customer.fire()  # stale
+    customer.does(track("Product Removed", product("zz", cart_id="c7")), T0 + hours(2))  # not entered: no cart
+    customer.does(added("b"), T0 + hours(3))
+    state = customer.state
+
+    stored = state.model_dump_json(exclude_defaults=True)
+
+    assert CustomerState.model_validate_json(stored) == state
+    assert [e.view()["outcome"] for e in state.journey_log] == [
+        "entered",
+        "exited",
+        "ignored",
+        "not_entered",
+        "entered",
+    ]
+    assert state.journey_log[1].view() == {
+        "at": "2026-11-02T09:05:00Z",
+        "journey": "cart_abandonment",
+        "outcome": "exited",
+        "instance": 1,
+        "step": 0,
+        "reason": "Order Completed",
+    }
+    assert state.journeys[0].view()["due_at"] == "2026-11-02T13:00:00Z"
+
+
+def test_merging_an_anonymous_visitor_adopts_their_cart_journey_under_a_new_number():
+    anonymous = Customer(CART, user=None)
+    anonymous.apply(accepted({**added("a"), "anonymousId": "anon-1", "userId": None}), T0)
+    known = Customer(CART)
+    known.does(added("x", cart="c9"), T0 - hours(5))
+
+    merged = merge(known.state, anonymous.state)
+
+    assert sorted((i.journey, i.key, i.seq) for i in merged.journeys) == [
+        ("cart_abandonment", "c1", 2),
+        ("cart_abandonment", "c9", 1),
+    ]
+    adopted = next(i for i in merged.journeys if i.key == "c1")
+    assert adopted.timer_id == anonymous.timers[0].timer_id  # its pending timer still finds it
+
+    woke = decide(merged, anonymous.timers[0], T0 + hours(1), known.config)
+
+    (reminder,) = [e.message for e in woke.effects if isinstance(e, Send)]
+    assert reminder.customer == "u:u1" and reminder.variables["instance"] == "cart_abandonment:c1:2"
+
+
+def test_feedback_is_deduplicated_and_starts_nothing():
+    customer = Customer(CART)
+    customer.does(added("a"))
+    feedback = FeedbackEvent(
+        shop_id="demo",
+        customer="u:u1",
+        channel="email",
+        reason="hard_bounce",
+        source="ses-notification",
+        feedback_id="f-1",
+        occurred_at=T0,
+        received_at=T0,
+    )
+
+    first = customer.apply(feedback, T0 + minutes(1))
+    again = customer.apply(feedback, T0 + minutes(2))
+
+    assert first.effects == [] and not first.duplicate and again.duplicate
