@@ -13,8 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.state_updater.settings import StateUpdaterSettings
 from shared.adapters.customers import CustomerStore
-from shared.adapters.queue import FifoQueue
+from shared.adapters.queue import FifoQueue, StandardQueue
 from shared.adapters.shops import ShopDirectory
+from shared.adapters.timers import StepFunctionsTimers
 from shared.observability import logger, metrics, tracer
 from shared.service.updater import StateUpdater
 from shared.settings import load_settings
@@ -31,6 +32,8 @@ def updater() -> StateUpdater:
         ShopDirectory(settings.shops_table),
         FifoQueue(settings.events_dlq_url),
         lambda: datetime.now(UTC),
+        StepFunctionsTimers(settings.timer_state_machine_arn),
+        StandardQueue(settings.outbox_queue_url),
     )
 
 

@@ -7,3 +7,5 @@ class StateUpdaterSettings(FunctionSettings):
     customers_table: str
     shops_table: str
     events_dlq_url: str
+    outbox_queue_url: str
+    timer_state_machine_arn: str

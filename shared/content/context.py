@@ -17,10 +17,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import ValidationError
+
 from shared.content.locales import canonical_locale
 from shared.models.config import ShopConfig
 from shared.models.messages import OutboxMessage
-from shared.models.state import Cart, CustomerState, OrderRef, ProductRef
+from shared.models.state import CartItem, CustomerState, OrderRef, ProductRef
 
 MAX_PRODUCTS = 4
 _NAME_LENGTH = 60
@@ -164,8 +166,9 @@ def build_context(
     variables = message.variables
     zone = _zone(state.timezone) or ZoneInfo(config.shop.timezone)
     shop_url = config.shop.url.rstrip("/") if config.shop.url else None
-    cart = _cart(state, variables.get("cart_id"), shop_url)
-    products = _products(state, variables.get("products"), cart, shop_url)
+    cart = _cart(state, variables, shop_url)
+    categories = _categories(state, variables.get("categories"))
+    products = _products(state, variables.get("products"), cart, categories, shop_url)
     product = _featured(state, variables, products, shop_url)
     links = _links(message.template, variables, config, shop_url, cart, product)
     # The picture of what the message is about: the cart's first item for cart messages, else the product.
@@ -185,7 +188,7 @@ def build_context(
         "referral": _offer(variables.get("referral"), zone),
         "products": products,
         "product": product,
-        "categories": tuple(state.orders.categories_bought),
+        "categories": categories,
         "free_shipping": _free_shipping(variables, cart),
         "low_stock": bool(variables.get("low_stock")),
         "links": links,
@@ -233,9 +236,18 @@ def _web_url(value: object, base: str | None) -> str | None:
     return value if _WEB_URL.match(value) and len(value) <= 2000 else None
 
 
-def _link(value: object) -> str | None:
-    """A link from the journey's variables: http(s) or an app scheme (``shop://cart``), never a script scheme."""
-    if not isinstance(value, str) or not _LINK.match(value) or len(value) > 2000:
+def _link(value: object, base: str | None) -> str | None:
+    """A link from the journey's variables: http(s) or an app scheme (``shop://cart``), never a script scheme.
+
+    A path (a journey step's ``deep_link: /offers/{offer_code}``) is joined to the storefront URL, so the same link
+    works in an email and, as a universal link, in the app.
+    """
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.startswith("/") and not value.startswith("//"):
+        value = base + value if base else ""
+    if not _LINK.match(value) or len(value) > 2000:
         return None
     return None if value.lower().startswith(_SCRIPT_SCHEMES) else value
 
@@ -270,21 +282,35 @@ def _datetime(value: object, zone: tzinfo) -> datetime | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(zone)
 
 
-def _cart(state: CustomerState, cart_id: object, shop_url: str | None) -> CartView | None:
+def _snapshot(raw: object) -> list[CartItem]:
+    """Cart items as the journey copied them into the message (``variables.items``), the valid ones."""
+    items: list[CartItem] = []
+    for entry in raw if isinstance(raw, list) else []:
+        try:
+            items.append(CartItem.model_validate(entry))
+        except ValidationError:
+            continue
+    return items
+
+
+def _cart(state: CustomerState, variables: Mapping[str, Any], shop_url: str | None) -> CartView | None:
     """The cart the message is about; without a ``cart_id``, the customer's most recently changed non-empty cart.
 
-    An empty or vanished cart is None: a cart reminder then fails to render rather than remind of nothing.
+    When the state no longer has the named cart, the items the journey copied into the message stand in. An empty
+    or vanished cart is None: a cart reminder then fails to render rather than remind of nothing.
     """
-    chosen: tuple[str, Cart] | None = None
+    cart_id = variables.get("cart_id")
+    chosen: tuple[str, list[CartItem]] | None = None
     if isinstance(cart_id, str):
-        if cart_id in state.carts:
-            chosen = (cart_id, state.carts[cart_id])
+        found = state.carts.get(cart_id)
+        chosen = (cart_id, found.items if found is not None else _snapshot(variables.get("items")))
     else:
         candidates = [(key, cart) for key, cart in state.carts.items() if cart.items]
-        chosen = max(candidates, key=lambda pair: pair[1].updated_at, default=None)
-    if chosen is None or not chosen[1].items:
+        latest = max(candidates, key=lambda pair: pair[1].updated_at, default=None)
+        chosen = (latest[0], latest[1].items) if latest else None
+    if chosen is None or not chosen[1]:
         return None
-    key, cart = chosen
+    key, lines = chosen
     items = tuple(
         ItemView(
             product_id=item.product_id,
@@ -295,9 +321,10 @@ def _cart(state: CustomerState, cart_id: object, shop_url: str | None) -> CartVi
             url=_web_url(item.url, shop_url),
             line_total=None if item.price is None else round(item.price * item.quantity, 2),
         )
-        for item in cart.items
+        for item in lines
     )
-    return CartView(id=key, items=items, total=round(cart.value, 2), quantity=sum(item.quantity for item in cart.items))
+    total = sum((item.price or 0.0) * item.quantity for item in lines)
+    return CartView(id=key, items=items, total=round(total, 2), quantity=sum(item.quantity for item in lines))
 
 
 def _order(recent: list[OrderRef], order_id: object, zone: tzinfo) -> OrderView | None:
@@ -355,19 +382,32 @@ def _unique(products: Iterable[ProductView | None], exclude: set[str]) -> tuple[
     return tuple(chosen)
 
 
-def _products(
-    state: CustomerState, given: object, cart: CartView | None, shop_url: str | None
-) -> tuple[ProductView, ...]:
-    """The journey's picks (``variables.products``), else the wishlist and recent views, newest first.
+def _categories(state: CustomerState, given: object) -> tuple[str, ...]:
+    """The categories the message is about: the order's (``variables.categories``), else all the customer bought."""
+    source = given if isinstance(given, list) else state.orders.categories_bought
+    return tuple(text for value in source if (text := _text(value, _TITLE_LENGTH)))
 
-    Derived picks leave out what the customer already bought or has in the cart: never offer what they own.
+
+def _products(
+    state: CustomerState,
+    given: object,
+    cart: CartView | None,
+    categories: tuple[str, ...],
+    shop_url: str | None,
+) -> tuple[ProductView, ...]:
+    """The journey's picks (``variables.products``), else the wishlist and recent views.
+
+    Derived picks come from the categories the message is about first (complementary to an order), newest first,
+    and leave out what the customer already bought or has in the cart: never offer what they own.
     """
     if isinstance(given, list):
         return _unique((_product(raw, shop_url) for raw in given if isinstance(raw, Mapping)), set())
     owned = set(state.orders.products_bought)
     if cart is not None:
         owned.update(item.product_id for item in cart.items)
+    wanted = set(categories)
     seen = sorted([*state.wishlist, *state.viewed], key=lambda ref: ref.at, reverse=True)
+    seen.sort(key=lambda ref: ref.category not in wanted)  # stable: recency stays within each group
     return _unique((_product(ref, shop_url) for ref in seen), owned)
 
 
@@ -407,10 +447,11 @@ def _links(
 ) -> LinksView:
     """Each link: the step's variable, else the shop's configured page, else a page of the storefront."""
     shop_links = config.templates.links
-    cart_url = _link(variables.get("cart_url")) or shop_links.cart or (f"{shop_url}/cart" if shop_url else None)
-    review_url = _link(variables.get("review_url")) or shop_links.review or shop_url
-    loyalty_url = _link(variables.get("loyalty_url")) or shop_links.loyalty or shop_url
-    referral_url = _link(variables.get("referral_url")) or shop_links.referral or shop_url
+    storefront_cart = f"{shop_url}/cart" if shop_url else None
+    cart_url = _link(variables.get("cart_url"), shop_url) or shop_links.cart or storefront_cart
+    review_url = _link(variables.get("review_url"), shop_url) or shop_links.review or shop_url
+    loyalty_url = _link(variables.get("loyalty_url"), shop_url) or shop_links.loyalty or shop_url
+    referral_url = _link(variables.get("referral_url"), shop_url) or shop_links.referral or shop_url
     landing = {
         "cart": cart_url if cart else None,
         "product": product.url if product else None,
@@ -420,7 +461,7 @@ def _links(
     return LinksView(
         shop_url=shop_url,
         cart_url=cart_url,
-        deep_link=_link(variables.get("deep_link")) or landing or shop_url,
+        deep_link=_link(variables.get("deep_link"), shop_url) or landing or shop_url,
         review_url=review_url,
         loyalty_url=loyalty_url,
         referral_url=referral_url,

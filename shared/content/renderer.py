@@ -104,6 +104,9 @@ def _resolve(
                     f"no {part} part, and no shipped '{locale}' template to take it from",
                 )
         return locale, sources
+    if text_optional:
+        # A kind the shop only sends as an approved WhatsApp template needs no free-form text.
+        return chain[0], {}
     raise TemplateMissingError(
         kind, channel, chain[0], f"templates.overrides.{kind}", f"no {channel} template in any of {', '.join(chain)}"
     )

@@ -65,7 +65,7 @@ def route(state: CustomerState | None, message: OutboxMessage, config: ShopConfi
             routing.skipped.append(Skip(channel, reason))
             continue
         assert state is not None
-        address = address_for(state, channel, config)
+        address = address_for(state, channel, config, inbox_of(state, message))
         if address is None:
             routing.skipped.append(Skip(channel, "no_address"))
         else:
@@ -85,8 +85,13 @@ def _refusal(
     return None
 
 
-def address_for(state: CustomerState, channel: Channel, config: ShopConfig) -> Address | None:
-    """The customer's usable address on ``channel``, or None."""
+def inbox_of(state: CustomerState, message: OutboxMessage) -> str:
+    """The customer key whose inbox the app reads: the known user once identified."""
+    return f"u:{state.user_id}" if state.user_id else message.customer
+
+
+def address_for(state: CustomerState, channel: Channel, config: ShopConfig, inbox: str) -> Address | None:
+    """The customer's usable address on ``channel`` (``inbox``: the customer key of their in-app inbox), or None."""
     dead = set(state.undeliverable.get(channel, []))
     if channel == "push":
         platforms = config.channels.push.platform_applications if config.channels.push else {}
@@ -109,7 +114,7 @@ def address_for(state: CustomerState, channel: Channel, config: ShopConfig) -> A
     # in_app: the app is installed (and not uninstalled since)
     app = state.app
     if app.installed_at and not (app.uninstalled_at and app.uninstalled_at >= app.installed_at):
-        return Address(channel="in_app", value="inbox")
+        return Address(channel="in_app", value=inbox)
     return None
 
 

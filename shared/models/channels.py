@@ -39,6 +39,8 @@ _SNS_PLATFORMS: dict[PushPlatform, tuple[str, ...]] = {"ios": ("APNS", "APNS_SAN
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_ADDRESS = rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_LABEL}(?:\.{_LABEL})+$"
 E164 = r"^\+[1-9]\d{1,14}$"
+# A signed token (base64url and dots) that fits one header line next to "X-Nudge-Ref: ".
+FEEDBACK_REF = r"^[A-Za-z0-9_.-]{1,960}$"
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -47,8 +49,13 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
+# The local stack serves its links on the loopback interface over plain HTTP; nothing else may be http.
+_LOOPBACK_HTTP = ("http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/")
+
+
 def _https(url: str) -> str:
-    if not url.startswith("https://") or not url.isascii() or any(c.isspace() or c in '<>"' for c in url):
+    secure = url.startswith("https://") or url.startswith(_LOOPBACK_HTTP)
+    if not secure or not url.isascii() or any(c.isspace() or c in '<>"' for c in url):
         raise ValueError("must be an ASCII https:// URL without spaces, quotes or angle brackets")
     return url
 
@@ -116,11 +123,16 @@ class SendContext(_Strict):
       ``List-Unsubscribe``; required for non-transactional email.
     - ``whatsapp_window_open``: the customer wrote to the shop on WhatsApp within the last 24 h, so free-form text
       is allowed; otherwise only an approved template may be sent. Defaults to closed, the safe assumption.
+    - ``feedback_ref``: email only, a signed reference to (shop, customer) that SES hands back in its bounce and
+      complaint notifications (``mail.headers``) as the ``X-Nudge-Ref`` header; the router passes
+      ``issue_unsubscribe_token(key, shop_id, customer, "email")``. Signed, so a forged notification names nobody.
+      URL-safe characters only, and short enough to stay on one header line (RFC 5322: 998 characters).
     """
 
     transactional: bool = False
     unsubscribe_url: HttpsUrl | None = None
     whatsapp_window_open: bool = False
+    feedback_ref: str | None = Field(default=None, pattern=FEEDBACK_REF)
 
 
 class InboxItem(_Strict):

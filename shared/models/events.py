@@ -128,6 +128,8 @@ FeedbackReason = Literal[
     "push_endpoint_disabled",  # push: the token is dead (app uninstalled)
     "unsubscribe_link",  # email: List-Unsubscribe one-click or the unsubscribe page
     "invalid_address",  # SMS / WhatsApp: the provider says the number cannot receive
+    "push_endpoint_registered",  # push: the router registered an SNS endpoint for the token (endpoint_arn)
+    "whatsapp_inbound",  # WhatsApp: the customer wrote to the shop (opens the 24 h window)
 ]
 
 
@@ -142,6 +144,7 @@ class FeedbackEvent(BaseModel):
     channel: Channel
     reason: FeedbackReason
     address: str | None = Field(default=None, description="the address it concerns (email, phone, push token)")
+    endpoint_arn: str | None = Field(default=None, description="push: the SNS platform endpoint of the token")
     source: str = Field(description="where it came from, e.g. ses-notification, sms-inbound, unsubscribe-link")
     feedback_id: str = Field(description="provider's id of the notification: the dedupe key")
     occurred_at: datetime

@@ -49,12 +49,13 @@ def messages_view(record: StoredCustomer, customer_id: str, entries: list[Ledger
     """What a customer got and why not the rest: every message with journey, step, channel, status and reason,
     and the journey decisions (entered, skipped, exited) the core recorded."""
     state = record.state
-    journey_log = getattr(state, "journey_log", None) or []
+    journey_log = state.journey_log if state else []
     return {
         "customer_id": customer_id,
         "record": record.key,
         "messages": [entry.view() for entry in entries],
-        "journey_log": [entry.model_dump(mode="json") for entry in journey_log],
+        "journeys": [instance.view() for instance in (state.journeys if state else [])],
+        "journey_log": [entry.view() for entry in reversed(journey_log)],
     }
 
 

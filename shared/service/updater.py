@@ -11,15 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.adapters.customers import CustomerStore, StoredCustomer, VersionConflictError
-from shared.adapters.queue import FifoEntry, FifoQueue
+from shared.adapters.queue import FifoEntry, FifoQueue, StandardQueue
 from shared.adapters.shops import ShopDirectory
+from shared.adapters.timers import StepFunctionsTimers
 from shared.core.customer import Decision, decide, merge
 from shared.models.config import ShopConfig
-from shared.models.events import SegmentEvent
+from shared.models.effects import Effect, Send, StartTimer
+from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
+
+_QUEUED: TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent] = TypeAdapter(QueuedEvent)
 
 _ATTEMPTS = 4
 _MAX_POINTER_HOPS = 4
@@ -33,7 +37,7 @@ class PermanentEventError(Exception):
 class Outcome:
     """What applying one queued message did."""
 
-    event: SegmentEvent
+    event: SegmentEvent | TimerEvent | FeedbackEvent
     customer: str
     decision: Decision
     merged: tuple[str, ...] = ()
@@ -48,11 +52,15 @@ class StateUpdater:
         shops: ShopDirectory,
         dead_letters: FifoQueue,
         clock: Callable[[], datetime],
+        timers: StepFunctionsTimers | None = None,
+        outbox: StandardQueue | None = None,
     ) -> None:
         self._store = store
         self._shops = shops
         self._dead_letters = dead_letters
         self._clock = clock
+        self._timers = timers
+        self._outbox = outbox
 
     def handle(self, body: str, group_id: str, message_id: str) -> Outcome | None:
         """Apply one queued message; a message that can never be applied is parked with its reason (None)."""
@@ -64,15 +72,15 @@ class StateUpdater:
             return None
 
     @staticmethod
-    def parse(body: str) -> SegmentEvent:
+    def parse(body: str) -> SegmentEvent | TimerEvent | FeedbackEvent:
         try:
-            return SegmentEvent.model_validate_json(body)
+            return _QUEUED.validate_json(body)
         except ValidationError as error:
             raise PermanentEventError(
                 f"malformed event: {error.error_count()} error(s): {error.errors()[0]['msg']}"
             ) from error
 
-    def apply(self, event: SegmentEvent) -> Outcome:
+    def apply(self, event: SegmentEvent | TimerEvent | FeedbackEvent) -> Outcome:
         """Apply ``event`` exactly once; retries when another writer got there first."""
         config = self._shops.config(event.shop_id)
         if config is None:
@@ -85,11 +93,12 @@ class StateUpdater:
                     raise
         raise AssertionError("unreachable")
 
-    def _apply_once(self, event: SegmentEvent, config: ShopConfig) -> Outcome:
+    def _apply_once(self, event: SegmentEvent | TimerEvent | FeedbackEvent, config: ShopConfig) -> Outcome:
         record = self._resolve(self._store.load(event.shop_id, event.customer))
+        merges = event.merges if isinstance(event, SegmentEvent) else ()
         absorbed = [
             other
-            for other in (self._store.load(event.shop_id, key) for key in event.merges if key != record.key)
+            for other in (self._store.load(event.shop_id, key) for key in merges if key != record.key)
             if other.state is not None and other.merged_into is None
         ]
         state: CustomerState | None = record.state
@@ -99,9 +108,25 @@ class StateUpdater:
         now = self._clock()
         decision = decide(state, event, now, config)
         new_state = decision.state or state
+        # Effects go out before the state is saved: if the save loses a race, the event is decided again and the
+        # same deterministic timer names and message ids make the repeat harmless (Step Functions refuses a second
+        # execution of a name; the send ledger lets a message out once). Saving first could lose them for good.
+        self._carry_out(decision.effects)
         if new_state is not None and (not decision.duplicate or absorbed):
             self._store.save(record, new_state, now, absorbed=absorbed)
         return Outcome(event=event, customer=record.key, decision=decision, merged=tuple(o.key for o in absorbed))
+
+    def _carry_out(self, effects: list[Effect]) -> None:
+        timers = [effect.event for effect in effects if isinstance(effect, StartTimer)]
+        sends = [effect.message.model_dump_json() for effect in effects if isinstance(effect, Send)]
+        if timers:
+            if self._timers is None:
+                raise RuntimeError("a decision armed a timer, but this updater has no timer adapter")
+            self._timers.start(timers)
+        if sends:
+            if self._outbox is None:
+                raise RuntimeError("a decision sent a message, but this updater has no outbox")
+            self._outbox.send_many(sends)
 
     def _resolve(self, record: StoredCustomer) -> StoredCustomer:
         """Follow ``merged_into`` pointers to the customer record that is alive."""

@@ -21,7 +21,7 @@ from shared.content.sample import SAMPLE_EXTRA, sample_message, sample_state
 from shared.models.config import CHANNELS, ShopConfig
 from shared.models.content import ChannelTemplates
 from shared.models.messages import OutboxMessage
-from shared.models.state import Cart, CartItem, CustomerState
+from shared.models.state import Cart, CartItem, CustomerState, OrderRef, Orders
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 UNSUBSCRIBE = "https://nudge.example.com/u/token-123"
@@ -246,6 +246,20 @@ def test_whatsapp_uses_the_shops_approved_template_in_the_customers_language():
     assert content.whatsapp_template.language == "de"
     assert content.whatsapp_template.parameters == ["Anna", "89,80 €"]
     assert "Warenkorb" in content.text
+
+
+def test_a_kind_sent_only_as_an_approved_whatsapp_template_needs_no_free_form_text():
+    # Given a shop kind that exists only as a Meta template
+    shop = config(
+        whatsapp={"order_shipped": {"name": "order_shipped", "language": "en", "parameters": ["{{ order.id }}"]}}
+    )
+    state = CustomerState(locale="en", orders=Orders(recent=[OrderRef(order_id="1001", amount=5, at=T0)]))
+    # When it is rendered for WhatsApp, and when the config is validated
+    content = send("whatsapp", state, message("order_shipped", order_id="1001"), shop)
+    # Then the template carries the order number and nothing is reported
+    assert content.whatsapp_template is not None and content.whatsapp_template.parameters == ["1001"]
+    assert content.text == ""
+    assert validate_templates(shop) == []
 
 
 # ---------------------------------------------------------------- injection

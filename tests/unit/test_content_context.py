@@ -196,3 +196,31 @@ def test_percent_and_dates_read_naturally():
 )
 def test_the_locale_fallback_chain(locale, default, chain):
     assert fallback_chain(locale, default) == chain
+
+
+def test_a_journey_deep_link_path_becomes_a_storefront_link():
+    # Given a step with ``deep_link: /offers/{offer_code}`` (the journey fills in the code)
+    context = build_context(CustomerState(), message("repeat_offer", deep_link="/offers/BACK123"), SHOP)
+    # Then the link works in an email and as a universal link in the app
+    assert context["links"].deep_link == "https://shop.example.com/offers/BACK123"
+
+
+def test_the_items_the_journey_copied_stand_in_for_a_cart_the_state_no_longer_has():
+    # Given a message whose cart is gone from the state but whose variables carry the items
+    items = [{"product_id": "a", "name": "Sweater", "price": 59.9}, {"bad": "entry"}]
+    context = build_context(CustomerState(), message(cart_id="c9", items=items), SHOP)
+    # Then the reminder still names the item
+    assert [item.name for item in context["cart"].items] == ["Sweater"]
+    assert context["cart"].total == 59.9
+
+
+def test_cross_sell_picks_products_from_the_orders_categories_first():
+    # Given recent views in two categories
+    state = CustomerState(
+        viewed=[product("mug", T0, category="Kitchen"), product("scarf", T0 - timedelta(days=1), category="Knitwear")]
+    )
+    # When the message is about an order of knitwear
+    context = build_context(state, message("cross_sell", order_id="1", categories=["Knitwear"]), SHOP)
+    # Then the knitwear comes first although the mug was seen later
+    assert [p.product_id for p in context["products"]] == ["scarf", "mug"]
+    assert context["categories"] == ("Knitwear",)

@@ -432,7 +432,8 @@ REACTIVATION = {"reactivation": {}}
 
 def test_a_customer_active_every_day_never_gets_a_reactivation_and_starts_few_executions():
     customer = Customer(REACTIVATION)
-    events = 0
+    customer.does(order("o0", cart=None))
+    events = 1
     for day in range(120):
         at = T0 + days(day) + hours(day % 7)  # a different hour each day
         customer.run_timers_until(at)
@@ -448,7 +449,7 @@ def test_a_customer_active_every_day_never_gets_a_reactivation_and_starts_few_ex
 
 def test_an_inactive_customer_gets_a_reactivation_at_day_60_then_an_escalation_with_an_offer():
     customer = Customer(REACTIVATION)
-    customer.does(track("Product Viewed", product()))
+    customer.does(order("o0", cart=None))
     assert customer.timers[0].due_at == T0 + days(60)
 
     customer.run_timers_until(T0 + days(100))
@@ -463,7 +464,7 @@ def test_an_inactive_customer_gets_a_reactivation_at_day_60_then_an_escalation_w
 
 def test_a_customer_who_comes_back_after_the_reactivation_leaves_and_is_watched_again():
     customer = Customer(REACTIVATION)
-    customer.does(track("Product Viewed", product()))
+    customer.does(order("o0", cart=None))
     customer.run_timers_until(T0 + days(61))
 
     customer.does(track("Application Opened"), T0 + days(62))
@@ -475,9 +476,21 @@ def test_a_customer_who_comes_back_after_the_reactivation_leaves_and_is_watched_
     assert watch.step == 0 and customer.pending()[0].due_at == T0 + days(122)
 
 
+def test_a_visitor_who_never_bought_is_not_watched_for_reactivation():
+    # Given the reactivation preset (win-back is for buyers)
+    customer = Customer(REACTIVATION)
+
+    # When someone who never ordered browses
+    customer.does(track("Product Viewed", product()))
+
+    # Then no timer is armed, and the log says why
+    assert customer.timers == []
+    assert customer.log("reactivation")[-1][0] == "not_entered"
+
+
 def test_a_timer_wake_up_is_not_activity():
     customer = Customer(REACTIVATION)
-    customer.does(track("Product Viewed", product()))
+    customer.does(order("o0", cart=None))
     customer.fire()
     assert customer.state.last_activity_at == T0
 

@@ -5,7 +5,9 @@ Simple-content headers, so only Raw can be tested end to end). The message is ``
 HTML) with a UTF-8 subject, and, for marketing mail, RFC 8058's ``List-Unsubscribe: <https://...>`` and
 ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``. SES overwrites ``Message-ID``, so nudge's message id travels
 as the ``nudge_message_id`` email tag (in SES events) and the ``X-Nudge-Message-Id`` header (in bounces), both
-restricted to SES's tag alphabet.
+restricted to SES's tag alphabet. ``X-Nudge-Ref`` carries the router's signed (shop, customer) reference: SES event
+notifications repeat the sent headers (``mail.headers``), so the feedback function knows whose address bounced or
+complained without trusting the notification.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from shared.models.messages import (
 
 MESSAGE_ID_TAG = "nudge_message_id"
 MESSAGE_ID_HEADER = "X-Nudge-Message-Id"
+FEEDBACK_REF_HEADER = "X-Nudge-Ref"
+_ONE_LINE_HEADERS = {"list-unsubscribe", FEEDBACK_REF_HEADER.lower()}
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_MAX = 256
 
@@ -40,14 +44,14 @@ _TAG_MAX = 256
 class _MailPolicy(EmailPolicy):
     """SMTP policy (CRLF, 78-column folding) with two exceptions the standard library gets wrong.
 
-    ``List-Unsubscribe`` is written on one line, exactly as given: a long URL has no folding whitespace, so the
-    default policy would RFC 2047-encode it and it would no longer be a URL (RFC 5322 allows 998 characters per
-    line). A non-ASCII ``Subject`` is written as whole UTF-8 encoded words: the default folder can mix encoded and
-    plain words so that decoders show doubled spaces.
+    ``List-Unsubscribe`` and ``X-Nudge-Ref`` are written on one line, exactly as given: a long URL or token has no
+    folding whitespace, so the default policy would RFC 2047-encode it and it would no longer be a URL or a token
+    (RFC 5322 allows 998 characters per line). A non-ASCII ``Subject`` is written as whole UTF-8 encoded words: the
+    default folder can mix encoded and plain words so that decoders show doubled spaces.
     """
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        if name.lower() == "list-unsubscribe":
+        if name.lower() in _ONE_LINE_HEADERS:
             return f"{name}: {value}{self.linesep}".encode("ascii")
         if name.lower() == "subject" and not str(value).isascii():
             encoded = Header(str(value), "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=78)
@@ -79,7 +83,12 @@ def _one_line(text: str) -> str:
 
 
 def mime_message(
-    settings: EmailSettings, to: str, content: Content, message_id: str, unsubscribe_url: str | None
+    settings: EmailSettings,
+    to: str,
+    content: Content,
+    message_id: str,
+    unsubscribe_url: str | None,
+    feedback_ref: str | None = None,
 ) -> bytes:
     """The raw RFC 5322 message: deterministic bytes for the same inputs (the MIME boundary derives from the id)."""
     message = EmailMessage(policy=_POLICY)
@@ -89,6 +98,8 @@ def mime_message(
         message["Reply-To"] = settings.reply_to
     message["Subject"] = _one_line(content.title)
     message[MESSAGE_ID_HEADER] = tag_value(message_id)
+    if feedback_ref is not None:
+        message[FEEDBACK_REF_HEADER] = feedback_ref
     if unsubscribe_url is not None:
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -112,7 +123,11 @@ def email_request(
     request: dict[str, Any] = {
         "FromEmailAddress": settings.from_address,
         "Destination": {"ToAddresses": [to]},
-        "Content": {"Raw": {"Data": mime_message(settings, to, content, message_id, context.unsubscribe_url)}},
+        "Content": {
+            "Raw": {
+                "Data": mime_message(settings, to, content, message_id, context.unsubscribe_url, context.feedback_ref)
+            }
+        },
         "EmailTags": [{"Name": MESSAGE_ID_TAG, "Value": tag_value(message_id)}],
     }
     if settings.configuration_set:

@@ -5,6 +5,10 @@ deliver to (``APNS``, ``APNS_SANDBOX``, ``GCM`` in FCM v1 shape) and ``default``
 ``deep_link``, nudge's message id) rides in every platform payload. APNs and FCM reject payloads over 4 KB, so each
 platform payload is kept within 4,000 bytes: the body is shortened first, then the title, with an ellipsis; a
 push is never sent over budget and never fails for its size.
+
+Each endpoint carries ``CustomUserData`` = ``"<shop_id>\n<customer>"`` (``endpoint_user_data``): when SNS later
+disables the endpoint (the app was uninstalled), its event names only the endpoint, and the feedback function reads
+the owner back with ``GetEndpointAttributes`` (``EndpointReader``).
 """
 
 from __future__ import annotations
@@ -191,34 +195,39 @@ class PushProvider:
             raise push_error(error) from error
         return Receipt(provider_message_id=response.get("MessageId"))
 
-    def endpoint_for(self, platform_application_arn: str, token: str) -> str:
+    def endpoint_for(self, platform_application_arn: str, token: str, custom_user_data: str | None = None) -> str:
         """The endpoint ARN for a device token, created if new and re-enabled if SNS had disabled it.
 
         Idempotent: the same token gives the same endpoint. SNS refuses to "create" an existing endpoint whose
-        attributes differ (typically ``Enabled=false`` after a failed delivery) and names it only in the error
-        message; reading the ARN from there is AWS's documented recovery, then the token is enabled again (the app
-        just reported it, so it is current).
+        attributes differ (typically ``Enabled=false`` after a failed delivery, or other ``CustomUserData``) and names
+        it only in the error message; reading the ARN from there is AWS's documented recovery, then the token is
+        enabled again (the app just reported it, so it is current) and ``custom_user_data`` set.
         """
+        request: dict[str, Any] = {"PlatformApplicationArn": platform_application_arn, "Token": token}
+        attributes = {"Token": token, "Enabled": "true"}
+        if custom_user_data is not None:
+            request["CustomUserData"] = custom_user_data
+            attributes["CustomUserData"] = custom_user_data
         try:
-            return str(
-                self.client.create_platform_endpoint(PlatformApplicationArn=platform_application_arn, Token=token)[
-                    "EndpointArn"
-                ]
-            )
+            return str(self.client.create_platform_endpoint(**request)["EndpointArn"])
         except AWS_CALL_ERRORS as error:
             existing = _existing_endpoint(error)
             if existing is None:
                 raise push_error(error) from error
         try:
-            self.client.set_endpoint_attributes(EndpointArn=existing, Attributes={"Token": token, "Enabled": "true"})
+            self.client.set_endpoint_attributes(EndpointArn=existing, Attributes=attributes)
         except AWS_CALL_ERRORS as error:
             raise push_error(error) from error
         return existing
 
-    def register_device(self, platform: PushPlatform, token: str) -> str | None:
-        """The endpoint ARN for a device token of ``platform`` in this shop's app; None if the shop has no app there."""
+    def register_device(self, platform: PushPlatform, token: str, custom_user_data: str | None = None) -> str | None:
+        """The endpoint ARN for a device token of ``platform`` in this shop's app; None if the shop has no app there.
+
+        The router passes ``custom_user_data=endpoint_user_data(shop_id, customer)`` so a disabled endpoint can be
+        traced back to its customer.
+        """
         application = self.settings.platform_applications.get(platform)
-        return None if application is None else self.endpoint_for(application, token)
+        return None if application is None else self.endpoint_for(application, token, custom_user_data)
 
     def endpoint_enabled(self, endpoint_arn: str) -> bool:
         """Whether SNS still delivers to the endpoint (False once disabled or deleted)."""
@@ -241,3 +250,42 @@ def _existing_endpoint(error: Exception) -> str | None:
         return None
     found = _ALREADY_EXISTS.search(str(error.response.get("Error", {}).get("Message", "")))
     return found.group(1) if found else None
+
+
+def endpoint_user_data(shop_id: str, customer: str) -> str:
+    """The ``CustomUserData`` of a customer's endpoint: ``"<shop_id>\\n<customer>"`` (SNS allows under 2 KB)."""
+    return f"{shop_id}\n{customer}"
+
+
+def endpoint_owner(custom_user_data: str | None) -> tuple[str, str] | None:
+    """(shop_id, customer) from an endpoint's ``CustomUserData``; None when it is absent or not nudge's."""
+    shop_id, separator, customer = (custom_user_data or "").partition("\n")
+    if not separator or not shop_id or not customer or "\n" in customer:
+        return None
+    return shop_id, customer
+
+
+class EndpointReader:
+    """Reads SNS platform endpoints of any shop's app: the feedback function traces dead endpoints with it."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.sns()
+        return self._client
+
+    def attributes(self, endpoint_arn: str) -> dict[str, str] | None:
+        """The endpoint's attributes (``Token``, ``Enabled``, ``CustomUserData``); None once SNS deleted it.
+
+        Raises TransientDeliveryError when SNS cannot answer now (throttling, an outage, missing permission).
+        """
+        try:
+            return dict(self.client.get_endpoint_attributes(EndpointArn=endpoint_arn)["Attributes"])
+        except AWS_CALL_ERRORS as error:
+            translated = push_error(error)
+            if isinstance(translated, PermanentDeliveryError):
+                return None
+            raise translated from error
