@@ -30,6 +30,9 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         return mask_pii(super().serialize(log))
 
 
-logger = Logger(logger_formatter=MaskingFormatter())
-tracer = Tracer()
-metrics = Metrics()
+# One service and one namespace for every function (the template sets the same through POWERTOOLS_*); named here
+# too so that code imported before the environment is set (tests, the local stack) logs and measures the same way.
+SERVICE = "nudge"
+logger = Logger(service=SERVICE, logger_formatter=MaskingFormatter())
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=SERVICE, service=SERVICE)

@@ -10,9 +10,19 @@ import pytest
 from infra.local.stack import LocalStack
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "events" / "demo-shop.yaml"
+FAST_CONFIG = Path(__file__).resolve().parent / "shops" / "fast-shop.yaml"  # journeys that wait seconds
 
 
 @pytest.fixture(scope="session")
 def local_stack() -> Iterator[LocalStack]:
-    with LocalStack(configs=[DEMO_CONFIG], log_level="ERROR") as stack:
+    with LocalStack(configs=[DEMO_CONFIG, FAST_CONFIG], log_level="ERROR") as stack:
         yield stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every test on the local stack before the tests that use ``mock_aws``.
+
+    The local stack's emulator runs in this process, and moto keeps one set of backends per process: a ``mock_aws``
+    block resets them all when it ends, which would wipe the stack's tables and queues under later tests.
+    """
+    items.sort(key=lambda item: "local_stack" not in getattr(item, "fixturenames", ()))

@@ -19,7 +19,7 @@ from typing import Any
 from infra.local.provision import REGION, QueueSource, TopicSource
 from infra.local.runtime import FunctionRuntime
 
-_log = logging.getLogger("nudge.local")
+_log = logging.getLogger("nudge_local")
 _ATTRIBUTES = ["All"]
 
 

@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from shared.models.config import ShopConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
-_log = logging.getLogger("nudge.local")
+_log = logging.getLogger("nudge_local")
 
 
 class LocalStackError(Exception):
@@ -54,6 +55,8 @@ class LocalStack:
         self._console = console
         self._server: Any = None
         self.providers = LocalProviders()
+        self._due: dict[str, float] = {}
+        self._timer_horizon = 0.0
         self._api: HttpApi | None = None
         self._pollers: list[QueuePoller] = []
         self._failures: list[tuple[float, int, QueueSource]] = []
@@ -84,7 +87,6 @@ class LocalStack:
         self.providers.start()
         self._configure_process(port)
         self._enable_state_machine_interpreter()
-        self._route_logs_to_console()
 
         from shared import aws
 
@@ -96,6 +98,7 @@ class LocalStack:
             template, self._template_path.parent, aws.client, parameters={"PublicBaseUrl": self._api.base_url}
         ).provision()
         self._export_function_environment()
+        self._route_logs_to_console()
         configs = self._load_shops()
         self._set_up_shop_channels(configs)
 
@@ -138,9 +141,11 @@ class LocalStack:
 
     def wait_idle(self, timeout: float = 30.0, timers: bool = False) -> None:
         """Return once every polled queue is drained and no batch is in flight (and, with ``timers``, no timer
-        execution is still running). Records a handler failed wait for their visibility timeout and do not count.
+        execution due within ``timeout`` is still running). Records a handler failed wait for their visibility
+        timeout and do not count.
         """
         deadline = time.monotonic() + timeout
+        self._timer_horizon = timeout  # timers due later than the caller waits are not waited for
         settled = 0
         while time.monotonic() < deadline:
             settled = settled + 1 if self._idle(timers) else 0
@@ -183,8 +188,8 @@ class LocalStack:
         merged: dict[str, str] = {}
         for spec in self.deployment.functions.values():
             for name, value in spec.environment.items():
-                if name.startswith("POWERTOOLS_"):
-                    continue  # the local stack sets these for the console
+                if name == "POWERTOOLS_LOG_LEVEL":
+                    continue  # the local stack sets it for the console
                 if merged.get(name, value) != value:
                     raise LocalStackError(f"functions disagree on environment variable {name}")
                 merged[name] = value
@@ -244,10 +249,22 @@ class LocalStack:
                 return False
         if timers:
             client = aws.stepfunctions()
+            horizon = time.time() + self._timer_horizon
             for arn in self._state_machines():
-                if client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-                    return False
+                for execution in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                    if self._due_epoch(execution["executionArn"]) <= horizon:
+                        return False
         return True
+
+    def _due_epoch(self, execution_arn: str) -> float:
+        """When a running timer execution is due (its input's ``due_at``), read once per execution."""
+        if execution_arn not in self._due:
+            from shared import aws
+
+            document = json.loads(aws.stepfunctions().describe_execution(executionArn=execution_arn)["input"])
+            due = document.get("due_at")
+            self._due[execution_arn] = datetime.fromisoformat(due).timestamp() if due else 0.0
+        return self._due[execution_arn]
 
     def _state_machines(self) -> list[str]:
         return [arn for arn in self.deployment.physical.values() if arn.startswith("arn:aws:states:")]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from shared.core import journeys
+from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
@@ -78,6 +79,9 @@ def decide(
     A shop's event changes the state, then the journeys run; a timer wake-up runs the journeys only. The effects
     (``StartTimer``, ``Send``) are for the updater to carry out after it saved the state.
     """
+    if state is None and isinstance(event, FeedbackEvent):
+        # Feedback about nobody nudge knows (erased, or a forged reference that still verified): nothing to update.
+        return Decision(state=None, notes=[f"feedback {event.reason} for an unknown customer: ignored"])
     if state is None and isinstance(event, TimerEvent):
         # No customer (erased, or never saved): a timer must not bring a record back to life.
         return Decision(state=None, notes=[f"timer {event.timer_id} for an unknown customer: ignored"])
@@ -92,10 +96,9 @@ def decide(
     elif isinstance(event, TimerEvent):
         outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
     else:
-        # Delivery feedback (bounce, complaint, STOP, dead push token) updates consent and channel state in
-        # shared.core.feedback.apply_feedback(current, event), which is not written yet; until then it is only
-        # recorded as applied. Journeys do not react to it: consent is checked again at send time.
-        return Decision(state=current, notes=[f"feedback {event.reason} on {event.channel}: recorded"])
+        # Delivery feedback (bounce, complaint, STOP, dead push token) updates consent and channel state. Journeys
+        # do not react to it: consent is checked again at send time.
+        return Decision(state=current, notes=apply_feedback(current, event))
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
 
 

@@ -101,11 +101,10 @@ def _matching_token(state: CustomerState, event: FeedbackEvent) -> PushToken | N
             if token.endpoint_arn == event.endpoint_arn:
                 return token
     if event.address:
-        wanted = event.address
-        for same in (lambda token: token == wanted, lambda token: token.lower() == wanted.lower()):
-            found = [token for token in state.push_tokens if same(token.token)]
-            if found:
-                return found[-1]  # the newest registration of that token
+        exact = [token for token in state.push_tokens if token.token == event.address]
+        folded = [token for token in state.push_tokens if token.token.lower() == event.address.lower()]
+        if exact or folded:
+            return (exact or folded)[-1]  # the newest registration of that token
     return None
 
 

@@ -113,13 +113,16 @@ def inbox_token(key: bytes, shop_id: str, customer_id: str) -> str:
 
         token = lowercase hex( HMAC-SHA256( key, UTF-8( shop_id + "\\n" + customer_id ) ) )
 
-    ``key`` is the shop's inbox signing secret as raw bytes, ``shop_id`` the nudge shop id (``demo``) and
-    ``customer_id`` the shop's own user id, exactly as its tracking calls send it as ``userId`` (not nudge's
-    ``u:`` key). "\\n" is a single line feed (0x0A). For example, in Node.js::
+    ``key`` is the lower-case hex SHA-256 of one of the shop's secret keys, as its 64 ASCII bytes: exactly what the
+    shop configuration stores after ``sha256:`` in ``secret_keys``, so nudge verifies without a clear secret
+    (``shared.service.public.customer_token_keys``). ``shop_id`` is the nudge shop id (``demo``) and ``customer_id``
+    the shop's own user id, exactly as its tracking calls send it as ``userId`` (not nudge's ``u:`` key). "\\n" is a
+    single line feed (0x0A). For example, in Node.js::
 
+        const key = crypto.createHash("sha256").update(secretKey).digest("hex")
         crypto.createHmac("sha256", key).update(`${shopId}\\n${customerId}`, "utf8").digest("hex")
 
-    and in PHP ``hash_hmac('sha256', $shopId . "\\n" . $customerId, $key)``.
+    and in PHP ``hash_hmac('sha256', $shopId . "\\n" . $customerId, hash('sha256', $secretKey))``.
     """
     (signing_key,) = _keys(key)
     message = f"{shop_id}\n{customer_id}".encode()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import ValidationError
 
 from shared.adapters.ledger import LedgerConflictError
+from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.queue import StandardQueue
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
@@ -120,6 +121,7 @@ def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> O
         links_for,
         clock,
         feedback,
+        PhoneIndex(settings.customers_table),
     )
     return OutboxConsumer(
         router,

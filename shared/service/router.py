@@ -17,6 +17,7 @@ from typing import Any
 from shared.adapters.channels import ChannelProvider, PushProvider, SendContext
 from shared.adapters.customers import CustomerStore, StoredCustomer
 from shared.adapters.ledger import Attempt, LedgerConflictError, SendLedger
+from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.shops import ShopDirectory
 from shared.content import build_context, render
 from shared.content.errors import ContentError
@@ -68,7 +69,9 @@ class ChannelRouter:
         links_for: LinksFor,
         clock: Callable[[], datetime],
         feedback: Callable[[FeedbackEvent], None] | None = None,
+        phones: PhoneIndex | None = None,
     ) -> None:
+        self._phones = phones
         self._feedback = feedback or (lambda event: None)
         self._customers = customers
         self._shops = shops
@@ -85,7 +88,7 @@ class ChannelRouter:
         entry = self._ledger.find(message)
         now = self._clock()
         if entry is not None and entry.final:
-            return Delivery(message, "duplicate", entry.channel and _channel(entry.channel), entry.status)
+            return Delivery(message, "duplicate", _channel(entry.channel) if entry.channel else None, entry.status)
         attempts = [_attempt(a) for a in entry.attempts] if entry else []
         if entry is not None and entry.in_flight:
             if entry.lease_until and entry.lease_until > now:
@@ -203,7 +206,13 @@ class ChannelRouter:
         )
 
     def _target(self, provider: ChannelProvider, address: Address, message: OutboxMessage, state: Any) -> Address:
-        """The address the provider sends to: for push, the SNS endpoint of the token (created on first use)."""
+        """The address the provider sends to: for push, the SNS endpoint of the token (created on first use).
+
+        Before an SMS or WhatsApp message the phone index learns who this number is, so a STOP or a WhatsApp reply
+        from it finds the customer.
+        """
+        if address.channel in ("sms", "whatsapp") and self._phones is not None:
+            self._remember_phone(message, address)
         if address.channel != "push" or not isinstance(provider, PushProvider):
             return address
         token = next((t for t in state.push_tokens if t.token == address.value), None)
@@ -219,6 +228,16 @@ class ChannelRouter:
                 self._feedback_event(message, "push", "push_endpoint_registered", address.value, endpoint_arn=endpoint)
             )
         return address.model_copy(update={"value": endpoint})
+
+    def _remember_phone(self, message: OutboxMessage, address: Address) -> None:
+        config = self._shops.config(message.shop_id)
+        assert config is not None and self._phones is not None
+        if address.channel == "sms" and config.channels.sms is not None:
+            identity = config.channels.sms.origination_identity
+            self._phones.remember(message.shop_id, message.customer, address.value, identity)
+        elif address.channel == "whatsapp" and config.channels.whatsapp is not None:
+            identity = config.channels.whatsapp.phone_number_id
+            self._phones.remember(message.shop_id, message.customer, address.value, identity, channel="whatsapp")
 
     def _report_dead_address(self, message: OutboxMessage, address: Address, reason: str) -> None:
         """A permanent provider refusal becomes feedback on the customer's state (next time, skip that address)."""

@@ -30,15 +30,30 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def make_customer(stack, user: str, traits: dict[str, Any], consents: list[str], *, locale: str = "en-GB",
-                  device_token: str | None = None, cart: bool = True) -> None:
+def make_customer(
+    stack,
+    user: str,
+    traits: dict[str, Any],
+    consents: list[str],
+    *,
+    locale: str = "en-GB",
+    device_token: str | None = None,
+    cart: bool = True,
+) -> None:
     """A customer as the shop's tracking client creates one: identify, consents, a cart, maybe the app."""
     context = {"locale": locale, "timezone": "Europe/Berlin"}
     batch = [identify(traits, userId=user, context=context)]
     batch += [consent(channel, userId=user) for channel in consents]
     if cart:
-        batch.append(track("Product Added", product("boots", name="Trail Boots", price=120.0, cart_id="c1",
-                                                    image_url="https://img.example/boots.jpg"), userId=user))
+        batch.append(
+            track(
+                "Product Added",
+                product(
+                    "boots", name="Trail Boots", price=120.0, cart_id="c1", image_url="https://img.example/boots.jpg"
+                ),
+                userId=user,
+            )
+        )
     if device_token:
         device = {"device": {"token": device_token, "type": "android"}}
         batch.append(track("Application Installed", {}, userId=user, context={**context, **device}))
@@ -46,8 +61,15 @@ def make_customer(stack, user: str, traits: dict[str, Any], consents: list[str],
     stack.wait_idle()
 
 
-def outbox(stack, user: str, *, template: str = "cart_reminder", channels: list[str] | None = None,
-           message_id: str | None = None, transactional: bool = False) -> OutboxMessage:
+def outbox(
+    stack,
+    user: str,
+    *,
+    template: str = "cart_reminder",
+    channels: list[str] | None = None,
+    message_id: str | None = None,
+    transactional: bool = False,
+) -> OutboxMessage:
     message = OutboxMessage(
         message_id=message_id or unique("msg"),
         shop_id="demo",
@@ -103,8 +125,9 @@ def pushes_to(token: str) -> list[dict[str, Any]]:
 def test_the_first_consented_channel_in_the_shops_preference_carries_the_message(local_stack):
     # Given a customer who allowed push and email (the demo shop prefers push)
     user, token = unique("pref"), unique("fcm")
-    make_customer(local_stack, user, {"firstName": "Pia", "email": f"{user}@example.com"}, ["push", "email"],
-                  device_token=token)
+    make_customer(
+        local_stack, user, {"firstName": "Pia", "email": f"{user}@example.com"}, ["push", "email"], device_token=token
+    )
 
     # When a cart reminder is due
     seen = deliver(local_stack, user)
@@ -121,8 +144,13 @@ def test_every_channel_is_delivered_through_its_provider(local_stack, channel):
     # Given a customer who allowed only one channel and has an address for every channel
     user, token = unique(f"only-{channel}"), unique("fcm")
     phone = "+4917" + str(uuid.uuid4().int)[:8]
-    make_customer(local_stack, user, {"firstName": "Olli", "email": f"{user}@example.com", "phone": phone},
-                  [channel], device_token=token)
+    make_customer(
+        local_stack,
+        user,
+        {"firstName": "Olli", "email": f"{user}@example.com", "phone": phone},
+        [channel],
+        device_token=token,
+    )
 
     # When a message is due
     seen = deliver(local_stack, user)
@@ -164,8 +192,13 @@ def test_a_permanent_provider_failure_falls_back_to_the_next_permitted_channel(l
     # Given a customer who allowed SMS and email, whose number the SMS provider says is invalid
     user = unique("fallback")
     phone = "+4917" + str(uuid.uuid4().int)[:8]
-    local_stack.providers.reject(phone, 400, "ValidationException", Reason="INVALID_PARAMETER",
-                                 Fields=[{"Name": "DestinationPhoneNumber", "Message": "invalid"}])
+    local_stack.providers.reject(
+        phone,
+        400,
+        "ValidationException",
+        Reason="INVALID_PARAMETER",
+        Fields=[{"Name": "DestinationPhoneNumber", "Message": "invalid"}],
+    )
     make_customer(local_stack, user, {"email": f"{user}@example.com", "phone": phone}, ["sms", "email"])
 
     # When a message is due with SMS first
@@ -192,9 +225,16 @@ def test_consent_withdrawn_after_the_message_was_queued_is_honoured_at_send_time
     # Given a customer who allowed email when the journey queued the message
     user = unique("withdrawn")
     make_customer(local_stack, user, {"email": f"{user}@example.com"}, ["email"])
-    queued = OutboxMessage(message_id=unique("msg"), shop_id="demo", customer=f"u:{user}", journey="cart_abandonment",
-                           step=0, template="cart_reminder", variables={"cart_id": "c1"},
-                           created_at=datetime.now(UTC))
+    queued = OutboxMessage(
+        message_id=unique("msg"),
+        shop_id="demo",
+        customer=f"u:{user}",
+        journey="cart_abandonment",
+        step=0,
+        template="cart_reminder",
+        variables={"cart_id": "c1"},
+        created_at=datetime.now(UTC),
+    )
 
     # When the customer withdraws before the router gets to it
     assert post(local_stack.base_url, "/v1/track", consent("email", "withdrawn", userId=user))[0] == 200

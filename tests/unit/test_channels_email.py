@@ -135,6 +135,30 @@ def test_the_request_carries_the_message_id_as_an_ses_tag_and_header():
     assert request["ConfigurationSetName"] == "nudge"
 
 
+def test_the_signed_feedback_ref_rides_on_one_unfolded_header_line():
+    # Given the router's signed (shop, customer) reference, longer than a folded header line
+    ref = "WyJkZW1vIiwidTphZGEtbG92ZWxhY2UtMTgxNSIsImVtYWlsIl0" * 3 + ".gag5M4uG-poJPYzm37mbIw"
+    context = SendContext(unsubscribe_url=UNSUBSCRIBE, feedback_ref=ref)
+
+    # When the mail is built
+    raw = email_request(SETTINGS, TO, content(), "m-1", context)["Content"]["Raw"]["Data"]
+
+    # Then SES's bounce and complaint notifications will repeat it exactly (mail.headers)
+    assert f"X-Nudge-Ref: {ref}" in header_lines(raw)
+    assert parsed(raw)["X-Nudge-Ref"] == ref
+
+
+def test_transactional_mail_carries_the_feedback_ref_too():
+    raw = email_request(SETTINGS, TO, content(), "m-1", SendContext(transactional=True, feedback_ref="abc.def"))
+    assert parsed(raw["Content"]["Raw"]["Data"])["X-Nudge-Ref"] == "abc.def"
+
+
+@pytest.mark.parametrize("ref", ["abc\r\nBcc: evil@example.com", "a b", "x" * 961, ""])
+def test_a_feedback_ref_that_could_break_or_overflow_the_header_is_refused(ref):
+    with pytest.raises(ValidationError):
+        SendContext(feedback_ref=ref)
+
+
 def test_tag_values_keep_safe_ids_and_keep_different_ids_apart():
     assert tag_value("cart_reminder-123") == "cart_reminder-123"
     assert tag_value("a#b") != tag_value("a:b")  # both sanitise to a_b; the hash keeps them apart

@@ -10,7 +10,16 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
-from shared.adapters.channels.push import PAYLOAD_BUDGET, PushProvider, publish_request, push_error, push_message
+from shared.adapters.channels.push import (
+    PAYLOAD_BUDGET,
+    EndpointReader,
+    PushProvider,
+    endpoint_owner,
+    endpoint_user_data,
+    publish_request,
+    push_error,
+    push_message,
+)
 from shared.models.channels import PushSettings
 from shared.models.messages import Address, Content, PermanentDeliveryError, TransientDeliveryError
 
@@ -233,6 +242,68 @@ def test_a_disabled_endpoint_is_re_enabled_when_the_app_reports_its_token_again(
     # Then it gets its existing endpoint back, enabled
     assert arn == ENDPOINT
     stub.assert_no_pending_responses()
+
+
+def test_a_new_endpoint_carries_its_owner_as_custom_user_data():
+    # Given a device the router registers for a customer
+    client, stub = sns_stub()
+    app = SETTINGS.platform_applications["ios"]
+    owner = endpoint_user_data("demo", "u:ada")
+    stub.add_response(
+        "create_platform_endpoint",
+        {"EndpointArn": ENDPOINT},
+        {"PlatformApplicationArn": app, "Token": "tok-1", "CustomUserData": owner},
+    )
+
+    # When it is registered with the owner's data
+    with stub:
+        arn = PushProvider(SETTINGS, client).register_device("ios", "tok-1", custom_user_data=owner)
+
+    # Then the endpoint names its shop and customer, so a later "disabled" event can be traced
+    assert arn == ENDPOINT
+    assert endpoint_owner(owner) == ("demo", "u:ada")
+    stub.assert_no_pending_responses()
+
+
+def test_an_existing_endpoint_gets_its_owner_when_it_is_re_enabled():
+    client, stub = sns_stub()
+    app = SETTINGS.platform_applications["ios"]
+    owner = endpoint_user_data("demo", "u:ada")
+    stub.add_client_error(
+        "create_platform_endpoint",
+        service_error_code="InvalidParameter",
+        service_message=f"Invalid parameter: Token Reason: Endpoint {ENDPOINT} already exists with the same Token, "
+        "but different attributes.",
+        http_status_code=400,
+        expected_params={"PlatformApplicationArn": app, "Token": "tok-1", "CustomUserData": owner},
+    )
+    stub.add_response(
+        "set_endpoint_attributes",
+        {},
+        {"EndpointArn": ENDPOINT, "Attributes": {"Token": "tok-1", "Enabled": "true", "CustomUserData": owner}},
+    )
+
+    with stub:
+        assert PushProvider(SETTINGS, client).register_device("ios", "tok-1", custom_user_data=owner) == ENDPOINT
+    stub.assert_no_pending_responses()
+
+
+def test_the_endpoint_reader_says_none_for_a_deleted_endpoint_and_raises_when_sns_is_down():
+    client, stub = sns_stub()
+    stub.add_response(
+        "get_endpoint_attributes",
+        {"Attributes": {"Enabled": "false", "Token": "tok-1", "CustomUserData": "demo\nu:ada"}},
+        {"EndpointArn": ENDPOINT},
+    )
+    stub.add_client_error("get_endpoint_attributes", service_error_code="NotFound", http_status_code=404)
+    stub.add_client_error("get_endpoint_attributes", service_error_code="Throttled", http_status_code=429)
+
+    with stub:
+        reader = EndpointReader(client)
+        assert reader.attributes(ENDPOINT) == {"Enabled": "false", "Token": "tok-1", "CustomUserData": "demo\nu:ada"}
+        assert reader.attributes(ENDPOINT) is None
+        with pytest.raises(TransientDeliveryError):
+            reader.attributes(ENDPOINT)
 
 
 def test_a_platform_the_shop_has_no_app_for_registers_nothing():

@@ -1,0 +1,62 @@
+"""Delivery feedback from the FeedbackTopic (SES bounces and complaints, SMS STOP, dead push endpoints, WhatsApp
+inbound) turned into feedback events on the customers' FIFO groups. SNS invokes it with one record at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.feedback.settings import FeedbackSettings
+from shared.adapters.channels.push import EndpointReader
+from shared.adapters.phone_index import PhoneIndex
+from shared.adapters.queue import FifoQueue
+from shared.observability import logger, metrics, tracer
+from shared.service.feedback import FeedbackIntake, Intake
+from shared.service.links import signing_keys
+from shared.settings import load_settings
+
+
+@cache
+def intake() -> FeedbackIntake:
+    settings = load_settings(FeedbackSettings)
+    return FeedbackIntake(
+        FifoQueue(settings.events_queue_url),
+        PhoneIndex(settings.customers_table),
+        EndpointReader(),
+        lambda: signing_keys(settings.signing_secret_arn),
+        lambda: datetime.now(UTC),
+    )
+
+
+def report(intake: Intake) -> None:
+    """Counts and ids only: notifications carry addresses and phone numbers, logs never do."""
+    metrics.add_metric(name="FeedbackEvents", unit=MetricUnit.Count, value=len(intake.events))
+    for reason in intake.dropped:
+        metrics.add_metric(name=f"FeedbackDropped_{reason}", unit=MetricUnit.Count, value=1)
+    if intake.ignored:
+        metrics.add_metric(name="FeedbackIgnored", unit=MetricUnit.Count, value=len(intake.ignored))
+    log = logger.warning if intake.dropped else logger.info
+    log(
+        "feedback",
+        extra={
+            "source": intake.source,
+            "events": [{"shop": e.shop_id, "reason": e.reason, "feedback_id": e.feedback_id} for e in intake.events],
+            "ignored": intake.ignored,
+            "dropped": intake.dropped,
+            "detail": intake.detail,
+        },
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+@event_source(data_class=SNSEvent)
+def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
+    for record in event.records:
+        logger.set_correlation_id(record.sns.message_id)
+        report(intake().handle(record.sns.message, record.sns.message_id, record.sns.timestamp))

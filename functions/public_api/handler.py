@@ -1,0 +1,96 @@
+"""Public endpoints: RFC 8058 one-click unsubscribe (``/u/{token}``) and the in-app inbox a shop's app reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.public_api.settings import PublicApiSettings
+from shared.adapters.channels.inbox import InboxStore
+from shared.adapters.queue import FifoQueue
+from shared.adapters.shops import ShopDirectory
+from shared.core.tokens import InvalidTokenError
+from shared.observability import logger, metrics, tracer
+from shared.service.links import signing_keys
+from shared.service.public import (
+    PAGE_HEADERS,
+    InboxAccessDeniedError,
+    InboxApi,
+    UnknownInboxMessageError,
+    Unsubscribe,
+)
+from shared.settings import load_settings
+
+app = APIGatewayHttpResolver()
+HTML = "text/html; charset=utf-8"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def unsubscribe() -> Unsubscribe:
+    settings = load_settings(PublicApiSettings)
+    return Unsubscribe(lambda: signing_keys(settings.signing_secret_arn), FifoQueue(settings.events_queue_url), _now)
+
+
+@cache
+def inbox() -> InboxApi:
+    settings = load_settings(PublicApiSettings)
+    return InboxApi(ShopDirectory(settings.shops_table), InboxStore(settings.customers_table), _now)
+
+
+@app.get("/u/<token>")
+def unsubscribe_page(token: str) -> Response[str]:
+    return Response(200, HTML, unsubscribe().page(token), headers=PAGE_HEADERS)
+
+
+@app.post("/u/<token>")
+def unsubscribe_one_click(token: str) -> Response[str]:
+    event, page = unsubscribe().confirm(token)
+    metrics.add_metric(name="Unsubscribes", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "unsubscribed", extra={"shop": event.shop_id, "channel": event.channel, "feedback_id": event.feedback_id}
+    )
+    return Response(200, HTML, page, headers=PAGE_HEADERS)
+
+
+@app.get("/v1/inbox/<customer_id>")
+def get_inbox(customer_id: str) -> dict[str, Any]:
+    shop_id = inbox().shop_for(app.current_event.headers, customer_id)
+    return inbox().list(shop_id, customer_id)
+
+
+@app.post("/v1/inbox/<customer_id>/<message_id>/read")
+def mark_read(customer_id: str, message_id: str) -> dict[str, Any]:
+    shop_id = inbox().shop_for(app.current_event.headers, customer_id)
+    return inbox().mark_read(shop_id, customer_id, message_id)
+
+
+@app.exception_handler(InvalidTokenError)  # type: ignore[untyped-decorator]
+def not_found(_: InvalidTokenError) -> Response[str]:
+    return Response(404, content_types.TEXT_PLAIN, "Not Found")
+
+
+@app.exception_handler(InboxAccessDeniedError)  # type: ignore[untyped-decorator]
+def denied(error: InboxAccessDeniedError) -> Response[dict[str, Any]]:
+    return Response(401, content_types.APPLICATION_JSON, {"message": str(error)})
+
+
+@app.exception_handler(UnknownInboxMessageError)  # type: ignore[untyped-decorator]
+def unknown_message(error: UnknownInboxMessageError) -> Response[dict[str, Any]]:
+    return Response(404, content_types.APPLICATION_JSON, {"message": str(error)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler(capture_response=False)  # inbox answers hold message texts
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,337 @@
+"""The public API function against moto: one-click unsubscribe (RFC 8058) and the in-app inbox a shop's app reads.
+
+The handler is invoked the way API Gateway's HTTP API invokes it (payload format 2.0), with the customers and shops
+tables built from template.yaml's own key schema, the events FIFO queue and the signing secret in Secrets Manager.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from functions.public_api import handler
+from infra.template import load_template
+from shared import aws
+from shared.adapters.channels.inbox import InboxStore
+from shared.adapters.shops import ShopDirectory
+from shared.core.tokens import issue_unsubscribe_token
+from shared.models.config import ShopConfig
+from shared.models.events import FeedbackEvent
+from shared.models.messages import Content
+from shared.settings import load_settings
+
+REGION = "eu-west-1"
+TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+NEW_KEY = b"current-signing-key-0123456789abcdef"
+OLD_KEY = b"previous-signing-key-0123456789abcdef"
+DEMO_SECRET = "demo-secret-key"
+OTHER_SECRET = "other-secret-key"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "nudge-PublicApiFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:nudge-PublicApiFunction"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+
+def shop(shop_id: str, write_key: str, secret_key: str) -> ShopConfig:
+    return ShopConfig.model_validate(
+        {"shop": {"id": shop_id, "name": shop_id.title(), "write_keys": [write_key], "secret_keys": [secret_key]}}
+    )
+
+
+def create_table(logical_id: str) -> str:
+    """A table with the key schema template.yaml declares for ``logical_id``."""
+    properties = TEMPLATE["Resources"][logical_id]["Properties"]
+    name = f"nudge-{logical_id}"
+    aws.dynamodb().create_table(
+        TableName=name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+@pytest.fixture
+def stack(monkeypatch):
+    """moto with the function's tables, queue and secret; the function's environment; fresh caches."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    caches = (aws.client, load_settings, handler.unsubscribe, handler.inbox)
+    for cache in caches:
+        cache.cache_clear()
+    parameters.clear_caches()
+    with mock_aws():
+        customers, shops = create_table("CustomersTable"), create_table("ShopsTable")
+        attributes = TEMPLATE["Resources"]["EventsQueue"]["Properties"]
+        queue_url = aws.sqs().create_queue(
+            QueueName="nudge-events.fifo",
+            Attributes={
+                "FifoQueue": "true",
+                "ContentBasedDeduplication": "false",
+                "DeduplicationScope": attributes["DeduplicationScope"],
+                "FifoThroughputLimit": attributes["FifoThroughputLimit"],
+            },
+        )["QueueUrl"]
+        secret = aws.client("secretsmanager").create_secret(
+            Name="nudge-signing", SecretString=f"{NEW_KEY.decode()}\n{OLD_KEY.decode()}"
+        )["ARN"]
+        directory = ShopDirectory(shops)
+        directory.apply(shop("demo", "demo-write-key", DEMO_SECRET))
+        directory.apply(shop("other", "other-write-key", OTHER_SECRET))
+        for name, value in {
+            "CUSTOMERS_TABLE": customers,
+            "SHOPS_TABLE": shops,
+            "EVENTS_QUEUE_URL": queue_url,
+            "SIGNING_SECRET_ARN": secret,
+        }.items():
+            monkeypatch.setenv(name, value)
+        yield {"queue_url": queue_url, "customers": customers}
+    for cache in caches:
+        cache.cache_clear()
+    parameters.clear_caches()
+
+
+def http_event(
+    method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event; a form body arrives base64-encoded, as API Gateway sends it."""
+    encoded = body is not None and (headers or {}).get("content-type", "").startswith("application/x-www-form")
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "abc123.execute-api.eu-west-1.amazonaws.com", **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "Mozilla/5.0",
+            },
+            "requestId": "req-1",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "02/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1793610000000,
+        },
+        "body": base64.b64encode(body.encode()).decode() if encoded and body is not None else body,
+        "isBase64Encoded": encoded,
+    }
+
+
+def call(method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None) -> dict[str, Any]:
+    return handler.lambda_handler(http_event(method, path, headers, body), LambdaContext())
+
+
+def one_click(token: str) -> dict[str, Any]:
+    """What a mail client sends for RFC 8058 one-click: a form POST without cookies or auth."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    return call("POST", f"/u/{token}", form, "List-Unsubscribe=One-Click")
+
+
+def queued(queue_url: str) -> list[dict[str, Any]]:
+    messages = aws.sqs().receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+    )
+    return messages.get("Messages", [])
+
+
+def token_for(customer: str = "u:ada", key: bytes = NEW_KEY, channel: str = "email") -> str:
+    return issue_unsubscribe_token(key, "demo", customer, channel)
+
+
+# ---------------------------------------------------------------- unsubscribe
+
+
+def test_the_unsubscribe_page_asks_and_changes_nothing(stack):
+    # Given a marketing email's unsubscribe link, prefetched by a link scanner
+    response = call("GET", f"/u/{token_for()}")
+
+    # Then it shows an English page whose button posts one-click to the same URL
+    assert response["statusCode"] == 200
+    assert response["headers"]["Content-Type"].startswith("text/html")
+    page = response["body"]
+    assert '<html lang="en">' in page
+    assert '<form method="post">' in page
+    assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in page
+    assert response["headers"]["Cache-Control"] == "no-store"
+    # And nobody is unsubscribed
+    assert queued(stack["queue_url"]) == []
+
+
+def test_one_click_unsubscribes_with_one_event_on_the_customers_group_and_answers_200(stack):
+    # When the mail client posts one-click
+    response = one_click(token_for())
+
+    # Then it answers 200 (never a redirect) and enqueues exactly one unsubscribe for Ada
+    assert response["statusCode"] == 200
+    assert "unsubscribed" in response["body"]
+    (message,) = queued(stack["queue_url"])
+    event = FeedbackEvent.model_validate_json(message["Body"])
+    assert (event.shop_id, event.customer, event.channel) == ("demo", "u:ada", "email")
+    assert (event.reason, event.source) == ("unsubscribe_link", "unsubscribe-link")
+    assert message["Attributes"]["MessageGroupId"] == "demo#u:ada"
+
+
+def test_two_clicks_on_one_day_are_one_event(stack):
+    token = token_for()
+    assert one_click(token)["statusCode"] == 200
+    assert call("POST", f"/u/{token}")["statusCode"] == 200  # the page's button, no body at all
+
+    assert len(queued(stack["queue_url"])) == 1
+
+
+def test_a_link_signed_with_the_previous_key_still_unsubscribes(stack):
+    assert one_click(token_for(key=OLD_KEY))["statusCode"] == 200
+    assert len(queued(stack["queue_url"])) == 1
+
+
+def tampered(token: str) -> str:
+    _, mac = token.split(".")
+    payload = base64.urlsafe_b64encode(
+        json.dumps(["demo", "u:someone-else", "email"], separators=(",", ":")).encode()
+    ).decode()
+    return f"{payload.rstrip('=')}.{mac}"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(token_for(key=b"an-attackers-own-key-0123456789"), id="forged"),
+        pytest.param(tampered(token_for()), id="tampered"),
+        pytest.param(token_for()[:-2], id="truncated"),
+        pytest.param("not-a-token", id="malformed"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_forged_or_tampered_link_is_a_plain_404_and_changes_nothing(stack, token, method):
+    response = call(method, f"/u/{token}", {"content-type": "application/x-www-form-urlencoded"}, "x=y")
+
+    assert response["statusCode"] == 404
+    assert response["headers"]["Content-Type"] == "text/plain"
+    assert response["body"] == "Not Found"
+    assert queued(stack["queue_url"]) == []
+
+
+# ---------------------------------------------------------------- inbox
+
+
+def customer_token(customer_id: str, secret_key: str = DEMO_SECRET, shop_id: str = "demo") -> str:
+    """The shop backend's recipe: HMAC-SHA256(hex SHA-256 of a secret key, shop_id + "\\n" + customer_id), hex."""
+    key = hashlib.sha256(secret_key.encode()).hexdigest().encode()
+    return hmac.new(key, f"{shop_id}\n{customer_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def app_headers(customer_id: str, write_key: str = "demo-write-key", **overrides: str) -> dict[str, str]:
+    basic = base64.b64encode(f"{write_key}:".encode()).decode()
+    return {
+        "authorization": f"Basic {basic}",
+        "x-nudge-customer-token": customer_token(customer_id),
+        **overrides,
+    }
+
+
+def deliver(stack, customer_id: str, message_id: str, title: str, at: datetime) -> None:
+    content = Content(channel="in_app", locale="en", title=title, text=f"{title}!", url="demo://cart")
+    InboxStore(stack["customers"]).deliver("demo", f"u:{customer_id}", message_id, content, at)
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def test_the_app_lists_its_customers_inbox_newest_first_with_the_unread_count(stack):
+    # Given two messages in Ada's inbox, the older one read
+    deliver(stack, "ada", "m-1", "Welcome", datetime.now(UTC) - timedelta(hours=2))
+    deliver(stack, "ada", "m-2", "Your cart", datetime.now(UTC) - timedelta(hours=1))
+    call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
+
+    # When the app asks with the write key and Ada's customer token
+    response = call("GET", "/v1/inbox/ada", app_headers("ada"))
+
+    # Then it sees both, newest first, and one unread
+    assert response["statusCode"] == 200
+    body = body_of(response)
+    assert [(m["message_id"], m["title"], m["read"]) for m in body["messages"]] == [
+        ("m-2", "Your cart", False),
+        ("m-1", "Welcome", True),
+    ]
+    assert body["unread"] == 1
+
+
+def test_the_write_key_may_come_in_its_own_header(stack):
+    headers = {"x-nudge-write-key": "demo-write-key", "x-nudge-customer-token": customer_token("ada")}
+    assert call("GET", "/v1/inbox/ada", headers)["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(app_headers("ada", **{"x-nudge-customer-token": customer_token("bob")}), id="another-customer"),
+        pytest.param(
+            app_headers("ada", **{"x-nudge-customer-token": customer_token("ada", OTHER_SECRET, "other")}),
+            id="other-shops-token",
+        ),
+        pytest.param(app_headers("ada", write_key="other-write-key"), id="other-shops-write-key"),
+        pytest.param(app_headers("ada", write_key=DEMO_SECRET), id="secret-key-instead-of-write-key"),
+        pytest.param({"x-nudge-customer-token": customer_token("ada")}, id="no-write-key"),
+        pytest.param({"authorization": app_headers("ada")["authorization"]}, id="no-customer-token"),
+        pytest.param(app_headers("ada", **{"x-nudge-customer-token": "0" * 64}), id="made-up-token"),
+    ],
+)
+def test_without_the_right_keys_the_inbox_stays_closed(stack, headers):
+    deliver(stack, "ada", "m-1", "Welcome", datetime.now(UTC))
+
+    assert call("GET", "/v1/inbox/ada", headers)["statusCode"] == 401
+    assert call("POST", "/v1/inbox/ada/m-1/read", headers)["statusCode"] == 401
+
+
+def test_marking_a_message_read_sticks(stack):
+    deliver(stack, "ada", "m-1", "Welcome", datetime.now(UTC))
+
+    response = call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
+
+    assert (response["statusCode"], body_of(response)) == (200, {"message_id": "m-1", "read": True})
+    listed = body_of(call("GET", "/v1/inbox/ada", app_headers("ada")))
+    assert (listed["messages"][0]["read"], listed["unread"]) == (True, 0)
+    first_read = listed["messages"][0]["read_at"]
+    call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))  # reading again keeps the first read time
+    assert body_of(call("GET", "/v1/inbox/ada", app_headers("ada")))["messages"][0]["read_at"] == first_read
+
+
+def test_marking_an_unknown_message_read_is_404(stack):
+    response = call("POST", "/v1/inbox/ada/m-404/read", app_headers("ada"))
+    assert response["statusCode"] == 404
+
+
+def test_an_empty_inbox_is_empty_not_an_error(stack):
+    assert body_of(call("GET", "/v1/inbox/new-customer", app_headers("new-customer"))) == {"messages": [], "unread": 0}
