@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from infra.admin import ConfigInvalidError, apply_config, load_config
+from shared.models.config import CHANNELS
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "events" / "demo-shop.yaml"
+FAST_CONFIG = DEMO_CONFIG.with_name("fast-shop.yaml")  # the same engine with journeys that wait seconds
 
 
 def _say(line: str) -> None:
@@ -54,10 +56,52 @@ def demo(configs: list[Path]) -> int:
     _say("Starting the local stack (moto, provisioned from template.yaml) ...")
     with LocalStack(configs=configs, log_level="ERROR") as stack:
         meter = ApiCallMeter()
-        for service in ("dynamodb", "sqs", "stepfunctions"):
+        for service in ("dynamodb", "sqs", "stepfunctions", "sesv2", "sns"):
             meter.attach(aws.client(service))
-        _say(f"nudge local stack on {stack.base_url}; demo shop from {', '.join(str(c) for c in configs)}")
-        Demo(base_url=stack.base_url, wait_idle=stack.wait_idle, meter=meter, out=_say).run()
+        _say(f"nudge local stack on {stack.base_url}; shops from {', '.join(str(c) for c in configs)}")
+        Demo(base_url=stack.base_url, wait_idle=stack.wait_idle, meter=meter, out=_say, providers=stack.providers).run()
+    return 0
+
+
+def validate(path: Path) -> int:
+    """Validate the document's shape, then render every template against a sample customer."""
+    from shared.content import validate_templates
+
+    config = load_config(path)
+    problems = validate_templates(config)
+    if problems:
+        raise ConfigInvalidError(path, problems)
+    journeys = ", ".join(sorted(config.journeys)) or "none"
+    _say(f"{path}: valid (shop {config.shop.id}; journeys: {journeys}; every template renders)")
+    return 0
+
+
+def send(args: argparse.Namespace) -> int:
+    """An operator's message: onto the outbox, like a journey step's; the router decides channel and consent."""
+    import os
+    import uuid
+    from datetime import UTC, datetime
+
+    from shared.adapters.queue import StandardQueue
+    from shared.models.messages import OutboxMessage
+
+    if args.endpoint_url:
+        os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+    variables = dict(item.split("=", 1) for item in args.var if "=" in item)
+    message = OutboxMessage(
+        message_id=args.message_id or f"operator-{uuid.uuid4()}",
+        shop_id=args.shop,
+        customer=f"u:{args.customer}",
+        journey="operator",
+        step=0,
+        template=args.template,
+        channels=args.channel,
+        variables=variables,
+        transactional=args.transactional,
+        created_at=datetime.now(UTC),
+    )
+    StandardQueue(args.queue_url).send(message.model_dump_json())
+    _say(f"queued {message.message_id} for {args.customer} ({args.template})")
     return 0
 
 
@@ -79,6 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate_cmd = config_cmd.add_parser("validate", help="explain every problem of a shop config, with its path")
     validate_cmd.add_argument("file", type=Path)
 
+    send_cmd = commands.add_parser("send", help="put one message on the outbox (the router checks consent, once)")
+    send_cmd.add_argument("--queue-url", required=True, help="the outbox queue (OutboxQueue of the stack)")
+    send_cmd.add_argument("--shop", required=True)
+    send_cmd.add_argument("--customer", required=True, help="the shop's userId")
+    send_cmd.add_argument("--template", required=True, help="message kind, e.g. cart_reminder")
+    send_cmd.add_argument("--channel", action="append", choices=list(CHANNELS), help="narrow the channels, in order")
+    send_cmd.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="template variable")
+    send_cmd.add_argument("--message-id", help="idempotency: the same id is sent at most once (default: new)")
+    send_cmd.add_argument("--transactional", action="store_true")
+    send_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
+
     shops_cmd = commands.add_parser("shops", help="shops in a deployed stack").add_subparsers(
         dest="action", required=True
     )
@@ -91,11 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args.port, args.config or [DEMO_CONFIG], args.log_level)
         if args.command == "demo":
-            return demo(args.config or [DEMO_CONFIG])
+            return demo(args.config or [DEMO_CONFIG, FAST_CONFIG])
         if args.command == "config":
-            config = load_config(args.file)
-            _say(f"{args.file}: valid (shop {config.shop.id}, {len(config.journeys)} journey(s))")
-            return 0
+            return validate(args.file)
+        if args.command == "send":
+            return send(args)
         if args.command == "shops":
             config = apply_config(args.file, args.table)
             _say(f"stored shop {config.shop.id} in {args.table}")

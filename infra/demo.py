@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,6 +20,7 @@ from infra.metering import READ_OPERATIONS, WRITE_OPERATIONS, ApiCallMeter
 
 WRITE_KEY = "demo-write-key"
 SECRET_KEY = "demo-secret-key"
+FAST_KEY, FAST_SECRET = "fast-write-key", "fast-secret-key"  # events/fast-shop.yaml
 
 TRAIL_RUNNER = {
     "product_id": "trail-runner-2",
@@ -51,6 +53,7 @@ class Demo:
     wait_idle: Any
     meter: ApiCallMeter
     out: Any = print
+    providers: Any = None
     accepted: int = 0
     _ids: list[str] = field(default_factory=list)
 
@@ -117,6 +120,63 @@ class Demo:
 
     def step(self, number: int, title: str) -> None:
         self.out(f"\n{number}. {title}")
+
+    # ------------------------------------------------------------ journeys (the fast shop waits seconds)
+    def journeys(self) -> None:
+        """Journeys on real Step Functions timers: the fast shop is configured to wait seconds, not hours."""
+        run = uuid.uuid4().hex[:4]
+        carla, dan, eva = f"carla-{run}", f"dan-{run}", f"eva-{run}"
+        boots = {**TRAIL_RUNNER, "cart_id": "web-9"}
+
+        def shopper(user: str, name: str, locale: str) -> list[dict[str, Any]]:
+            traits = {"firstName": name, "email": f"{user}@example.com"}
+            return [
+                {
+                    "type": "identify",
+                    "userId": user,
+                    "traits": traits,
+                    "context": {"locale": locale},
+                    "messageId": _id(),
+                },
+                _consent(user, "email", "granted", "checkout", "privacy-2026-09"),
+            ]
+
+        self.step(8, "Fast shop: Carla (German) leaves running shoes in her cart; the reminder is due 2 s later")
+        self.send(
+            "/v1/batch",
+            {"batch": [*shopper(carla, "Carla", "de-DE"), _track("Product Added", boots, userId=carla)]},
+            key=FAST_KEY,
+        )
+        self.step(9, "Fast shop: Dan buys before his reminder is due; Eva withdraws e-mail consent while she waits")
+        order = {"order_id": f"o-{run}", "cart_id": "web-9", "revenue": 89.9, "products": [TRAIL_RUNNER]}
+        self.send(
+            "/v1/batch",
+            {
+                "batch": [
+                    *shopper(dan, "Dan", "en-GB"),
+                    _track("Product Added", boots, userId=dan),
+                    _track("Order Completed", order, userId=dan),
+                ]
+            },
+            key=FAST_KEY,
+        )
+        self.send(
+            "/v1/batch",
+            {
+                "batch": [
+                    *shopper(eva, "Eva", "de-AT"),
+                    _track("Product Added", boots, userId=eva),
+                    _consent(eva, "email", "withdrawn", "preference-centre", "privacy-2026-09"),
+                ]
+            },
+            key=FAST_KEY,
+        )
+        self.out("   ... waiting 8 s of wall time for the timers (moto's Step Functions interpreter) ...")
+        time.sleep(8)
+        self.wait_idle(timeout=60, timers=True)
+        _show_messages(self, carla, "Carla")
+        _show_messages(self, dan, "Dan")
+        _show_messages(self, eva, "Eva")
 
     # ------------------------------------------------------------ the story
     def run(self) -> dict[str, float]:
@@ -209,6 +269,8 @@ class Demo:
         self.send("/v1/track", _consent("anna", "email", "withdrawn", "preference-centre", "privacy-2026-09"))
         self.show("anna", "customer anna")
 
+        self.journeys()
+
         writes = self.meter.count("dynamodb", WRITE_OPERATIONS)
         reads = self.meter.count("dynamodb", READ_OPERATIONS)
         per_event = writes / self.accepted if self.accepted else 0.0
@@ -218,8 +280,38 @@ class Demo:
         self.out(f"   DynamoDB write requests     {writes}  ({per_event:.2f} per accepted event; duplicates cost none)")
         self.out(f"   DynamoDB read requests      {reads}")
         if sizes:
-            self.out(f"   state item size             max {max(sizes)} B, mean {sum(sizes) / len(sizes):.0f} B")
+            self.out(f"   item size written           max {max(sizes)} B, mean {sum(sizes) / len(sizes):.0f} B")
+        executions = self.meter.count("stepfunctions", frozenset({"StartExecution"}))
+        self.out(f"   timer executions started    {executions}  ({executions / max(1, self.accepted):.2f} per event)")
+        sends = self.meter.count("sesv2") + self.meter.count("sns", frozenset({"Publish"}))
+        self.out(
+            f"   provider calls (SES, SNS)   {sends}; SMS/WhatsApp to the local provider endpoints: "
+            f"{len(self.providers.messages) if self.providers else 0}"
+        )
         return {"accepted": self.accepted, "writes": writes, "writes_per_event": per_event}
+
+
+def _messages(demo: Demo, user: str) -> dict[str, Any]:
+    status, body = demo.request("GET", f"/v1/customers/{user}/messages", key=FAST_SECRET)
+    return body if status == 200 else {"messages": [], "journey_log": []}
+
+
+def _show_messages(demo: Demo, user: str, label: str) -> None:
+    body = _messages(demo, user)
+    demo.out(f"   {label}: what support sees at GET /v1/customers/{user}/messages")
+    for message in sorted(body["messages"], key=lambda m: m["created_at"] or ""):
+        where = f" on {message['channel']}" if message["channel"] else ""
+        why = f" ({message['reason']})" if message["reason"] else ""
+        title = f' "{message["title"]}"' if message["title"] else ""
+        demo.out(
+            f"     {message['journey']} step {message['step']} {message['template']}: {message['status']}"
+            f"{where}{why}{title}"
+        )
+    for entry in reversed(body["journey_log"]):
+        if entry["outcome"] in ("exited", "not_entered", "skipped"):
+            demo.out(f"     journey log: {entry['journey']} {entry['outcome']} ({entry['reason']})")
+    if not body["messages"]:
+        demo.out("     no messages")
 
 
 def _id() -> str:

@@ -10,7 +10,7 @@ import pytest
 from infra.local.stack import LocalStack
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "events" / "demo-shop.yaml"
-FAST_CONFIG = Path(__file__).resolve().parent / "shops" / "fast-shop.yaml"  # journeys that wait seconds
+FAST_CONFIG = Path(__file__).resolve().parents[1] / "events" / "fast-shop.yaml"  # journeys that wait seconds
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ and the local SMS/WhatsApp provider endpoints, and what support sees from GET /v
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -271,3 +273,51 @@ def test_german_and_austrian_customers_get_the_german_template(local_stack, loca
     text = email.get_body(preferencelist=("plain",)).get_content()
     german = "Warenkorb" in text
     assert german == (expected == "de"), text
+
+
+def test_the_unsubscribe_link_of_a_delivered_email_works_end_to_end(local_stack):
+    # Given a customer who got a marketing email
+    user = unique("unsub")
+    make_customer(local_stack, user, {"firstName": "Uli", "email": f"{user}@example.com"}, ["email"])
+    deliver(local_stack, user)
+    (email,) = emails_to(f"{user}@example.com")
+    link = email["List-Unsubscribe"].strip("<>")
+    path = link.removeprefix(local_stack.base_url)
+
+    # When a link scanner fetches the link, nothing changes
+    request = urllib.request.Request(link, method="GET")
+    with urllib.request.urlopen(request, timeout=10) as page:
+        assert page.status == 200 and b"One-Click" in page.read()
+    local_stack.wait_idle()
+    assert customer_consent(local_stack, user) == "granted"
+
+    # When the mailbox provider sends the RFC 8058 one-click POST (no cookies, no auth)
+    one_click = urllib.request.Request(
+        link,
+        data=b"List-Unsubscribe=One-Click",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(one_click, timeout=10) as answer:
+        assert answer.status == 200
+    local_stack.wait_idle()
+
+    # Then email consent is withdrawn, with the link as its source, and the next message is not sent
+    assert customer_consent(local_stack, user) == "withdrawn"
+    history = call(local_stack.base_url, "GET", f"/v1/customers/{user}", key=SECRET_KEY)[1]["consent_history"]
+    assert history[-1]["source"] == "unsubscribe-link"
+    assert deliver(local_stack, user)["reason"] == "no_consent"
+    assert len(emails_to(f"{user}@example.com")) == 1
+
+    # And a tampered link is refused without saying why
+    tampered = local_stack.base_url + path[:-2] + ("AA" if not path.endswith("AA") else "BB")
+    try:
+        urllib.request.urlopen(urllib.request.Request(tampered, data=b"List-Unsubscribe=One-Click", method="POST"))
+        raise AssertionError("a tampered token was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+
+
+def customer_consent(stack, user: str) -> str:
+    body = call(stack.base_url, "GET", f"/v1/customers/{user}", key=SECRET_KEY)[1]
+    return body["consent"]["email"]["status"]

@@ -1,6 +1,6 @@
 """Journeys end to end on the local stack: real handlers, real Step Functions executions (moto's interpreter).
 
-The fast shop's journeys wait seconds (tests/shops/fast-shop.yaml), so a cart reminder is due two seconds after the
+The fast shop's journeys wait seconds (events/fast-shop.yaml), so a cart reminder is due two seconds after the
 cart was left. Each test acts as the shop's tracking client over HTTP and reads the outcome as support would:
 GET /v1/customers/{id}/messages (what was sent or held back, and the journey log).
 """
