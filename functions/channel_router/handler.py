@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -12,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.channel_router.settings import ChannelRouterSettings
+from shared import clock
 from shared.observability import logger, metrics, tracer
 from shared.service.outbox import OutboxConsumer, build_consumer
 from shared.settings import load_settings
@@ -21,7 +21,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @cache
 def consumer() -> OutboxConsumer:
-    return build_consumer(load_settings(ChannelRouterSettings), lambda: datetime.now(UTC))
+    return build_consumer(load_settings(ChannelRouterSettings), clock.now)
 
 
 @tracer.capture_method

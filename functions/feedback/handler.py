@@ -3,7 +3,6 @@ inbound) turned into feedback events on the customers' FIFO groups. SNS invokes 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -11,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.settings import FeedbackSettings
+from shared import clock
 from shared.adapters.channels.push import EndpointReader
 from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.queue import FifoQueue
@@ -28,7 +28,7 @@ def intake() -> FeedbackIntake:
         PhoneIndex(settings.customers_table),
         EndpointReader(),
         lambda: signing_keys(settings.signing_secret_arn),
-        lambda: datetime.now(UTC),
+        clock.now,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -12,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.ingest.settings import IngestSettings
+from shared import clock
 from shared.adapters.queue import EnqueueError, FifoQueue
 from shared.adapters.shops import ShopDirectory
 from shared.observability import logger, metrics, tracer
@@ -25,9 +25,7 @@ ENDPOINTS = frozenset(SINGLE_ENDPOINTS + BATCH_ENDPOINTS)
 @cache
 def ingestor() -> Ingestor:
     settings = load_settings(IngestSettings)
-    return Ingestor(
-        ShopDirectory(settings.shops_table), FifoQueue(settings.events_queue_url), lambda: datetime.now(UTC)
-    )
+    return Ingestor(ShopDirectory(settings.shops_table), FifoQueue(settings.events_queue_url), clock.now)
 
 
 @app.post("/v1/<endpoint>")

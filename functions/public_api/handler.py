@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -12,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.public_api.settings import PublicApiSettings
+from shared import clock
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.queue import FifoQueue
 from shared.adapters.shops import ShopDirectory
@@ -31,20 +31,18 @@ app = APIGatewayHttpResolver()
 HTML = "text/html; charset=utf-8"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @cache
 def unsubscribe() -> Unsubscribe:
     settings = load_settings(PublicApiSettings)
-    return Unsubscribe(lambda: signing_keys(settings.signing_secret_arn), FifoQueue(settings.events_queue_url), _now)
+    return Unsubscribe(
+        lambda: signing_keys(settings.signing_secret_arn), FifoQueue(settings.events_queue_url), clock.now
+    )
 
 
 @cache
 def inbox() -> InboxApi:
     settings = load_settings(PublicApiSettings)
-    return InboxApi(ShopDirectory(settings.shops_table), InboxStore(settings.customers_table), _now)
+    return InboxApi(ShopDirectory(settings.shops_table), InboxStore(settings.customers_table), clock.now)
 
 
 @app.get("/u/<token>")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -12,10 +11,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.state_updater.settings import StateUpdaterSettings
+from shared import clock
 from shared.adapters.customers import CustomerStore
 from shared.adapters.queue import FifoQueue, StandardQueue
 from shared.adapters.shops import ShopDirectory
-from shared.adapters.timers import StepFunctionsTimers
+from shared.adapters.timers import timers_for
 from shared.observability import logger, metrics, tracer
 from shared.service.updater import StateUpdater
 from shared.settings import load_settings
@@ -31,8 +31,8 @@ def updater() -> StateUpdater:
         CustomerStore(settings.customers_table),
         ShopDirectory(settings.shops_table),
         FifoQueue(settings.events_dlq_url),
-        lambda: datetime.now(UTC),
-        StepFunctionsTimers(settings.timer_state_machine_arn),
+        clock.now,
+        timers_for(settings.timer_state_machine_arn),  # type: ignore[arg-type]  # StateUpdater takes any Timers
         StandardQueue(settings.outbox_queue_url),
     )
 

@@ -1,0 +1,687 @@
+"""`nudge simulate`: a time-skipping backtest of a shop's journeys on a history of Segment messages.
+
+The history goes through the real handlers and adapters, exactly as on the local stack (architecture §7): the
+ingest handler behind an API Gateway HTTP API event, the state updater and the channel router invoked with
+SQS-shaped batches (partial batch failures honoured), DynamoDB, SQS, SES, SNS and Secrets Manager in moto, and the
+local SMS and WhatsApp endpoints. Two things differ (architecture §5):
+
+- The clock is virtual (:mod:`shared.clock`). It jumps from one thing that happens to the next: the next history
+  message (at its ``timestamp``), the earliest due timer, or the next SQS message that becomes visible (a quiet-hours
+  deferral, a retry's backoff). The emulator's SQS follows the same clock, so delays and visibility timeouts pass in
+  virtual time too.
+- Timers are virtual (:func:`shared.adapters.timers.install`): a heap of ``(due_at, TimerEvent)``, deduplicated by
+  execution name like Step Functions. A due timer puts its event into the events FIFO queue the way the timer state
+  machine does (same body, group and deduplication id).
+
+Moto runs in-process (``mock_aws``), so nothing goes over HTTP but SMS and WhatsApp. After every history message
+(or run of messages at the same instant) and every timer wake-up, the queues are drained to empty by invoking the
+functions synchronously. Each message the router settles is read back from the send ledger (what support sees) and
+reported once: sent, suppressed or failed, with the virtual time it happened.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import importlib
+import itertools
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+from unittest import mock
+
+from pydantic import TypeAdapter, ValidationError
+
+from infra.local.gateway import http_api_event
+from infra.local.pollers import QueuePoller, TopicPoller
+from infra.local.providers import LocalProviders
+from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner
+from infra.local.runtime import FunctionRuntime
+from infra.template import load_template
+from shared.models.config import ShopConfig, hash_key
+from shared.models.events import TimerEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+# Simulate's own write key, added to the shop's keys inside the simulation only: a config may hold its keys hashed.
+SIMULATE_WRITE_KEY = "nudge-simulate-write-key"
+# Replayed timestamps arrive "now": what the history said about the original delivery does not apply.
+_DELIVERY_FIELDS = ("sentAt", "receivedAt", "writeKey")
+_MAX_BATCH_MESSAGES = 100
+_MAX_BATCH_BYTES = 400 * 1024  # below ingest's 500 KB limit
+_DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+class HistoryError(Exception):
+    """The history file cannot be replayed; the message says which line and why."""
+
+
+# ---------------------------------------------------------------- the history
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    """One Segment message of the history, and when it happened."""
+
+    at: datetime
+    line: int
+    message: dict[str, Any]
+
+
+def read_history(path: Path) -> list[HistoryMessage]:
+    """The history's messages in time order (stable: the file's order at the same instant).
+
+    Each line is a Segment message with ``timestamp`` (and ``userId`` or ``anonymousId``), or a ``{"batch": [...]}``
+    envelope of such messages. Blank lines and lines starting with ``#`` are skipped.
+    """
+    messages: list[HistoryMessage] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise HistoryError(f"{path}: cannot read: {error.strerror}") from error
+    for number, text in enumerate(lines, start=1):
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise HistoryError(f"{path}:{number}: not JSON: {error.msg}") from error
+        items = document.get("batch") if isinstance(document, dict) and "batch" in document else [document]
+        if not isinstance(items, list):
+            raise HistoryError(f"{path}:{number}: batch must be a list of messages")
+        for item in items:
+            messages.append(HistoryMessage(_timestamp(item, path, number), number, _replayable(item)))
+    messages.sort(key=lambda m: m.at)
+    return messages
+
+
+def _timestamp(item: Any, path: Path, number: int) -> datetime:
+    if not isinstance(item, dict) or not isinstance(item.get("timestamp"), str):
+        raise HistoryError(f"{path}:{number}: every message needs a timestamp (ISO 8601)")
+    try:
+        moment = datetime.fromisoformat(item["timestamp"])
+    except ValueError as error:
+        raise HistoryError(f"{path}:{number}: timestamp {item['timestamp']!r} is not ISO 8601") from error
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _replayable(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in item.items() if name not in _DELIVERY_FIELDS}
+
+
+def requests_of(messages: Sequence[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
+    """The ingest requests that replay ``messages``: one ``/v1/batch`` per run of messages at the same instant
+    (within the batch limits), so the clock never has to stand still for a request."""
+    for _, run in itertools.groupby(messages, key=lambda m: m.at):
+        chunk: list[HistoryMessage] = []
+        size = 0
+        for message in run:
+            message_size = len(json.dumps(message.message))
+            if chunk and (len(chunk) == _MAX_BATCH_MESSAGES or size + message_size > _MAX_BATCH_BYTES):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(message)
+            size += message_size
+        if chunk:
+            yield chunk
+
+
+def parse_until(text: str, last: datetime) -> datetime:
+    """``--until``: an ISO 8601 time, or an ISO 8601 duration after the history's last message (``P0D``: its end)."""
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except ValueError:
+        pass
+    try:
+        return last + _DURATION.validate_python(text)
+    except ValidationError as error:
+        raise HistoryError(f"--until {text!r} is neither an ISO 8601 time nor a duration such as P7D") from error
+
+
+# ---------------------------------------------------------------- virtual time
+
+
+class VirtualClock:
+    """The simulation's clock: stands still until advanced, never goes back. Call it for the time (aware UTC)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def __call__(self) -> datetime:
+        return self._now
+
+    def advance_to(self, moment: datetime) -> None:
+        """Move to ``moment`` (a moment in the past leaves the clock where it is)."""
+        self._now = max(self._now, moment)
+
+    def unix_time(self, moment: Any = None) -> float:
+        """Seconds since the epoch, as moto's ``unix_time`` (a naive ``moment`` is UTC)."""
+        if moment is None:
+            return self._now.timestamp()
+        return float((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp())
+
+    def unix_time_millis(self, moment: Any = None) -> float:
+        return self.unix_time(moment) * 1000.0
+
+
+@dataclass
+class VirtualTimers:
+    """The timers port in virtual time: what the timer state machine would wait for, in a heap.
+
+    Like Step Functions with deterministic execution names, a timer id starts one execution ever; starting it again
+    changes nothing.
+    """
+
+    started: int = 0
+    fired: int = 0
+    _heap: list[tuple[datetime, int, TimerEvent]] = field(default_factory=list)
+    _names: set[str] = field(default_factory=set)
+    _sequence: Iterator[int] = field(default_factory=itertools.count)
+
+    def start(self, events: Sequence[TimerEvent]) -> None:
+        """Arm a timer per event (idempotent by ``timer_id``)."""
+        for event in events:
+            if event.timer_id in self._names:
+                continue
+            self._names.add(event.timer_id)
+            self.started += 1
+            heapq.heappush(self._heap, (_due(event), next(self._sequence), event))
+
+    @property
+    def next_due(self) -> datetime | None:
+        """When the earliest pending timer is due."""
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: datetime) -> list[TimerEvent]:
+        """The timers due at or before ``now``, earliest first (and removed)."""
+        due: list[TimerEvent] = []
+        while self._heap and self._heap[0][0] <= now:
+            due.append(heapq.heappop(self._heap)[2])
+        self.fired += len(due)
+        return due
+
+
+def _due(event: TimerEvent) -> datetime:
+    """The moment the state machine's Wait ends: its input's ``due_at`` (whole seconds, UTC)."""
+    from shared.adapters.timers import execution_input
+
+    return datetime.fromisoformat(execution_input(event)["due_at"])
+
+
+# ---------------------------------------------------------------- what it reports
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One message nudge sent or held back, as the send ledger recorded it."""
+
+    at: datetime
+    customer: str
+    journey: str
+    step: int
+    template: str
+    channel: str | None
+    status: str
+    reason: str | None
+    title: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": _iso(self.at),
+            "customer": self.customer,
+            "journey": self.journey,
+            "step": self.step,
+            "template": self.template,
+            "channel": self.channel,
+            "status": self.status,
+            "reason": self.reason,
+            "title": self.title,
+        }
+
+
+@dataclass
+class Summary:
+    """Totals of one simulation."""
+
+    events: int = 0
+    requests: int = 0
+    rejected: int = 0
+    start: datetime | None = None
+    end: datetime | None = None
+    wall_seconds: float = 0.0
+    timer_executions: int = 0
+    timers_fired: int = 0
+    failed_records: int = 0
+    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        span = (self.end - self.start) if self.start and self.end else timedelta(0)
+        by_journey: dict[str, dict[str, dict[str, int]]] = {}
+        statuses: Counter[str] = Counter()
+        for (journey, channel, status), count in sorted(self.outcomes.items()):
+            by_journey.setdefault(journey, {}).setdefault(channel, {})[status] = count
+            statuses[status] += count
+        return {
+            "events": self.events,
+            "requests": self.requests,
+            "rejected": self.rejected,
+            "virtual_start": _iso(self.start) if self.start else None,
+            "virtual_end": _iso(self.end) if self.end else None,
+            "virtual_days": round(span.total_seconds() / 86400, 2),
+            "wall_seconds": round(self.wall_seconds, 2),
+            "events_per_second": round(self.events / self.wall_seconds, 1) if self.wall_seconds else None,
+            "timer_executions": self.timer_executions,
+            "timers_fired": self.timers_fired,
+            "executions_per_event": round(self.timer_executions / self.events, 3) if self.events else None,
+            "failed_records": self.failed_records,
+            "messages": dict(sorted(statuses.items())),
+            "by_journey": by_journey,
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# ---------------------------------------------------------------- the simulation
+
+
+class ObservedRuntime(FunctionRuntime):
+    """A function that, after each invocation, hands the event it was given to ``after`` (whatever happened)."""
+
+    def __init__(self, runtime: FunctionRuntime, after: Callable[[dict[str, Any]], None]) -> None:
+        super().__init__(runtime.spec)
+        self._after = after
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        try:
+            return super().invoke(event)
+        finally:
+            self._after(event)
+
+
+Progress = Callable[[int, int, datetime], None]
+
+
+class Simulation:
+    """Replays one shop's history in virtual time; ``run()`` reports each outcome to ``report`` as it happens."""
+
+    def __init__(
+        self,
+        config: ShopConfig,
+        history: Sequence[HistoryMessage],
+        report: Callable[[Outcome], None],
+        *,
+        until: datetime | None = None,
+        progress: Progress | None = None,
+        warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    ) -> None:
+        if not history:
+            raise HistoryError("the history holds no messages")
+        self.config = config
+        self.history = list(history)
+        self.until = until
+        self.summary = Summary(events=len(self.history), start=self.history[0].at)
+        self.clock = VirtualClock(self.history[0].at)
+        self.timers = VirtualTimers()
+        self._report = report
+        self._progress = progress
+        self._warn = warn
+        self._reported: set[str] = set()
+        self._deployment = Deployment()
+        self._runtimes: dict[str, FunctionRuntime] = {}
+        self._pollers: list[QueuePoller] = []
+        self._ledger: Any = None
+        self._sqs: Any = None
+
+    # ------------------------------------------------------------ running
+    def run(self) -> Summary:
+        """Set up the emulated AWS, replay the history and the timers it arms, and return the totals."""
+        from shared import clock
+        from shared.adapters import timers
+
+        started = time.perf_counter()
+        providers = LocalProviders()
+        with ExitStack() as stack:
+            stack.enter_context(_environment(providers.environment()))
+            from moto import mock_aws
+
+            stack.enter_context(mock_aws())
+            providers.start()
+            stack.callback(providers.stop)
+            stack.enter_context(_sqs_follows(self.clock))
+            stack.enter_context(clock.use(self.clock))
+            stack.enter_context(timers.install(self.timers))
+            self._set_up()
+            self._replay()
+        self.summary.wall_seconds = time.perf_counter() - started
+        self.summary.end = self.clock()
+        self.summary.timer_executions = self.timers.started
+        self.summary.timers_fired = self.timers.fired
+        self.summary.failed_records = sum(poller.failed_records for poller in self._pollers)
+        return self.summary
+
+    def _set_up(self) -> None:
+        """What the local stack does before it serves: provision, configure the functions, load the shop."""
+        from shared import aws
+        from shared.adapters.ledger import SendLedger
+        from shared.adapters.shops import ShopDirectory
+
+        aws.client.cache_clear()  # clients made before moto started would talk to AWS
+        self._deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
+        os.environ.update(_function_environment(self._deployment))
+        _fresh_functions(self._deployment)
+        ShopDirectory(self._deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
+        _set_up_shop_channels(self.config)
+        self._ledger = SendLedger(self._deployment.physical["CustomersTable"])
+        self._sqs = aws.sqs()
+        self._runtimes = {fid: FunctionRuntime(spec) for fid, spec in self._deployment.functions.items()}
+        outbox = self._deployment.physical["OutboxQueue"]
+        for source in self._deployment.queue_sources:
+            runtime = self._runtimes[source.function]
+            if source.queue_url == outbox:  # the router: its settled messages are the report
+                runtime = ObservedRuntime(runtime, self._settled)
+            self._pollers.append(QueuePoller(source, runtime, self._sqs))
+        self._pollers += [
+            TopicPoller(source, self._runtimes[source.function], self._sqs)
+            for source in self._deployment.topic_sources
+        ]
+
+    def _replay(self) -> None:
+        requests = list(requests_of(self.history))
+        ingest = self._route("POST", "/v1/batch")
+        index = replayed = 0
+        while True:
+            upcoming = [
+                moment
+                for moment in (
+                    requests[index][0].at if index < len(requests) else None,
+                    self.timers.next_due,
+                    self._next_visible(),
+                )
+                if moment is not None
+            ]
+            if not upcoming:
+                break
+            moment = min(upcoming)
+            if self.until is not None and moment > self.until:
+                self.clock.advance_to(self.until)
+                break
+            self.clock.advance_to(moment)
+            if index < len(requests) and requests[index][0].at <= moment:
+                self._ingest(ingest, requests[index])
+                replayed += len(requests[index])
+                index += 1
+            else:
+                self._fire(self.timers.pop_due(self.clock()))
+            self._drain()
+            if self._progress is not None:
+                self._progress(replayed, len(self.history), self.clock())
+
+    # ------------------------------------------------------------ the three things that happen
+    def _ingest(self, route: HttpRoute, messages: list[HistoryMessage]) -> None:
+        """POST the messages to the real ingest handler; a refused batch is retried one message at a time."""
+        status, answer = self._post(route, [m.message for m in messages])
+        if status == 200:
+            return
+        if len(messages) > 1:
+            for message in messages:
+                self._ingest(route, [message])
+            return
+        self.summary.rejected += 1
+        self._warn(f"simulate: history line {messages[0].line} refused by ingest ({status}): {answer}")
+
+    def _post(self, route: HttpRoute, messages: list[dict[str, Any]]) -> tuple[int, str]:
+        self.summary.requests += 1
+        body = json.dumps({"batch": messages}).encode()
+        authorization = "Basic " + base64.b64encode(f"{SIMULATE_WRITE_KEY}:".encode()).decode()
+        headers = {"authorization": authorization, "content-type": "application/json", "host": "simulate.local"}
+        event = http_api_event(route, "POST", route.path, "", headers, body, {}, "127.0.0.1")
+        response = self._runtimes[route.function].invoke(event)
+        return int(response.get("statusCode", 200)), str(response.get("body", ""))
+
+    def _fire(self, due: list[TimerEvent]) -> None:
+        """What the timer state machine's last state does: SendMessage of the event into the customer's group."""
+        from shared.adapters.timers import execution_input
+
+        queue_url = self._deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
+        for event in due:
+            document = execution_input(event)
+            self._sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=document["event"],
+                MessageGroupId=document["group_id"],
+                MessageDeduplicationId=document["dedup_id"],
+            )
+
+    def _drain(self) -> None:
+        """Invoke the functions with what their queues hold until no queue has a message ready."""
+        while True:
+            received = 0
+            for poller in self._pollers:
+                while count := poller.poll_once(wait_seconds=0):
+                    received += count
+            if not received:
+                return
+
+    # ------------------------------------------------------------ outcomes
+    def _settled(self, event: dict[str, Any]) -> None:
+        """After the router had a batch: report each of its messages the ledger now holds as final, once."""
+        from shared.models.messages import OutboxMessage
+
+        for record in event.get("Records", []):
+            try:
+                message = OutboxMessage.model_validate_json(record["body"])
+            except ValidationError:
+                continue  # parked by the router as malformed; nothing was sent
+            if message.message_id in self._reported:
+                continue
+            entry = self._ledger.find(message)
+            if entry is None or not entry.final:
+                continue  # deferred (quiet hours) or waiting for a retry: reported when it settles
+            self._reported.add(message.message_id)
+            outcome = Outcome(
+                at=entry.updated_at or self.clock(),
+                customer=message.customer,
+                journey=entry.journey,
+                step=entry.step,
+                template=entry.template,
+                channel=entry.channel,
+                status=entry.status,
+                reason=entry.reason,
+                title=entry.title,
+            )
+            self.summary.outcomes[(outcome.journey, outcome.channel or "-", outcome.status)] += 1
+            self._report(outcome)
+
+    # ------------------------------------------------------------ helpers
+    def _route(self, method: str, path: str) -> HttpRoute:
+        for route in self._deployment.routes:
+            if route.method == method and route.path == path:
+                return route
+        raise HistoryError(f"template.yaml has no HTTP route {method} {path}")
+
+    def _next_visible(self) -> datetime | None:
+        """When the next message of a polled queue becomes receivable (a delay or a visibility timeout ends).
+
+        SQS has no API that says when; moto's queue model does (``delayed_until`` and ``visible_at``, in ms).
+        """
+        from moto.sqs.models import sqs_backends
+
+        queues = sqs_backends[ACCOUNT][REGION].queues
+        now_ms = self.clock.unix_time_millis()
+        earliest: float | None = None
+        for poller in self._pollers:
+            queue = queues.get(poller.source.queue_url.rsplit("/", 1)[-1])
+            for message in list(queue._messages) if queue is not None else []:
+                ready = max(message.visible_at, message.delayed_until)
+                if ready > now_ms and (earliest is None or ready < earliest):
+                    earliest = ready
+        # Visible means strictly after ``visible_at``: one millisecond later.
+        return datetime.fromtimestamp((earliest + 1) / 1000, UTC) if earliest is not None else None
+
+
+# ---------------------------------------------------------------- process set-up
+
+
+@contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    """The process environment the local stack sets (fake credentials, quiet Powertools), restored afterwards."""
+    saved = dict(os.environ)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MOTO_PORT"):
+        os.environ.pop(name, None)  # moto in-process answers only for AWS's own endpoints
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "simulate",
+            "AWS_SECRET_ACCESS_KEY": "simulate",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            **extra,
+        }
+    )
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def _sqs_follows(clock: VirtualClock) -> Iterator[None]:
+    """The emulator's SQS keeps time by ``clock``: delays, visibility timeouts and the deduplication window."""
+    import moto.sqs.models as sqs_models
+
+    with (
+        mock.patch.object(sqs_models, "unix_time", clock.unix_time),
+        mock.patch.object(sqs_models, "unix_time_millis", clock.unix_time_millis),
+    ):
+        yield
+
+
+def _function_environment(deployment: Deployment) -> dict[str, str]:
+    """Every function's variables (one process plays them all, so they agree where they overlap)."""
+    merged: dict[str, str] = {}
+    for spec in deployment.functions.values():
+        merged.update(spec.environment)
+    merged["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # only failures, on stderr: stdout is the report
+    return merged
+
+
+def _fresh_functions(deployment: Deployment) -> None:
+    """Cold starts: the functions' cached factories and settings bind to this simulation's resources, and their
+    logs go to stderr at ERROR (stdout carries the report)."""
+    import logging
+
+    from shared.settings import load_settings
+
+    load_settings.cache_clear()
+    for spec in deployment.functions.values():
+        module = importlib.import_module(spec.handler.rsplit(".", 1)[0])
+        for value in vars(module).values():
+            if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == module.__name__:
+                value.cache_clear()
+    service = logging.getLogger("nudge")
+    service.setLevel(logging.ERROR)
+    for handler in service.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
+def _with_simulate_key(config: ShopConfig) -> ShopConfig:
+    keys = [*config.shop.write_keys, hash_key(SIMULATE_WRITE_KEY)]
+    return config.model_copy(update={"shop": config.shop.model_copy(update={"write_keys": keys})})
+
+
+def _set_up_shop_channels(config: ShopConfig) -> None:
+    """What a shop's operator sets up once in AWS, as the local stack does: the verified sender and the push
+    platform applications the config names."""
+    from shared import aws
+
+    email = config.channels.email
+    if email is not None:
+        aws.sesv2().create_email_identity(EmailIdentity=email.from_address)
+    push = config.channels.push
+    for platform, arn in (push.platform_applications if push else {}).items():
+        kind, name = arn.split(":app/", 1)[1].split("/", 1)
+        created = aws.sns().create_platform_application(
+            Name=name, Platform=kind, Attributes={"PlatformCredential": f"simulate-{platform}-credential"}
+        )["PlatformApplicationArn"]
+        if created != arn:
+            raise HistoryError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
+
+
+# ---------------------------------------------------------------- the command
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (``\\r``, redrawn at most ten times a second)."""
+
+    def __init__(self, stream: IO[str], width: int = 30) -> None:
+        self._stream = stream
+        self._width = width
+        self._drawn = 0.0
+
+    def __call__(self, done: int, total: int, now: datetime) -> None:
+        if time.monotonic() - self._drawn < 0.1 and done < total:
+            return
+        self._drawn = time.monotonic()
+        filled = int(self._width * done / total) if total else self._width
+        phase = "replaying" if done < total else "timers"
+        bar = "#" * filled + "." * (self._width - filled)
+        self._stream.write(f"\r[{bar}] {done}/{total} events, {phase}, virtual {now:%Y-%m-%d %H:%M}  ")
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\r" + " " * (self._width + 70) + "\r")
+            self._stream.flush()
+
+
+def run_cli(
+    config_path: Path,
+    history_path: Path,
+    *,
+    summary: bool = False,
+    until: str | None = None,
+    out: IO[str] = sys.stdout,
+    err: IO[str] = sys.stderr,
+) -> int:
+    """``nudge simulate``: print one JSON line per outcome (and, with ``summary``, a last line of totals)."""
+    from infra.admin import load_config
+
+    config = load_config(config_path)
+    try:
+        history = read_history(history_path)
+        end = parse_until(until, history[-1].at) if until and history else None
+        bar = ProgressBar(err) if err.isatty() else None
+
+        def report(outcome: Outcome) -> None:
+            out.write(json.dumps(outcome.as_json(), ensure_ascii=False) + "\n")
+
+        simulation = Simulation(
+            config, history, report, until=end, progress=bar, warn=lambda line: print(line, file=err)
+        )
+        try:
+            totals = simulation.run()
+        finally:
+            if bar is not None:
+                bar.close()
+    except HistoryError as error:
+        print(f"simulate: {error}", file=err)
+        return 2
+    if summary:
+        out.write(json.dumps({"summary": totals.as_json()}, ensure_ascii=False) + "\n")
+    out.flush()
+    return 0
