@@ -392,8 +392,7 @@ class Simulation:
                 runtime = ObservedRuntime(runtime, self._settled)
             self._pollers.append(QueuePoller(source, runtime, self._sqs))
         self._pollers += [
-            TopicPoller(source, self._runtimes[source.function], self._sqs)
-            for source in self._deployment.topic_sources
+            TopicPoller(source, self._runtimes[source.function], self._sqs) for source in self._deployment.topic_sources
         ]
 
     def _replay(self) -> None:
@@ -590,7 +589,11 @@ def _fresh_functions(deployment: Deployment) -> None:
     for spec in deployment.functions.values():
         module = importlib.import_module(spec.handler.rsplit(".", 1)[0])
         for value in vars(module).values():
-            if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == module.__name__:
+            if (
+                callable(value)
+                and hasattr(value, "cache_clear")
+                and getattr(value, "__module__", "") == module.__name__
+            ):
                 value.cache_clear()
     service = logging.getLogger("nudge")
     service.setLevel(logging.ERROR)

@@ -1,7 +1,7 @@
 """A month of a small shop's Segment history, generated with a fixed seed, for ``nudge simulate``.
 
 ``python -m infra.simulate_history > events/history/small-shop-month.jsonl`` writes the committed sample: about
-fifty customers over thirty days who identify themselves (locales en, de, de-AT), grant e-mail consent, browse,
+fifty customers over thirty days who identify themselves (locales en, de, de-AT), grant e-mail (or SMS) consent, browse,
 leave carts or buy (some again), install the app and allow push, and now and then withdraw a consent. A few of
 them buy early and then go quiet; a few start anonymous and identify later; a few messages arrive twice (client
 retries with the same messageId). The same seed writes the same file.
@@ -86,8 +86,8 @@ def _context(customer: Customer) -> dict[str, Any]:
 
 
 def _daytime(rng: random.Random, day: int) -> datetime:
-    """A moment on ``day`` of the month, mostly in European shopping hours (07:00-22:00 UTC)."""
-    return START + timedelta(days=day, hours=rng.randint(6, 20), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
+    """A moment on ``day`` of the month, from early morning to late evening (05:00-23:00 UTC)."""
+    return START + timedelta(days=day, hours=rng.randint(5, 22), minutes=rng.randint(0, 59), seconds=rng.randint(0, 59))
 
 
 def _consent(history: History, at: datetime, customer: Customer, channel: str, status: str, source: str) -> None:
@@ -104,15 +104,23 @@ def _sign_up(history: History, customer: Customer, at: datetime, anonymous_befor
     history.add(at, identify)
     if history.rng.random() < 0.85:
         _consent(history, at + timedelta(seconds=5), customer, "email", "granted", "signup-form")
+    elif history.rng.random() < 0.7:  # no e-mail, but text messages (deferred at night: quiet hours)
+        phone = f"+4917{customer.number:08d}"
+        history.add(at + timedelta(seconds=4), {"type": "identify", **_who(customer), "traits": {"phone": phone}})
+        _consent(history, at + timedelta(seconds=5), customer, "sms", "granted", "checkout")
     if customer.app is not None:
         install = at + timedelta(minutes=history.rng.randint(1, 120))
         device = {"type": customer.app, "token": f"{customer.app}-token-{customer.number:03d}"}
-        history.track(install, _who(customer), "Application Installed", {}, context={**_context(customer), "device": device})
+        history.track(
+            install, _who(customer), "Application Installed", {}, context={**_context(customer), "device": device}
+        )
         if history.rng.random() < 0.8:
             _consent(history, install + timedelta(seconds=3), customer, "push", "granted", "app-prompt")
 
 
-def _session(history: History, customer: Customer, at: datetime, identified: bool, buys: bool, leaves_cart: bool) -> datetime:
+def _session(
+    history: History, customer: Customer, at: datetime, identified: bool, buys: bool, leaves_cart: bool
+) -> datetime:
     """Browse a few pages and products; maybe add to cart; maybe check out. Returns when the session ended."""
     rng = history.rng
     who = _who(customer, identified)

@@ -154,3 +154,26 @@ def started_executions(stack, user: str) -> int:
     paginator = aws.stepfunctions().get_paginator("list_executions")
     names = [e["name"] for page in paginator.paginate(stateMachineArn=machine) for e in page["executions"]]
     return sum(1 for name in names if user in name) if names else 0
+
+
+def test_a_newsletter_signup_gets_the_welcome_series_once(local_stack):
+    # Given a visitor who subscribes to the newsletter (which grants e-mail consent)
+    user = unique("welcome")
+    signup = {"source": "newsletter", "notice_version": "nl-2026"}
+    send(
+        local_stack,
+        identify({"firstName": "Wim", "email": f"{user}@example.com"}, userId=user),
+        track("Newsletter Subscribed", signup, userId=user),
+    )
+
+    # When the series has run, and they subscribe once more
+    settle(local_stack, 4)
+    send(local_stack, track("Newsletter Subscribed", signup, userId=user))
+    settle(local_stack, 4)
+
+    # Then they got the welcome with a first-order code, then the loyalty step, each once
+    body = messages(local_stack, user)
+    welcome = [m for m in body["messages"] if m["journey"] == "welcome"]
+    assert sorted((m["template"], m["status"]) for m in welcome) == [("welcome", "sent"), ("welcome_loyalty", "sent")]
+    assert "10" in next(m for m in welcome if m["template"] == "welcome")["title"]
+    assert any(e["journey"] == "welcome" and e["outcome"] == "not_entered" for e in body["journey_log"])
