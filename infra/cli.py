@@ -32,6 +32,8 @@ def serve(port: int, configs: list[Path], log_level: str) -> int:
         _say(f"  {route.method:4} {stack.base_url}{route.path}  -> {route.function}")
     for source in stack.deployment.queue_sources:
         _say(f"  poll {source.queue_url.rsplit('/', 1)[-1]} (batch {source.batch_size}) -> {source.function}")
+    for topic in stack.deployment.topic_sources:
+        _say(f"  SNS  {topic.topic_arn.rsplit(':', 1)[-1]} -> {topic.function}")
     _say("Ctrl-C stops it.")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
