@@ -321,3 +321,32 @@ def test_the_unsubscribe_link_of_a_delivered_email_works_end_to_end(local_stack)
 def customer_consent(stack, user: str) -> str:
     body = call(stack.base_url, "GET", f"/v1/customers/{user}", key=SECRET_KEY)[1]
     return body["consent"]["email"]["status"]
+
+
+def test_a_router_that_died_after_the_provider_call_never_causes_a_second_send(local_stack):
+    # Given a message a router marked in flight on email and then died (its lease ran out long ago): the provider may
+    # have sent it, nobody knows
+    from shared.adapters.ledger import LEASE, SendLedger
+
+    user = unique("crash")
+    make_customer(local_stack, user, {"email": f"{user}@example.com"}, ["email"])
+    message = OutboxMessage(
+        message_id=unique("msg"),
+        shop_id="demo",
+        customer=f"u:{user}",
+        journey="cart_abandonment",
+        step=0,
+        template="cart_reminder",
+        variables={"cart_id": "c1"},
+        created_at=datetime.now(UTC),
+    )
+    SendLedger(local_stack.resources["CustomersTable"]).start(message, "email", [], datetime.now(UTC) - 2 * LEASE)
+
+    # When SQS redelivers the message
+    StandardQueue(local_stack.resources["OutboxQueue"]).send(message.model_dump_json())
+    local_stack.wait_idle()
+
+    # Then it is closed as failed with the reason, and nothing is sent again
+    seen = support_view(local_stack, user, message.message_id)
+    assert (seen["status"], seen["reason"]) == ("failed", "outcome_unknown")
+    assert emails_to(f"{user}@example.com") == []
