@@ -143,6 +143,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_cmd.add_argument("file", type=Path)
     apply_cmd.add_argument("--table", required=True, help="the ShopsTableName output of the stack")
 
+    simulate_cmd = commands.add_parser(
+        "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
+    )
+    simulate_cmd.add_argument("--config", type=Path, required=True, help="shop config YAML")
+    simulate_cmd.add_argument(
+        "--events", type=Path, required=True, help="history: JSONL, one Segment message with its timestamp a line"
+    )
+    simulate_cmd.add_argument("--summary", action="store_true", help="end with a line of totals per journey")
+    simulate_cmd.add_argument(
+        "--until", help="stop at this ISO 8601 time, or this long after the last message (P0D: at it); default: idle"
+    )
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
@@ -153,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return validate(args.file)
         if args.command == "send":
             return send(args)
+        if args.command == "simulate":
+            from infra.simulate import run_cli
+
+            return run_cli(args.config, args.events, summary=args.summary, until=args.until)
         if args.command == "shops":
             config = apply_config(args.file, args.table)
             _say(f"stored shop {config.shop.id} in {args.table}")

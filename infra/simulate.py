@@ -22,6 +22,7 @@ reported once: sent, suppressed or failed, with the virtual time it happened.
 from __future__ import annotations
 
 import base64
+import contextlib
 import heapq
 import importlib
 import itertools
@@ -29,6 +30,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -46,6 +48,8 @@ from infra.local.providers import LocalProviders
 from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner
 from infra.local.runtime import FunctionRuntime
 from infra.template import load_template
+from shared.adapters.ledger import SendLedger
+from shared.adapters.timers import execution_input
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
 
@@ -60,7 +64,11 @@ _MAX_BATCH_BYTES = 400 * 1024  # below ingest's 500 KB limit
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
 
-class HistoryError(Exception):
+class SimulationError(Exception):
+    """The simulation cannot run; the message says why."""
+
+
+class HistoryError(SimulationError):
     """The history file cannot be replayed; the message says which line and why."""
 
 
@@ -212,8 +220,6 @@ class VirtualTimers:
 
 def _due(event: TimerEvent) -> datetime:
     """The moment the state machine's Wait ends: its input's ``due_at`` (whole seconds, UTC)."""
-    from shared.adapters.timers import execution_input
-
     return datetime.fromisoformat(execution_input(event)["due_at"])
 
 
@@ -257,14 +263,17 @@ class Summary:
     rejected: int = 0
     start: datetime | None = None
     end: datetime | None = None
+    setup_seconds: float = 0.0
     wall_seconds: float = 0.0
     timer_executions: int = 0
     timers_fired: int = 0
     failed_records: int = 0
+    deferrals: int = 0
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         span = (self.end - self.start) if self.start and self.end else timedelta(0)
+        replay = self.wall_seconds - self.setup_seconds  # events per second of the replay itself
         by_journey: dict[str, dict[str, dict[str, int]]] = {}
         statuses: Counter[str] = Counter()
         for (journey, channel, status), count in sorted(self.outcomes.items()):
@@ -278,11 +287,13 @@ class Summary:
             "virtual_end": _iso(self.end) if self.end else None,
             "virtual_days": round(span.total_seconds() / 86400, 2),
             "wall_seconds": round(self.wall_seconds, 2),
-            "events_per_second": round(self.events / self.wall_seconds, 1) if self.wall_seconds else None,
+            "setup_seconds": round(self.setup_seconds, 2),
+            "events_per_second": round(self.events / replay, 1) if replay > 0 else None,
             "timer_executions": self.timer_executions,
             "timers_fired": self.timers_fired,
             "executions_per_event": round(self.timer_executions / self.events, 3) if self.events else None,
             "failed_records": self.failed_records,
+            "deferrals": self.deferrals,
             "messages": dict(sorted(statuses.items())),
             "by_journey": by_journey,
         }
@@ -312,8 +323,29 @@ class ObservedRuntime(FunctionRuntime):
 Progress = Callable[[int, int, datetime], None]
 
 
+@dataclass
+class Stage:
+    """The emulated AWS a simulation runs on, provisioned from template.yaml, with the functions around it."""
+
+    deployment: Deployment
+    runtimes: dict[str, FunctionRuntime]
+    pollers: list[QueuePoller]
+    queues: EmulatedQueues
+    sqs: Any
+
+    def route(self, method: str, path: str) -> HttpRoute:
+        for route in self.deployment.routes:
+            if route.method == method and route.path == path:
+                return route
+        raise SimulationError(f"template.yaml has no HTTP route {method} {path}")
+
+
 class Simulation:
-    """Replays one shop's history in virtual time; ``run()`` reports each outcome to ``report`` as it happens."""
+    """Replays one shop's history in virtual time; ``run()`` reports each outcome to ``report`` as it happens.
+
+    While it runs, moto is active in this process (and resets its backends when it ends) and stdout is silenced (the
+    functions' metric lines): ``report`` should write to a stream it was handed before.
+    """
 
     def __init__(
         self,
@@ -323,7 +355,7 @@ class Simulation:
         *,
         until: datetime | None = None,
         progress: Progress | None = None,
-        warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         if not history:
             raise HistoryError("the history holds no messages")
@@ -335,17 +367,14 @@ class Simulation:
         self.timers = VirtualTimers()
         self._report = report
         self._progress = progress
-        self._warn = warn
+        self._warn = warn or (lambda line: print(line, file=sys.stderr))
         self._reported: set[str] = set()
-        self._deployment = Deployment()
-        self._runtimes: dict[str, FunctionRuntime] = {}
-        self._pollers: list[QueuePoller] = []
-        self._ledger: Any = None
-        self._sqs: Any = None
 
     # ------------------------------------------------------------ running
     def run(self) -> Summary:
         """Set up the emulated AWS, replay the history and the timers it arms, and return the totals."""
+        from moto import mock_aws
+
         from shared import clock
         from shared.adapters import timers
 
@@ -353,51 +382,52 @@ class Simulation:
         providers = LocalProviders()
         with ExitStack() as stack:
             stack.enter_context(_environment(providers.environment()))
-            from moto import mock_aws
-
+            stack.enter_context(_quiet_metrics())
             stack.enter_context(mock_aws())
             providers.start()
             stack.callback(providers.stop)
             stack.enter_context(_sqs_follows(self.clock))
             stack.enter_context(clock.use(self.clock))
             stack.enter_context(timers.install(self.timers))
-            self._set_up()
-            self._replay()
+            stage = self._set_up()
+            self.summary.setup_seconds = time.perf_counter() - started
+            self._replay(stage)
+            self.summary.failed_records = sum(poller.failed_records for poller in stage.pollers)
         self.summary.wall_seconds = time.perf_counter() - started
         self.summary.end = self.clock()
         self.summary.timer_executions = self.timers.started
         self.summary.timers_fired = self.timers.fired
-        self.summary.failed_records = sum(poller.failed_records for poller in self._pollers)
         return self.summary
 
-    def _set_up(self) -> None:
+    def _set_up(self) -> Stage:
         """What the local stack does before it serves: provision, configure the functions, load the shop."""
         from shared import aws
-        from shared.adapters.ledger import SendLedger
         from shared.adapters.shops import ShopDirectory
 
         aws.client.cache_clear()  # clients made before moto started would talk to AWS
-        self._deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
-        os.environ.update(_function_environment(self._deployment))
-        _fresh_functions(self._deployment)
-        ShopDirectory(self._deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
+        deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
+        os.environ.update(_function_environment(deployment))
+        _fresh_functions(deployment)
+        ShopDirectory(deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
         _set_up_shop_channels(self.config)
-        self._ledger = SendLedger(self._deployment.physical["CustomersTable"])
-        self._sqs = aws.sqs()
-        self._runtimes = {fid: FunctionRuntime(spec) for fid, spec in self._deployment.functions.items()}
-        outbox = self._deployment.physical["OutboxQueue"]
-        for source in self._deployment.queue_sources:
-            runtime = self._runtimes[source.function]
-            if source.queue_url == outbox:  # the router: its settled messages are the report
-                runtime = ObservedRuntime(runtime, self._settled)
-            self._pollers.append(QueuePoller(source, runtime, self._sqs))
-        self._pollers += [
-            TopicPoller(source, self._runtimes[source.function], self._sqs) for source in self._deployment.topic_sources
-        ]
+        ledger = SendLedger(deployment.physical["CustomersTable"])
+        runtimes = {fid: FunctionRuntime(spec) for fid, spec in deployment.functions.items()}
+        outbox = deployment.physical["OutboxQueue"]
+        pollers: list[QueuePoller] = []
+        for source in deployment.queue_sources:
+            runtime = runtimes[source.function]
+            if source.queue_url == outbox:  # the router: the messages it settles are the report
+                runtime = ObservedRuntime(runtime, lambda event: self._settled(ledger, event))
+            pollers.append(QueuePoller(source, runtime, aws.sqs()))
+        pollers += [TopicPoller(source, runtimes[source.function], aws.sqs()) for source in deployment.topic_sources]
+        queues = EmulatedQueues(self.clock, [poller.source.queue_url for poller in pollers])
+        return Stage(deployment, runtimes, pollers, queues, aws.sqs())
 
-    def _replay(self) -> None:
+    def _replay(self, stage: Stage) -> None:
+        """Advance the clock from one thing to the next (a history request, a due timer, a message becoming
+        visible), let it happen, and drain the queues; until nothing is left (or ``until``)."""
         requests = list(requests_of(self.history))
-        ingest = self._route("POST", "/v1/batch")
+        ingest = stage.route("POST", "/v1/batch")
         index = replayed = 0
         while True:
             upcoming = [
@@ -405,7 +435,7 @@ class Simulation:
                 for moment in (
                     requests[index][0].at if index < len(requests) else None,
                     self.timers.next_due,
-                    self._next_visible(),
+                    stage.queues.next_visible(),
                 )
                 if moment is not None
             ]
@@ -417,63 +447,63 @@ class Simulation:
                 break
             self.clock.advance_to(moment)
             if index < len(requests) and requests[index][0].at <= moment:
-                self._ingest(ingest, requests[index])
+                self._ingest(stage, ingest, requests[index])
                 replayed += len(requests[index])
                 index += 1
             else:
-                self._fire(self.timers.pop_due(self.clock()))
-            self._drain()
+                self._fire(stage, self.timers.pop_due(self.clock()))
+            self._drain(stage)
             if self._progress is not None:
                 self._progress(replayed, len(self.history), self.clock())
 
     # ------------------------------------------------------------ the three things that happen
-    def _ingest(self, route: HttpRoute, messages: list[HistoryMessage]) -> None:
+    def _ingest(self, stage: Stage, route: HttpRoute, messages: list[HistoryMessage]) -> None:
         """POST the messages to the real ingest handler; a refused batch is retried one message at a time."""
-        status, answer = self._post(route, [m.message for m in messages])
+        status, answer = self._post(stage, route, [m.message for m in messages])
         if status == 200:
             return
         if len(messages) > 1:
             for message in messages:
-                self._ingest(route, [message])
+                self._ingest(stage, route, [message])
             return
         self.summary.rejected += 1
         self._warn(f"simulate: history line {messages[0].line} refused by ingest ({status}): {answer}")
 
-    def _post(self, route: HttpRoute, messages: list[dict[str, Any]]) -> tuple[int, str]:
+    def _post(self, stage: Stage, route: HttpRoute, messages: list[dict[str, Any]]) -> tuple[int, str]:
         self.summary.requests += 1
         body = json.dumps({"batch": messages}).encode()
         authorization = "Basic " + base64.b64encode(f"{SIMULATE_WRITE_KEY}:".encode()).decode()
         headers = {"authorization": authorization, "content-type": "application/json", "host": "simulate.local"}
         event = http_api_event(route, "POST", route.path, "", headers, body, {}, "127.0.0.1")
-        response = self._runtimes[route.function].invoke(event)
+        response = stage.runtimes[route.function].invoke(event)
         return int(response.get("statusCode", 200)), str(response.get("body", ""))
 
-    def _fire(self, due: list[TimerEvent]) -> None:
+    @staticmethod
+    def _fire(stage: Stage, due: list[TimerEvent]) -> None:
         """What the timer state machine's last state does: SendMessage of the event into the customer's group."""
-        from shared.adapters.timers import execution_input
-
-        queue_url = self._deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
+        queue_url = stage.deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
         for event in due:
             document = execution_input(event)
-            self._sqs.send_message(
+            stage.sqs.send_message(
                 QueueUrl=queue_url,
                 MessageBody=document["event"],
                 MessageGroupId=document["group_id"],
                 MessageDeduplicationId=document["dedup_id"],
             )
 
-    def _drain(self) -> None:
+    @staticmethod
+    def _drain(stage: Stage) -> None:
         """Invoke the functions with what their queues hold until no queue has a message ready."""
         while True:
             received = 0
-            for poller in self._pollers:
-                while count := poller.poll_once(wait_seconds=0):
+            for poller in stage.pollers:
+                while stage.queues.ready(poller.source.queue_url) and (count := poller.poll_once(wait_seconds=0)):
                     received += count
             if not received:
                 return
 
     # ------------------------------------------------------------ outcomes
-    def _settled(self, event: dict[str, Any]) -> None:
+    def _settled(self, ledger: SendLedger, event: dict[str, Any]) -> None:
         """After the router had a batch: report each of its messages the ledger now holds as final, once."""
         from shared.models.messages import OutboxMessage
 
@@ -484,7 +514,9 @@ class Simulation:
                 continue  # parked by the router as malformed; nothing was sent
             if message.message_id in self._reported:
                 continue
-            entry = self._ledger.find(message)
+            entry = ledger.find(message)
+            if entry is not None and entry.status == "deferred":
+                self.summary.deferrals += 1  # back on the outbox for at most 15 minutes, then decided again
             if entry is None or not entry.final:
                 continue  # deferred (quiet hours) or waiting for a retry: reported when it settles
             self._reported.add(message.message_id)
@@ -502,31 +534,37 @@ class Simulation:
             self.summary.outcomes[(outcome.journey, outcome.channel or "-", outcome.status)] += 1
             self._report(outcome)
 
-    # ------------------------------------------------------------ helpers
-    def _route(self, method: str, path: str) -> HttpRoute:
-        for route in self._deployment.routes:
-            if route.method == method and route.path == path:
-                return route
-        raise HistoryError(f"template.yaml has no HTTP route {method} {path}")
 
-    def _next_visible(self) -> datetime | None:
-        """When the next message of a polled queue becomes receivable (a delay or a visibility timeout ends).
+class EmulatedQueues:
+    """What SQS has no API for, read from the emulator's queue model: is a message ready to be received, and when
+    does the next one become visible (a delay or a visibility timeout ends; moto keeps both in ms)."""
 
-        SQS has no API that says when; moto's queue model does (``delayed_until`` and ``visible_at``, in ms).
-        """
+    def __init__(self, clock: VirtualClock, queue_urls: Sequence[str]) -> None:
         from moto.sqs.models import sqs_backends
 
-        queues = sqs_backends[ACCOUNT][REGION].queues
-        now_ms = self.clock.unix_time_millis()
-        earliest: float | None = None
-        for poller in self._pollers:
-            queue = queues.get(poller.source.queue_url.rsplit("/", 1)[-1])
-            for message in list(queue._messages) if queue is not None else []:
-                ready = max(message.visible_at, message.delayed_until)
-                if ready > now_ms and (earliest is None or ready < earliest):
-                    earliest = ready
+        self._clock = clock
+        self._backend = sqs_backends[ACCOUNT][REGION]
+        self._names = {url: url.rsplit("/", 1)[-1] for url in queue_urls}
+
+    def _messages(self, url: str) -> list[Any]:
+        queue = self._backend.queues.get(self._names.get(url) or url.rsplit("/", 1)[-1])
+        return list(queue._messages) if queue is not None else []
+
+    def ready(self, url: str) -> bool:
+        """A message of the queue is visible and not delayed (a FIFO group in flight may still hold it back)."""
+        return any(message.visible and not message.delayed for message in self._messages(url))
+
+    def next_visible(self) -> datetime | None:
+        """The first moment after now at which a message of one of the queues becomes receivable."""
+        now_ms = self._clock.unix_time_millis()
+        upcoming = [
+            ready
+            for url in self._names
+            for message in self._messages(url)
+            if (ready := max(message.visible_at, message.delayed_until)) > now_ms
+        ]
         # Visible means strictly after ``visible_at``: one millisecond later.
-        return datetime.fromtimestamp((earliest + 1) / 1000, UTC) if earliest is not None else None
+        return datetime.fromtimestamp((min(upcoming) + 1) / 1000, UTC) if upcoming else None
 
 
 # ---------------------------------------------------------------- process set-up
@@ -555,6 +593,15 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def _quiet_metrics() -> Iterator[None]:
+    """No metric lines: Powertools prints EMF to stdout (our report) every 100 metrics even when metrics are
+    disabled, and warns about invocations without any."""
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        yield
 
 
 @contextmanager
@@ -622,7 +669,7 @@ def _set_up_shop_channels(config: ShopConfig) -> None:
             Name=name, Platform=kind, Attributes={"PlatformCredential": f"simulate-{platform}-credential"}
         )["PlatformApplicationArn"]
         if created != arn:
-            raise HistoryError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
+            raise SimulationError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
 
 
 # ---------------------------------------------------------------- the command
@@ -637,7 +684,7 @@ class ProgressBar:
         self._drawn = 0.0
 
     def __call__(self, done: int, total: int, now: datetime) -> None:
-        if time.monotonic() - self._drawn < 0.1 and done < total:
+        if time.monotonic() - self._drawn < 0.1:
             return
         self._drawn = time.monotonic()
         filled = int(self._width * done / total) if total else self._width
@@ -658,11 +705,13 @@ def run_cli(
     *,
     summary: bool = False,
     until: str | None = None,
-    out: IO[str] = sys.stdout,
-    err: IO[str] = sys.stderr,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
 ) -> int:
     """``nudge simulate``: print one JSON line per outcome (and, with ``summary``, a last line of totals)."""
     from infra.admin import load_config
+
+    out, err = out or sys.stdout, err or sys.stderr
 
     config = load_config(config_path)
     try:
@@ -681,7 +730,7 @@ def run_cli(
         finally:
             if bar is not None:
                 bar.close()
-    except HistoryError as error:
+    except SimulationError as error:
         print(f"simulate: {error}", file=err)
         return 2
     if summary:

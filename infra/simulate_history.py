@@ -24,7 +24,7 @@ SEED = 20261001
 
 FIRST_NAMES = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Lena", "Lukas", "Mia"]
 LOCALES = [("en", "Europe/Berlin"), ("de", "Europe/Berlin"), ("de-AT", "Europe/Vienna")]
-CATALOGUE = [
+CATALOGUE: list[dict[str, Any]] = [
     {"product_id": "trail-runner-2", "name": "Trail Runner 2", "price": 89.9, "category": "shoes"},
     {"product_id": "city-sneaker", "name": "City Sneaker", "price": 74.0, "category": "shoes"},
     {"product_id": "rain-jacket", "name": "Rain Jacket", "price": 129.0, "category": "jackets"},

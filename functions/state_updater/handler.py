@@ -32,7 +32,7 @@ def updater() -> StateUpdater:
         ShopDirectory(settings.shops_table),
         FifoQueue(settings.events_dlq_url),
         clock.now,
-        timers_for(settings.timer_state_machine_arn),  # type: ignore[arg-type]  # StateUpdater takes any Timers
+        timers_for(settings.timer_state_machine_arn),  # StateUpdater takes any Timers
         StandardQueue(settings.outbox_queue_url),
     )
 

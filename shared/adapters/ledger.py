@@ -169,10 +169,13 @@ def close_request(
         "template = :template",
         "created_at = if_not_exists(created_at, :now)",
     ]
+    removes = ["in_flight", "lease_until"]
     for name, value in (("channel", channel), ("reason", reason), ("title", title)):
         if value is not None:
             sets.append(f"{name} = :{name}")
             values[f":{name}"] = {"S": value}
+        elif name == "reason":
+            removes.append("reason")  # a message sent after a deferral or a retry has no reason left
     if details:
         sets.append("details = :details")
         values[":details"] = {"S": json.dumps(details)}
@@ -184,7 +187,7 @@ def close_request(
         values.update({":sent": {"S": "sent"}, ":suppressed": {"S": "suppressed"}, ":failed": {"S": "failed"}})
     return {
         "Key": ledger_key(message.shop_id, message.customer, message.message_id),
-        "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE in_flight, lease_until",
+        "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
         "ConditionExpression": condition,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,

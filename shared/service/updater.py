@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from shared.adapters.customers import CustomerStore, StoredCustomer, VersionConflictError
 from shared.adapters.queue import FifoEntry, FifoQueue, StandardQueue
 from shared.adapters.shops import ShopDirectory
-from shared.adapters.timers import StepFunctionsTimers
+from shared.adapters.timers import Timers
 from shared.core.customer import Decision, decide, merge
 from shared.models.config import ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
@@ -52,7 +52,7 @@ class StateUpdater:
         shops: ShopDirectory,
         dead_letters: FifoQueue,
         clock: Callable[[], datetime],
-        timers: StepFunctionsTimers | None = None,
+        timers: Timers | None = None,
         outbox: StandardQueue | None = None,
     ) -> None:
         self._store = store

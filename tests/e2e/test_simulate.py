@@ -1,0 +1,304 @@
+"""`nudge simulate` as a shop's analyst runs it: a history file in, one JSON line per message out, in virtual time.
+
+The journeys of tests/integration/test_journeys_on_stack.py, replayed from a hand-written history with the fast shop:
+simulate reproduces what the local stack does, without waiting. Each run is a subprocess, because moto's
+``mock_aws`` resets every emulator backend in the process when it ends (the test session's local stack included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import DEMO_CONFIG, FAST_CONFIG
+
+ROOT = Path(__file__).resolve().parents[2]
+NUDGE = Path(sys.executable).with_name("nudge")
+MONTH = ROOT / "events" / "history" / "small-shop-month.jsonl"
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+FIELDS = {"at", "customer", "journey", "step", "template", "channel", "status", "reason", "title"}
+
+pytestmark = pytest.mark.slow
+
+
+# ---------------------------------------------------------------- the history, as a shop's client sent it
+
+_ids = iter(range(1, 10_000))
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def message(kind: str, user: str, seconds: float, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "userId": user, "messageId": f"h{next(_ids)}", "timestamp": at(seconds), **fields}
+
+
+def track(event: str, user: str, seconds: float, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+    return message("track", user, seconds, event=event, properties=properties or {})
+
+
+def consent(channel: str, user: str, seconds: float, status: str = "granted") -> dict[str, Any]:
+    properties = {"channel": channel, "status": status, "source": "signup-form", "notice_version": "v3"}
+    return track("Consent Updated", user, seconds, properties)
+
+
+def shopper(user: str, seconds: float, *channels: str) -> list[dict[str, Any]]:
+    identify = message("identify", user, seconds, traits={"firstName": "Jo", "email": f"{user}@example.com"})
+    return [identify, *(consent(channel, user, seconds) for channel in channels)]
+
+
+def boots(cart: str = "c1") -> dict[str, Any]:
+    return {"product_id": "boots", "name": "Boots", "price": 99.0, "cart_id": cart}
+
+
+def journeys_history() -> list[dict[str, Any]]:
+    """Six customers, each living one journey of the integration tests, all in one history."""
+    added_twice = track("Product Added", "dup", 1, boots())
+    return [
+        # an abandoned cart
+        *shopper("cart", 0, "email"),
+        track("Product Added", "cart", 0, boots()),
+        # the order came first
+        *shopper("bought", 0, "email"),
+        track("Product Added", "bought", 0, boots()),
+        track("Order Completed", "bought", 0.5, {"order_id": "o-bought", "cart_id": "c1", "products": [boots()]}),
+        # consent withdrawn while the reminder waits
+        *shopper("withdraw", 0, "email"),
+        track("Product Added", "withdraw", 0, boots()),
+        consent("email", "withdraw", 1, status="withdrawn"),
+        # the same message three times (a client's retries)
+        *shopper("dup", 0, "email"),
+        added_twice,
+        dict(added_twice),
+        dict(added_twice),
+        # an order: post-purchase and the repeat-purchase window
+        *shopper("buyer", 0, "email", "in_app"),
+        track(
+            "Order Completed",
+            "buyer",
+            0,
+            {"order_id": "o-buyer", "revenue": 99.0, "products": [{**boots(), "category": "shoes"}]},
+        ),
+        # a buyer active every two seconds for fourteen seconds (the fast shop's reactivation waits six)
+        *shopper("active", 0, "email"),
+        track(
+            "Order Completed",
+            "active",
+            0,
+            {"order_id": "o-active", "revenue": 10.0, "products": [{"product_id": "tea"}]},
+        ),
+        *(track("Product Viewed", "active", 2 * n, {"product_id": "tea"}) for n in range(1, 8)),
+    ]
+
+
+# ---------------------------------------------------------------- running the command
+
+
+def write_history(path: Path, messages: list[dict[str, Any]]) -> Path:
+    # Written out of order on purpose: simulate replays in timestamp order.
+    path.write_text("".join(json.dumps(m) + "\n" for m in reversed(messages)), encoding="utf-8")
+    return path
+
+
+def simulate(config: Path, history: Path, *extra: str, timeout: float = 240) -> tuple[list[dict[str, Any]], str]:
+    """Run ``nudge simulate``; the JSON lines of stdout, and stderr."""
+    done = subprocess.run(
+        [str(NUDGE), "simulate", "--config", str(config), "--events", str(history), *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "TZ": "UTC"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()], done.stderr
+
+
+@pytest.fixture(scope="module")
+def journeys(tmp_path_factory) -> list[dict[str, Any]]:
+    history = write_history(tmp_path_factory.mktemp("simulate") / "journeys.jsonl", journeys_history())
+    lines, _ = simulate(FAST_CONFIG, history)
+    return lines
+
+
+def of(lines: list[dict[str, Any]], user: str) -> list[dict[str, Any]]:
+    return [line for line in lines if line["customer"] == f"u:{user}"]
+
+
+def templates(lines: list[dict[str, Any]], user: str, status: str = "sent") -> list[str]:
+    return [line["template"] for line in of(lines, user) if line["status"] == status]
+
+
+# ---------------------------------------------------------------- the journeys, as on the local stack
+
+
+def test_every_line_says_when_who_what_and_how_it_went(journeys):
+    assert journeys and all(set(line) == FIELDS for line in journeys)
+    moments = [line["at"] for line in journeys]
+    assert moments == sorted(moments)  # reported as they happen, in virtual time
+
+
+def test_a_cart_reminder_arrives_two_seconds_after_the_cart_was_left_then_the_offer(journeys):
+    lines = {line["template"]: line for line in of(journeys, "cart")}
+    reminder, offer = lines["cart_reminder"], lines["cart_offer"]
+    assert (reminder["status"], reminder["channel"], reminder["at"]) == ("sent", "email", at(2))
+    assert "Jo" in reminder["title"]
+    assert (offer["status"], offer["at"]) == ("sent", at(4))
+
+
+def test_a_purchase_before_the_reminder_means_no_reminder(journeys):
+    assert [line for line in of(journeys, "bought") if line["template"].startswith("cart_")] == []
+
+
+def test_consent_withdrawn_during_the_wait_is_suppressed_as_no_consent(journeys):
+    reminder = next(line for line in of(journeys, "withdraw") if line["template"] == "cart_reminder")
+    assert (reminder["status"], reminder["reason"], reminder["channel"]) == ("suppressed", "no_consent", None)
+
+
+def test_a_duplicated_event_starts_one_journey_instance(journeys):
+    assert templates(journeys, "dup").count("cart_reminder") == 1
+    assert templates(journeys, "dup").count("cart_offer") == 1
+
+
+def test_an_order_runs_the_post_purchase_sequence_and_the_repeat_purchase_offer(journeys):
+    sent = templates(journeys, "buyer")
+    for template in ("order_thank_you", "review_request", "cross_sell", "repeat_offer"):
+        assert template in sent, sent
+    assert "repeat_thank_you" not in sent  # no second order inside the window
+
+
+def test_a_customer_active_all_the_time_never_gets_a_reactivation_until_they_go_quiet(journeys):
+    reactivation = [line for line in of(journeys, "active") if line["journey"] == "reactivation"]
+    first = next(line for line in reactivation if line["template"] == "reactivation")
+    # last activity at 14 s, six seconds of quiet: not a second earlier
+    assert (first["status"], first["at"]) == ("sent", at(20))
+
+
+# ---------------------------------------------------------------- time rules, from the real code
+
+
+def test_a_text_message_due_at_night_goes_out_when_the_recipients_morning_begins(tmp_path):
+    # Given an SMS-only customer in Berlin who leaves a cart at 21:30 (the reminder is due an hour later)
+    evening = datetime(2026, 11, 2, 20, 30, tzinfo=UTC)  # 21:30 in Berlin (CET)
+    stamp = evening.isoformat().replace("+00:00", "Z")
+    history = [
+        {"type": "identify", "userId": "night", "traits": {"phone": "+4915112345678"}, "timestamp": stamp},
+        {
+            "type": "track",
+            "event": "Consent Updated",
+            "userId": "night",
+            "properties": {"channel": "sms", "status": "granted", "source": "checkout", "notice_version": "v3"},
+            "timestamp": stamp,
+        },
+        {"type": "track", "event": "Product Added", "userId": "night", "properties": boots(), "timestamp": stamp},
+    ]
+
+    # When the demo shop's history is simulated
+    lines, _ = simulate(DEMO_CONFIG, write_history(tmp_path / "night.jsonl", history))
+
+    # Then the reminder is held back by quiet hours and sent at 08:00 Berlin time the next morning
+    reminder = next(line for line in lines if line["template"] == "cart_reminder")
+    assert (reminder["channel"], reminder["status"], reminder["at"]) == ("sms", "sent", "2026-11-03T07:00:00Z")
+
+
+def test_until_stops_the_clock_there(tmp_path):
+    history = write_history(tmp_path / "cart.jsonl", journeys_history()[:3])  # the abandoned cart only
+
+    lines, _ = simulate(FAST_CONFIG, history, "--until", "PT3S", "--summary")
+
+    *outcomes, last = lines
+    assert "cart_reminder" in [line["template"] for line in outcomes]
+    assert "cart_offer" not in [line["template"] for line in outcomes]  # due at 4 s
+    assert last["summary"]["virtual_end"] == at(3)
+
+
+def test_a_history_without_timestamps_is_refused_with_its_line(tmp_path):
+    history = tmp_path / "bad.jsonl"
+    history.write_text('{"type": "track", "event": "Product Viewed", "userId": "u1"}\n', encoding="utf-8")
+
+    done = subprocess.run(
+        [str(NUDGE), "simulate", "--config", str(FAST_CONFIG), "--events", str(history)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TZ": "UTC"},
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert f"{history}:1" in done.stderr and "timestamp" in done.stderr
+
+
+# ---------------------------------------------------------------- a month of a small shop
+
+
+@pytest.fixture(scope="module")
+def month() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    lines, _ = simulate(DEMO_CONFIG, MONTH, "--summary", timeout=280)
+    *outcomes, last = lines
+    return outcomes, last["summary"]
+
+
+def test_a_month_of_a_small_shop_replays_every_event_and_ends_with_totals(month):
+    _, summary = month
+    events = sum(1 for line in MONTH.read_text(encoding="utf-8").splitlines() if line.strip())
+    assert summary["events"] == events and summary["rejected"] == 0 and summary["failed_records"] == 0
+    assert summary["virtual_days"] >= 30  # the month, and the waits it armed (reactivation after 60 days)
+    assert 0 < summary["executions_per_event"] < 1  # lazy re-arm: far fewer executions than events
+    assert summary["timers_fired"] == summary["timer_executions"]  # ran until nothing was pending
+    assert summary["messages"]["sent"] > 100
+    assert set(summary["by_journey"]) == {
+        "cart_abandonment",
+        "welcome",
+        "post_purchase",
+        "repeat_purchase",
+        "reactivation",
+    }
+
+
+def test_the_month_totals_add_up_to_the_lines(month):
+    outcomes, summary = month
+    counted = Counter((line["journey"], line["channel"] or "-", line["status"]) for line in outcomes)
+    totals = {
+        (journey, channel, status): count
+        for journey, channels in summary["by_journey"].items()
+        for channel, statuses in channels.items()
+        for status, count in statuses.items()
+    }
+    assert totals == dict(counted)
+    assert {line["status"] for line in outcomes} <= {"sent", "suppressed", "failed"}
+    assert len({(line["customer"], line["journey"], line["step"], line["at"]) for line in outcomes}) == len(outcomes)
+
+
+def test_summary_shape(month):
+    _, summary = month
+    assert set(summary) == {
+        "events",
+        "requests",
+        "rejected",
+        "virtual_start",
+        "virtual_end",
+        "virtual_days",
+        "wall_seconds",
+        "setup_seconds",
+        "events_per_second",
+        "timer_executions",
+        "timers_fired",
+        "executions_per_event",
+        "failed_records",
+        "deferrals",
+        "messages",
+        "by_journey",
+    }
+    assert summary["virtual_start"] < summary["virtual_end"]
+    assert summary["wall_seconds"] > 0 and summary["events_per_second"] > 0

@@ -1,0 +1,159 @@
+"""The pieces of `nudge simulate` that need no emulator: the history, virtual time, and the two seams it uses."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.simulate import HistoryError, VirtualClock, VirtualTimers, parse_until, read_history, requests_of
+from infra.simulate_history import generate
+from shared import clock
+from shared.adapters import timers
+from shared.adapters.timers import StepFunctionsTimers, timers_for
+from shared.models.events import TimerEvent
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def stamp(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def write(path: Path, *documents: Any) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    return path
+
+
+def viewed(seconds: float, user: str = "u1", **extra: Any) -> dict[str, Any]:
+    return {"type": "track", "event": "Product Viewed", "userId": user, "timestamp": stamp(seconds), **extra}
+
+
+def timer(name: str, due_seconds: float) -> TimerEvent:
+    return TimerEvent(
+        shop_id="demo",
+        customer="u:u1",
+        journey="cart_abandonment",
+        instance="cart_abandonment:c1:1",
+        step=0,
+        timer_id=name,
+        due_at=T0 + timedelta(seconds=due_seconds),
+    )
+
+
+# ---------------------------------------------------------------- the history
+
+
+def test_the_history_is_replayed_in_time_order_keeping_the_files_order_at_the_same_instant(tmp_path):
+    history = write(tmp_path / "h.jsonl", viewed(5, "late"), viewed(0, "first"), viewed(0, "second"))
+
+    assert [m.message["userId"] for m in read_history(history)] == ["first", "second", "late"]
+
+
+def test_a_batch_line_is_its_messages_and_comments_and_blank_lines_are_skipped(tmp_path):
+    history = tmp_path / "h.jsonl"
+    history.write_text(
+        "# exported from the shop\n\n" + json.dumps({"batch": [viewed(1, "a"), viewed(2, "b")]}) + "\n",
+        encoding="utf-8",
+    )
+
+    assert [(m.message["userId"], m.line) for m in read_history(history)] == [("a", 3), ("b", 3)]
+
+
+def test_the_original_delivery_times_are_dropped_the_replay_delivers_at_the_timestamp(tmp_path):
+    history = write(tmp_path / "h.jsonl", viewed(0, sentAt=stamp(60), receivedAt=stamp(61), writeKey="k"))
+
+    (message,) = read_history(history)
+
+    assert message.at == T0
+    assert not {"sentAt", "receivedAt", "writeKey"} & set(message.message)
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("{not json", "not JSON"),
+        (json.dumps({"type": "track", "event": "x", "userId": "u1"}), "needs a timestamp"),
+        (json.dumps(viewed(0) | {"timestamp": "yesterday"}), "not ISO 8601"),
+    ],
+)
+def test_a_line_that_cannot_be_replayed_is_named_with_the_reason(tmp_path, line, why):
+    history = tmp_path / "h.jsonl"
+    history.write_text(json.dumps(viewed(0)) + "\n" + line + "\n", encoding="utf-8")
+
+    with pytest.raises(HistoryError, match=f"h.jsonl:2: .*{why}"):
+        read_history(history)
+
+
+def test_messages_at_the_same_instant_share_one_request_others_go_alone(tmp_path):
+    history = read_history(write(tmp_path / "h.jsonl", viewed(0), viewed(0), viewed(1), viewed(0)))
+
+    assert [[m.at for m in request] for request in requests_of(history)] == [[T0, T0, T0], [T0 + timedelta(seconds=1)]]
+
+
+def test_until_is_a_time_or_a_duration_after_the_last_message():
+    assert parse_until("2026-11-03T00:00:00Z", T0) == datetime(2026, 11, 3, tzinfo=UTC)
+    assert parse_until("P0D", T0) == T0
+    assert parse_until("PT90M", T0) == T0 + timedelta(minutes=90)
+    with pytest.raises(HistoryError):
+        parse_until("next week", T0)
+
+
+def test_the_sample_month_is_what_its_generator_writes():
+    committed = Path(__file__).resolve().parents[2] / "events" / "history" / "small-shop-month.jsonl"
+    lines = committed.read_text(encoding="utf-8").splitlines()
+
+    assert [json.loads(line) for line in lines] == generate()
+
+
+# ---------------------------------------------------------------- virtual time
+
+
+def test_the_virtual_clock_stands_still_until_advanced_and_never_goes_back():
+    virtual = VirtualClock(T0)
+
+    virtual.advance_to(T0 + timedelta(hours=1))
+    virtual.advance_to(T0)
+
+    assert virtual() == T0 + timedelta(hours=1)
+    assert virtual.unix_time_millis() == (T0 + timedelta(hours=1)).timestamp() * 1000
+
+
+def test_virtual_timers_start_a_timer_id_once_and_come_due_in_order():
+    heap = VirtualTimers()
+
+    heap.start([timer("later", 10), timer("sooner", 2)])
+    heap.start([timer("sooner", 2)])  # a retried decision: the execution name exists
+
+    assert heap.started == 2 and heap.next_due == T0 + timedelta(seconds=2)
+    assert [t.timer_id for t in heap.pop_due(T0 + timedelta(seconds=5))] == ["sooner"]
+    assert [t.timer_id for t in heap.pop_due(T0 + timedelta(seconds=10))] == ["later"]
+    assert heap.next_due is None and heap.fired == 2
+
+
+def test_a_timer_comes_due_when_the_state_machines_wait_ends_in_whole_seconds():
+    heap = VirtualTimers()
+
+    heap.start([timer("fractional", 2.75)])
+
+    assert heap.next_due == T0 + timedelta(seconds=2)  # execution input due_at is seconds precision
+
+
+# ---------------------------------------------------------------- the seams
+
+
+def test_the_clock_is_the_systems_unless_another_source_is_in_use():
+    with clock.use(lambda: T0):
+        assert clock.now() == T0
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_functions_get_step_functions_timers_unless_another_adapter_is_installed():
+    virtual = VirtualTimers()
+
+    with timers.install(virtual):
+        assert timers_for("arn:aws:states:us-east-1:123456789012:stateMachine:t") is virtual
+    assert isinstance(timers_for("arn:aws:states:us-east-1:123456789012:stateMachine:t"), StepFunctionsTimers)
