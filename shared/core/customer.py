@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from shared.core import journeys
 from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect
+from shared.models.effects import Effect, Send
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.segment import (
     Alias,
@@ -90,6 +90,9 @@ def decide(
     if digest in current.seen:
         return Decision(state=None, notes=[f"duplicate messageId {event.message_id}: already applied"])
     _remember(current, digest, event, now)
+    if isinstance(event, TimerEvent) and event.message is not None:
+        # A message the router deferred (quiet hours) is due again: back to the router, which decides anew.
+        return Decision(state=current, effects=[Send(message=event.message)], notes=["deferred message due"])
     if isinstance(event, SegmentEvent):
         _apply(current, event, config)
         outcome = journeys.on_event(current, event, now, config, customer_of(current, event))

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models.config import Channel
+from shared.models.messages import OutboxMessage
 from shared.models.segment import Alias, Identify, SegmentMessage
 
 # SQS allows 128 characters of [A-Za-z0-9] and ASCII punctuation in group and deduplication ids.
@@ -107,6 +108,9 @@ class TimerEvent(BaseModel):
     timer_id: str
     due_at: datetime
     received_at: datetime | None = Field(default=None, description="stamped by the updater when it reads the event")
+    message: OutboxMessage | None = Field(
+        default=None, description="a deferred message (quiet hours): at wake-up it goes back on the outbox"
+    )
 
     @property
     def message_id(self) -> str:

@@ -8,6 +8,7 @@ exponentially by extending the message's visibility timeout.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,7 +18,9 @@ from pydantic import ValidationError
 from shared.adapters.ledger import LedgerConflictError
 from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.queue import StandardQueue
+from shared.adapters.timers import Timers, timers_for
 from shared.models.config import Channel, ShopConfig
+from shared.models.events import TimerEvent
 from shared.models.messages import OutboxMessage, TransientDeliveryError
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
 
@@ -33,9 +36,25 @@ class RouterSettings(Protocol):
     outbox_queue_url: str
     outbox_dlq_url: str
     events_queue_url: str
+    timer_state_machine_arn: str
     outbox_max_receives: int
     public_base_url: str
     signing_secret_arn: str
+
+
+def deferral_timer(message: OutboxMessage, until: datetime) -> TimerEvent:
+    """The timer that brings a deferred message back at ``until`` (named by message and time: idempotent)."""
+    digest = hashlib.sha256(f"{message.shop_id}\n{message.message_id}\n{until.isoformat()}".encode()).hexdigest()
+    return TimerEvent(
+        shop_id=message.shop_id,
+        customer=message.customer,
+        journey=message.journey,
+        instance=f"deferred:{message.message_id}",
+        step=message.step,
+        timer_id=f"deferred-{digest[:40]}",
+        due_at=until,
+        message=message,
+    )
 
 
 def backoff_seconds(receive_count: int) -> int:
@@ -53,9 +72,11 @@ class OutboxConsumer:
         dead_letters: StandardQueue,
         max_receives: int,
         clock: Callable[[], datetime],
+        timers: Timers,
     ) -> None:
         self.router = router
         self._clock = clock
+        self._timers = timers
         self._outbox = outbox
         self._dead_letters = dead_letters
         self._max_receives = max_receives
@@ -81,9 +102,9 @@ class OutboxConsumer:
             self._outbox.delay_retry(receipt_handle, backoff_seconds(receive_count))
             raise
         if delivery.retry_at is not None:
-            # Deferred (quiet hours): back on the outbox; SQS delays at most 15 minutes, so a long deferral hops.
-            wait = delivery.retry_at - self._clock()
-            self._outbox.send(body, delay_seconds=max(1, int(wait.total_seconds())))
+            # Deferred (quiet hours): one timer until the window opens puts it back through the customer's FIFO
+            # group (SQS could delay it by at most 15 minutes, so an overnight wait would hop some 40 times).
+            self._timers.start([deferral_timer(message, delivery.retry_at)])
         return delivery
 
 
@@ -129,4 +150,5 @@ def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> O
         StandardQueue(settings.outbox_dlq_url),
         settings.outbox_max_receives,
         clock,
+        timers_for(settings.timer_state_machine_arn),
     )
