@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared import aws
+from shared.adapters.table import DynamoDBTable
 from shared.models.state import CustomerState
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 STATE_SK = "state"
 
@@ -67,18 +67,8 @@ def put_request(
     return {"Item": item, **condition}
 
 
-class CustomerStore:
+class CustomerStore(DynamoDBTable):
     """Loads and saves customer state with optimistic locking."""
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
 
     def load(self, shop_id: str, key: str) -> StoredCustomer:
         """The customer's record (strongly consistent), or an empty record at version 0."""

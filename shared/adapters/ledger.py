@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import aws
+from shared.adapters.table import DynamoDBTable
 from shared.models.config import Channel
 from shared.models.messages import MessageStatus, OutboxMessage
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 SK_PREFIX = "msg#"
 FINAL: frozenset[str] = frozenset({"sent", "suppressed", "failed"})
@@ -221,18 +221,8 @@ def _entry(item: dict[str, Any]) -> LedgerEntry:
     )
 
 
-class SendLedger:
+class SendLedger(DynamoDBTable):
     """The send ledger in the customers table."""
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
 
     def find(self, message: OutboxMessage) -> LedgerEntry | None:
         """The ledger's record of ``message`` (strongly consistent), or None if it was never touched."""

@@ -22,10 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared import aws
+from shared.adapters.table import DynamoDBTable
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 PHONE_PREFIX = "phone#"
 PhoneChannel = Literal["sms", "whatsapp"]
@@ -73,18 +73,8 @@ def _owner(item: dict[str, Any]) -> PhoneOwner:
     )
 
 
-class PhoneIndex:
+class PhoneIndex(DynamoDBTable):
     """Remembers and looks up who nudge reaches at a phone number."""
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
 
     def remember(
         self, shop_id: str, customer: str, phone: str, origination: str, channel: PhoneChannel = "sms"

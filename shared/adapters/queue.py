@@ -52,8 +52,13 @@ def batch_requests(entries: Sequence[FifoEntry]) -> Iterator[list[SendMessageBat
         yield chunk
 
 
-class FifoQueue:
-    """Sends ordered messages to one FIFO queue."""
+def _reason(text: str) -> dict[str, Any]:
+    """The ``reason`` message attribute a parked message carries into its dead-letter queue."""
+    return {"reason": {"DataType": "String", "StringValue": text[:1000]}}
+
+
+class _Queue:
+    """One SQS queue; its client is created on first use."""
 
     def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
         self.queue_url = queue_url
@@ -65,19 +70,28 @@ class FifoQueue:
             self._client = aws.sqs()
         return self._client
 
+    def _send_batch(self, request: Sequence[Any]) -> None:
+        """SendMessageBatch, retrying the entries SQS refused; raises EnqueueError if some still fail."""
+        pending = list(request)
+        failures: list[Any] = []
+        for _ in range(_ATTEMPTS):
+            response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
+            failures = response.get("Failed", [])
+            failed_ids = {failure["Id"] for failure in failures}
+            pending = [entry for entry in pending if entry["Id"] in failed_ids]
+            if not pending:
+                return
+        codes = sorted({failure.get("Code", "") for failure in failures})
+        raise EnqueueError(f"{len(pending)} message(s) not enqueued: {codes}")
+
+
+class FifoQueue(_Queue):
+    """Sends ordered messages to one FIFO queue."""
+
     def send(self, entries: Sequence[FifoEntry]) -> None:
         """Enqueue every entry, in order; raises EnqueueError if some still fail after retries."""
         for request in batch_requests(entries):
-            pending = request
-            for _ in range(_ATTEMPTS):
-                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
-                failed_ids = {failure["Id"] for failure in response.get("Failed", [])}
-                pending = [entry for entry in pending if entry["Id"] in failed_ids]
-                if not pending:
-                    break
-            if pending:
-                reasons = {f["Id"]: f.get("Code", "") for f in response.get("Failed", [])}
-                raise EnqueueError(f"{len(pending)} message(s) not enqueued: {sorted(set(reasons.values()))}")
+            self._send_batch(request)
 
     def park(self, entry: FifoEntry, reason: str) -> None:
         """Put a message that can never be processed into this (dead-letter) queue, with the reason attached."""
@@ -86,22 +100,12 @@ class FifoQueue:
             MessageBody=entry.body,
             MessageGroupId=entry.group_id,
             MessageDeduplicationId=entry.deduplication_id,
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
+            MessageAttributes=_reason(reason),
         )
 
 
-class StandardQueue:
+class StandardQueue(_Queue):
     """A standard (non-FIFO) queue: the outbox and its dead-letter queue."""
-
-    def __init__(self, queue_url: str, client: SQSClient | None = None) -> None:
-        self.queue_url = queue_url
-        self._client = client
-
-    @property
-    def client(self) -> SQSClient:
-        if self._client is None:
-            self._client = aws.sqs()
-        return self._client
 
     def send(self, body: str, delay_seconds: int = 0) -> None:
         """Enqueue one message, visible after ``delay_seconds`` (at most 900, SQS's limit)."""
@@ -110,26 +114,12 @@ class StandardQueue:
     def send_many(self, bodies: Sequence[str]) -> None:
         """Enqueue messages in batches of ten; raises EnqueueError if some still fail after retries."""
         for start in range(0, len(bodies), MAX_ENTRIES):
-            pending: list[Any] = [
-                {"Id": str(index), "MessageBody": body}
-                for index, body in enumerate(bodies[start : start + MAX_ENTRIES])
-            ]
-            for _ in range(_ATTEMPTS):
-                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=pending)
-                failed_ids = {failure["Id"] for failure in response.get("Failed", [])}
-                pending = [entry for entry in pending if entry["Id"] in failed_ids]
-                if not pending:
-                    break
-            if pending:
-                raise EnqueueError(f"{len(pending)} outbox message(s) not enqueued")
+            chunk = bodies[start : start + MAX_ENTRIES]
+            self._send_batch([{"Id": str(index), "MessageBody": body} for index, body in enumerate(chunk)])
 
     def park(self, body: str, reason: str) -> None:
         """Put a message that will not be retried into this (dead-letter) queue, with the reason attached."""
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=body,
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:1000]}},
-        )
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=_reason(reason))
 
     def delay_retry(self, receipt_handle: str, seconds: int) -> None:
         """Back off: the received message becomes visible again only after ``seconds`` (at most 12 h)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, cast
 
-from shared import aws
+from shared.adapters.table import DynamoDBTable
 from shared.models.config import ShopConfig, hash_key
 
 if TYPE_CHECKING:
@@ -35,20 +35,13 @@ class ShopKey:
     kind: KeyKind
 
 
-class ShopDirectory:
+class ShopDirectory(DynamoDBTable):
     """Reads and writes shops and their keys; lookups are cached per container for a minute."""
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
+        super().__init__(table_name, client)
         self._keys: dict[str, tuple[float, ShopKey | None]] = {}
         self._configs: dict[str, tuple[float, ShopConfig | None]] = {}
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
 
     def authenticate(self, key: str) -> ShopKey | None:
         """The shop and key kind ``key`` belongs to, or None for an unknown key."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,3 +40,20 @@ class AwsFailure:
     def server_side(self) -> bool:
         """AWS (or the network) failed, or asked us to slow down: worth retrying as it is."""
         return self.code is None or self.status >= 500 or self.status == 429
+
+
+class AwsProvider[SettingsT]:
+    """The base of the AWS channel providers: the shop's settings for the channel, and the service's client, made on
+    first use from ``client_factory`` unless one is passed (tests pass stubbed clients)."""
+
+    client_factory: Callable[[], Any]
+
+    def __init__(self, settings: SettingsT, client: Any | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = type(self).client_factory()
+        return self._client

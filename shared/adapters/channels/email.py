@@ -21,7 +21,7 @@ from email.policy import EmailPolicy
 from typing import Any
 
 from shared import aws
-from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
+from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure, AwsProvider
 from shared.models.channels import EMAIL_ADDRESS, EmailSettings, SendContext
 from shared.models.config import Channel
 from shared.models.messages import (
@@ -160,20 +160,12 @@ def email_error(error: Exception) -> DeliveryError:
     return TransientDeliveryError(f"email_config: {failure.code}")
 
 
-class EmailProvider:
+class EmailProvider(AwsProvider[EmailSettings]):
     """Sends email through SES v2 from the shop's verified identity."""
 
     channel: Channel = "email"
 
-    def __init__(self, settings: EmailSettings, client: Any | None = None) -> None:
-        self.settings = settings
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.sesv2()
-        return self._client
+    client_factory = staticmethod(aws.sesv2)
 
     def send(
         self, address: Address, content: Content, message_id: str, *, context: SendContext | None = None

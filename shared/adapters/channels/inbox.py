@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared import aws
 from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
+from shared.adapters.table import DynamoDBTable
 from shared.models.channels import InboxItem, SendContext
 from shared.models.config import Channel
 from shared.models.messages import (
@@ -27,7 +27,7 @@ from shared.models.messages import (
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+    pass
 
 INBOX_PREFIX = "inbox#"
 DEFAULT_RETENTION = timedelta(days=30)
@@ -80,18 +80,8 @@ def _item(raw: dict[str, Any]) -> InboxItem:
     )
 
 
-class InboxStore:
+class InboxStore(DynamoDBTable):
     """Delivers, lists and marks read the messages in customers' in-app inboxes."""
-
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
 
     def deliver(
         self,

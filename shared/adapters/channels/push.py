@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared import aws
-from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
+from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure, AwsProvider
 from shared.models.channels import PushPlatform, PushSettings, SendContext
 from shared.models.config import Channel
 from shared.models.messages import (
@@ -168,20 +168,12 @@ def push_error(error: Exception) -> DeliveryError:
     return TransientDeliveryError(f"push_config: {failure.code}")
 
 
-class PushProvider:
+class PushProvider(AwsProvider[PushSettings]):
     """Sends push notifications to SNS platform endpoints and registers device tokens as endpoints."""
 
     channel: Channel = "push"
 
-    def __init__(self, settings: PushSettings, client: Any | None = None) -> None:
-        self.settings = settings
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.sns()
-        return self._client
+    client_factory = staticmethod(aws.sns)
 
     def send(
         self, address: Address, content: Content, message_id: str, *, context: SendContext | None = None

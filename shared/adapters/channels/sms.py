@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from shared import aws
-from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
+from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure, AwsProvider
 from shared.core.sms import segments
 from shared.models.channels import E164, SendContext, SmsSettings
 from shared.models.config import Channel
@@ -94,20 +94,12 @@ def sms_error(error: Exception) -> DeliveryError:
     return TransientDeliveryError(f"sms_config: {detail}")
 
 
-class SmsProvider:
+class SmsProvider(AwsProvider[SmsSettings]):
     """Sends text messages from the shop's origination identity."""
 
     channel: Channel = "sms"
 
-    def __init__(self, settings: SmsSettings, client: Any | None = None) -> None:
-        self.settings = settings
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.sms_voice_v2()
-        return self._client
+    client_factory = staticmethod(aws.sms_voice_v2)
 
     def send(
         self, address: Address, content: Content, message_id: str, *, context: SendContext | None = None

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from shared import aws
-from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
+from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure, AwsProvider
 from shared.models.channels import E164, SendContext, WhatsAppSettings
 from shared.models.config import Channel
 from shared.models.messages import (
@@ -95,20 +95,12 @@ def whatsapp_error(error: Exception) -> DeliveryError:
     return TransientDeliveryError(f"whatsapp_config: {failure.code}")
 
 
-class WhatsAppProvider:
+class WhatsAppProvider(AwsProvider[WhatsAppSettings]):
     """Sends WhatsApp messages from the shop's linked business phone number."""
 
     channel: Channel = "whatsapp"
 
-    def __init__(self, settings: WhatsAppSettings, client: Any | None = None) -> None:
-        self.settings = settings
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.social_messaging()
-        return self._client
+    client_factory = staticmethod(aws.social_messaging)
 
     def send(
         self, address: Address, content: Content, message_id: str, *, context: SendContext | None = None
