@@ -30,6 +30,11 @@ serve: install  ## the local stack in the foreground on 127.0.0.1:8787
 test: install  ## command 2: every test suite
 	$(BIN)/pytest
 
+# A synthetic shop (200 customers x 30 days, fixed seed) through the real handlers: AWS calls and list-price cost per
+# event, the decision core's speed, the handlers' cold imports; prints the tables and rewrites docs/PERFORMANCE.md.
+bench: install
+	$(BIN)/nudge bench
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -155,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--until", help="stop at this ISO 8601 time, or this long after the last message (P0D: at it); default: idle"
     )
 
+    bench_cmd = commands.add_parser(
+        "bench", help="AWS calls and list-price cost per event on a synthetic shop; core speed; cold imports"
+    )
+    from infra.bench import add_arguments as bench_arguments
+
+    bench_arguments(bench_cmd)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
@@ -169,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.simulate import run_cli
 
             return run_cli(args.config, args.events, summary=args.summary, until=args.until)
+        if args.command == "bench":
+            from infra.bench import run_cli as bench
+
+            return bench(args)
         if args.command == "shops":
             config = apply_config(args.file, args.table)
             _say(f"stored shop {config.shop.id} in {args.table}")

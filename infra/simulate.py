@@ -344,7 +344,8 @@ class Simulation:
     """Replays one shop's history in virtual time; ``run()`` reports each outcome to ``report`` as it happens.
 
     While it runs, moto is active in this process (and resets its backends when it ends) and stdout is silenced (the
-    functions' metric lines): ``report`` should write to a stream it was handed before.
+    functions' metric lines): ``report`` should write to a stream it was handed before. ``instrument``, if given, is
+    called with the provisioned stage before the first message (``nudge bench`` attaches its meter there).
     """
 
     def __init__(
@@ -356,6 +357,7 @@ class Simulation:
         until: datetime | None = None,
         progress: Progress | None = None,
         warn: Callable[[str], None] | None = None,
+        instrument: Callable[[Stage], None] | None = None,
     ) -> None:
         if not history:
             raise HistoryError("the history holds no messages")
@@ -368,6 +370,7 @@ class Simulation:
         self._report = report
         self._progress = progress
         self._warn = warn or (lambda line: print(line, file=sys.stderr))
+        self._instrument = instrument
         self._reported: set[str] = set()
 
     # ------------------------------------------------------------ running
@@ -390,6 +393,8 @@ class Simulation:
             stack.enter_context(clock.use(self.clock))
             stack.enter_context(timers.install(self.timers))
             stage = self._set_up()
+            if self._instrument is not None:  # e.g. `nudge bench` attaching its meter to the functions' clients
+                self._instrument(stage)
             self.summary.setup_seconds = time.perf_counter() - started
             self._replay(stage)
             self.summary.failed_records = sum(poller.failed_records for poller in stage.pollers)

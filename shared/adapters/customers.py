@@ -1,12 +1,13 @@
 """Customer state in DynamoDB: one item per customer, written only on the condition of the version read.
 
-Item (``pk`` = ``<shop>#<customer key>``, ``sk`` = ``state``): ``version`` (number), ``doc`` (the state as compact
-JSON: smaller than a nested map, so fewer write units), ``updated_at``, and ``merged_into`` on the record of an
-anonymous visitor whose history joined a known customer.
+Item (``pk`` = ``<shop>#<customer key>``, ``sk`` = ``state``): ``version`` (number), ``docz`` (the state as compact
+JSON, zlib-compressed: a write is billed per started KB, and a 5 KB state compresses to about 1 KB), ``updated_at``,
+and ``merged_into`` on the record of an anonymous visitor whose history joined a known customer.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     pass
 
 STATE_SK = "state"
+# Level 6: within a few percent of 9 on customer states, at a fraction of the CPU.
+_COMPRESSION_LEVEL = 6
 
 
 class VersionConflictError(Exception):
@@ -40,6 +43,20 @@ class StoredCustomer:
         return f"{self.shop_id}#{self.key}"
 
 
+def encode_state(state: CustomerState) -> bytes:
+    """The state as stored: compact JSON, zlib-compressed (a 5 KB state becomes about 1 KB, one write unit)."""
+    return zlib.compress(state.model_dump_json(exclude_defaults=True).encode(), _COMPRESSION_LEVEL)
+
+
+def decode_state(item: dict[str, Any]) -> CustomerState | None:
+    """The state in a stored item (``docz``; items written before compression carry plain JSON in ``doc``)."""
+    if "docz" in item:
+        return CustomerState.model_validate_json(zlib.decompress(item["docz"]["B"]))
+    if "doc" in item:
+        return CustomerState.model_validate_json(item["doc"]["S"])
+    return None
+
+
 def _key(pk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": STATE_SK}}
 
@@ -54,7 +71,7 @@ def put_request(
         "updated_at": {"S": now.isoformat()},
     }
     if state is not None:
-        item["doc"] = {"S": state.model_dump_json(exclude_defaults=True)}
+        item["docz"] = {"B": encode_state(state)}
     if merged_into is not None:
         item["merged_into"] = {"S": merged_into}
     if record.version == 0:
@@ -80,7 +97,7 @@ class CustomerStore(DynamoDBTable):
         return StoredCustomer(
             shop_id=shop_id,
             key=key,
-            state=CustomerState.model_validate_json(item["doc"]["S"]) if "doc" in item else None,
+            state=decode_state(item),
             version=int(item["version"]["N"]),
             merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
         )

@@ -1,0 +1,372 @@
+"""A realistic month of an online shop's Segment traffic for ``nudge bench``, generated with a fixed seed.
+
+People are the unit: ``customers`` shoppers each visit the shop one or more times in ``days`` days, and every visit
+is a session of the calls a shop's analytics.js or mobile SDK sends (page or screen views, product lists, searches,
+product views, carts, checkouts, orders), with the context those clients attach (locale, time zone, user agent or
+device). Three kinds of shopper:
+
+- visitors (58 %) never log in; about 1.5 sessions a month;
+- members (34 %) have an account from before: they identify when they first log in during the run (the shop syncs
+  their stored e-mail consent then), about 4 sessions a month, a third of them also on the app;
+- newcomers (8 %) browse anonymously first and sign up during the month (identify with their anonymousId, consents),
+  about 3 sessions a month. A visitor who reaches checkout signs up there too.
+
+The funnel follows commonly quoted e-commerce averages (assumptions, not measurements): about five pages a session,
+one session in ten adds to cart, 45 % of carts reach checkout and 70 % of checkouts order, so about 3 % of sessions
+convert and about 70 % of carts are abandoned (Baymard Institute's long-run average is about 70 %). Now and then a
+member withdraws e-mail consent, an order is refunded, or a client retries a request with the same messageId.
+
+The run starts on an empty nudge: members are new to it, so their first identify starts a welcome journey that a
+shop running nudge for a while would not see again (``nudge bench`` reports executions per journey, so this shows).
+The same arguments give the same messages.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+SEED = 20261101
+
+KINDS: dict[str, float] = {"visitor": 0.58, "member": 0.34, "newcomer": 0.08}
+SESSIONS_PER_MONTH = {"visitor": 1.5, "member": 4.0, "newcomer": 3.0}
+APP_USERS = {"visitor": 0.0, "member": 0.33, "newcomer": 0.15}
+PAGES_PER_SESSION = 5.0
+ADD_TO_CART = 0.10  # of sessions
+CHECKOUT = 0.45  # of carts
+ORDER = 0.70  # of checkouts
+EMAIL_CONSENT = 0.60
+SMS_CONSENT = 0.08
+PUSH_CONSENT = 0.55
+WITHDRAW = 0.01  # of identified shoppers, per session
+REFUND = 0.03  # of orders
+RETRY = 0.004  # of messages, sent twice with the same messageId
+
+FIRST_NAMES = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Lena", "Lukas", "Mia"]
+LOCALES = [("en", "Europe/London"), ("de", "Europe/Berlin"), ("de", "Europe/Berlin"), ("de-AT", "Europe/Vienna")]
+# Visits by local hour: quiet at night, a lunch bump, an evening peak.
+HOURS = [1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 3, 4, 4.5, 5, 5.5, 5, 5, 5, 5.5, 6, 6.5, 7, 7.5, 7, 5, 3]
+CATEGORIES = ["running-shoes", "sneakers", "rain-jackets", "down-jackets", "socks", "accessories"]
+BRANDS = ["Northpeak", "Alder & Co", "Fjell", "Stride"]
+SHOP_URL = "https://shop.example"
+USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.0 Safari/605.1.15"
+)
+
+
+def _catalogue() -> list[dict[str, Any]]:
+    """48 products, eight per category, with the properties Ecommerce v2 clients send."""
+    products = []
+    for c, category in enumerate(CATEGORIES):
+        for n in range(8):
+            slug = f"{category}-{n + 1:02d}"
+            products.append(
+                {
+                    "product_id": f"p-{c + 1}{n + 1:02d}",
+                    "sku": f"SKU-{c + 1}{n + 1:02d}-{n % 3}",
+                    "category": category,
+                    "name": f"{BRANDS[n % len(BRANDS)]} {category.replace('-', ' ').title()} {n + 1}",
+                    "brand": BRANDS[n % len(BRANDS)],
+                    "price": round(12.5 + 17.25 * ((c * 8 + n) % 11), 2),
+                    "url": f"{SHOP_URL}/products/{slug}",
+                    "image_url": f"https://cdn.shop.example/images/products/{slug}/main-800x800.jpg",
+                }
+            )
+    return products
+
+
+CATALOGUE = _catalogue()
+
+
+@dataclass
+class Shopper:
+    """One person of the generated month."""
+
+    number: int
+    kind: str  # visitor | member | newcomer
+    locale: str
+    timezone: str
+    first_name: str
+    app: bool
+    identified: bool = False
+    cart_id: str | None = None
+    cart: list[dict[str, Any]] = field(default_factory=list)
+    carts: int = 0
+    orders: int = 0
+    consents: set[str] = field(default_factory=set)
+    device_token: str | None = None
+
+    @property
+    def user_id(self) -> str:
+        return f"shopper-{self.number:05d}"
+
+    @property
+    def anonymous_id(self) -> str:
+        return str(uuid.UUID(int=(self.number * 2654435761) % (1 << 128)))
+
+
+@dataclass
+class Traffic:
+    """The messages as the shop's clients send them, with deterministic messageIds."""
+
+    rng: random.Random
+    days: int
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, at: datetime, shopper: Shopper, body: dict[str, Any], app: bool) -> datetime:
+        """Record one call by ``shopper`` at ``at``; returns when the next call of the session happens."""
+        who = {"userId": shopper.user_id} if shopper.identified else {"anonymousId": shopper.anonymous_id}
+        message = {
+            **body,
+            **who,
+            "messageId": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "context": {**_context(shopper, app, body), **body.get("context", {})},
+        }
+        self.messages.append(message)
+        return at + timedelta(seconds=self.rng.randint(5, 90))
+
+    def track(self, at: datetime, shopper: Shopper, event: str, properties: dict[str, Any], app: bool) -> datetime:
+        return self.add(at, shopper, {"type": "track", "event": event, "properties": properties}, app)
+
+
+def _context(shopper: Shopper, app: bool, body: dict[str, Any]) -> dict[str, Any]:
+    context: dict[str, Any] = {"locale": shopper.locale, "timezone": shopper.timezone}
+    if app:
+        context["app"] = {"name": "Shop", "version": "4.12.0", "build": "4120"}
+        context["os"] = {"name": "iOS" if shopper.number % 2 else "Android", "version": "18.1"}
+        context["library"] = {
+            "name": "analytics-swift" if shopper.number % 2 else "analytics-kotlin",
+            "version": "1.6.0",
+        }
+        if shopper.device_token:
+            context["device"] = {"type": "ios" if shopper.number % 2 else "android", "token": shopper.device_token}
+    else:
+        context["userAgent"] = USER_AGENT
+        context["library"] = {"name": "analytics.js", "version": "next-1.74.0"}
+        path = body.get("properties", {}).get("path") if body.get("type") == "page" else None
+        if path:
+            context["page"] = {"path": path, "url": SHOP_URL + path, "title": body.get("name", "Shop")}
+    return context
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def _geometric(rng: random.Random, mean: float) -> int:
+    """At least one, ``mean`` on average."""
+    return 1 + int(math.log(1 - rng.random()) / math.log(1 - 1 / mean)) if mean > 1 else 1
+
+
+def _visit_times(rng: random.Random, shopper: Shopper, sessions: int, days: int) -> list[datetime]:
+    zone = ZoneInfo(shopper.timezone)
+    moments = []
+    for _ in range(sessions):
+        day = START + timedelta(days=rng.randrange(days))
+        hour = rng.choices(range(24), weights=HOURS)[0]
+        local = datetime(day.year, day.month, day.day, hour, rng.randint(0, 59), rng.randint(0, 59), tzinfo=zone)
+        moments.append(local.astimezone(UTC))
+    moments.sort()
+    spaced: list[datetime] = []
+    for moment in moments:  # sessions of one person do not overlap
+        spaced.append(max(moment, spaced[-1] + timedelta(hours=1)) if spaced else moment)
+    return spaced
+
+
+def _product_list(rng: random.Random, category: str) -> list[dict[str, Any]]:
+    listed = [p for p in CATALOGUE if p["category"] == category]
+    return [
+        {"product_id": p["product_id"], "sku": p["sku"], "name": p["name"], "price": p["price"], "position": i + 1}
+        for i, p in enumerate(rng.sample(listed, k=rng.randint(6, len(listed))))
+    ]
+
+
+def _sign_up(traffic: Traffic, shopper: Shopper, at: datetime, app: bool) -> datetime:
+    """Account created (or first login of a member): identify with traits, then the consents the shop records."""
+    rng = traffic.rng
+    traits: dict[str, Any] = {"firstName": shopper.first_name, "email": f"{shopper.user_id}@mail.example"}
+    sms = rng.random() < SMS_CONSENT
+    if sms:
+        traits["phone"] = f"+4917{shopper.number:08d}"
+    body: dict[str, Any] = {"type": "identify", "traits": traits}
+    if shopper.kind != "member":
+        body["anonymousId"] = shopper.anonymous_id  # the anonymous browsing joins the new account
+    shopper.identified = True
+    at = traffic.add(at, shopper, body, app)
+    source = "account-settings" if shopper.kind == "member" else "signup-form"
+    if rng.random() < EMAIL_CONSENT:
+        at = _consent(traffic, shopper, at, "email", "granted", source, app)
+    if sms:
+        at = _consent(traffic, shopper, at, "sms", "granted", "checkout", app)
+    return at
+
+
+def _consent(
+    traffic: Traffic, shopper: Shopper, at: datetime, channel: str, status: str, source: str, app: bool
+) -> datetime:
+    (shopper.consents.add if status == "granted" else shopper.consents.discard)(channel)
+    properties = {"channel": channel, "status": status, "source": source, "notice_version": "privacy-2026-09"}
+    return traffic.track(at, shopper, "Consent Updated", properties, app)
+
+
+def _open_app(traffic: Traffic, shopper: Shopper, at: datetime) -> datetime:
+    rng = traffic.rng
+    if shopper.device_token is None:
+        shopper.device_token = f"{'apns' if shopper.number % 2 else 'fcm'}-{rng.getrandbits(64):016x}"
+        if shopper.kind == "newcomer" or rng.random() < 0.1:  # a fresh install during the month
+            at = traffic.track(at, shopper, "Application Installed", {"version": "4.12.0"}, True)
+        if rng.random() < PUSH_CONSENT:
+            at = _consent(traffic, shopper, at, "push", "granted", "app-prompt", True)
+    return traffic.track(at, shopper, "Application Opened", {"from_background": rng.random() < 0.5}, True)
+
+
+def _view(traffic: Traffic, shopper: Shopper, at: datetime, app: bool, name: str, path: str) -> datetime:
+    if app:
+        return traffic.add(at, shopper, {"type": "screen", "name": name}, app)
+    return traffic.add(at, shopper, {"type": "page", "name": name, "properties": {"path": path}}, app)
+
+
+def _browse(traffic: Traffic, shopper: Shopper, at: datetime, app: bool) -> tuple[datetime, dict[str, Any]]:
+    """Pages of one session; returns when it ended and the last product viewed."""
+    rng = traffic.rng
+    last = rng.choice(CATALOGUE)
+    for index in range(_geometric(rng, PAGES_PER_SESSION)):
+        roll = rng.random()
+        if index == 0 and roll < 0.4:
+            at = _view(traffic, shopper, at, app, "Home", "/")
+        elif roll < 0.25:
+            category = rng.choice(CATEGORIES)
+            at = _view(traffic, shopper, at, app, "Category", f"/c/{category}")
+            listed = {"list_id": category, "category": category, "products": _product_list(rng, category)}
+            at = traffic.track(at, shopper, "Product List Viewed", listed, app)
+        elif roll < 0.37:
+            query = rng.choice(["trail", "waterproof", "wool", "gift", "running", "winter jacket"])
+            at = traffic.track(at, shopper, "Products Searched", {"query": query}, app)
+            at = _view(traffic, shopper, at, app, "Search", f"/search?q={query}")
+        elif roll < 0.45 and shopper.cart:
+            at = _view(traffic, shopper, at, app, "Cart", "/cart")
+            at = traffic.track(at, shopper, "Cart Viewed", {"cart_id": shopper.cart_id, "products": shopper.cart}, app)
+        else:
+            last = rng.choice(CATALOGUE)
+            at = _view(traffic, shopper, at, app, last["name"], last["url"].removeprefix(SHOP_URL))
+            at = traffic.track(at, shopper, "Product Viewed", dict(last), app)
+    return at, last
+
+
+def _shop(traffic: Traffic, shopper: Shopper, at: datetime, app: bool, product: dict[str, Any]) -> datetime:
+    """Add to cart; maybe check out and order."""
+    rng = traffic.rng
+    if shopper.cart_id is None:
+        shopper.carts += 1
+        shopper.cart_id = f"{shopper.user_id}-cart-{shopper.carts}"
+    for item in [product] + ([rng.choice(CATALOGUE)] if rng.random() < 0.25 else []):
+        line = {**item, "cart_id": shopper.cart_id, "quantity": rng.choice([1, 1, 1, 2])}
+        shopper.cart.append({k: v for k, v in line.items() if k != "cart_id"})
+        at = traffic.track(at, shopper, "Product Added", line, app)
+    if len(shopper.cart) > 1 and rng.random() < 0.1:
+        removed = shopper.cart.pop()
+        at = traffic.track(at, shopper, "Product Removed", {**removed, "cart_id": shopper.cart_id}, app)
+    if rng.random() >= CHECKOUT:
+        return at  # abandoned (for now: the cart stays for the next session)
+    if not shopper.identified:
+        at = _sign_up(traffic, shopper, at, app)  # an account is made at checkout
+    value = round(sum(p["price"] * p["quantity"] for p in shopper.cart), 2)
+    checkout_id = f"{shopper.cart_id}-checkout"
+    base = {"checkout_id": checkout_id, "cart_id": shopper.cart_id, "currency": "EUR"}
+    at = traffic.track(at, shopper, "Checkout Started", {**base, "value": value, "products": shopper.cart}, app)
+    at = traffic.track(at, shopper, "Checkout Step Viewed", {**base, "step": 1}, app)
+    at = traffic.track(at, shopper, "Checkout Step Completed", {**base, "step": 1, "shipping_method": "standard"}, app)
+    at = traffic.track(at, shopper, "Payment Info Entered", {**base, "step": 2, "payment_method": "card"}, app)
+    if rng.random() >= ORDER:
+        return at
+    shopper.orders += 1
+    order_id = f"{shopper.user_id}-order-{shopper.orders}"
+    order = {
+        **base,
+        "order_id": order_id,
+        "revenue": value,
+        "shipping": 4.9,
+        "tax": round(value * 0.19, 2),
+        "total": round(value + 4.9, 2),
+        "products": shopper.cart,
+    }
+    at = traffic.track(at, shopper, "Order Completed", order, app)
+    if rng.random() < REFUND:
+        later = at + timedelta(days=rng.randint(3, 10))
+        if later < START + timedelta(days=traffic.days):
+            traffic.track(later, shopper, "Order Refunded", {"order_id": order_id, "total": order["total"]}, False)
+    shopper.cart_id, shopper.cart = None, []
+    return at
+
+
+def _month(traffic: Traffic, shopper: Shopper) -> None:
+    rng = traffic.rng
+    mean = SESSIONS_PER_MONTH[shopper.kind] * traffic.days / 30
+    visits = _visit_times(rng, shopper, 1 + _poisson(rng, max(0.0, mean - 1)), traffic.days)
+    signs_up_on = rng.choice([0, 0, 0, 1]) if shopper.kind == "newcomer" else None
+    for index, at in enumerate(visits):
+        app = shopper.app and rng.random() < 0.7
+        if shopper.kind == "member" and not shopper.identified:
+            at = _sign_up(traffic, shopper, at, app)  # the first login nudge sees
+        elif shopper.kind == "member" and rng.random() < 0.15:
+            at = _login(traffic, shopper, at, app)
+        if app:
+            at = _open_app(traffic, shopper, at)
+        at, product = _browse(traffic, shopper, at, app)
+        if signs_up_on is not None and index >= min(signs_up_on, len(visits) - 1) and not shopper.identified:
+            at = _sign_up(traffic, shopper, at, app)
+        if rng.random() < ADD_TO_CART:
+            at = _shop(traffic, shopper, at, app, product)
+        if shopper.identified and "email" in shopper.consents and rng.random() < WITHDRAW:
+            _consent(traffic, shopper, at, "email", "withdrawn", "preference-center", app)
+
+
+def _login(traffic: Traffic, shopper: Shopper, at: datetime, app: bool) -> datetime:
+    """A member logs in again (another device): identify without new traits."""
+    return traffic.add(at, shopper, {"type": "identify", "traits": {"firstName": shopper.first_name}}, app)
+
+
+def shoppers(rng: random.Random, count: int) -> Iterator[Shopper]:
+    kinds, weights = list(KINDS), list(KINDS.values())
+    for number in range(1, count + 1):
+        kind = rng.choices(kinds, weights=weights)[0]
+        locale, zone = rng.choice(LOCALES)
+        yield Shopper(number, kind, locale, zone, rng.choice(FIRST_NAMES), rng.random() < APP_USERS[kind])
+
+
+def generate(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dict[str, Any]]:
+    """The shop's traffic, sorted by timestamp (a few client retries repeat a message with its messageId)."""
+    if customers < 1 or days < 1:
+        raise ValueError("customers and days must be at least 1")
+    rng = random.Random(seed)
+    traffic = Traffic(rng, days)
+    for shopper in list(shoppers(rng, customers)):
+        _month(traffic, shopper)
+    retried = [m for m in traffic.messages if rng.random() < RETRY]
+    for message in retried:  # the client timed out and sent it again a little later
+        again = datetime.fromisoformat(message["timestamp"]) + timedelta(seconds=rng.randint(2, 30))
+        traffic.messages.append(
+            {**message, "timestamp": again.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+        )
+    return sorted(traffic.messages, key=lambda m: m["timestamp"])
+
+
+def distinct_customers(messages: list[dict[str, Any]]) -> int:
+    """People in the traffic: user ids, plus anonymous ids never joined to one (what nudge keeps a record of)."""
+    users = {m["userId"] for m in messages if m.get("userId")}
+    joined = {m["anonymousId"] for m in messages if m.get("userId") and m.get("anonymousId")}
+    anonymous = {m["anonymousId"] for m in messages if m.get("anonymousId") and not m.get("userId")}
+    return len(users) + len(anonymous - joined)

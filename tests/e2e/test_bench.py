@@ -1,0 +1,108 @@
+"""`nudge bench` as the lead runs it, on a tiny shop: the tables print and the counts agree with each other.
+
+A subprocess, because moto's ``mock_aws`` resets every emulator backend in the process when it ends (the test
+session's local stack included). Nothing here asserts on timing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NUDGE = Path(sys.executable).with_name("nudge")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("bench")
+    markdown, figures = folder / "PERFORMANCE.md", folder / "figures.json"
+    command = [str(NUDGE), "bench", "--customers", "10", "--days", "3", "--import-runs", "1", "--core-customers", "10"]
+    done = subprocess.run(
+        [*command, "--markdown", str(markdown), "--json", str(figures)],
+        cwd=ROOT,
+        env={**os.environ, "TZ": "UTC"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    return {"out": done.stdout, "markdown": markdown.read_text(), "figures": json.loads(figures.read_text())}
+
+
+def per_event(out: str, label: str) -> tuple[float, int]:
+    """The per-event and per-1M figures of a row of the printed table."""
+    match = re.search(rf"^{re.escape(label)}\s+([\d.,]+)\s+([\d,]+)$", out, flags=re.MULTILINE)
+    assert match, f"no row {label!r}"
+    return float(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
+
+
+def test_the_tables_print_with_every_section(bench):
+    out = bench["out"]
+    for heading in (
+        "Per ingested event",
+        "Item sizes behind DynamoDB write units",
+        "Lambda invocations and duration",
+        "AWS list price per 1M events",
+        "Pure decision core",
+        "Cold import of each handler",
+        "Targets",
+    ):
+        assert f"\n{heading}\n" in out
+    assert "Amazon Pinpoint for the same volume" in out
+    assert re.search(r"^Engine total\s+\$[\d.]+$", out, flags=re.MULTILINE)
+
+
+def test_per_event_figures_are_the_totals_divided_by_the_events(bench):
+    figures, out = bench["figures"], bench["out"]
+    events = figures["events"]
+    assert events > 0
+
+    for label, total in (
+        ("DynamoDB write requests", figures["dynamodb_write_requests"]),
+        ("DynamoDB read requests", figures["dynamodb_read_requests"]),
+        ("Step Functions executions started", figures["executions"]),
+        ("SQS requests (billed, all)", figures["counts"]["sqs_requests"]),
+        ("API Gateway requests (ingest)", figures["requests"]),
+    ):
+        each, million = per_event(out, label)
+        assert each == pytest.approx(total / events, abs=0.0005)
+        assert million == pytest.approx(total * 1_000_000 / events, abs=1)
+
+
+def test_the_counts_agree_with_each_other(bench):
+    figures = bench["figures"]
+    counts = figures["counts"]
+
+    assert figures["dynamodb_write_requests"] > 0 and figures["dynamodb_read_requests"] > 0
+    assert counts["dynamodb_write_units"] >= figures["dynamodb_write_requests"]  # at least one unit per write
+    assert (
+        counts["sfn_transitions"]
+        == figures["executions"] * figures["transitions_per_execution"]
+        == (figures["executions"] * 4)
+    )
+    assert sum(figures["executions_by_journey"].values()) == figures["executions"]
+    # every event goes once through ingest and the updater; timers come back through the updater too
+    assert figures["lambda"]["Ingest"]["invocations"] == figures["requests"] == counts["api_requests"]
+    assert figures["lambda"]["StateUpdater"]["invocations"] >= figures["requests"]
+    # each e-mail the ledger calls sent is one SES call; the router sees each outbox message at least once
+    assert figures["sends"].get("email", 0) == figures["provider_calls"]["email"]
+    assert figures["lambda"].get("ChannelRouter", {}).get("invocations", 0) >= sum(figures["sends"].values())
+    assert figures["engine_cost_per_million"] > 0
+
+
+def test_the_report_is_written_with_the_command_that_made_it(bench):
+    markdown = bench["markdown"]
+
+    assert "`TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10`" in markdown
+    assert "## How to reproduce" in markdown and "## What is counted" in markdown
+    assert "| DynamoDB write requests |" in markdown

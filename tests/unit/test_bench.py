@@ -1,0 +1,281 @@
+"""`nudge bench` without an emulator: cost arithmetic, the price table, the meter, the synthetic shop, the report."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from infra import bench_shop
+from infra.bench import (
+    PRICES,
+    TIMER_ASL,
+    Counts,
+    FunctionUsage,
+    PipelineRun,
+    Report,
+    email_cost_per_million,
+    endpoint_months,
+    engine_cost_per_million,
+    engine_costs,
+    figures_of,
+    markdown_document,
+    pinpoint_cost_per_million,
+    render,
+    timer_transitions,
+)
+from infra.metering import ApiCallMeter, read_units, sqs_requests, write_units
+from shared.service.ingest import parse_messages
+
+CONVENTIONS = Path("/work/shared/docs/conventions.md")
+
+# ---------------------------------------------------------------- prices and cost arithmetic
+
+MILLION = Counts(
+    events=1_000_000,
+    api_requests=1_000_000,
+    lambda_invocations=2_000_000,
+    lambda_gb_seconds=50_000,
+    dynamodb_read_units=1_000_000,
+    dynamodb_write_units=2_000_000,
+    sqs_requests=3_000_000,
+    sfn_transitions=80_000,
+    emails=10_000,
+    endpoint_months=50_000,
+)
+
+
+def test_a_million_events_with_known_counts_cost_what_the_list_prices_say():
+    costs = engine_costs(MILLION)
+
+    assert costs == pytest.approx(
+        {
+            "API Gateway HTTP API": 1.00,
+            "Lambda requests": 0.40,
+            "Lambda duration": 50_000 * 0.0000133334,
+            "DynamoDB writes": 1.25,
+            "DynamoDB reads": 0.125,
+            "SQS": 1.50,
+            "Step Functions": 2.00,
+        }
+    )
+    assert engine_cost_per_million(MILLION) == pytest.approx(6.941670)
+    assert email_cost_per_million(MILLION) == pytest.approx(1.00)  # delivery: not in the engine total
+    assert pinpoint_cost_per_million(MILLION) == pytest.approx(1.00 + 50_000 * 0.0012)
+
+
+def test_a_smaller_run_is_scaled_to_a_million_events():
+    run = Counts(events=4_000, api_requests=4_000, dynamodb_write_units=8_000, sfn_transitions=400, endpoint_months=200)
+
+    # x 250: 1M requests ($1.00), 2M write units ($1.25), 100,000 transitions ($2.50)
+    assert engine_cost_per_million(run) == pytest.approx(4.75)
+    assert pinpoint_cost_per_million(run) == pytest.approx(1.00 + 50_000 * 0.0012)
+
+
+def test_the_price_table_holds_the_conventions_list_prices():
+    expected = {
+        "dynamodb_write": 0.625 / 1e6,
+        "dynamodb_read": 0.125 / 1e6,
+        "sqs_request": 0.50 / 1e6,
+        "sfn_transition": 0.025 / 1e3,
+        "lambda_request": 0.20 / 1e6,
+        "lambda_gb_second": 0.0000133334,
+        "apigw_request": 1.00 / 1e6,
+        "scheduler_invocation": 1.00 / 1e6,
+        "ses_email": 0.10 / 1e3,
+        "pinpoint_event": 1.00 / 1e6,
+        "pinpoint_endpoint_month": 0.0012,
+    }
+    assert {name: price.each for name, price in PRICES.items()} == pytest.approx(expected)
+
+
+@pytest.mark.skipif(not CONVENTIONS.exists(), reason="the shared conventions are not on this machine")
+def test_every_price_in_the_conventions_is_in_the_table():
+    text = CONVENTIONS.read_text(encoding="utf-8").split("## AWS prices", 1)[1]
+    listed = {float(number.replace(",", "")) for number in re.findall(r"\$([\d.,]*\d)", text)}
+
+    assert listed <= {price.usd for price in PRICES.values()}
+
+
+def test_the_timer_bills_four_transitions_start_wait_task_end():
+    assert timer_transitions(json.loads(TIMER_ASL.read_text())) == 4
+
+    chain = {
+        "StartAt": "A",
+        "States": {"A": {"Type": "Wait", "Next": "B"}, "B": {"Type": "Pass", "Next": "C"}, "C": {"Type": "Succeed"}},
+    }
+    assert timer_transitions(chain) == 5
+
+
+def test_an_endpoint_counts_once_per_month_of_traffic():
+    assert endpoint_months(200, 30) == 200
+    assert endpoint_months(200, 3) == 200
+    assert endpoint_months(200, 45) == 400
+
+
+# ---------------------------------------------------------------- the meter
+
+
+def test_units_follow_the_started_kilobyte_the_4_kb_read_and_the_64_kb_request():
+    assert [write_units(s) for s in (0, 1, 1024, 1025, 4096)] == [1, 1, 1, 2, 4]
+    assert write_units(1500, transactional=True) == 4
+    assert read_units(100, consistent=True) == 1 and read_units(100, consistent=False) == 0.5
+    assert read_units(4097, consistent=True) == 2
+    assert [sqs_requests(n) for n in (0, 65_536, 65_537)] == [1, 1, 2]
+
+
+def _client(service: str):
+    return boto3.client(service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_a_write_is_billed_on_the_larger_of_the_item_before_and_after_it_by_whoever_made_it():
+    sizes = iter([900, 2100])  # the ledger item before and after an UpdateItem
+    meter = ApiCallMeter(stored_size=lambda table, key: next(sizes))
+    dynamodb = _client("dynamodb")
+    meter.attach(dynamodb)
+    key = {"pk": {"S": "demo#u:anna"}, "sk": {"S": "msg#1"}}
+
+    with Stubber(dynamodb) as stub, meter.scope("ChannelRouterFunction"):
+        stub.add_response("update_item", {}, {"TableName": "t", "Key": key, "UpdateExpression": "SET a = :a"})
+        dynamodb.update_item(TableName="t", Key=key, UpdateExpression="SET a = :a")
+
+    assert meter.scoped_write_units["ChannelRouterFunction"] == 3
+    assert [(w.operation, w.size, w.units) for w in meter.written] == [("UpdateItem", 2100, 3)]
+    assert meter.count("dynamodb", scopes=frozenset({"ChannelRouterFunction"})) == 1
+    assert meter.count("dynamodb", scopes=frozenset({None})) == 0
+
+
+def test_reads_are_sized_from_the_answer_and_queue_requests_from_their_payload():
+    meter = ApiCallMeter()
+    dynamodb, sqs = _client("dynamodb"), _client("sqs")
+    meter.attach(dynamodb)
+    meter.attach(sqs)
+    item = {"pk": {"S": "p"}, "doc": {"S": "x" * 5000}}
+    url = "https://sqs.us-east-1.amazonaws.com/1/q"
+
+    with Stubber(dynamodb) as db, Stubber(sqs) as queue, meter.scope("StateUpdaterFunction"):
+        db.add_response("get_item", {"Item": item})
+        dynamodb.get_item(TableName="t", Key={"pk": {"S": "p"}}, ConsistentRead=True)
+        queue.add_response("send_message_batch", {"Successful": [], "Failed": []})
+        entries = [{"Id": str(i), "MessageBody": "y" * 20_000} for i in range(5)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+
+    assert meter.scoped_read_units["StateUpdaterFunction"] == 2.0  # 5 KB, strongly consistent
+    assert meter.scoped_sqs_requests[("StateUpdaterFunction", "SendMessageBatch")] == 2  # 100 KB in one call
+
+
+# ---------------------------------------------------------------- the synthetic shop
+
+
+def test_the_same_arguments_give_the_same_shop_and_others_another():
+    assert bench_shop.generate(20, 10, seed=1) == bench_shop.generate(20, 10, seed=1)
+    assert bench_shop.generate(20, 10, seed=1) != bench_shop.generate(20, 10, seed=2)
+
+
+def test_the_shop_has_its_customers_and_days_and_ingest_accepts_every_message():
+    messages = bench_shop.generate(40, 7, seed=3)
+    start, end = bench_shop.START, bench_shop.START + timedelta(days=8)
+
+    assert bench_shop.distinct_customers(messages) == 40
+    assert all(start <= datetime.fromisoformat(m["timestamp"]) < end for m in messages)
+    assert len(parse_messages("batch", {"batch": messages})) == len(messages)
+
+
+def test_a_month_looks_like_a_shop_most_sessions_browse_few_order():
+    messages = bench_shop.generate(300, 30, seed=4)
+    events = Counter(m.get("event") or m["type"] for m in messages)
+
+    views = events["page"] + events["screen"]
+    assert views > 0.4 * len(messages)  # page or screen views: the bulk of the traffic
+    assert 0 < events["Order Completed"] < events["Checkout Started"] < events["Product Added"] < views / 20
+    assert events["Consent Updated"] > 0 and events["identify"] > 0 and events["Application Installed"] > 0
+
+
+# ---------------------------------------------------------------- the report
+
+
+def _run(meter: ApiCallMeter) -> PipelineRun:
+    functions = {
+        "IngestFunction": FunctionUsage("IngestFunction", 1024, invocations=90, wall_seconds=0.18),
+        "StateUpdaterFunction": FunctionUsage("StateUpdaterFunction", 512, invocations=110, wall_seconds=0.44),
+    }
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    return PipelineRun(
+        customers=10,
+        days=30,
+        seed=1,
+        events=100,
+        requests=90,
+        rejected=0,
+        distinct_customers=10,
+        targeted_customers=4,
+        virtual_start=start,
+        virtual_end=start + timedelta(days=40),
+        wall_seconds=3.0,
+        meter=meter,
+        functions=functions,
+        executions=10,
+        executions_fired=10,
+        executions_by_journey=Counter({"cart_abandonment": 6, "welcome": 4}),
+        transitions_per_execution=4,
+        outcomes=Counter({("email", "sent"): 5, ("-", "suppressed"): 2}),
+        log_bytes=50_000,
+    )
+
+
+def _meter() -> ApiCallMeter:
+    meter = ApiCallMeter()
+    meter.scoped_calls.update(
+        {
+            ("StateUpdaterFunction", "dynamodb", "GetItem"): 110,
+            ("StateUpdaterFunction", "dynamodb", "PutItem"): 110,
+            ("IngestFunction", "sqs", "SendMessageBatch"): 90,
+            ("esm:StateUpdaterFunction", "sqs", "ReceiveMessage"): 110,
+            (None, "dynamodb", "GetItem"): 500,  # the harness reading the ledger: not billed
+        }
+    )
+    meter.scoped_write_units["StateUpdaterFunction"] = 330
+    meter.scoped_read_units["StateUpdaterFunction"] = 110.0
+    meter.scoped_sqs_requests.update(
+        {("IngestFunction", "SendMessageBatch"): 90, ("esm:StateUpdaterFunction", "ReceiveMessage"): 110}
+    )
+    return meter
+
+
+def test_figures_are_the_functions_calls_and_the_timer_model_per_ingested_event():
+    figures = figures_of(_run(_meter()))
+
+    assert figures.dynamodb_read_requests == 110  # the harness's 500 reads are not nudge's
+    assert figures.dynamodb_write_requests == 110
+    assert figures.counts.dynamodb_write_units == 330
+    assert figures.counts.sqs_requests == 90 + 110 + 10  # + the state machine's SendMessage per fired timer
+    assert figures.counts.sfn_transitions == 40
+    assert figures.counts.lambda_invocations == 200
+    assert figures.sends == {"email": 5}
+
+    text = "\n".join(render(Report("nudge bench", "shop.yaml", figures, None, None), markdown=False))
+    assert re.search(r"DynamoDB write requests\s+1\.100\s+1,100,000", text)
+    assert re.search(r"Step Functions executions started\s+0\.100\s+100,000", text)
+
+
+def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():
+    report = Report("TZ=UTC .venv/bin/nudge bench", "shop.yaml", figures_of(_run(_meter())), None, None)
+    previous = (
+        "# Performance and cost\n\nold figures\n\n## How to reproduce\n\nrun it like this\n\n"
+        "## Where targets are missed, and what it would take\n\nbecause of this\n"
+    )
+
+    document = markdown_document(report, previous)
+
+    assert "old figures" not in document
+    assert "`TZ=UTC .venv/bin/nudge bench`" in document
+    assert "## How to reproduce\n\nrun it like this" in document
+    assert "## Where targets are missed, and what it would take\n\nbecause of this" in document
+    assert "| DynamoDB write requests | 1.100 | 1,100,000 |" in document
+    assert "| ↳ write request units | 3.300 | 3,300,000 |" in document
