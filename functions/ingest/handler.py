@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,7 +16,7 @@ from shared import clock
 from shared.adapters.queue import EnqueueError, FifoQueue
 from shared.adapters.shops import ShopDirectory
 from shared.observability import logger, metrics, tracer
-from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, RequestRejectedError
+from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, RequestRejectedError, request_body
 from shared.settings import load_settings
 
 app = APIGatewayHttpResolver()
@@ -29,11 +30,11 @@ def ingestor() -> Ingestor:
 
 
 @app.post("/v1/<endpoint>")
-def accept(endpoint: str) -> dict[str, Any] | Response[str]:
+def accept(endpoint: str) -> dict[str, Any]:
     if endpoint not in ENDPOINTS:
-        return Response(404, content_types.APPLICATION_JSON, '{"message":"Not Found"}')
+        raise NotFoundError(f"no Segment endpoint /v1/{endpoint}")
     request = app.current_event
-    events = ingestor().ingest(endpoint, request.decoded_body or "", request.headers.get("authorization"))
+    events = ingestor().ingest(endpoint, request_body(request), request.headers.get("authorization"))
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
     logger.info("accepted", extra={"endpoint": endpoint, "shop": events[0].shop_id, "events": len(events)})
     return {"success": True}

@@ -40,7 +40,13 @@ def updater() -> StateUpdater:
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(record.message_id)
-    outcome = updater().handle(record.body, record.attributes.message_group_id or "", record.message_id)
+    outcome = updater().handle(
+        record.body,
+        record.attributes.message_group_id or "",
+        record.message_id,
+        int(record.attributes.approximate_receive_count),
+        load_settings(StateUpdaterSettings).events_max_receives,
+    )
     if outcome is None:
         metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
         logger.warning("event parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})

@@ -9,3 +9,4 @@ class StateUpdaterSettings(FunctionSettings):
     events_dlq_url: str
     outbox_queue_url: str
     timer_state_machine_arn: str
+    events_max_receives: int = 5  # the events queue's redrive maxReceiveCount

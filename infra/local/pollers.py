@@ -76,8 +76,12 @@ class QueuePoller:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def signal_stop(self) -> None:
+        """Ask the poller to stop after its current receive (at most about a second)."""
         self._stop.set()
+
+    def stop(self) -> None:
+        self.signal_stop()
         self._thread.join(timeout=10)
 
     def poll_once(self, wait_seconds: int = 1) -> int:

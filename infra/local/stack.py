@@ -120,6 +120,8 @@ class LocalStack:
     def stop(self) -> None:
         """Stop polling, serving and the emulator (in that order, so no handler runs against a dead emulator)."""
         for poller in self._pollers:
+            poller.signal_stop()  # all at once: each may be inside a one-second receive
+        for poller in self._pollers:
             poller.stop()
         if self._api is not None:
             self._api.stop()

@@ -71,12 +71,14 @@ def _withdraw(state: CustomerState, event: FeedbackEvent, channel: Channel) -> s
         recorded_at=as_utc(event.received_at),
         message_id=event.message_id,
     )
-    before = state.consent(channel)
-    after = CustomerState.model_construct(consents=[*state.consents, record]).consent(channel)
-    if _status(before) == _status(after):
-        already = "already withdrawn" if _status(before) == "withdrawn" else "granted again later"
+    # Skip only when a decision at or after this one is already on record (it wins either way). "Already withdrawn"
+    # is not enough: an older grant may still arrive and would then be in force over a withdrawal we dropped.
+    later = [r for r in state.consents if r.channel == channel and r.at >= record.at]
+    if later:
+        newest = max(later, key=lambda r: r.at)
+        already = "already withdrawn" if newest.status == "withdrawn" else "granted again later"
         return f"{event.reason}: {channel} consent {already}, nothing recorded"
-    state.consents = [*state.consents, record]
+    state.consents = sorted([*state.consents, record], key=lambda r: r.at)
     return f"{event.reason}: {channel} consent withdrawn ({record.source})"
 
 

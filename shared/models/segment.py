@@ -209,6 +209,8 @@ class NewsletterTrack(TrackCall):
 
 def _event_kind(value: Any) -> str:
     name = value.get("event") if isinstance(value, dict) else getattr(value, "event", None)
+    if not isinstance(name, str):
+        return EVENT_TAG + "other"  # the plain track model then refuses it: event must be a string
     if name in PRODUCT_EVENTS:
         return EVENT_TAG + "product"
     if name in ORDER_EVENTS:

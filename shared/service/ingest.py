@@ -156,6 +156,14 @@ def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
     return messages
 
 
+def request_body(request: Any) -> str:
+    """The HTTP body as text (API Gateway hands binary bodies over base64-encoded); not UTF-8 is a 400."""
+    try:
+        return str(request.decoded_body or "")
+    except UnicodeDecodeError as error:
+        raise RequestRejectedError(400, "body is not UTF-8 JSON", [FieldError("(body)", "must be UTF-8")]) from error
+
+
 def stamp(message: Any, received_at: datetime, index: int | None) -> Any:
     """The message with a messageId and its ``timestamp`` corrected for client clock skew (the Segment way).
 
@@ -164,9 +172,13 @@ def stamp(message: Any, received_at: datetime, index: int | None) -> Any:
     updates: dict[str, Any] = {}
     if not message.messageId:
         updates["messageId"] = f"nudge-{uuid.uuid4()}"
-    happened = as_utc(message.timestamp) if message.timestamp else None
-    if happened and message.sentAt:
-        happened = received_at - (as_utc(message.sentAt) - happened)
+    try:
+        happened = as_utc(message.timestamp) if message.timestamp else None
+        if happened and message.sentAt:
+            happened = received_at - (as_utc(message.sentAt) - happened)
+    except OverflowError as error:  # valid ISO times near year 1 or 9999 leave datetime's range in UTC
+        rule = "timestamp and sentAt must lie between years 1 and 9999 in UTC"
+        raise RequestRejectedError(400, "time out of range", [FieldError("timestamp", rule, index)]) from error
     happened = happened or received_at
     if happened - received_at > MAX_FUTURE:
         raise RequestRejectedError(

@@ -8,6 +8,7 @@ exponentially by extending the message's visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -93,11 +94,11 @@ class OutboxConsumer:
         except UnknownShopError as error:
             self._dead_letters.park(body, str(error))
             return None
-        except (TransientDeliveryError, LedgerConflictError) as error:
-            reason = error.reason if isinstance(error, TransientDeliveryError) else "another delivery in progress"
+        except Exception as error:
+            # Transient provider errors, a ledger conflict, or AWS failing under the router itself: retried with
+            # backoff; the last receive parks the message with its reason instead of letting redrive drop the why.
             if receive_count >= self._max_receives:
-                self.router.park(message, f"gave up after {receive_count} attempts: {reason}")
-                self._dead_letters.park(body, f"gave up after {receive_count} attempts: {reason}")
+                self._give_up(message, body, f"gave up after {receive_count} attempts: {_reason(error)}")
                 return None
             self._outbox.delay_retry(receipt_handle, backoff_seconds(receive_count))
             raise
@@ -106,6 +107,21 @@ class OutboxConsumer:
             # group (SQS could delay it by at most 15 minutes, so an overnight wait would hop some 40 times).
             self._timers.start([deferral_timer(message, delivery.retry_at)])
         return delivery
+
+    def _give_up(self, message: OutboxMessage, body: str, reason: str) -> None:
+        # The ledger says it too, so support sees it; but the ledger may be what keeps failing, and the dead-letter
+        # queue gets the reason either way.
+        with contextlib.suppress(Exception):
+            self.router.park(message, reason)
+        self._dead_letters.park(body, reason)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, TransientDeliveryError):
+        return error.reason
+    if isinstance(error, LedgerConflictError):
+        return "another delivery in progress"
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> OutboxConsumer:

@@ -62,13 +62,23 @@ class StateUpdater:
         self._timers = timers
         self._outbox = outbox
 
-    def handle(self, body: str, group_id: str, message_id: str) -> Outcome | None:
-        """Apply one queued message; a message that can never be applied is parked with its reason (None)."""
+    def handle(
+        self, body: str, group_id: str, message_id: str, receive_count: int = 1, max_receives: int = 5
+    ) -> Outcome | None:
+        """Apply one queued message; None when it was parked in the dead-letter queue with its reason: one that can
+        never be applied, or one that still fails on its last receive (SQS's redrive would move it without a why).
+        Raises otherwise, for SQS to deliver it again."""
+        entry = FifoEntry(group_id, message_id, body)
         try:
             event = self.parse(body)
             return self.apply(event)
         except PermanentEventError as error:
-            self._dead_letters.park(FifoEntry(group_id, message_id, body), str(error))
+            self._dead_letters.park(entry, str(error))
+            return None
+        except Exception as error:
+            if receive_count < max_receives:
+                raise
+            self._dead_letters.park(entry, f"gave up after {receive_count} attempts: {type(error).__name__}: {error}")
             return None
 
     @staticmethod
