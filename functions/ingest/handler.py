@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.ingest.settings import IngestSettings
 from shared import clock
@@ -48,7 +49,9 @@ def rejected(error: RequestRejectedError) -> Response[dict[str, Any]]:
 
 
 @app.exception_handler(EnqueueError)
-def unavailable(error: EnqueueError) -> Response[dict[str, Any]]:
+@app.exception_handler(BotoCoreError)
+@app.exception_handler(ClientError)
+def unavailable(error: Exception) -> Response[dict[str, Any]]:
     # The client retries with the same messageIds; deduplication makes a partial earlier attempt harmless.
     logger.warning("enqueue failed", extra={"reason": str(error)})
     return Response(503, content_types.APPLICATION_JSON, {"success": False, "message": "temporarily unavailable"})
