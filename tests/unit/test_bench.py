@@ -33,7 +33,7 @@ from infra.bench import (
 from infra.metering import ApiCallMeter, read_units, sqs_requests, write_units
 from shared.service.ingest import parse_messages
 
-CONVENTIONS = Path("/work/shared/docs/conventions.md")
+CONVENTIONS = Path(__file__).resolve().parents[3] / "shared" / "docs" / "conventions.md"  # beside the checkout
 
 # ---------------------------------------------------------------- prices and cost arithmetic
 
