@@ -116,7 +116,8 @@ class StateUpdater:
             assert other.state is not None
             state = merge(state or CustomerState(), other.state)
         now = self._clock()
-        decision = decide(state, event, now, config)
+        # The state was just read (or merged) for this decision alone, so decide may work on it directly.
+        decision = decide(state, event, now, config, owned=True)
         new_state = decision.state or state
         # Effects go out before the state is saved: if the save loses a race, the event is decided again and the
         # same deterministic timer names and message ids make the repeat harmless (Step Functions refuses a second
