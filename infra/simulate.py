@@ -45,7 +45,7 @@ from pydantic import TypeAdapter, ValidationError
 from infra.local.gateway import http_api_event
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
-from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner
+from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner, set_up_shop_channels
 from infra.local.runtime import FunctionRuntime
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
@@ -411,10 +411,11 @@ class Simulation:
 
         aws.client.cache_clear()  # clients made before moto started would talk to AWS
         deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
-        os.environ.update(_function_environment(deployment))
+        # only failures, on stderr: stdout is the report
+        os.environ.update({**deployment.environment(), "POWERTOOLS_LOG_LEVEL": "ERROR"})
         _fresh_functions(deployment)
         ShopDirectory(deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
-        _set_up_shop_channels(self.config)
+        set_up_shop_channels(self.config, credential="simulate")
         ledger = SendLedger(deployment.physical["CustomersTable"])
         runtimes = {fid: FunctionRuntime(spec) for fid, spec in deployment.functions.items()}
         outbox = deployment.physical["OutboxQueue"]
@@ -521,7 +522,7 @@ class Simulation:
                 continue
             entry = ledger.find(message)
             if entry is not None and entry.status == "deferred":
-                self.summary.deferrals += 1  # back on the outbox for at most 15 minutes, then decided again
+                self.summary.deferrals += 1  # waits on a timer until the customer's window opens
             if entry is None or not entry.final:
                 continue  # deferred (quiet hours) or waiting for a retry: reported when it settles
             self._reported.add(message.message_id)
@@ -621,15 +622,6 @@ def _sqs_follows(clock: VirtualClock) -> Iterator[None]:
         yield
 
 
-def _function_environment(deployment: Deployment) -> dict[str, str]:
-    """Every function's variables (one process plays them all, so they agree where they overlap)."""
-    merged: dict[str, str] = {}
-    for spec in deployment.functions.values():
-        merged.update(spec.environment)
-    merged["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # only failures, on stderr: stdout is the report
-    return merged
-
-
 def _fresh_functions(deployment: Deployment) -> None:
     """Cold starts: the functions' cached factories and settings bind to this simulation's resources, and their
     logs go to stderr at ERROR (stdout carries the report)."""
@@ -657,24 +649,6 @@ def _fresh_functions(deployment: Deployment) -> None:
 def _with_simulate_key(config: ShopConfig) -> ShopConfig:
     keys = [*config.shop.write_keys, hash_key(SIMULATE_WRITE_KEY)]
     return config.model_copy(update={"shop": config.shop.model_copy(update={"write_keys": keys})})
-
-
-def _set_up_shop_channels(config: ShopConfig) -> None:
-    """What a shop's operator sets up once in AWS, as the local stack does: the verified sender and the push
-    platform applications the config names."""
-    from shared import aws
-
-    email = config.channels.email
-    if email is not None:
-        aws.sesv2().create_email_identity(EmailIdentity=email.from_address)
-    push = config.channels.push
-    for platform, arn in (push.platform_applications if push else {}).items():
-        kind, name = arn.split(":app/", 1)[1].split("/", 1)
-        created = aws.sns().create_platform_application(
-            Name=name, Platform=kind, Attributes={"PlatformCredential": f"simulate-{platform}-credential"}
-        )["PlatformApplicationArn"]
-        if created != arn:
-            raise SimulationError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
 
 
 # ---------------------------------------------------------------- the command

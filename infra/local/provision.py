@@ -13,9 +13,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infra.template import Template, function_property, resources_of_type
+
+if TYPE_CHECKING:
+    from shared.models.config import ShopConfig
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -97,6 +100,34 @@ class Deployment:
     queue_sources: list[QueueSource] = field(default_factory=list)
     topic_sources: list[TopicSource] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+
+    def environment(self) -> dict[str, str]:
+        """Every function's variables in one mapping: one process plays all the functions, so they must agree."""
+        merged: dict[str, str] = {}
+        for spec in self.functions.values():
+            for name, value in spec.environment.items():
+                if merged.get(name, value) != value:
+                    raise TemplateError(f"functions disagree on environment variable {name}")
+                merged[name] = value
+        return merged
+
+
+def set_up_shop_channels(config: ShopConfig, credential: str = "local") -> None:
+    """What a shop's operator sets up once in AWS, done in the emulator: the verified email sender and the push
+    platform applications the shop config names (the emulator must give them exactly the ARNs the config names)."""
+    from shared import aws
+
+    email = config.channels.email
+    if email is not None:
+        aws.client("sesv2").create_email_identity(EmailIdentity=email.from_address)
+    push = config.channels.push
+    for platform, arn in (push.platform_applications if push else {}).items():
+        kind, name = arn.split(":app/", 1)[1].split("/", 1)
+        created = aws.client("sns").create_platform_application(
+            Name=name, Platform=kind, Attributes={"PlatformCredential": f"{credential}-{platform}-credential"}
+        )["PlatformApplicationArn"]
+        if created != arn:
+            raise TemplateError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
 
 
 class Provisioner:

@@ -23,7 +23,7 @@ from typing import Any
 from infra.local.gateway import HttpApi
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
-from infra.local.provision import REGION, Deployment, Provisioner, QueueSource
+from infra.local.provision import REGION, Deployment, Provisioner, QueueSource, set_up_shop_channels
 from infra.local.runtime import FunctionRuntime
 from infra.template import load_template
 from shared.models.config import ShopConfig
@@ -99,8 +99,8 @@ class LocalStack:
         ).provision()
         self._export_function_environment()
         self._route_logs_to_console()
-        configs = self._load_shops()
-        self._set_up_shop_channels(configs)
+        for config in self._load_shops():
+            set_up_shop_channels(config)
 
         self.runtimes = {fid: FunctionRuntime(spec) for fid, spec in self.deployment.functions.items()}
         self._api.mount(self.deployment.routes, self.runtimes)
@@ -186,16 +186,9 @@ class LocalStack:
             response.read()
 
     def _export_function_environment(self) -> None:
-        # One process plays every function, so their variables must agree where they overlap.
-        merged: dict[str, str] = {}
-        for spec in self.deployment.functions.values():
-            for name, value in spec.environment.items():
-                if name == "POWERTOOLS_LOG_LEVEL":
-                    continue  # the local stack sets it for the console
-                if merged.get(name, value) != value:
-                    raise LocalStackError(f"functions disagree on environment variable {name}")
-                merged[name] = value
-        os.environ.update(merged)
+        environment = self.deployment.environment()
+        environment.pop("POWERTOOLS_LOG_LEVEL", None)  # the local stack sets it for the console
+        os.environ.update(environment)
 
     def _load_shops(self) -> list[ShopConfig]:
         from infra.admin import load_config
@@ -206,23 +199,6 @@ class LocalStack:
         for config in configs:
             directory.apply(config)
         return configs
-
-    def _set_up_shop_channels(self, configs: list[ShopConfig]) -> None:
-        """What a shop's operator sets up once in AWS: the verified sender and the push platform applications."""
-        from shared import aws
-
-        for config in configs:
-            email = config.channels.email
-            if email is not None:
-                aws.client("sesv2").create_email_identity(EmailIdentity=email.from_address)
-            push = config.channels.push
-            for platform, arn in (push.platform_applications if push else {}).items():
-                kind, name = arn.split(":app/", 1)[1].split("/", 1)
-                created = aws.client("sns").create_platform_application(
-                    Name=name, Platform=kind, Attributes={"PlatformCredential": f"local-{platform}-credential"}
-                )["PlatformApplicationArn"]
-                if created != arn:
-                    raise LocalStackError(f"{config.shop.id}: push {platform} names {arn}; the emulator made {created}")
 
     def _route_logs_to_console(self) -> None:
         """The functions log JSON (as on Lambda); the console shows each delivery in one line, and whole lines only

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.models.config import Channel, ShopConfig
@@ -142,7 +142,5 @@ def next_sms_window(state: CustomerState, config: ShopConfig, now: datetime) -> 
     local = now.astimezone(zone)
     opening = local.replace(hour=SMS_WINDOW[0].hour, minute=0, second=0, microsecond=0)
     if local.time() >= SMS_WINDOW[0]:
-        from datetime import timedelta
-
         opening += timedelta(days=1)
     return opening

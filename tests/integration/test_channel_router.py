@@ -63,8 +63,7 @@ def make_customer(
     stack.wait_idle()
 
 
-def outbox(
-    stack,
+def cart_reminder(
     user: str,
     *,
     template: str = "cart_reminder",
@@ -72,7 +71,8 @@ def outbox(
     message_id: str | None = None,
     transactional: bool = False,
 ) -> OutboxMessage:
-    message = OutboxMessage(
+    """The message a cart journey puts on the outbox for ``user``'s cart c1."""
+    return OutboxMessage(
         message_id=message_id or unique("msg"),
         shop_id="demo",
         customer=f"u:{user}",
@@ -84,6 +84,11 @@ def outbox(
         transactional=transactional,
         created_at=datetime.now(UTC),
     )
+
+
+def outbox(stack, user: str, **kwargs: Any) -> OutboxMessage:
+    """Put ``cart_reminder(user, **kwargs)`` on the outbox, as a journey does."""
+    message = cart_reminder(user, **kwargs)
     StandardQueue(stack.resources["OutboxQueue"]).send(message.model_dump_json())
     return message
 
@@ -227,16 +232,7 @@ def test_consent_withdrawn_after_the_message_was_queued_is_honoured_at_send_time
     # Given a customer who allowed email when the journey queued the message
     user = unique("withdrawn")
     make_customer(local_stack, user, {"email": f"{user}@example.com"}, ["email"])
-    queued = OutboxMessage(
-        message_id=unique("msg"),
-        shop_id="demo",
-        customer=f"u:{user}",
-        journey="cart_abandonment",
-        step=0,
-        template="cart_reminder",
-        variables={"cart_id": "c1"},
-        created_at=datetime.now(UTC),
-    )
+    queued = cart_reminder(user)
 
     # When the customer withdraws before the router gets to it
     assert post(local_stack.base_url, "/v1/track", consent("email", "withdrawn", userId=user))[0] == 200
@@ -330,16 +326,7 @@ def test_a_router_that_died_after_the_provider_call_never_causes_a_second_send(l
 
     user = unique("crash")
     make_customer(local_stack, user, {"email": f"{user}@example.com"}, ["email"])
-    message = OutboxMessage(
-        message_id=unique("msg"),
-        shop_id="demo",
-        customer=f"u:{user}",
-        journey="cart_abandonment",
-        step=0,
-        template="cart_reminder",
-        variables={"cart_id": "c1"},
-        created_at=datetime.now(UTC),
-    )
+    message = cart_reminder(user)
     SendLedger(local_stack.resources["CustomersTable"]).start(message, "email", [], datetime.now(UTC) - 2 * LEASE)
 
     # When SQS redelivers the message

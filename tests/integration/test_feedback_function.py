@@ -10,21 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from functions.feedback import handler
-from infra.template import load_template
 from shared import aws
 from shared.adapters.channels.push import PushProvider, endpoint_user_data
 from shared.adapters.phone_index import PhoneIndex, PhoneOwner
 from shared.models.channels import PushSettings
 from shared.models.events import FeedbackEvent
-from shared.settings import load_settings
+from tests.integration.emulated import emulated_template
 
 REGION = "eu-west-1"
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = load_template(ROOT / "template.yaml")
 SAMPLES = ROOT / "events" / "feedback"
 SAMPLE_KEY = "sample-signing-key-0123456789abcdef"  # signs the X-Nudge-Ref of the SES samples
 ADA = "+12065550142"
@@ -41,42 +37,10 @@ class LambdaContext:
 
 @pytest.fixture
 def stack(monkeypatch):
-    """moto with the customers table, the events FIFO queue and the signing secret; the function's environment."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    caches = (aws.client, load_settings, handler.intake)
-    for cache in caches:
-        cache.cache_clear()
-    parameters.clear_caches()
-    with mock_aws():
-        properties = TEMPLATE["Resources"]["CustomersTable"]["Properties"]
-        aws.dynamodb().create_table(
-            TableName="nudge-customers",
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            KeySchema=properties["KeySchema"],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        queue_url = aws.sqs().create_queue(
-            QueueName="nudge-events.fifo",
-            Attributes={"FifoQueue": "true", "DeduplicationScope": "messageGroup"},
-        )["QueueUrl"]
-        secret = aws.client("secretsmanager").create_secret(Name="nudge-signing", SecretString=SAMPLE_KEY)["ARN"]
-        monkeypatch.setenv("CUSTOMERS_TABLE", "nudge-customers")
-        monkeypatch.setenv("EVENTS_QUEUE_URL", queue_url)
-        monkeypatch.setenv("SIGNING_SECRET_ARN", secret)
-        yield {"queue_url": queue_url, "phones": PhoneIndex("nudge-customers")}
-    for cache in caches:
-        cache.cache_clear()
-    parameters.clear_caches()
+    """The template in moto (customers table, events FIFO queue, signing secret) and the function's environment."""
+    with emulated_template(monkeypatch, (handler.intake,), signing_keys=SAMPLE_KEY) as deployment:
+        customers = deployment.physical["CustomersTable"]
+        yield {"queue_url": deployment.physical["EventsQueue"], "phones": PhoneIndex(customers)}
 
 
 def sns_event(name: str, message: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,15 +12,11 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
 
 from functions.public_api import handler
-from infra.template import load_template
 from shared import aws
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.shops import ShopDirectory
@@ -28,10 +24,9 @@ from shared.core.tokens import issue_unsubscribe_token
 from shared.models.config import ShopConfig
 from shared.models.events import FeedbackEvent
 from shared.models.messages import Content
-from shared.settings import load_settings
+from tests.integration.emulated import emulated_template
 
 REGION = "eu-west-1"
-TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
 NEW_KEY = b"current-signing-key-0123456789abcdef"
 OLD_KEY = b"previous-signing-key-0123456789abcdef"
 DEMO_SECRET = "demo-secret-key"
@@ -53,66 +48,15 @@ def shop(shop_id: str, write_key: str, secret_key: str) -> ShopConfig:
     )
 
 
-def create_table(logical_id: str) -> str:
-    """A table with the key schema template.yaml declares for ``logical_id``."""
-    properties = TEMPLATE["Resources"][logical_id]["Properties"]
-    name = f"nudge-{logical_id}"
-    aws.dynamodb().create_table(
-        TableName=name,
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        KeySchema=properties["KeySchema"],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
-
-
 @pytest.fixture
 def stack(monkeypatch):
-    """moto with the function's tables, queue and secret; the function's environment; fresh caches."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    caches = (aws.client, load_settings, handler.unsubscribe, handler.inbox)
-    for cache in caches:
-        cache.cache_clear()
-    parameters.clear_caches()
-    with mock_aws():
-        customers, shops = create_table("CustomersTable"), create_table("ShopsTable")
-        attributes = TEMPLATE["Resources"]["EventsQueue"]["Properties"]
-        queue_url = aws.sqs().create_queue(
-            QueueName="nudge-events.fifo",
-            Attributes={
-                "FifoQueue": "true",
-                "ContentBasedDeduplication": "false",
-                "DeduplicationScope": attributes["DeduplicationScope"],
-                "FifoThroughputLimit": attributes["FifoThroughputLimit"],
-            },
-        )["QueueUrl"]
-        secret = aws.client("secretsmanager").create_secret(
-            Name="nudge-signing", SecretString=f"{NEW_KEY.decode()}\n{OLD_KEY.decode()}"
-        )["ARN"]
-        directory = ShopDirectory(shops)
+    """The template in moto, the demo and another shop in its shops table, the function's environment."""
+    keys = f"{NEW_KEY.decode()}\n{OLD_KEY.decode()}"
+    with emulated_template(monkeypatch, (handler.unsubscribe, handler.inbox), signing_keys=keys) as deployment:
+        directory = ShopDirectory(deployment.physical["ShopsTable"])
         directory.apply(shop("demo", "demo-write-key", DEMO_SECRET))
         directory.apply(shop("other", "other-write-key", OTHER_SECRET))
-        for name, value in {
-            "CUSTOMERS_TABLE": customers,
-            "SHOPS_TABLE": shops,
-            "EVENTS_QUEUE_URL": queue_url,
-            "SIGNING_SECRET_ARN": secret,
-        }.items():
-            monkeypatch.setenv(name, value)
-        yield {"queue_url": queue_url, "customers": customers}
-    for cache in caches:
-        cache.cache_clear()
-    parameters.clear_caches()
+        yield {"queue_url": deployment.physical["EventsQueue"], "customers": deployment.physical["CustomersTable"]}
 
 
 def http_event(
