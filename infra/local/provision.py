@@ -133,7 +133,15 @@ def set_up_shop_channels(config: ShopConfig, credential: str = "local") -> None:
 class Provisioner:
     """Creates the template's resources through boto3 clients pointed at the emulator."""
 
-    def __init__(self, template: Template, root: Path, clients: Any, parameters: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        template: Template,
+        root: Path,
+        clients: Any,
+        parameters: dict[str, str] | None = None,
+        stack_name: str = STACK,
+    ) -> None:
+        self.stack = stack_name  # prefixes every name, so two stacks in one emulator never share a queue
         self.template = template
         self.root = root
         self.clients = clients
@@ -178,7 +186,7 @@ class Provisioner:
         else:
             # Functions, layers, the HTTP API, log groups and alarms are played by the local stack itself or have
             # no local counterpart; their Ref is a stable made-up name.
-            self.deployment.physical[logical_id] = f"{STACK}-{logical_id}"
+            self.deployment.physical[logical_id] = f"{self.stack}-{logical_id}"
             self.deployment.skipped[logical_id] = kind
         self._creating.discard(logical_id)
         return self.deployment.physical[logical_id]
@@ -238,7 +246,7 @@ class Provisioner:
         pseudo = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
-            "AWS::StackName": STACK,
+            "AWS::StackName": self.stack,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
         }
@@ -262,7 +270,7 @@ class Provisioner:
 
     # ---------------------------------------------------------------- resources
     def _create_table(self, logical_id: str, properties: dict[str, Any]) -> None:
-        name = self.resolve(properties.get("TableName")) or f"{STACK}-{logical_id}"
+        name = self.resolve(properties.get("TableName")) or f"{self.stack}-{logical_id}"
         request: dict[str, Any] = {
             "TableName": name,
             "AttributeDefinitions": properties["AttributeDefinitions"],
@@ -284,7 +292,7 @@ class Provisioner:
 
     def _create_queue(self, logical_id: str, properties: dict[str, Any]) -> None:
         fifo = bool(properties.get("FifoQueue"))
-        name = self.resolve(properties.get("QueueName")) or f"{STACK}-{logical_id}" + (".fifo" if fifo else "")
+        name = self.resolve(properties.get("QueueName")) or f"{self.stack}-{logical_id}" + (".fifo" if fifo else "")
         attributes = {
             key: _attribute_value(self.resolve(properties[key])) for key in _QUEUE_ATTRIBUTES if key in properties
         }
@@ -300,7 +308,7 @@ class Provisioner:
         self.deployment.attributes[(logical_id, "QueueUrl")] = url
 
     def _create_state_machine(self, logical_id: str, properties: dict[str, Any]) -> None:
-        name = self.resolve(properties.get("Name")) or f"{STACK}-{logical_id}"
+        name = self.resolve(properties.get("Name")) or f"{self.stack}-{logical_id}"
         if "DefinitionUri" in properties:
             text = (self.root / properties["DefinitionUri"]).read_text(encoding="utf-8")
         else:
@@ -318,14 +326,14 @@ class Provisioner:
         self.deployment.attributes[(logical_id, "Name")] = name
 
     def _create_topic(self, logical_id: str, properties: dict[str, Any]) -> None:
-        name = self.resolve(properties.get("TopicName")) or f"{STACK}-{logical_id}"
+        name = self.resolve(properties.get("TopicName")) or f"{self.stack}-{logical_id}"
         arn = self.clients("sns").create_topic(Name=name)["TopicArn"]
         self.deployment.physical[logical_id] = arn
         self.deployment.attributes[(logical_id, "TopicArn")] = arn
         self.deployment.attributes[(logical_id, "TopicName")] = name
 
     def _create_secret(self, logical_id: str, properties: dict[str, Any]) -> None:
-        name = self.resolve(properties.get("Name")) or f"{STACK}-{logical_id}"
+        name = self.resolve(properties.get("Name")) or f"{self.stack}-{logical_id}"
         if "SecretString" in properties:
             value = str(self.resolve(properties["SecretString"]))
         else:  # GenerateSecretString: a fresh random value per stack, as CloudFormation makes one per deployment
@@ -382,7 +390,7 @@ class Provisioner:
         """SNS invokes Lambda directly in AWS; the emulator cannot, so a queue subscribed to the topic stands between
         (SNS's own fan-out to SQS, in the emulator) and the local stack invokes the function with SNS-shaped events."""
         sqs = self.clients("sqs")
-        url = sqs.create_queue(QueueName=f"{STACK}-{function}-sns")["QueueUrl"]
+        url = sqs.create_queue(QueueName=f"{self.stack}-{function}-sns")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         subscription = self.clients("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
         return TopicSource(function, topic_arn, url, subscription["SubscriptionArn"])

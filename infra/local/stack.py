@@ -293,23 +293,18 @@ class ConsoleStream:
     def _show(self, line: str) -> None:
         if not line.strip():
             return
+        record = _json_or_none(line)
+        shown = record is None or logging.getLevelNamesMapping().get(str(record.get("level")), 0) >= self._level
         if self._console is None:  # no console (tests): only what is at or above the level, on stderr
-            record = _json_or_none(line)
-            if record is None or logging.getLevelNamesMapping().get(str(record.get("level")), 0) >= self._level:
+            if shown:
                 sys.stderr.write(line + "\n")
-            return
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            self._console(line)
-            return
-        if record.get("message") == "delivery":
+        elif record is not None and record.get("message") == "delivery":
             where = f" on {record['channel']}" if record.get("channel") else ""
             why = f" ({record['reason']})" if record.get("reason") else ""
             title = f' "{record["title"]}"' if record.get("title") else ""
             step = f"{record.get('journey')} step {record.get('step')}"
             self._console(f"  delivery {step}: {record.get('status')}{where}{why}{title}")
-        elif logging.getLevelNamesMapping().get(str(record.get("level")), 0) >= self._level:
+        elif shown:
             self._console("  " + line)
 
 

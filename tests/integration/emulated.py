@@ -47,7 +47,10 @@ def emulated_template(
     parameters.clear_caches()
     try:
         with mock_aws():
-            deployment = Provisioner(load_template(ROOT / "template.yaml"), ROOT, aws.client).provision()
+            # Its own stack name: the session's local stack may still be polling its queues in this process, and
+            # inside mock_aws its clients would reach these backends.
+            template = load_template(ROOT / "template.yaml")
+            deployment = Provisioner(template, ROOT, aws.client, stack_name="nudge-handler-test").provision()
             if signing_keys is not None:
                 aws.client("secretsmanager").put_secret_value(
                     SecretId=deployment.physical["SigningSecret"], SecretString=signing_keys

@@ -37,10 +37,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto.core.botocore_stubber import MockRawResponse
 
-from infra.local import provision
 from infra.local.gateway import http_api_event
 from infra.local.pollers import lambda_sqs_record
-from infra.local.provision import HttpRoute, Provisioner, QueueSource
+from infra.local.provision import HttpRoute, Provisioner, QueueSource, set_up_shop_channels
 from infra.local.runtime import LambdaContext
 from infra.template import load_template
 from shared import aws
@@ -273,21 +272,19 @@ class Deployment:
             if name.startswith("AWS_ENDPOINT_URL_"):
                 monkeypatch.delenv(name)
         reset_function_caches()
-        monkeypatch.setattr(provision, "STACK", STACK)
         template = load_template(ROOT / "template.yaml")
         self.deployment = Provisioner(
-            template, ROOT, aws.client, parameters={"PublicBaseUrl": "https://nudge.example"}
+            template, ROOT, aws.client, parameters={"PublicBaseUrl": "https://nudge.example"}, stack_name=STACK
         ).provision()
-        for spec in self.deployment.functions.values():
-            for name, value in spec.environment.items():
-                if name != "POWERTOOLS_LOG_LEVEL":
-                    monkeypatch.setenv(name, value)
+        for name, value in self.deployment.environment().items():
+            if name != "POWERTOOLS_LOG_LEVEL":
+                monkeypatch.setenv(name, value)
         from shared.adapters.shops import ShopDirectory
 
         directory = ShopDirectory(self.resources["ShopsTable"])
         for config in shops:
             directory.apply(config)
-            self._set_up_channels(config)
+            set_up_shop_channels(config, credential="test")
 
     @property
     def resources(self) -> dict[str, str]:
@@ -295,19 +292,6 @@ class Deployment:
 
     def source(self, function: str) -> QueueSource:
         return next(s for s in self.deployment.queue_sources if s.function == function)
-
-    @staticmethod
-    def _set_up_channels(config: ShopConfig) -> None:
-        email = config.channels.email
-        if email is not None:
-            aws.client("sesv2").create_email_identity(EmailIdentity=email.from_address)
-        push = config.channels.push
-        for platform, arn in (push.platform_applications if push else {}).items():
-            kind, name = arn.split(":app/", 1)[1].split("/", 1)
-            created = aws.client("sns").create_platform_application(
-                Name=name, Platform=kind, Attributes={"PlatformCredential": f"test-{platform}"}
-            )["PlatformApplicationArn"]
-            assert created == arn, (created, arn)
 
 
 @contextmanager
