@@ -13,6 +13,8 @@ Four measurements, one report (stdout, and ``docs/PERFORMANCE.md`` with the comm
    next to Amazon Pinpoint's price for the same volume.
 3. **The pure decision core.** ``decide`` over the same kind of traffic in memory: events per second on one core.
 4. **Cold imports.** Each function's handler module imported by a fresh interpreter, against ``import boto3``.
+5. **One maximal batch.** 2,500 events in one ``/v1/batch`` through the real ingest handler on the local stack, and
+   its model against the ingest function's timeout in AWS (:mod:`infra.bench_batch`).
 
 What is counted, and why (docs/PERFORMANCE.md says the same):
 
@@ -55,6 +57,7 @@ from infra import bench_shop
 from infra.metering import READ_OPERATIONS, WRITE_OPERATIONS, ApiCallMeter
 
 if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
+    from infra.bench_batch import BatchFigures
     from infra.simulate import HistoryMessage, Outcome, Stage, VirtualTimers
     from shared.models.config import ShopConfig
     from shared.models.events import TimerEvent
@@ -802,6 +805,7 @@ class Report:
     pipeline: PipelineFigures
     core: CoreFigures | None
     imports: ImportFigures | None
+    batch: BatchFigures | None = None
     machine: str = field(
         default_factory=lambda: f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
@@ -1003,6 +1007,11 @@ def render(report: Report, markdown: bool) -> list[str]:
         worst = imports.worst[0]
         heavy = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports.heaviest)
         out += ["", f"Own import time by package in {worst} (`-X importtime`): {heavy}."]
+    if report.batch is not None:
+        from infra.bench_batch import render_batch
+
+        out += heading(f"One {report.batch.events:,}-event batch")
+        out += render_batch(report.batch)
     out += heading("Targets")
     values = report.target_values()
     target_rows = []
@@ -1073,6 +1082,10 @@ _COUNTING_NOTES = [
     "  joined to one), one endpoint-month each per 30 days of traffic.",
     "- The run starts on an empty nudge, so every member's first login starts a welcome journey; the executions per",
     "  journey show how much of the figure that is.",
+    "- **One batch**: 2,500 track events of 250 customers in one `/v1/batch`, through the ingest handler of a local",
+    "  stack without pollers, after one warm-up call. Compute is the handler's wall time while no AWS call was in",
+    "  flight. The AWS model takes the busiest lane's `SendMessageBatch` calls one after the other at an assumed",
+    "  30 ms each (the other lanes run meanwhile); `--batch-events 0` skips it.",
 ]
 
 _DEFAULT_SECTIONS = {
@@ -1117,9 +1130,16 @@ def _stage(message: str, err: IO[str]) -> Iterator[None]:
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces ``args`` (defaults left out)."""
     parts = ["TZ=UTC .venv/bin/nudge bench"]
-    defaults = {"customers": 200, "days": 30, "seed": bench_shop.SEED, "import_runs": 5, "core_customers": 1000}
+    defaults = {
+        "customers": 200,
+        "days": 30,
+        "seed": bench_shop.SEED,
+        "import_runs": 5,
+        "core_customers": 1000,
+        "batch_events": 2500,
+    }
     for name, default in defaults.items():
-        value = getattr(args, name)
+        value = getattr(args, name, default)
         if value != default:
             parts.append(f"--{name.replace('_', '-')} {value}")
     if Path(args.config).resolve() != DEFAULT_CONFIG:
@@ -1137,6 +1157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--core-customers", type=int, default=1000, help="customers in the decision-core measurement (0: skip)"
     )
+    parser.add_argument("--batch-events", type=int, default=2500, help="events in the one-batch measurement (0: skip)")
     parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN, help="where to write the report")
     parser.add_argument("--no-markdown", action="store_true", help="print only")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
@@ -1163,12 +1184,18 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
     if args.import_runs > 0:
         with _stage(f"cold imports: {args.import_runs} fresh interpreters per handler", err):
             imports = import_times(args.import_runs)
+    batch = None
+    if getattr(args, "batch_events", 0) > 0:
+        from infra.bench_batch import measure_batch
+
+        with _stage(f"one batch: {args.batch_events} events through the ingest handler on the local stack", err):
+            batch = measure_batch(config, args.batch_events)
     config_name = (
         str(Path(args.config).resolve().relative_to(ROOT))
         if Path(args.config).resolve().is_relative_to(ROOT)
         else str(args.config)
     )
-    report = Report(command_line(args), config_name, pipeline, core, imports)
+    report = Report(command_line(args), config_name, pipeline, core, imports, batch)
     out.write("\n".join(render(report, markdown=False)) + "\n")
     out.flush()
     if not args.no_markdown:
@@ -1203,4 +1230,15 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "engine_cost_per_million": engine_cost_per_million(counts),
         "pinpoint_cost_per_million": pinpoint_cost_per_million(counts),
         "targets": report.target_values(),
+        "batch": None
+        if report.batch is None
+        else {
+            "events": report.batch.events,
+            "status": report.batch.status,
+            "wall_ms": report.batch.wall_ms,
+            "send_calls": report.batch.send_calls,
+            "lanes": report.batch.lanes,
+            "modelled_ms": report.batch.modelled_ms,
+            "timeout_s": report.batch.timeout_s,
+        },
     }

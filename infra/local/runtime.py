@@ -1,13 +1,17 @@
-"""Invokes a function's real handler the way Lambda does: imported by its fully qualified Handler, one at a time.
+"""Invokes a function's real handler the way Lambda does: imported by its fully qualified Handler, in execution
+environments that each run one invocation at a time.
 
-Each function behaves like one warm Lambda container: invocations of the same function are serialized (Powertools'
-resolvers keep the current event on the app object, as they may in a single-threaded container), different
-functions run concurrently.
+As in Lambda, an invocation that arrives while every environment of the function is busy gets a new one (a cold
+start), so a long invocation (a 2,500-event batch) does not hold up the others. An environment is its own copy of
+the handler's module (Powertools' resolvers keep the current event on the module's app object, which is safe only
+in a single-threaded container); the first is the module itself, so a process that invokes one event at a time
+(simulate, bench) uses exactly the module it imported. Modules below the handler (``shared``) are one per process.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
 import time
 import uuid
@@ -48,25 +52,59 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class FunctionRuntime:
-    """One function: its handler, imported on first use (a cold start), invoked one event at a time."""
+MAX_ENVIRONMENTS = 16  # per function; beyond it an invocation waits for one to be free (Lambda would throttle)
 
-    def __init__(self, spec: FunctionSpec) -> None:
+
+class FunctionRuntime:
+    """One function: its handler, loaded in a new execution environment whenever all of them are busy."""
+
+    def __init__(self, spec: FunctionSpec, max_environments: int = MAX_ENVIRONMENTS) -> None:
         self.spec = spec
         self.name = f"{STACK}-{spec.logical_id}"
         self.invocations = 0
-        self._handler: Callable[[dict[str, Any], Any], Any] | None = None
-        self._lock = threading.Lock()
+        self.environments = 0  # created so far (each one a cold start)
+        self._max = max_environments
+        self._idle: list[Callable[[dict[str, Any], Any], Any]] = []
+        self._free = threading.Condition()
 
-    def _load(self) -> Callable[[dict[str, Any], Any], Any]:
-        if self._handler is None:
-            module_name, attribute = self.spec.handler.rsplit(".", 1)
-            self._handler = getattr(importlib.import_module(module_name), attribute)
-        return self._handler
+    def _load(self, first: bool) -> Callable[[dict[str, Any], Any], Any]:
+        """The handler of a new environment: the module itself for the first, a private copy of it after."""
+        module_name, attribute = self.spec.handler.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+        if not first:
+            found = importlib.util.find_spec(module_name)
+            assert found is not None and found.loader is not None, module_name
+            module = importlib.util.module_from_spec(found)  # not in sys.modules: this environment's own
+            found.loader.exec_module(module)
+        handler: Callable[[dict[str, Any], Any], Any] = getattr(module, attribute)
+        return handler
+
+    def _acquire(self) -> Callable[[dict[str, Any], Any], Any]:
+        with self._free:
+            while not self._idle and self.environments >= self._max:
+                self._free.wait()
+            self.invocations += 1
+            if self._idle:
+                return self._idle.pop()
+            self.environments += 1
+            first = self.environments == 1
+        try:
+            return self._load(first)
+        except BaseException:
+            with self._free:
+                self.environments -= 1
+                self._free.notify()
+            raise
+
+    def _release(self, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        with self._free:
+            self._idle.append(handler)
+            self._free.notify()
 
     def invoke(self, event: dict[str, Any]) -> Any:
         """Run the handler on ``event`` and return what it returns (exceptions propagate, as a failed invoke)."""
-        with self._lock:
-            handler = self._load()
-            self.invocations += 1
+        handler = self._acquire()
+        try:
             return handler(event, LambdaContext(self.name, self.spec.memory_mb, self.spec.timeout_s))
+        finally:
+            self._release(handler)

@@ -14,13 +14,16 @@ import os
 import sys
 import threading
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from infra.local.gateway import HttpApi
+from infra.local.emulator import speed_up_queue_sends
+from infra.local.gateway import HttpApi, RequestSummary
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
 from infra.local.provision import REGION, Deployment, Provisioner, QueueSource, set_up_shop_channels
@@ -47,12 +50,14 @@ class LocalStack:
         template: Path = TEMPLATE,
         log_level: str = "WARNING",
         console: Callable[[str], None] | None = None,
+        poll: bool = True,
     ) -> None:
         self._configs = [Path(p) for p in configs]
         self._port = port
         self._template_path = template
         self._log_level = log_level
         self._console = console
+        self._poll = poll  # False: no event sources (a measurement of one function alone)
         self._server: Any = None
         self.providers = LocalProviders()
         self._due: dict[str, float] = {}
@@ -80,6 +85,7 @@ class LocalStack:
         os.environ["TZ"] = "UTC"
         time.tzset()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator call otherwise
+        speed_up_queue_sends()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -92,7 +98,7 @@ class LocalStack:
 
         aws.client.cache_clear()  # clients made before now would talk to AWS
         # The HTTP API's port is bound first: links in messages (unsubscribe) name it, as PublicBaseUrl.
-        self._api = HttpApi(self._port, on_request=self._on_request)
+        self._api = HttpApi(self._port, on_request=self._on_request, health=self._health)
         template = load_template(self._template_path)
         self.deployment = Provisioner(
             template, self._template_path.parent, aws.client, parameters={"PublicBaseUrl": self._api.base_url}
@@ -104,7 +110,6 @@ class LocalStack:
 
         self.runtimes = {fid: FunctionRuntime(spec) for fid, spec in self.deployment.functions.items()}
         self._api.mount(self.deployment.routes, self.runtimes)
-        self._api.start()
         sqs = aws.sqs()
         self._pollers = [
             QueuePoller(source, self.runtimes[source.function], sqs, on_batch=self._on_batch)
@@ -113,8 +118,11 @@ class LocalStack:
         self._pollers += [
             TopicPoller(source, self.runtimes[source.function], sqs) for source in self.deployment.topic_sources
         ]
+        if not self._poll:
+            self._pollers = []
         for poller in self._pollers:
             poller.start()
+        self._api.start()  # last: a client is refused until everything above is there
         return self
 
     def stop(self) -> None:
@@ -269,9 +277,35 @@ class LocalStack:
             note = f", {failed} left for retry" if failed else ""
             self._console(f"  {source.function}: batch of {records}{note}")
 
-    def _on_request(self, method: str, path: str, status: int, millis: float) -> None:
-        if self._console:
-            self._console(f"  {method} {path} -> {status} ({millis:.0f} ms)")
+    def _health(self) -> dict[str, Any]:
+        """``GET /health``: answered once the stack is ready (the HTTP API takes connections only from then)."""
+        return {
+            "status": "ready",
+            "emulator": self.endpoint_url,
+            "functions": sorted(self.runtimes),
+            "routes": len(self.deployment.routes),
+        }
+
+    def _on_request(self, request: RequestSummary) -> None:
+        if not self._console:
+            return
+        from shared.observability import mask_pii  # imported once the stack has set the functions' environment
+
+        # The path is masked like every log line: customer ids may be e-mail addresses or phone numbers.
+        line = f"  {request.method} {mask_pii(unquote(request.path))}"
+        if request.status is None:
+            self._console(f"{line} -> client went away ({request.millis:.0f} ms)")
+            return
+        self._console(f"{line} -> {request.status} ({request.millis:.0f} ms)")
+        if request.error is not None:
+            error = request.error
+            self._console(f"    the handler raised {type(error).__name__}: {mask_pii(str(error))[:200]}")
+            if self._log_level == "DEBUG":
+                for text in traceback.format_exception(error):
+                    for part in text.rstrip("\n").splitlines():
+                        self._console("    " + mask_pii(part))
+            else:
+                self._console("    (--log-level DEBUG prints its traceback)")
 
 
 class ConsoleStream:

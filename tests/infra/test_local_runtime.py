@@ -1,0 +1,45 @@
+"""The local runtime runs a function the way Lambda does: a busy function gets another execution environment."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from infra.local.provision import FunctionSpec
+from infra.local.runtime import FunctionRuntime
+
+SPEC = FunctionSpec("FakeFunction", "tests.infra.fake_function.handler", {}, 128, 10)
+
+
+def event(name: str) -> dict:
+    return {"id": name, "started": threading.Event(), "proceed": threading.Event()}
+
+
+def test_a_second_invocation_is_served_while_the_first_is_still_running():
+    # Given an invocation that runs until told to finish
+    runtime = FunctionRuntime(SPEC)
+    long, short = event("long"), event("short")
+    short["proceed"].set()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(runtime.invoke, long)
+        assert long["started"].wait(5)
+
+        # When another arrives meanwhile, Then it is answered before the first finishes, with its own event
+        assert pool.submit(runtime.invoke, short).result(timeout=5) == "short"
+        assert not first.done()
+        long["proceed"].set()
+        assert first.result(timeout=5) == "long"  # its module state was not overwritten by the other invocation
+    assert runtime.environments == 2
+    assert runtime.invocations == 2
+
+
+def test_one_at_a_time_reuses_one_environment_the_imported_module():
+    import tests.infra.fake_function as module
+
+    runtime = FunctionRuntime(SPEC)
+    for name in ("a", "b", "c"):
+        one = event(name)
+        one["proceed"].set()
+        assert runtime.invoke(one) == name
+    assert runtime.environments == 1
+    assert module.current == "c"  # the first environment is the module itself (simulate and bench patch it)
