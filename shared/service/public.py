@@ -8,7 +8,8 @@ Unsubscribe (``/u/{token}``, the link in every marketing email's ``List-Unsubscr
   against every signing key (rotation) and enqueues an ``unsubscribe_link`` feedback event on the customer's FIFO
   group; it answers 200 with a short page, never a redirect. The POST carries no cookies and no auth: the HMAC in
   the token is the authorisation, so the body is not required to be exactly ``List-Unsubscribe=One-Click``.
-  Two clicks on one (UTC) day are one event (the dedupe id is the token's digest and the date).
+  Clicks of one link within one retry window (10 minutes, counted from the epoch by the injected clock) are one
+  event: a mail client's retry or a double click dedupes, a genuine click later (after consenting again) does not.
 - A forged, tampered or malformed token is a plain 404 either way, with no detail.
 
 In-app inbox (``/v1/inbox/{customer_id}``): the app authenticates as the shop with its **write key** (HTTP Basic
@@ -30,9 +31,8 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
 
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.queue import FifoQueue
@@ -60,6 +60,8 @@ _WHAT: dict[Channel, str] = {
     "whatsapp": "WhatsApp messages",
     "in_app": "in-app messages",
 }
+UNSUBSCRIBE_RETRY_WINDOW = timedelta(minutes=10)
+"""Clicks of one unsubscribe link within one such window are one event: retries and double clicks dedupe."""
 _STYLE = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}"
 
 
@@ -100,7 +102,14 @@ def unsubscribed_page(claim: UnsubscribeClaim) -> str:
 
 
 def unsubscribe_event(claim: UnsubscribeClaim, token: str, now: datetime) -> FeedbackEvent:
-    """The feedback event of a one-click unsubscribe; the same token on the same UTC day is the same event."""
+    """The feedback event of a one-click unsubscribe; the same token in the same retry window is the same event.
+
+    The dedupe id is the token's digest and the number of the window ``now`` falls in, not the calendar day: the
+    core remembers applied ids for 26 hours, so an id that lasts a day would keep out a genuine later click (after
+    consenting again). A retry that straddles two windows is two events, which is harmless: the second withdraws
+    again what is withdrawn already (one more record in the consent history).
+    """
+    window = int(now.timestamp()) // int(UNSUBSCRIBE_RETRY_WINDOW.total_seconds())
     digest = hashlib.sha256(token.encode()).hexdigest()[:32]
     return FeedbackEvent(
         shop_id=claim.shop_id,
@@ -108,7 +117,7 @@ def unsubscribe_event(claim: UnsubscribeClaim, token: str, now: datetime) -> Fee
         channel=claim.channel,
         reason="unsubscribe_link",
         source="unsubscribe-link",
-        feedback_id=f"unsubscribe:{digest}:{now.date().isoformat()}",
+        feedback_id=f"unsubscribe:{digest}:{window}",
         occurred_at=now,
         received_at=now,
     )
@@ -169,7 +178,7 @@ class InboxApi:
         config = self._shops.config(found.shop_id) if found is not None and found.kind == "write" else None
         token = lowered.get(CUSTOMER_TOKEN_HEADER, "")
         if config is None or not verify_inbox_token(
-            customer_token_keys(config.shop.secret_keys), config.shop.id, unquote(customer_id), token
+            customer_token_keys(config.shop.secret_keys), config.shop.id, customer_id, token
         ):
             raise InboxAccessDeniedError("a write key and a valid customer token are required")
         return config.shop.id
@@ -184,11 +193,10 @@ class InboxApi:
 
     def mark_read(self, shop_id: str, customer_id: str, message_id: str) -> dict[str, Any]:
         """Mark one message read (the first read time stays); raises UnknownInboxMessageError if there is none."""
-        message = unquote(message_id)
-        if not self._store.mark_read(shop_id, _customer(customer_id), message, self._clock()):
+        if not self._store.mark_read(shop_id, _customer(customer_id), message_id, self._clock()):
             raise UnknownInboxMessageError("no such message")
-        return {"message_id": message, "read": True}
+        return {"message_id": message_id, "read": True}
 
 
 def _customer(customer_id: str) -> str:
-    return f"u:{unquote(customer_id)}"
+    return f"u:{customer_id}"

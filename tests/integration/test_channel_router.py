@@ -11,21 +11,26 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime, time, timedelta
 from email import message_from_bytes
 from email.policy import default as email_policy
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
+from shared import aws, clock
 from shared.adapters.queue import StandardQueue
 from shared.models.messages import OutboxMessage
+from tests.clocks import running_at
 from tests.factories import consent, identify, product, track
 from tests.integration.http import SECRET_KEY, call, post
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
+ZONE = "Europe/Berlin"  # every customer here lives in Berlin
+NOON = time(12, 0)  # by day: inside the SMS window (08:00-21:00 local), whatever the hour the suite runs at
 
 
 def unique(prefix: str) -> str:
@@ -43,7 +48,7 @@ def make_customer(
     cart: bool = True,
 ) -> None:
     """A customer as the shop's tracking client creates one: identify, consents, a cart, maybe the app."""
-    context = {"locale": locale, "timezone": "Europe/Berlin"}
+    context = {"locale": locale, "timezone": ZONE}
     batch = [identify(traits, userId=user, context=context)]
     batch += [consent(channel, userId=user) for channel in consents]
     if cart:
@@ -82,7 +87,7 @@ def cart_reminder(
         channels=channels,
         variables={"cart_id": "c1"},
         transactional=transactional,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
     )
 
 
@@ -93,10 +98,12 @@ def outbox(stack, user: str, **kwargs: Any) -> OutboxMessage:
     return message
 
 
-def deliver(stack, user: str, **kwargs: Any) -> dict[str, Any]:
-    """Put one message on the outbox, let the router run, return what support sees for it."""
-    message = outbox(stack, user, **kwargs)
-    stack.wait_idle()
+def deliver(stack, user: str, *, local_time: time = NOON, **kwargs: Any) -> dict[str, Any]:
+    """Put one message on the outbox and let the router run at ``local_time`` in the customer's zone (the clock
+    moves forward to it); return what support sees for it."""
+    with clock.use(running_at(local_time, ZONE)):
+        message = outbox(stack, user, **kwargs)
+        stack.wait_idle()
     return support_view(stack, user, message.message_id)
 
 
@@ -172,6 +179,43 @@ def test_every_channel_is_delivered_through_its_provider(local_stack, channel):
         "in_app": len(inbox_of(local_stack, user)),
     }
     assert delivered == {name: (1 if name == channel else 0) for name in delivered}
+
+
+def deferral_due(stack, message_id: str) -> datetime:
+    """When the timer that brings a deferred message back is due (its execution's ``due_at``)."""
+    client = aws.stepfunctions()
+    machine = stack.resources["TimerStateMachine"]
+    for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine):
+        for execution in page["executions"]:
+            document = client.describe_execution(executionArn=execution["executionArn"])["input"]
+            if message_id in document:
+                return datetime.fromisoformat(json.loads(document)["due_at"])
+    raise AssertionError(f"no timer for {message_id}")
+
+
+@pytest.mark.parametrize(
+    ("local_time", "expected"),
+    [
+        pytest.param(time(3, 0), ("deferred", "quiet_hours", 0), id="03:00-deferred-to-08:00"),
+        pytest.param(time(21, 30), ("deferred", "quiet_hours", 0), id="21:30-deferred-to-08:00"),
+        pytest.param(time(12, 0), ("sent", None, 1), id="12:00-sent"),
+    ],
+)
+def test_a_marketing_sms_waits_for_08_00_to_21_00_in_the_customers_zone(local_stack, local_time, expected):
+    # Given a customer in Berlin who allowed only SMS
+    user, phone = unique("quiet"), "+4917" + str(uuid.uuid4().int)[:8]
+    make_customer(local_stack, user, {"firstName": "Nina", "phone": phone}, ["sms"])
+
+    # When a marketing SMS is due at ``local_time`` Berlin time
+    seen = deliver(local_stack, user, local_time=local_time)
+
+    # Then by day it is sent; at night it is held back, and a timer brings it back at 08:00 Berlin time
+    texts = [m for m in local_stack.providers.sent_to(phone) if m.channel == "sms"]
+    assert (seen["status"], seen["reason"], len(texts)) == expected, seen
+    if seen["status"] == "deferred":
+        due = deferral_due(local_stack, seen["message_id"]).astimezone(ZoneInfo(ZONE))
+        assert due.time() == time(8, 0)
+        assert timedelta(0) < due - datetime.fromisoformat(seen["at"]) <= timedelta(hours=11)
 
 
 def inbox_of(stack, user: str) -> list[dict[str, Any]]:
@@ -327,7 +371,7 @@ def test_a_router_that_died_after_the_provider_call_never_causes_a_second_send(l
     user = unique("crash")
     make_customer(local_stack, user, {"email": f"{user}@example.com"}, ["email"])
     message = cart_reminder(user)
-    SendLedger(local_stack.resources["CustomersTable"]).start(message, "email", [], datetime.now(UTC) - 2 * LEASE)
+    SendLedger(local_stack.resources["CustomersTable"]).start(message, "email", [], clock.now() - 2 * LEASE)
 
     # When SQS redelivers the message
     StandardQueue(local_stack.resources["OutboxQueue"]).send(message.model_dump_json())

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,13 +18,15 @@ from typing import Any
 import pytest
 
 from functions.public_api import handler
-from shared import aws
+from shared import aws, clock
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.shops import ShopDirectory
 from shared.core.tokens import issue_unsubscribe_token
 from shared.models.config import ShopConfig
 from shared.models.events import FeedbackEvent
 from shared.models.messages import Content
+from shared.service.public import UNSUBSCRIBE_RETRY_WINDOW
+from tests.clocks import SetClock
 from tests.integration.emulated import emulated_template
 
 REGION = "eu-west-1"
@@ -49,7 +52,14 @@ def shop(shop_id: str, write_key: str, secret_key: str) -> ShopConfig:
 
 
 @pytest.fixture
-def stack(monkeypatch):
+def now() -> Iterator[SetClock]:
+    """The function's clock, set by the test: it says T0 until the test moves it."""
+    with clock.use(SetClock(T0)) as source:
+        yield source
+
+
+@pytest.fixture
+def stack(monkeypatch, now):
     """The template in moto, the demo and another shop in its shops table, the function's environment."""
     keys = f"{NEW_KEY.decode()}\n{OLD_KEY.decode()}"
     with emulated_template(monkeypatch, (handler.unsubscribe, handler.inbox), signing_keys=keys) as deployment:
@@ -146,12 +156,34 @@ def test_one_click_unsubscribes_with_one_event_on_the_customers_group_and_answer
     assert message["Attributes"]["MessageGroupId"] == "demo#u:ada"
 
 
-def test_two_clicks_on_one_day_are_one_event(stack):
+@pytest.mark.parametrize("hour", [3, 6, 23])
+def test_a_retried_click_is_one_event_at_any_hour(stack, now, hour):
+    # Given a one-click unsubscribe, at night, early in the morning or just before midnight
     token = token_for()
+    first = T0.replace(hour=hour, minute=51)
+    now.at = first
     assert one_click(token)["statusCode"] == 200
+    # When the button is pressed too, seconds later
+    now.at = first + timedelta(seconds=8)
     assert call("POST", f"/u/{token}")["statusCode"] == 200  # the page's button, no body at all
 
-    assert len(queued(stack["queue_url"])) == 1
+    # Then the customer's group gets one event
+    (message,) = queued(stack["queue_url"])
+    assert FeedbackEvent.model_validate_json(message["Body"]).occurred_at == first
+
+
+def test_a_click_after_the_retry_window_is_a_new_event_even_on_the_same_day(stack, now):
+    # Given Ada unsubscribed in the morning (and, say, consented again since)
+    token = token_for()
+    assert one_click(token)["statusCode"] == 200
+    # When she clicks the link again later that day
+    now.at = T0 + 2 * UNSUBSCRIBE_RETRY_WINDOW
+    assert one_click(token)["statusCode"] == 200
+
+    # Then that is a second unsubscribe, not a duplicate of the first
+    events = [FeedbackEvent.model_validate_json(m["Body"]) for m in queued(stack["queue_url"])]
+    assert sorted(e.occurred_at for e in events) == [T0, T0 + 2 * UNSUBSCRIBE_RETRY_WINDOW]
+    assert len({e.feedback_id for e in events}) == 2
 
 
 def test_a_link_signed_with_the_previous_key_still_unsubscribes(stack):
@@ -215,8 +247,8 @@ def body_of(response: dict[str, Any]) -> Any:
 
 def test_the_app_lists_its_customers_inbox_newest_first_with_the_unread_count(stack):
     # Given two messages in Ada's inbox, the older one read
-    deliver(stack, "ada", "m-1", "Welcome", datetime.now(UTC) - timedelta(hours=2))
-    deliver(stack, "ada", "m-2", "Your cart", datetime.now(UTC) - timedelta(hours=1))
+    deliver(stack, "ada", "m-1", "Welcome", T0 - timedelta(hours=2))
+    deliver(stack, "ada", "m-2", "Your cart", T0 - timedelta(hours=1))
     call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
 
     # When the app asks with the write key and Ada's customer token
@@ -253,14 +285,14 @@ def test_the_write_key_may_come_in_its_own_header(stack):
     ],
 )
 def test_without_the_right_keys_the_inbox_stays_closed(stack, headers):
-    deliver(stack, "ada", "m-1", "Welcome", datetime.now(UTC))
+    deliver(stack, "ada", "m-1", "Welcome", T0)
 
     assert call("GET", "/v1/inbox/ada", headers)["statusCode"] == 401
     assert call("POST", "/v1/inbox/ada/m-1/read", headers)["statusCode"] == 401
 
 
-def test_marking_a_message_read_sticks(stack):
-    deliver(stack, "ada", "m-1", "Welcome", datetime.now(UTC))
+def test_marking_a_message_read_sticks(stack, now):
+    deliver(stack, "ada", "m-1", "Welcome", T0)
 
     response = call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
 
@@ -268,6 +300,7 @@ def test_marking_a_message_read_sticks(stack):
     listed = body_of(call("GET", "/v1/inbox/ada", app_headers("ada")))
     assert (listed["messages"][0]["read"], listed["unread"]) == (True, 0)
     first_read = listed["messages"][0]["read_at"]
+    now.at = T0 + timedelta(minutes=5)
     call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))  # reading again keeps the first read time
     assert body_of(call("GET", "/v1/inbox/ada", app_headers("ada")))["messages"][0]["read_at"] == first_read
 

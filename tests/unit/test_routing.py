@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-from shared.core.routing import route
+import pytest
+
+from shared.core.routing import next_sms_window, route
 from shared.models.config import ShopConfig
 from shared.models.messages import OutboxMessage
 from shared.models.state import AppState, ConsentRecord, CustomerState, PushToken
@@ -107,6 +110,38 @@ def test_marketing_sms_at_night_in_the_customers_zone_is_deferred_but_transactio
     state = customer("sms")
     assert route(state, message(), CONFIG, NIGHT_BERLIN).outcome_if_none == ("deferred", "quiet_hours")
     assert [a.channel for a in route(state, message(transactional=True), CONFIG, NIGHT_BERLIN).candidates] == ["sms"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "local", "expected"),
+    [
+        ("America/New_York", datetime(2027, 3, 14, 3, 0), "deferred until 2027-03-14 08:00"),  # at night
+        ("America/New_York", datetime(2027, 3, 14, 7, 59), "deferred until 2027-03-14 08:00"),
+        ("America/New_York", datetime(2027, 3, 14, 8, 0), "sent"),  # the window opens
+        ("America/New_York", datetime(2027, 3, 14, 12, 0), "sent"),  # by day
+        ("America/New_York", datetime(2027, 3, 14, 20, 59), "sent"),
+        ("America/New_York", datetime(2027, 3, 14, 21, 0), "deferred until 2027-03-15 08:00"),  # it closes
+        ("Europe/Berlin", datetime(2026, 1, 1, 3, 0), "deferred until 2026-01-01 08:00"),
+        ("Europe/Berlin", datetime(2026, 1, 1, 12, 0), "sent"),
+        ("Europe/Berlin", datetime(2026, 6, 30, 23, 59, 30), "deferred until 2026-07-01 08:00"),
+        ("Asia/Tokyo", datetime(2026, 6, 30, 3, 0), "deferred until 2026-06-30 08:00"),
+    ],
+)
+def test_marketing_sms_wait_for_08_00_to_21_00_in_the_customers_own_zone(zone, local, expected):
+    # Given a customer who allowed SMS and lives in ``zone`` (not the shop's zone, Berlin)
+    state = customer("sms", timezone=zone)
+    # When a marketing SMS is due at ``local`` o'clock in their zone
+    now = local.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    routing = route(state, message(channels=["sms"]), CONFIG, now)
+
+    # Then it goes out by day, and at night waits for 08:00 their time
+    if routing.candidates:
+        outcome = "sent"
+    else:
+        assert routing.outcome_if_none == ("deferred", "quiet_hours")
+        opening = next_sms_window(state, CONFIG, now).astimezone(ZoneInfo(zone))
+        outcome = f"deferred until {opening:%Y-%m-%d %H:%M}"
+    assert outcome == expected
 
 
 def test_a_bounced_address_or_dead_token_is_not_used_again():

@@ -10,9 +10,10 @@ reads AWS errors in one function (``push_error``, ``email_error``, ``sms_error``
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
+from shared import clock as wall_clock
 from shared.adapters.channels.email import EmailProvider
 from shared.adapters.channels.inbox import InAppProvider, InboxStore
 from shared.adapters.channels.push import PushProvider
@@ -54,16 +55,12 @@ class ChannelProvider(Protocol):
         ...
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def providers_for(
     shop_id: str,
     settings: ChannelSettings,
     *,
     inbox: InboxStore | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = wall_clock.now,
 ) -> dict[Channel, ChannelProvider]:
     """The providers of every channel the shop has configured (in-app: whenever an inbox store is given).
 

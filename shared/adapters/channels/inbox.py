@@ -11,9 +11,10 @@ conditional put keeps it once; the ``inbox#`` prefix can never equal the custome
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from shared import clock as wall_clock
 from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
 from shared.adapters.table import DynamoDBTable
 from shared.models.channels import InboxItem, SendContext
@@ -140,10 +141,6 @@ def inbox_error(error: Exception) -> DeliveryError:
     return TransientDeliveryError(f"inbox_config: {failure.code}")
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class InAppProvider:
     """Delivers messages to the shop's in-app inbox; ``address.value`` is the customer key (``u:<userId>``)."""
 
@@ -155,7 +152,7 @@ class InAppProvider:
         shop_id: str,
         *,
         retention: timedelta = DEFAULT_RETENTION,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = wall_clock.now,
     ) -> None:
         self.store = store
         self.shop_id = shop_id
