@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 
-.PHONY: install demo serve test lint typecheck sam-validate sam-build bench clean pr
+.PHONY: install browser demo serve test lint typecheck any-hour sam-validate sam-build bench clean pr
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 is needed (Lambda's runtime); install it, e.g. with pyenv" >&2; exit 1; }
@@ -21,13 +21,28 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The browser tests (tests/e2e/test_browser.py) run the unmodified analytics.js from npm in Debian's chromium, driven
+# by the playwright wheel (its own driver; no browser download). apt-get runs only when chromium is missing.
+BROWSER_DIR := tests/browser
+$(BIN)/.browser: $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium"; command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "make: missing$$missing; install it (sudo apt-get install$$missing): the browser tests need it" >&2; fi; \
+	fi
+	@if command -v npm >/dev/null; then cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "make: no npm, so no analytics.js: the browser tests will fail under CI and skip elsewhere" >&2; fi
+	@[ -x /usr/bin/chromium ] && [ -d $(BROWSER_DIR)/node_modules ] && touch $@ || true
+
+browser: install $(BIN)/.browser
+
 demo: install  ## command 1: the local stack with a demo shop, step by step
 	$(BIN)/nudge demo
 
 serve: install  ## the local stack in the foreground on 127.0.0.1:8787
 	$(BIN)/nudge serve --port 8787 --config events/demo-shop.yaml
 
-test: install  ## command 2: every test suite
+test: install $(BIN)/.browser  ## command 2: every test suite
 	$(BIN)/pytest
 
 # A synthetic shop (200 customers x 30 days, fixed seed) through the real handlers: AWS calls and list-price cost per
@@ -41,6 +56,15 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy shared
+
+# The time-sensitive tests under a wall clock started at other instants (tests/clockshift: only the wall clock moves;
+# libfaketime also moves the monotonic clock, and Python's timed waits hang). Not in `pr`: about 50 s per instant on
+# the 2-core machine. Figures and the full-suite runs: docs/RELIABILITY.md, "Any hour, any date".
+ANY_HOUR_AT ?= 2027-03-14 06:00:00,2027-03-14 23:59:30,2026-01-01 03:00:00,2027-06-30 12:00:00
+ANY_HOUR_TESTS ?= tests/unit tests/integration/test_channel_router.py tests/integration/test_public_api.py
+any-hour: install
+	@instants="$(ANY_HOUR_AT)"; IFS=, ; for at in $$instants; do echo "== wall clock from $$at UTC"; \
+	  tests/clockshift/at "$$at" $(BIN)/pytest -q -p no:cacheprovider $(ANY_HOUR_TESTS) || exit 1; done
 
 # aws-sam-cli pins boto3 and click, so it lives in its own virtual environment. It needs Python >= 3.10; the
 # python3.13 the project needs anyway is used rather than whatever `python3` is. 1.145 brought ParentPackageMode.

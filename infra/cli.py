@@ -35,6 +35,8 @@ def serve(port: int, configs: list[Path], log_level: str) -> int:
     for topic in stack.deployment.topic_sources:
         _say(f"  SNS  {topic.topic_arn.rsplit(':', 1)[-1]} -> {topic.function}")
     _say("Ctrl-C stops it.")
+    # The HTTP API takes connections only now (earlier ones are refused); scripts wait for this line or GET /health.
+    _say(f"ready: {stack.base_url} (GET {stack.base_url}/health answers 200)")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
@@ -65,16 +67,23 @@ def demo(configs: list[Path]) -> int:
     return 0
 
 
-def validate(path: Path) -> int:
-    """Validate the document's shape, then render every template against a sample customer."""
+def validate(path: Path, strict: bool = False) -> int:
+    """Validate the document's shape, render every template against a sample customer, and warn about every
+    preferred channel the shop cannot send on (``strict``: those warnings are problems too)."""
     from shared.content import validate_templates
 
     config = load_config(path)
     problems = validate_templates(config)
+    warnings = config.channel_warnings()
+    if strict:
+        problems = [*problems, *warnings]
     if problems:
         raise ConfigInvalidError(path, problems)
+    for warning in warnings:
+        print(f"{path}: warning: {warning}", file=sys.stderr)
     journeys = ", ".join(sorted(config.journeys)) or "none"
-    _say(f"{path}: valid (shop {config.shop.id}; journeys: {journeys}; every template renders)")
+    caveat = f"; {len(warnings)} warning(s)" if warnings else ""
+    _say(f"{path}: valid (shop {config.shop.id}; journeys: {journeys}; every template renders{caveat})")
     return 0
 
 
@@ -82,8 +91,8 @@ def send(args: argparse.Namespace) -> int:
     """An operator's message: onto the outbox, like a journey step's; the router decides channel and consent."""
     import os
     import uuid
-    from datetime import UTC, datetime
 
+    from shared import clock
     from shared.adapters.queue import StandardQueue
     from shared.models.messages import OutboxMessage
 
@@ -100,7 +109,7 @@ def send(args: argparse.Namespace) -> int:
         channels=args.channel,
         variables=variables,
         transactional=args.transactional,
-        created_at=datetime.now(UTC),
+        created_at=clock.now(),
     )
     StandardQueue(args.queue_url).send(message.model_dump_json())
     _say(f"queued {message.message_id} for {args.customer} ({args.template})")
@@ -124,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     validate_cmd = config_cmd.add_parser("validate", help="explain every problem of a shop config, with its path")
     validate_cmd.add_argument("file", type=Path)
+    validate_cmd.add_argument(
+        "--strict", action="store_true", help="warnings (e.g. a preferred channel without provider settings) fail"
+    )
 
     send_cmd = commands.add_parser("send", help="put one message on the outbox (the router checks consent, once)")
     send_cmd.add_argument("--queue-url", required=True, help="the outbox queue (OutboxQueue of the stack)")
@@ -169,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return demo(args.config or [DEMO_CONFIG, FAST_CONFIG])
         if args.command == "config":
-            return validate(args.file)
+            return validate(args.file, strict=args.strict)
         if args.command == "send":
             return send(args)
         if args.command == "simulate":

@@ -11,14 +11,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.customer_api.settings import CustomerApiSettings
-from shared.adapters.customers import CustomerStore
+from shared.adapters.customers import CustomerStore, UnloadableStateError
 from shared.adapters.ledger import SendLedger
 from shared.adapters.shops import ShopDirectory
 from shared.observability import logger, metrics, tracer
 from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
+from shared.service.paths import decode_path_parameters
 from shared.settings import load_settings
 
 app = APIGatewayHttpResolver()
+app.use(middlewares=[decode_path_parameters])  # every route gets its ids decoded once
 
 
 @cache
@@ -53,6 +55,15 @@ def get_customer_messages(customer_id: str) -> dict[str, Any]:
 @app.exception_handler(AccessDeniedError)
 def denied(error: AccessDeniedError) -> Response[dict[str, Any]]:
     return Response(401, content_types.APPLICATION_JSON, {"message": str(error)})
+
+
+@app.exception_handler(UnloadableStateError)
+def unloadable(error: UnloadableStateError) -> Response[dict[str, Any]]:
+    # The customer exists but the stored state does not load: a server fault, so a 500, but one that says which
+    # record and why (the customer's events wait in the events dead-letter queue with the same reason).
+    logger.error("stored customer state does not load", extra={"reason": str(error)})
+    body = {"error": "customer_state_unloadable", "message": str(error)}
+    return Response(500, content_types.APPLICATION_JSON, body)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,4 +1,6 @@
-"""Segment HTTP Tracking API: POST /v1/{track,identify,page,screen,group,alias,batch,import}."""
+"""Segment HTTP Tracking API: POST /v1/{track,identify,page,screen,group,alias,batch,import} and analytics.js's
+short paths /v1/{t,i,p,s,g,a,b}; CORS preflights for them; the settings analytics.js loads at start
+(GET /v1/projects/{write_key}/settings); analytics.js metrics (POST /v1/m), accepted and dropped."""
 
 from __future__ import annotations
 
@@ -17,35 +19,93 @@ from shared import clock
 from shared.adapters.queue import EnqueueError, FifoQueue
 from shared.adapters.shops import ShopDirectory
 from shared.observability import logger, metrics, tracer
+from shared.service.browser import allow_origin_headers, allows, preflight, request_scheme, settings_document
 from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, RequestRejectedError, request_body
 from shared.settings import load_settings
 
 app = APIGatewayHttpResolver()
-ENDPOINTS = frozenset(SINGLE_ENDPOINTS + BATCH_ENDPOINTS)
+# analytics.js posts to one-letter paths (t, i, p, s, g, a; b with the batching delivery strategy).
+SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
+ENDPOINTS = {name: name for name in SINGLE_ENDPOINTS + BATCH_ENDPOINTS} | SHORT_PATHS
+METRICS_PATH = "m"
+
+
+@cache
+def shops() -> ShopDirectory:
+    return ShopDirectory(load_settings(IngestSettings).shops_table)
 
 
 @cache
 def ingestor() -> Ingestor:
-    settings = load_settings(IngestSettings)
-    return Ingestor(ShopDirectory(settings.shops_table), FifoQueue(settings.events_queue_url), clock.now)
+    return Ingestor(shops(), FifoQueue(load_settings(IngestSettings).events_queue_url), clock.now)
+
+
+def _header(name: str) -> str | None:
+    value = app.current_event.headers.get(name)
+    return str(value) if value else None
+
+
+def _cors_for_any_shop() -> dict[str, str]:
+    """CORS headers for an answer that names no shop (a refusal, metrics): the origin is allowed by some shop."""
+    origin = _header("origin")
+    return allow_origin_headers(origin) if origin and allows(shops().origins_of_any_shop(), origin) else {}
 
 
 @app.post("/v1/<endpoint>")
-def accept(endpoint: str) -> dict[str, Any]:
-    if endpoint not in ENDPOINTS:
+def accept(endpoint: str) -> Response[dict[str, Any]]:
+    if endpoint == METRICS_PATH:  # analytics.js's own telemetry; nudge serves it with metrics off, older pages may send
+        return Response(204, None, None, headers=_cors_for_any_shop())
+    name = ENDPOINTS.get(endpoint)
+    if name is None:
         raise NotFoundError(f"no Segment endpoint /v1/{endpoint}")
     request = app.current_event
-    events = ingestor().ingest(endpoint, request_body(request), request.headers.get("authorization"))
+    text = request_body(name, request.body, bool(request.is_base64_encoded), _header("content-encoding"))
+    origin = _header("origin")
+    events = ingestor().ingest(name, text, _header("authorization"), origin)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
-    logger.info("accepted", extra={"endpoint": endpoint, "shop": events[0].shop_id, "events": len(events)})
-    return {"success": True}
+    logger.info("accepted", extra={"endpoint": name, "shop": events[0].shop_id, "events": len(events)})
+    # ingest refused the request (403) unless this shop allows the origin
+    headers = allow_origin_headers(origin) if origin else {}
+    return Response(200, content_types.APPLICATION_JSON, {"success": True}, headers=headers)
+
+
+@app.route("/v1/<endpoint>", method="OPTIONS")
+def preflight_for(endpoint: str) -> Response[dict[str, Any]]:
+    if endpoint not in ENDPOINTS and endpoint != METRICS_PATH:
+        raise NotFoundError(f"no Segment endpoint /v1/{endpoint}")
+    answer = preflight(_header("origin"), _header("access-control-request-headers"), shops().origins_of_any_shop())
+    if answer.status != 204:
+        logger.info("preflight refused", extra={"origin": _header("origin")})
+        body = {"success": False, "message": answer.message}
+        return Response(answer.status, content_types.APPLICATION_JSON, body)
+    return Response(204, None, None, headers=answer.headers)
+
+
+@app.get("/v1/projects/<write_key>/settings")
+def sdk_settings(write_key: str) -> Response[dict[str, Any]]:
+    shop = shops().authenticate(write_key)
+    if shop is None or shop.kind != "write":
+        body = {"success": False, "message": "unknown write key"}
+        return Response(404, content_types.APPLICATION_JSON, body, headers=_cors_for_any_shop())
+    origin = _header("origin")
+    headers = {"Cache-Control": "public, max-age=300"}
+    if origin:
+        if not allows(shops().allowed_origins(shop.shop_id), origin):
+            message = f"origin {origin} is not in the shop's allowed_origins"
+            return Response(403, content_types.APPLICATION_JSON, {"success": False, "message": message})
+        headers |= allow_origin_headers(origin)
+    host = _header("host") or app.current_event.request_context.domain_name
+    document = settings_document(write_key, host, request_scheme(_header("x-forwarded-proto"), host))
+    return Response(200, content_types.APPLICATION_JSON, document, headers=headers)
 
 
 @app.exception_handler(RequestRejectedError)
 def rejected(error: RequestRejectedError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
     logger.info("rejected", extra={"status": error.status, "reason": error.message, "errors": len(error.errors)})
-    return Response(error.status, content_types.APPLICATION_JSON, error.as_json())
+    # A page whose origin a shop allows may read why (a refused origin gets no CORS headers at all).
+    headers = {} if error.status == 403 else _cors_for_any_shop()
+    return Response(error.status, content_types.APPLICATION_JSON, error.as_json(), headers=headers)
 
 
 @app.exception_handler(EnqueueError)

@@ -18,6 +18,7 @@ from shared.adapters.shops import ShopDirectory
 from shared.core.tokens import InvalidTokenError
 from shared.observability import logger, metrics, tracer
 from shared.service.links import signing_keys
+from shared.service.paths import decode_path_parameters
 from shared.service.public import (
     PAGE_HEADERS,
     InboxAccessDeniedError,
@@ -28,6 +29,7 @@ from shared.service.public import (
 from shared.settings import load_settings
 
 app = APIGatewayHttpResolver()
+app.use(middlewares=[decode_path_parameters])  # every route gets its ids decoded once
 HTML = "text/html; charset=utf-8"
 
 
@@ -48,6 +50,14 @@ def inbox() -> InboxApi:
 @app.get("/u/<token>")
 def unsubscribe_page(token: str) -> Response[str]:
     return Response(200, HTML, unsubscribe().page(token), headers=PAGE_HEADERS)
+
+
+@app.head("/u/<token>")
+def unsubscribe_page_probe(token: str) -> Response[str]:
+    # Link scanners probe with HEAD: the same status and headers as GET (an unknown token is the same 404), no
+    # body, and like GET it changes nothing.
+    unsubscribe().page(token)
+    return Response(200, HTML, "", headers=PAGE_HEADERS)
 
 
 @app.post("/u/<token>")

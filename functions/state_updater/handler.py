@@ -58,6 +58,12 @@ def record_handler(record: SQSRecord) -> None:
         "applied" if applied else "duplicate ignored",
         extra={"shop": outcome.event.shop_id, "customer": outcome.customer, "merged": list(outcome.merged)},
     )
+    if outcome.refused:
+        metrics.add_metric(name="MergesRefused", unit=MetricUnit.Count, value=len(outcome.refused))
+        logger.warning(
+            "merge of a known customer refused: it needs a shop secret key",
+            extra={"shop": outcome.event.shop_id, "customer": outcome.customer, "refused": list(outcome.refused)},
+        )
 
 
 @logger.inject_lambda_context

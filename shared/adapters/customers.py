@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
+
 from shared.adapters.table import DynamoDBTable
 from shared.models.state import CustomerState
 
@@ -26,6 +29,17 @@ _COMPRESSION_LEVEL = 6
 
 class VersionConflictError(Exception):
     """Another writer changed the customer since it was read; reload and decide again."""
+
+
+class UnloadableStateError(Exception):
+    """A customer state that does not load: a stored one (written before a bound existed, or by a bug), or a new one
+    that would not load again once written. Retrying cannot help; the message says which and why."""
+
+
+def _first_problem(error: ValidationError) -> str:
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(state)"
+    return f"{error.error_count()} error(s), first {where}: {first['msg']}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +58,40 @@ class StoredCustomer:
 
 
 def encode_state(state: CustomerState) -> bytes:
-    """The state as stored: compact JSON, zlib-compressed (a 5 KB state becomes about 1 KB, one write unit)."""
-    return zlib.compress(state.model_dump_json(exclude_defaults=True).encode(), _COMPRESSION_LEVEL)
+    """The state as stored: compact JSON, zlib-compressed (a 5 KB state becomes about 1 KB, one write unit).
+
+    The JSON is loaded once before it is compressed: a state that would not load again (an infinite amount is
+    written as ``null``) raises UnloadableStateError instead of being written, so no event can break a customer.
+    """
+    try:
+        document = state.model_dump_json(exclude_defaults=True).encode()
+        CustomerState.model_validate_json(document)
+    except PydanticSerializationError as error:
+        raise UnloadableStateError(f"the new state cannot be written as JSON: {error}") from error
+    except ValidationError as error:
+        raise UnloadableStateError(f"the new state would not load again: {_first_problem(error)}") from error
+    return zlib.compress(document, _COMPRESSION_LEVEL)
 
 
 def decode_state(item: dict[str, Any]) -> CustomerState | None:
-    """The state in a stored item (``docz``; items written before compression carry plain JSON in ``doc``)."""
-    if "docz" in item:
-        return CustomerState.model_validate_json(zlib.decompress(item["docz"]["B"]))
-    if "doc" in item:
-        return CustomerState.model_validate_json(item["doc"]["S"])
+    """The state in a stored item (``docz``; items written before compression carry plain JSON in ``doc``).
+
+    Raises UnloadableStateError naming the record and the first problem when it does not load.
+    """
+    try:
+        if "docz" in item:
+            return CustomerState.model_validate_json(zlib.decompress(item["docz"]["B"]))
+        if "doc" in item:
+            return CustomerState.model_validate_json(item["doc"]["S"])
+    except ValidationError as error:
+        raise UnloadableStateError(f"the stored state of {_pk(item)} does not load: {_first_problem(error)}") from error
+    except zlib.error as error:
+        raise UnloadableStateError(f"the stored state of {_pk(item)} is not zlib data: {error}") from error
     return None
+
+
+def _pk(item: dict[str, Any]) -> str:
+    return str(item.get("pk", {}).get("S", "(unknown record)"))
 
 
 def _key(pk: str) -> dict[str, Any]:
@@ -62,16 +99,22 @@ def _key(pk: str) -> dict[str, Any]:
 
 
 def put_request(
-    record: StoredCustomer, state: CustomerState | None, now: datetime, merged_into: str | None = None
+    record: StoredCustomer,
+    state: CustomerState | None,
+    now: datetime,
+    merged_into: str | None = None,
+    document: bytes | None = None,
 ) -> dict[str, Any]:
-    """The PutItem request that replaces ``record`` with ``state``, on condition nobody wrote in between."""
+    """The PutItem request that replaces ``record`` with ``state``, on condition nobody wrote in between.
+
+    ``document`` is ``encode_state(state)`` when the caller has it already."""
     item: dict[str, Any] = {
         **_key(record.pk),
         "version": {"N": str(record.version + 1)},
         "updated_at": {"S": now.isoformat()},
     }
     if state is not None:
-        item["docz"] = {"B": encode_state(state)}
+        item["docz"] = {"B": document if document is not None else encode_state(state)}
     if merged_into is not None:
         item["merged_into"] = {"S": merged_into}
     if record.version == 0:
@@ -103,13 +146,19 @@ class CustomerStore(DynamoDBTable):
         )
 
     def save(
-        self, record: StoredCustomer, state: CustomerState, now: datetime, absorbed: Sequence[StoredCustomer] = ()
+        self,
+        record: StoredCustomer,
+        state: CustomerState,
+        now: datetime,
+        absorbed: Sequence[StoredCustomer] = (),
+        document: bytes | None = None,
     ) -> None:
         """Write ``state`` over ``record``; records in ``absorbed`` become pointers to it, in one transaction.
 
-        Raises VersionConflictError if any of them changed since it was read.
+        ``document`` is ``encode_state(state)`` if the caller checked it already. Raises VersionConflictError if any
+        of them changed since it was read, UnloadableStateError (nothing written) if ``state`` would not load again.
         """
-        request = put_request(record, state, now)
+        request = put_request(record, state, now, document=document)
         try:
             if not absorbed:
                 self.client.put_item(TableName=self._table, **request)

@@ -3,6 +3,8 @@
 Items (table key ``pk``):
 - ``shop#<id>``  -> ``config`` (the validated config as JSON, keys hashed), ``updated_at``
 - ``key#<hash>`` -> ``shop_id``, ``kind`` (``write`` or ``secret``)
+- ``origins``    -> one attribute ``o:<shop id>`` per shop with browser origins: the list of its ``allowed_origins``.
+  A CORS preflight names no shop, so it is answered from this one item (any shop allowing the origin suffices).
 Keys are looked up by hash, so the table never holds a usable key.
 """
 
@@ -10,17 +12,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, cast
 
+from shared import clock
 from shared.adapters.table import DynamoDBTable
-from shared.models.config import ShopConfig, hash_key
+from shared.models.config import KeyKind, ShopConfig, hash_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-KeyKind = Literal["write", "secret"]
 _CACHE_SECONDS = 60.0
+_ORIGINS_PK = "origins"
+_ORIGINS_ATTR = "o:"
 
 
 class ShopDirectoryError(Exception):
@@ -42,6 +45,7 @@ class ShopDirectory(DynamoDBTable):
         super().__init__(table_name, client)
         self._keys: dict[str, tuple[float, ShopKey | None]] = {}
         self._configs: dict[str, tuple[float, ShopConfig | None]] = {}
+        self._origins: tuple[float, dict[str, frozenset[str]]] | None = None
 
     def authenticate(self, key: str) -> ShopKey | None:
         """The shop and key kind ``key`` belongs to, or None for an unknown key."""
@@ -63,6 +67,26 @@ class ShopDirectory(DynamoDBTable):
         found = ShopConfig.model_validate_json(item["config"]["S"]) if item else None
         self._configs[shop_id] = (time.monotonic() + _CACHE_SECONDS, found)
         return found
+
+    def allowed_origins(self, shop_id: str) -> frozenset[str]:
+        """The web origins ``shop_id`` allows to send from the browser (``*``: any); empty when none."""
+        return self._origin_index().get(shop_id, frozenset())
+
+    def origins_of_any_shop(self) -> frozenset[str]:
+        """Every origin some shop allows (``*`` among them if one shop allows any origin)."""
+        return frozenset().union(*self._origin_index().values())
+
+    def _origin_index(self) -> dict[str, frozenset[str]]:
+        if self._origins and self._origins[0] > time.monotonic():
+            return self._origins[1]
+        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": _ORIGINS_PK}}).get("Item") or {}
+        index = {
+            name.removeprefix(_ORIGINS_ATTR): frozenset(v["S"] for v in value.get("L", []))
+            for name, value in item.items()
+            if name.startswith(_ORIGINS_ATTR)
+        }
+        self._origins = (time.monotonic() + _CACHE_SECONDS, index)
+        return index
 
     def apply(self, config: ShopConfig) -> None:
         """Store ``config`` and its keys; keys dropped from the config stop working.
@@ -88,9 +112,10 @@ class ShopDirectory(DynamoDBTable):
             Item={
                 "pk": {"S": f"shop#{shop_id}"},
                 "config": {"S": config.model_dump_json()},
-                "updated_at": {"S": datetime.now(UTC).isoformat()},
+                "updated_at": {"S": clock.now().isoformat()},
             },
         )
+        self._store_origins(shop_id, config.shop.allowed_origins)
         for digest in previous - wanted.keys():
             self.client.delete_item(
                 TableName=self._table,
@@ -100,6 +125,25 @@ class ShopDirectory(DynamoDBTable):
             )
         self._keys.clear()
         self._configs.pop(shop_id, None)
+        self._origins = None
+
+    def _store_origins(self, shop_id: str, origins: list[str]) -> None:
+        names = {"#shop": _ORIGINS_ATTR + shop_id}
+        if origins:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": _ORIGINS_PK}},
+                UpdateExpression="SET #shop = :origins",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":origins": {"L": [{"S": origin} for origin in origins]}},
+            )
+        else:
+            self.client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": _ORIGINS_PK}},
+                UpdateExpression="REMOVE #shop",
+                ExpressionAttributeNames=names,
+            )
 
     def _stored_key_hashes(self, shop_id: str) -> set[str]:
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")

@@ -9,7 +9,9 @@ parsed as a template.
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -319,12 +321,18 @@ def _cart(state: CustomerState, variables: Mapping[str, Any], shop_url: str | No
             price=item.price,
             quantity=item.quantity,
             url=_web_url(item.url, shop_url),
-            line_total=None if item.price is None else round(item.price * item.quantity, 2),
+            line_total=None if item.price is None else _amount(item.price * item.quantity),
         )
         for item in lines
     )
     total = sum((item.price or 0.0) * item.quantity for item in lines)
-    return CartView(id=key, items=items, total=round(total, 2), quantity=sum(item.quantity for item in lines))
+    return CartView(id=key, items=items, total=_amount(total), quantity=sum(item.quantity for item in lines))
+
+
+def _amount(value: float) -> float:
+    """``value`` to the cent; a sum beyond a float (prices stored before amounts had a bound) as the largest one, so
+    the message still renders."""
+    return round(value, 2) if math.isfinite(value) else sys.float_info.max
 
 
 def _order(recent: list[OrderRef], order_id: object, zone: tzinfo) -> OrderView | None:

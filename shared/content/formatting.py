@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from shared.content.locales import language_of
 
@@ -85,9 +85,12 @@ def _decimal(value: object) -> Decimal:
 
 
 def _number(value: Decimal, digits: int, style: _NumberStyle) -> str:
-    quantized = value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    # Enough precision for every digit shown: the default 28 digits would refuse to quantize 1e30 to cents
+    # (InvalidOperation), and a message must render whatever amount ingest accepted.
+    with localcontext(prec=max(28, value.adjusted() + digits + 2)):
+        quantized = value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     sign = "-" if quantized < 0 else ""
-    integer, _, fraction = f"{abs(quantized):f}".partition(".")
+    integer, _, fraction = f"{quantized.copy_abs():f}".partition(".")
     groups: list[str] = []
     while len(integer) > 3:
         groups.insert(0, integer[-3:])

@@ -36,6 +36,7 @@ from shared.models.state import (
     DEFAULT_CART,
     MAX_ANONYMOUS_IDS,
     MAX_EVENT_NAMES,
+    MAX_MERGE_REFUSALS,
     MAX_ORDER_CATEGORIES,
     MAX_PRODUCTS_BOUGHT,
     MAX_PUSH_TOKENS,
@@ -47,6 +48,8 @@ from shared.models.state import (
     CartItem,
     ConsentRecord,
     CustomerState,
+    MergeRefusal,
+    MergeRefusalReason,
     OrderRef,
     ProductRef,
     PushToken,
@@ -418,6 +421,8 @@ def merge(known: CustomerState, other: CustomerState) -> CustomerState:
             counts[name] = counts.get(name, 0) + count
     merged.event_counts = counts
     merged.events_applied = known.events_applied + other.events_applied
+    refusals = sorted([*known.merge_refusals, *other.merge_refusals], key=lambda r: r.at)
+    merged.merge_refusals = refusals[-MAX_MERGE_REFUSALS:]
     merged.seen = {**other.seen, **known.seen}
     for name, value in journeys.merge_journeys(known, other).items():
         setattr(merged, name, value)
@@ -428,6 +433,14 @@ def merge(known: CustomerState, other: CustomerState) -> CustomerState:
         }
     )
     return merged
+
+
+def refuse_merges(
+    state: CustomerState, others: list[str], reason: MergeRefusalReason, at: datetime, message_id: str
+) -> None:
+    """Record on ``state`` that its event asked to merge the customers ``others`` into it, refused for ``reason``."""
+    refused = [MergeRefusal(at=at, other=other, reason=reason, message_id=message_id) for other in others]
+    state.merge_refusals = [*state.merge_refusals, *refused][-MAX_MERGE_REFUSALS:]
 
 
 def _merge_carts(first: Cart, second: Cart) -> Cart:

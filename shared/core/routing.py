@@ -78,7 +78,7 @@ def _refusal(
 ) -> str | None:
     if state is None or not state.has_consent(channel):
         return "no_consent"
-    if channel != "in_app" and getattr(config.channels, channel, None) is None:
+    if not config.channels.configured(channel):
         return "channel_not_configured"
     if channel == "sms" and not message.transactional and not _inside_sms_window(state, config, now):
         return "quiet_hours"

@@ -7,6 +7,7 @@ the hash, so a config repository does not have to hold live keys either.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +23,8 @@ from shared.models.journeys import Journeys
 Channel = Literal["push", "email", "sms", "whatsapp", "in_app"]
 CHANNELS: tuple[Channel, ...] = ("push", "email", "sms", "whatsapp", "in_app")
 KEY_HASH_PREFIX = "sha256:"
+# A shop's API keys: the public write key its tracking clients send, the secret key its servers and support use.
+KeyKind = Literal["write", "secret"]
 
 
 def hash_key(key: str) -> str:
@@ -48,6 +51,17 @@ Duration = Annotated[timedelta, AfterValidator(_positive)]
 ApiKey = Annotated[str, Field(min_length=8, max_length=200)]
 
 
+def _origin(value: str) -> str:
+    # Browsers send Origin as scheme://host[:port], lower-case, without a path; a config may add a trailing slash.
+    origin = value.strip().rstrip("/").lower()
+    if origin != "*" and not re.fullmatch(r"https?://[a-z0-9.\-\[\]:]+", origin):
+        raise ValueError("must be '*' or an origin such as https://shop.example or http://127.0.0.1:8000 (no path)")
+    return origin
+
+
+Origin = Annotated[str, Field(max_length=300), AfterValidator(_origin)]
+
+
 class _Strict(BaseModel):
     # A typo in a config key is an error, never silently ignored.
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -68,6 +82,11 @@ class ShopSettings(_Strict):
         pattern=r"^https://\S+$",
         max_length=2000,
         description="the storefront's base URL; messages link back to the cart and products from it",
+    )
+
+    allowed_origins: list[Origin] = Field(
+        default_factory=list,
+        description="web origins (scheme://host[:port]) whose pages may send events from the browser; '*' for any",
     )
 
     @field_validator("write_keys", "secret_keys")
@@ -96,6 +115,20 @@ class ChannelSettings(_Strict):
             raise ValueError("each channel may appear once")
         return preference
 
+    def configured(self, channel: Channel) -> bool:
+        """Whether the router can send on ``channel``: its provider settings are given (the inbox needs none)."""
+        return channel == "in_app" or getattr(self, channel) is not None
+
+
+# What the router needs under ``channels:`` to send on a channel, for messages that say what is missing.
+PROVIDER_SETTINGS: dict[Channel, str] = {
+    "push": "channels.push.platform_applications (an SNS platform application ARN per platform)",
+    "email": "channels.email.from_address (a verified SES identity)",
+    "sms": "channels.sms.origination_identity (an End User Messaging SMS phone number, pool or sender id)",
+    "whatsapp": "channels.whatsapp.phone_number_id (an End User Messaging Social WhatsApp number)",
+    "in_app": "nothing",
+}
+
 
 class ShopConfig(_Strict):
     """The whole per-shop configuration document."""
@@ -104,6 +137,23 @@ class ShopConfig(_Strict):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     journeys: Journeys = Field(default_factory=dict, description="journey name -> journey (presets applied)")
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+
+    def channel_warnings(self) -> list[str]:
+        """Every channel the shop prefers (or a journey step names) that it cannot send on, with its path and the
+        missing setting: each message routed there would be suppressed as ``channel_not_configured``."""
+        named: list[tuple[str, Channel]] = [
+            (f"channels.preference[{index}]", channel) for index, channel in enumerate(self.channels.preference)
+        ]
+        for name, journey in self.journeys.items():
+            for step_index, step in enumerate(journey.steps):
+                for index, channel in enumerate(step.channels or ()):
+                    named.append((f"journeys.{name}.steps[{step_index}].channels[{index}]", channel))
+        return [
+            f"{path}: {channel} has no provider settings, so nothing is ever sent on it (suppressed as "
+            f"channel_not_configured); set {PROVIDER_SETTINGS[channel]}"
+            for path, channel in named
+            if not self.channels.configured(channel)
+        ]
 
     @classmethod
     def from_yaml(cls, text: str) -> ShopConfig:

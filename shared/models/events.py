@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models.config import Channel
+from shared.models.config import Channel, KeyKind
 from shared.models.messages import OutboxMessage
 from shared.models.segment import Alias, Identify, SegmentMessage
 
@@ -58,6 +58,11 @@ class SegmentEvent(BaseModel):
     shop_id: str
     received_at: datetime
     message: SegmentMessage
+    authority: KeyKind = Field(
+        default="write",
+        description="which kind of shop key sent it: only a secret key (server-side) may merge two known customers; "
+        "events queued before this field existed count as the public write key's",
+    )
 
     @property
     def message_id(self) -> str:
@@ -78,7 +83,8 @@ class SegmentEvent(BaseModel):
         """Other customers this message says are the same person (identify with both ids, or alias)."""
         message = self.message
         if isinstance(message, Alias):
-            # previousId may be an older user id or an anonymous id.
+            # previousId may be an older user id or an anonymous id. Whether a known customer may be merged (only
+            # with a secret key) is the updater's call: it knows which of the two records exists.
             candidates = (f"u:{message.previousId}", f"a:{message.previousId}")
             return tuple(c for c in candidates if c != self.customer)
         if isinstance(message, Identify) and message.userId and message.anonymousId:

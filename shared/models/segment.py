@@ -10,13 +10,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from shared.models.config import Channel, TimeZoneName
 
 Id = Annotated[str, Field(min_length=1, max_length=256)]
 Text = Annotated[str, Field(max_length=2048)]
-Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Bounds on what a client may send (docs/EVENTS.md "Limits"). An amount is at most a billion in the shop's currency:
+# far above any real order, and a cart of 2,500 lines at the largest amount and quantity (2.5e17) still sums exactly
+# to the cent in a 28-digit decimal and nowhere near a float's overflow (the 1e308 a float holds is not a price).
+# Refunds and discounts are positive amounts (Segment's spec), so no amount is negative.
+MAX_AMOUNT = 1e9
+MAX_QUANTITY = 100_000
+Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+# Objects and arrays nest at most this deep, the message itself being level 1 (``properties`` is level 2): DynamoDB's
+# limit for nested attributes, while Segment's own payloads are a few levels deep. Ingest checks it, naming the field.
+MAX_DEPTH = 32
 
 # Discriminator values are prefixed so they can be told apart from field names in error locations.
 TYPE_TAG = "type="
@@ -68,6 +78,12 @@ class Message(_Open):
     integrations: dict[str, Any] = Field(default_factory=dict)
     writeKey: str | None = Field(default=None, exclude=True)
 
+    @field_validator("userId", "anonymousId", mode="before")
+    @classmethod
+    def _empty_is_absent(cls, value: Any) -> Any:
+        # analytics-kotlin sends "userId": "" (and an anonymousId) until the app identifies its user
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _identified(self) -> Message:
         if not self.userId and not self.anonymousId:
@@ -88,7 +104,7 @@ class Product(_Open):
     brand: Text | None = None
     variant: Text | None = None
     price: Money | None = None
-    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
+    quantity: Quantity = 1
     url: Text | None = None
     image_url: Text | None = None
 

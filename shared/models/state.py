@@ -38,6 +38,7 @@ MAX_ACTIVE_PER_JOURNEY = 3
 MAX_JOURNEY_HISTORY = 5  # entries per journey: enough for re-entry rules and repeated order reports
 MAX_JOURNEY_LOG = 30
 MAX_LOG_REASON = 120
+MAX_MERGE_REFUSALS = 10
 # The cart of cart events without a cart_id (shops with one cart per customer), and the key of such instances.
 DEFAULT_CART = "default"
 
@@ -213,6 +214,20 @@ class JourneyLogEntry(_State):
 
 _LOG_ROW = ("at", "journey", "outcome", "seq", "step", "reason")
 
+MergeRefusalReason = Literal["known_customer_needs_secret_key"]
+
+
+class MergeRefusal(_State):
+    """An alias or identify that asked to merge another known customer into this one, and was refused.
+
+    Kept on the customer the event was about (the other customer's record stays untouched), for support to see.
+    """
+
+    at: datetime = Field(description="when nudge received the event")
+    other: str = Field(description="the customer record it named, e.g. u:<userId>")
+    reason: MergeRefusalReason
+    message_id: str
+
 
 class CustomerState(_State):
     """Everything nudge knows about one customer of one shop."""
@@ -248,6 +263,9 @@ class CustomerState(_State):
     )
     journey_log: list[JourneyLogEntry] = Field(default_factory=list, description="the last journey decisions")
     journey_seq: int = Field(default=0, description="instances entered so far (numbers the next one)")
+    merge_refusals: list[MergeRefusal] = Field(
+        default_factory=list, description="merges of another known customer this customer's events asked for, refused"
+    )
 
     def consent(self, channel: Channel) -> ConsentRecord | None:
         """The decision in force for ``channel``: the latest by event time (history may arrive out of order)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +22,9 @@ from pydantic import TypeAdapter, ValidationError
 from shared.adapters.queue import FifoEntry, FifoQueue
 from shared.adapters.shops import ShopDirectory
 from shared.models.events import SegmentEvent, as_utc, deduplication_id
-from shared.models.segment import EVENT_TAG, MAX_EVENTS_PER_BATCH, TYPE_TAG, SegmentMessage
+from shared.models.segment import EVENT_TAG, MAX_DEPTH, MAX_EVENTS_PER_BATCH, TYPE_TAG, SegmentMessage
+from shared.service import body as bodies
+from shared.service.browser import allows
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -90,14 +94,71 @@ def _errors(error: ValidationError, index: int | None = None) -> list[FieldError
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _NotFinite:
+    """A number no float holds (``NaN``, ``Infinity``, ``1e400``), which ``json.loads`` would accept: kept as a
+    marker, so that ``parse_messages`` refuses it naming its field."""
+
+    text: str
+
+
+def _finite_float(text: str) -> float | _NotFinite:
+    number = float(text)
+    return number if math.isfinite(number) else _NotFinite(text)
+
+
+# A lone UTF-16 surrogate ("\udc00") is valid JSON but not Unicode: it has no UTF-8, so no queue or store takes it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate_at(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Where the first lone surrogate stands (in a key or a string), or None."""
+    if isinstance(value, str):
+        return path if _LONE_SURROGATE.search(value) else None
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        if isinstance(key, str) and _LONE_SURROGATE.search(key):
+            return (*path, key)
+        if len(path) <= MAX_DEPTH + 2 and (found := _lone_surrogate_at(child, (*path, key))) is not None:
+            return found
+    return None
+
+
 def _load_json(raw: str) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_NotFinite, parse_float=_finite_float)
+    except RecursionError as error:
+        rule = f"objects and arrays nest at most {MAX_DEPTH} levels deep"
+        raise RequestRejectedError(400, "body is nested too deeply", [FieldError("(body)", rule)]) from error
     except ValueError as error:
         raise RequestRejectedError(400, "body is not valid JSON", [FieldError("(body)", str(error))]) from error
     if not isinstance(body, dict):
         raise RequestRejectedError(400, "body must be a JSON object", [FieldError("(body)", "must be an object")])
+    if (_SURROGATE_ESCAPE.search(raw) or _LONE_SURROGATE.search(raw)) and (
+        where := _lone_surrogate_at(body)
+    ) is not None:
+        # Refused, not repaired: replacing it would silently change the value (two ids could become one).
+        index, path = _field_path(where)
+        rule = "must be valid Unicode: a lone UTF-16 surrogate (\\ud800-\\udfff) has no UTF-8 form"
+        raise RequestRejectedError(400, "invalid message(s); nothing was accepted", [FieldError(path, rule, index)])
     return body
+
+
+def _unfit(value: Any, depth: int, path: tuple[str, ...]) -> tuple[str, str] | None:
+    """(field, rule) of the first value no event may carry: a number that is not finite, or objects and arrays
+    nested deeper than ``MAX_DEPTH`` (``depth`` is the level of ``value``, the message itself being level 1)."""
+    if isinstance(value, _NotFinite):
+        return ".".join(path), f"must be a finite number, not {value.text}"
+    if isinstance(value, dict | list):
+        if depth > MAX_DEPTH:
+            shown = ".".join(path[:3]) + (".…" if len(path) > 3 else "")
+            return shown, f"objects and arrays nest at most {MAX_DEPTH} levels deep, counting the message as one"
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if isinstance(child, dict | list | _NotFinite) and (found := _unfit(child, depth + 1, (*path, str(key)))):
+                return found
+    return None
 
 
 def _merge_batch_defaults(body: dict[str, Any]) -> list[Any]:
@@ -143,6 +204,9 @@ def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         where = index if batch else None
+        if unfit := _unfit(item, 1, ()):
+            errors.append(FieldError(unfit[0] or "(message)", unfit[1], where))
+            continue
         if batch and len(json.dumps(item, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
             raise RequestRejectedError(
                 413, "a message is too large", [FieldError("(message)", f"at most {MAX_EVENT_BYTES} bytes", where)]
@@ -156,10 +220,25 @@ def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
     return messages
 
 
-def request_body(request: Any) -> str:
-    """The HTTP body as text (API Gateway hands binary bodies over base64-encoded); not UTF-8 is a 400."""
+def body_limit(endpoint: str) -> int:
+    """The most bytes a request body to ``endpoint`` may have, after any Content-Encoding is undone."""
+    return MAX_BATCH_BYTES if endpoint in BATCH_ENDPOINTS else MAX_EVENT_BYTES
+
+
+def request_body(endpoint: str, body: str | None, is_base64_encoded: bool, content_encoding: str | None) -> str:
+    """The HTTP body as text: base64 (API Gateway's binary bodies) and gzip or deflate undone, the size limit applied
+    to the inflated body; RequestRejectedError 413 (too large), 415 (unknown encoding) or 400 (corrupt, not UTF-8)."""
+    limit = body_limit(endpoint)
     try:
-        return str(request.decoded_body or "")
+        data = bodies.decoded(bodies.raw_bytes(body, is_base64_encoded), bodies.content_coding(content_encoding), limit)
+    except bodies.BodyTooLargeError as error:
+        raise RequestRejectedError(413, str(error)) from error
+    except bodies.UnsupportedEncodingError as error:
+        raise RequestRejectedError(415, str(error), [FieldError("(Content-Encoding)", str(error))]) from error
+    except bodies.BodyError as error:
+        raise RequestRejectedError(400, str(error), [FieldError("(body)", str(error))]) from error
+    try:
+        return data.decode()
     except UnicodeDecodeError as error:
         raise RequestRejectedError(400, "body is not UTF-8 JSON", [FieldError("(body)", "must be UTF-8")]) from error
 
@@ -198,19 +277,30 @@ class Ingestor:
         self._queue = queue
         self._clock = clock
 
-    def ingest(self, endpoint: str, raw_body: str, authorization: str | None) -> list[SegmentEvent]:
-        """Accept the request and return the events enqueued; raises RequestRejectedError (nothing enqueued)."""
+    def ingest(
+        self, endpoint: str, raw_body: str, authorization: str | None, origin: str | None = None
+    ) -> list[SegmentEvent]:
+        """Accept the request and return the events enqueued; raises RequestRejectedError (nothing enqueued).
+
+        ``origin`` is the browser's Origin header: a page on an origin the shop does not allow is refused (403).
+        """
         received_at = as_utc(self._clock())
         body = load_body(endpoint, raw_body)
         key = write_key_from(authorization, body)
+        # The public write key (browsers, apps) or a secret key (the shop's own servers); each event remembers which,
+        # because only a secret key may merge two known customers (the updater enforces it).
         shop = self._shops.authenticate(key) if key else None
-        if shop is None or shop.kind != "write":
+        if shop is None:
             raise RequestRejectedError(401, "unknown or missing write key")
+        if origin and not allows(self._shops.allowed_origins(shop.shop_id), origin):
+            message = f"origin {origin} is not in the shop's allowed_origins; nothing was accepted"
+            raise RequestRejectedError(403, message)
         messages = parse_messages(endpoint, body)
         batch = endpoint in BATCH_ENDPOINTS
         events = [
             SegmentEvent(
                 shop_id=shop.shop_id,
+                authority=shop.kind,
                 received_at=received_at,
                 message=stamp(message, received_at, index if batch else None),
             )

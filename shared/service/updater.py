@@ -2,7 +2,8 @@
 
 Identity resolution happens here, around the pure core: an event for an anonymous visitor who has since been
 identified is applied to the known customer; an identify (or alias) that names both ids merges the anonymous
-record into the known one in the same transaction as the event itself.
+record into the known one in the same transaction as the event itself. Two known customers are merged only when a
+shop secret key sent the event; with the public write key the merge is refused and recorded on the event's customer.
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ from datetime import datetime
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.adapters.customers import CustomerStore, StoredCustomer, VersionConflictError
+from shared.adapters.customers import (
+    CustomerStore,
+    StoredCustomer,
+    UnloadableStateError,
+    VersionConflictError,
+    encode_state,
+)
 from shared.adapters.queue import FifoEntry, FifoQueue, StandardQueue
 from shared.adapters.shops import ShopDirectory
 from shared.adapters.timers import Timers
-from shared.core.customer import Decision, decide, merge
+from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.models.config import ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
@@ -41,6 +48,7 @@ class Outcome:
     customer: str
     decision: Decision
     merged: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()  # known customers it asked to merge without a secret key
 
 
 class StateUpdater:
@@ -72,7 +80,8 @@ class StateUpdater:
         try:
             event = self.parse(body)
             return self.apply(event)
-        except PermanentEventError as error:
+        except (PermanentEventError, UnloadableStateError) as error:
+            # A state that does not load will not load on the next receive either: parked at once, with why.
             self._dead_letters.park(entry, str(error))
             return None
         except Exception as error:
@@ -105,12 +114,7 @@ class StateUpdater:
 
     def _apply_once(self, event: SegmentEvent | TimerEvent | FeedbackEvent, config: ShopConfig) -> Outcome:
         record = self._resolve(self._store.load(event.shop_id, event.customer))
-        merges = event.merges if isinstance(event, SegmentEvent) else ()
-        absorbed = [
-            other
-            for other in (self._store.load(event.shop_id, key) for key in merges if key != record.key)
-            if other.state is not None and other.merged_into is None
-        ]
+        absorbed, refused = self._mergeable(event, record)
         state: CustomerState | None = record.state
         for other in absorbed:
             assert other.state is not None
@@ -119,13 +123,51 @@ class StateUpdater:
         # The state was just read (or merged) for this decision alone, so decide may work on it directly.
         decision = decide(state, event, now, config, owned=True)
         new_state = decision.state or state
+        if refused and decision.state is not None:
+            assert isinstance(event, SegmentEvent)
+            refuse_merges(decision.state, refused, "known_customer_needs_secret_key", now, event.message_id)
         # Effects go out before the state is saved: if the save loses a race, the event is decided again and the
         # same deterministic timer names and message ids make the repeat harmless (Step Functions refuses a second
         # execution of a name; the send ledger lets a message out once). Saving first could lose them for good.
+        # The new state is checked to load again before anything goes out (UnloadableStateError parks the event).
+        saves = new_state is not None and (not decision.duplicate or bool(absorbed))
+        document = encode_state(new_state) if new_state is not None and saves else None
         self._carry_out(decision.effects)
-        if new_state is not None and (not decision.duplicate or absorbed):
-            self._store.save(record, new_state, now, absorbed=absorbed)
-        return Outcome(event=event, customer=record.key, decision=decision, merged=tuple(o.key for o in absorbed))
+        if new_state is not None and document is not None:
+            self._store.save(record, new_state, now, absorbed=absorbed, document=document)
+        return Outcome(
+            event=event,
+            customer=record.key,
+            decision=decision,
+            merged=tuple(o.key for o in absorbed),
+            refused=tuple(refused) if decision.state is not None else (),
+        )
+
+    def _mergeable(
+        self, event: SegmentEvent | TimerEvent | FeedbackEvent, record: StoredCustomer
+    ) -> tuple[list[StoredCustomer], list[str]]:
+        """The records ``event`` merges into ``record``, and the keys of known customers it may not merge.
+
+        With the public write key (anyone can read it from a shop's web page) only anonymous visitors join: merging
+        another known customer would hand that customer's profile, consents and messages to whoever sent the alias.
+        A record that already points elsewhere (``merged_into``) belongs to that customer and is never taken over.
+        """
+        if not isinstance(event, SegmentEvent):
+            return [], []
+        absorbed: list[StoredCustomer] = []
+        refused: list[str] = []
+        for key in event.merges:
+            if key == record.key:
+                continue
+            other = self._store.load(event.shop_id, key)
+            if other.state is None or other.merged_into is not None:
+                continue
+            known = other.key.startswith("u:") or other.state.user_id is not None
+            if known and event.authority != "secret":
+                refused.append(other.key)
+            else:
+                absorbed.append(other)
+        return absorbed, refused
 
     def _carry_out(self, effects: list[Effect]) -> None:
         timers = [effect.event for effect in effects if isinstance(effect, StartTimer)]

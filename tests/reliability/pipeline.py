@@ -312,15 +312,18 @@ def reset_function_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     from functions.channel_router import handler as router
+    from functions.customer_api import handler as customer_api
     from functions.ingest import handler as ingest
     from functions.public_api import handler as public
     from functions.state_updater import handler as updater
     from shared.settings import load_settings
 
-    for cached in (aws.client, load_settings, updater.updater, router.consumer, ingest.ingestor):
+    for cached in (aws.client, load_settings, updater.updater, router.consumer, ingest.ingestor, ingest.shops):
         cached.cache_clear()
     public.unsubscribe.cache_clear()
     public.inbox.cache_clear()
+    customer_api.reader.cache_clear()
+    customer_api.ledger.cache_clear()
     parameters.clear_caches()
 
 
@@ -528,6 +531,18 @@ class Pipeline:
         while record.merged_into:
             record = store.load(shop_id, record.merged_into)
         return record.state
+
+
+def read_customer(customer_id: str, key: str) -> tuple[int, dict[str, Any]]:
+    """``GET /v1/customers/{customer_id}`` through the customer API function, as API Gateway invokes it."""
+    from functions.customer_api.handler import lambda_handler
+
+    route = HttpRoute("CustomerApiFunction", "GET", "/v1/customers/{customer_id}")
+    headers = {"authorization": basic_auth(key)}
+    path = f"/v1/customers/{customer_id}"
+    event = http_api_event(route, "GET", path, "", headers, b"", {"customer_id": customer_id}, "1.1.1.1")
+    response = lambda_handler(event, _context("CustomerApiFunction"))
+    return int(response["statusCode"]), json.loads(response["body"] or "{}")
 
 
 def basic_auth(key: str) -> str:

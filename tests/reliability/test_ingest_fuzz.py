@@ -38,12 +38,13 @@ from shared.adapters.queue import FifoEntry
 from shared.adapters.shops import ShopKey
 from shared.models import segment
 from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, RequestRejectedError
+from shared.service.updater import StateUpdater
 from tests.reliability import figures
 from tests.reliability.histories import DEMO, ROOT
 from tests.reliability.pipeline import RecordOperations, basic_auth, deployed
 
 FAST = load_config(ROOT / "events" / "fast-shop.yaml")
-KEYS = {"demo-write-key": "demo", "fast-write-key": "fast"}
+KEYS = {"demo-write-key": "demo", "fast-write-key": "fast", "demo-secret-key": "demo"}  # a secret key ingests too
 
 
 # ---------------------------------------------------------------- the OpenAPI document
@@ -54,7 +55,13 @@ def openapi_document() -> dict[str, Any]:
     from functions.ingest import handler
 
     routes = [(route.method, route.openapi_path) for route in handler.app._dynamic_routes + handler.app._static_routes]
-    assert routes == [("POST", "/v1/{endpoint}")], routes  # the document below expands this one route
+    # the document below expands the POST route; CORS preflights, the SDK settings document and analytics.js's short
+    # paths are tested in tests/integration/test_browser_ingest.py
+    assert routes == [
+        ("POST", "/v1/{endpoint}"),
+        ("OPTIONS", "/v1/{endpoint}"),
+        ("GET", "/v1/projects/{write_key}/settings"),
+    ], routes
     components: dict[str, Any] = {}
 
     def schema_of(annotation: Any) -> dict[str, Any]:
@@ -224,6 +231,7 @@ def test_schemathesis_cases_never_get_a_5xx_nor_a_partial_enqueue(ingest_on_moto
         assert key in KEYS
         assert enqueued.accepted == messages_in(endpoint, case.body)
         assert {json.loads(body)["shop_id"] for body in enqueued.bodies} == {KEYS[key]}
+        assert all(StateUpdater.parse(body) for body in enqueued.bodies)  # the updater reads what was accepted
 
     from collections import Counter
 
@@ -285,12 +293,12 @@ class RecordingQueue:
 
 
 class Shops:
-    """Two shops' write keys, and one secret key (which must not ingest)."""
+    """Two shops' write keys, and one secret key (the shop's servers may ingest with it too)."""
 
     def authenticate(self, key: str) -> ShopKey | None:
-        if key in KEYS:
-            return ShopKey(shop_id=KEYS[key], kind="write")
-        return ShopKey(shop_id="demo", kind="secret") if key == "demo-secret-key" else None
+        if key not in KEYS:
+            return None
+        return ShopKey(shop_id=KEYS[key], kind="secret" if "secret" in key else "write")
 
 
 json_values = st.recursive(
@@ -403,3 +411,5 @@ def test_mutated_segment_messages_are_accepted_whole_or_refused_whole(request, k
     assert presented in KEYS
     assert len(queue.entries) == len(events) == messages_in(endpoint, body)
     assert {event.shop_id for event in events} == {KEYS[presented]}
+    # and the state updater reads every one of them (a 200 means the event will be applied)
+    assert [StateUpdater.parse(entry.body).message_id for entry in queue.entries] == [e.message_id for e in events]

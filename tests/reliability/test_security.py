@@ -135,13 +135,13 @@ def request(stack, method: str, path: str, headers: dict[str, str], data: bytes 
 
 
 @pytest.mark.parametrize(
-    "key", ["wrong-key", "demo-secret-key", "", "sha256:" + hashlib.sha256(b"demo-write-key").hexdigest()]
+    "key", ["wrong-key", "guessed-secret-key", "", "sha256:" + hashlib.sha256(b"demo-write-key").hexdigest()]
 )
-def test_ingest_refuses_a_key_that_is_not_a_write_key_and_keeps_nothing(local_stack, key):
+def test_ingest_refuses_a_key_that_is_not_a_shop_key_and_keeps_nothing(local_stack, key):
     # Given a customer nobody has heard of
     user = unique("nokey")
 
-    # When their events come with a wrong key, a secret key, no key, or the stored hash of the real key
+    # When their events come with a wrong key, a made-up one, no key, or the stored hash of the real key
     status, _ = post(local_stack.base_url, "/v1/track", track("Product Viewed", product("p1"), userId=user), key=key)
     local_stack.wait_idle()
 

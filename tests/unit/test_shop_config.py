@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -57,3 +59,30 @@ def test_hashed_keys_are_accepted_as_they_are():
 def test_mistakes_are_reported_with_their_path(change, path, rule):
     found = errors_of(BASE.replace(*change))
     assert any(where == path and rule in message for where, message in found), found
+
+
+def test_every_preferred_or_step_channel_without_provider_settings_is_warned_with_its_path():
+    # Given a shop preferring five channels, configuring only email, and a step asking for SMS and the inbox
+    config = ShopConfig.from_yaml(
+        BASE.replace(
+            "  preference: [push, whatsapp, email, sms]",
+            "  preference: [push, whatsapp, email, sms, in_app]\n  email: {from_address: hello@shop.example}",
+        ).replace("template: cart_reminder}", "template: cart_reminder, channels: [sms, in_app]}")
+    )
+
+    warnings = config.channel_warnings()
+
+    # Then each channel it cannot send on is named with its path and the missing setting; email and in_app are fine
+    assert [w.split(":", 1)[0] for w in warnings] == [
+        "channels.preference[0]",
+        "channels.preference[1]",
+        "channels.preference[3]",
+        "journeys.cart_abandonment.steps[0].channels[0]",
+    ]
+    assert "set channels.push.platform_applications" in warnings[0]
+    assert "set channels.sms.origination_identity" in warnings[2]
+    assert all("channel_not_configured" in w for w in warnings)
+
+
+def test_a_shop_that_can_send_on_every_channel_it_names_has_no_warnings():
+    assert ShopConfig.from_yaml_file(Path(__file__).parents[2] / "events" / "demo-shop.yaml").channel_warnings() == []
