@@ -250,12 +250,18 @@ class SendLedger(DynamoDBTable):
 
     def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
         """A customer's messages, newest first."""
-        items = self.client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"{shop_id}#{customer}"}, ":prefix": {"S": SK_PREFIX}},
-        ).get("Items", [])
-        entries = [_entry(item) for item in items]
+        entries: list[LedgerEntry] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": f"{shop_id}#{customer}"}, ":prefix": {"S": SK_PREFIX}},
+        }
+        while True:  # a Query page stops at 1 MB; sorting by time needs every page (the keys are message ids)
+            page = self.client.query(**query)
+            entries.extend(_entry(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         entries.sort(key=lambda e: (e.updated_at or e.created_at or datetime.min).isoformat(), reverse=True)
         return entries[:limit]
 
