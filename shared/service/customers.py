@@ -7,9 +7,9 @@ import binascii
 from typing import Any
 
 from shared.adapters.customers import CustomerStore, StoredCustomer
-from shared.adapters.ledger import LedgerEntry
 from shared.adapters.shops import ShopDirectory
 from shared.models.config import CHANNELS
+from shared.models.messages import LedgerEntry
 
 
 class AccessDeniedError(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 from botocore.stub import Stubber
 
@@ -65,3 +67,26 @@ def test_the_limit_applies_after_every_page_was_read():
     with stub:
         entries = ledger.list("demo-shop", "c-1", limit=1)
     assert [entry.message_id for entry in entries] == ["m-2"]
+
+
+def test_an_item_as_stored_loads_typed_and_support_sees_the_same_json():
+    ledger, stub = ledger_stub()
+    attempts = (
+        '[{"channel": "push", "outcome": "permanent_failure", "reason": "push_endpoint_disabled",'
+        ' "at": "2026-03-01T09:59:58+00:00"}, {"channel": "email", "outcome": "sent", "reason": null,'
+        ' "at": "2026-03-01T10:00:00+00:00"}]'
+    )
+    stored = {
+        **item("m-1", "2026-03-01T10:00:00+00:00"),
+        "attempts": {"S": attempts},
+        "details": {"S": '{"provider_message_id": "ses-1"}'},
+        "expires_at": {"N": "1807000000"},
+    }
+    stub.add_response("query", {"Items": [stored]}, query())
+    with stub:
+        (entry,) = ledger.list("demo-shop", "c-1")
+    assert entry.final and entry.status == "sent" and entry.channel == "email"
+    assert [(a.channel, a.outcome) for a in entry.attempts] == [("push", "permanent_failure"), ("email", "sent")]
+    view = entry.view()
+    assert view["attempts"] == json.loads(attempts)
+    assert view["details"] == {"provider_message_id": "ses-1"}
