@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shared.adapters.channels import ChannelProvider, PushProvider, SendContext
-from shared.adapters.customers import CustomerStore, StoredCustomer
+from shared.adapters.customers import CustomerStore, MergeChainError
 from shared.adapters.ledger import LedgerConflictError, SendLedger
 from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.shops import ShopDirectory
@@ -35,8 +35,6 @@ from shared.models.messages import (
     TransientDeliveryError,
 )
 from shared.models.state import CustomerState
-
-_MAX_POINTER_HOPS = 4
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
 
@@ -195,12 +193,11 @@ class ChannelRouter:
         return Delivery(message, status, reason=reason, attempts=attempts, retry_at=retry_at)
 
     def _state(self, message: OutboxMessage) -> CustomerState | None:
-        record: StoredCustomer = self._customers.load(message.shop_id, message.customer)
-        for _ in range(_MAX_POINTER_HOPS):
-            if record.merged_into is None:
-                break
-            record = self._customers.load(message.shop_id, record.merged_into)
-        return record.state
+        """The customer's state now, through merges; a broken merge chain reads as no state (nothing to send on)."""
+        try:
+            return self._customers.follow(self._customers.load(message.shop_id, message.customer)).state
+        except MergeChainError:
+            return None
 
     def _render(
         self, message: OutboxMessage, config: ShopConfig, state: CustomerState | None, channel: Channel
