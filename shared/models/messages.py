@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models.config import Channel
 
-MessageStatus = Literal["sent", "suppressed", "failed", "deferred"]
-# The ledger's statuses: ``pending`` while a channel is in flight or after a transient failure; the rest as above.
+# The ledger's statuses: ``pending`` while a channel is in flight or after a transient failure; the others are final
+# except ``deferred`` (a time rule holds the message back; it goes out again later).
 LedgerStatus = Literal["pending", "deferred", "sent", "suppressed", "failed"]
 FINAL_STATUSES: frozenset[LedgerStatus] = frozenset({"sent", "suppressed", "failed"})
 AttemptOutcome = Literal["sent", "permanent_failure", "transient_failure", "skipped"]
