@@ -55,7 +55,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	$(BIN)/mypy shared
+	$(BIN)/mypy shared functions infra
 
 # The time-sensitive tests under a wall clock started at other instants (tests/clockshift: only the wall clock moves;
 # libfaketime also moves the monotonic clock, and Python's timed waits hang). Not in `pr`: about 50 s per instant on

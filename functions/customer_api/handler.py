@@ -52,12 +52,12 @@ def get_customer_messages(customer_id: str) -> dict[str, Any]:
     return messages_view(record, customer_id, ledger().list(shop_id, record.key))
 
 
-@app.exception_handler(AccessDeniedError)
+@app.exception_handler(AccessDeniedError)  # type: ignore[untyped-decorator]
 def denied(error: AccessDeniedError) -> Response[dict[str, Any]]:
     return Response(401, content_types.APPLICATION_JSON, {"message": str(error)})
 
 
-@app.exception_handler(UnloadableStateError)
+@app.exception_handler(UnloadableStateError)  # type: ignore[untyped-decorator]
 def unloadable(error: UnloadableStateError) -> Response[dict[str, Any]]:
     # The customer exists but the stored state does not load: a server fault, so a 500, but one that says which
     # record and why (the customer's events wait in the events dead-letter queue with the same reason).

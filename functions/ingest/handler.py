@@ -99,7 +99,7 @@ def sdk_settings(write_key: str) -> Response[dict[str, Any]]:
     return Response(200, content_types.APPLICATION_JSON, document, headers=headers)
 
 
-@app.exception_handler(RequestRejectedError)
+@app.exception_handler(RequestRejectedError)  # type: ignore[untyped-decorator]
 def rejected(error: RequestRejectedError) -> Response[dict[str, Any]]:
     metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
     logger.info("rejected", extra={"status": error.status, "reason": error.message, "errors": len(error.errors)})
@@ -108,9 +108,9 @@ def rejected(error: RequestRejectedError) -> Response[dict[str, Any]]:
     return Response(error.status, content_types.APPLICATION_JSON, error.as_json(), headers=headers)
 
 
-@app.exception_handler(EnqueueError)
-@app.exception_handler(BotoCoreError)
-@app.exception_handler(ClientError)
+@app.exception_handler(EnqueueError)  # type: ignore[untyped-decorator]
+@app.exception_handler(BotoCoreError)  # type: ignore[untyped-decorator]
+@app.exception_handler(ClientError)  # type: ignore[untyped-decorator]
 def unavailable(error: Exception) -> Response[dict[str, Any]]:
     # The client retries with the same messageIds; deduplication makes a partial earlier attempt harmless.
     logger.warning("enqueue failed", extra={"reason": str(error)})

@@ -78,7 +78,7 @@ class LocalProviders:
     @property
     def endpoint_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def environment(self) -> dict[str, str]:
         """botocore's per-service endpoint variables that point the SMS and WhatsApp clients here."""

@@ -216,7 +216,7 @@ class LocalStack:
         stream = ConsoleStream(self._console, logging.getLevelNamesMapping()[self._log_level])
         for handler in logging.getLogger("nudge").handlers:
             if isinstance(handler, logging.StreamHandler):
-                handler.setStream(stream)  # type: ignore[arg-type]
+                handler.setStream(stream)
 
     def _idle(self, timers: bool) -> bool:
         if any(poller.busy for poller in self._pollers):

@@ -25,10 +25,15 @@ if TYPE_CHECKING:
 STATE_SK = "state"
 # Level 6: within a few percent of 9 on customer states, at a fraction of the CPU.
 _COMPRESSION_LEVEL = 6
+MAX_MERGE_HOPS = 4  # merges point at a live record; a longer chain is damaged data, never followed further
 
 
 class VersionConflictError(Exception):
     """Another writer changed the customer since it was read; reload and decide again."""
+
+
+class MergeChainError(Exception):
+    """A record's ``merged_into`` pointers do not reach a live record within ``MAX_MERGE_HOPS``."""
 
 
 class UnloadableStateError(Exception):
@@ -144,6 +149,19 @@ class CustomerStore(DynamoDBTable):
             version=int(item["version"]["N"]),
             merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
         )
+
+    def follow(self, record: StoredCustomer) -> StoredCustomer:
+        """The live record ``record`` leads to through its ``merged_into`` pointers (``record`` itself if it has none).
+
+        Raises MergeChainError when the pointers do not end within ``MAX_MERGE_HOPS`` loads.
+        """
+        for _ in range(MAX_MERGE_HOPS):
+            if record.merged_into is None:
+                return record
+            record = self.load(record.shop_id, record.merged_into)
+        if record.merged_into is None:
+            return record
+        raise MergeChainError(f"merge pointers of {record.key!r} form a chain longer than {MAX_MERGE_HOPS}")
 
     def save(
         self,

@@ -15,79 +15,21 @@ reads a customer's messages with one Query. The protocol (architecture §4):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.adapters.table import DynamoDBTable
 from shared.models.config import Channel
-from shared.models.messages import MessageStatus, OutboxMessage
-
-if TYPE_CHECKING:
-    pass
+from shared.models.messages import Attempt, LedgerEntry, LedgerStatus, OutboxMessage
 
 SK_PREFIX = "msg#"
-FINAL: frozenset[str] = frozenset({"sent", "suppressed", "failed"})
 RETENTION = timedelta(days=400)  # support can answer "what did they get?" for more than a year
 LEASE = timedelta(seconds=120)  # longer than one provider call with its retries
 
 
 class LedgerConflictError(Exception):
     """Another router holds the message right now (its lease is running): try again later."""
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One channel tried for one message."""
-
-    channel: Channel
-    outcome: str  # sent | permanent_failure | transient_failure
-    reason: str | None
-    at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {"channel": self.channel, "outcome": self.outcome, "reason": self.reason, "at": self.at.isoformat()}
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    """A message as the ledger knows it."""
-
-    message_id: str
-    status: str  # pending | deferred | sent | suppressed | failed
-    journey: str
-    step: int
-    template: str
-    channel: str | None = None
-    reason: str | None = None
-    title: str | None = None
-    in_flight: str | None = None
-    lease_until: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL
-
-    def view(self) -> dict[str, Any]:
-        """The JSON support sees."""
-        return {
-            "message_id": self.message_id,
-            "journey": self.journey,
-            "step": self.step,
-            "template": self.template,
-            "channel": self.channel,
-            "status": self.status,
-            "reason": self.reason,
-            "title": self.title,
-            "at": self.updated_at.isoformat() if self.updated_at else None,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "attempts": self.attempts,
-            "details": self.details,
-        }
 
 
 def ledger_key(shop_id: str, customer: str, message_id: str) -> dict[str, Any]:
@@ -105,7 +47,11 @@ def _open_condition(expected_in_flight: str | None) -> tuple[str, dict[str, Any]
 
 
 def start_request(
-    message: OutboxMessage, channel: Channel, attempts: list[Attempt], now: datetime, previous: Channel | None = None
+    message: OutboxMessage,
+    channel: Channel,
+    attempts: Sequence[Attempt],
+    now: datetime,
+    previous: Channel | None = None,
 ) -> dict[str, Any]:
     """UpdateItem: mark ``message`` in flight on ``channel`` (creating the item on the first attempt)."""
     condition, values = _open_condition(previous)
@@ -135,13 +81,13 @@ def start_request(
 
 def close_request(
     message: OutboxMessage,
-    status: MessageStatus | str,
+    status: LedgerStatus,
     now: datetime,
     *,
     channel: Channel | None = None,
     reason: str | None = None,
     title: str | None = None,
-    attempts: list[Attempt] = (),  # type: ignore[assignment]
+    attempts: Sequence[Attempt] = (),
     details: dict[str, Any] | None = None,
     in_flight: Channel | None = None,
 ) -> dict[str, Any]:
@@ -195,30 +141,31 @@ def close_request(
 
 
 def _entry(item: dict[str, Any]) -> LedgerEntry:
-    def text(name: str) -> str | None:
-        return item[name]["S"] if name in item else None
+    """The item as stored (attribute names unchanged since the first ledger) as a typed entry."""
+    fields: dict[str, Any] = {name: item[name]["S"] for name in _TEXT if name in item}
+    fields["message_id"] = item["sk"]["S"].removeprefix(SK_PREFIX)
+    if "step" in item:
+        fields["step"] = int(item["step"]["N"])
+    if "lease_until" in item:
+        fields["lease_until"] = datetime.fromtimestamp(int(item["lease_until"]["N"]), tz=UTC)
+    fields["attempts"] = json.loads(fields.pop("attempts", None) or "[]")
+    fields["details"] = json.loads(fields.pop("details", None) or "{}")
+    return LedgerEntry.model_validate(fields)
 
-    def moment(name: str) -> datetime | None:
-        value = text(name)
-        return datetime.fromisoformat(value) if value else None
 
-    lease = item.get("lease_until")
-    return LedgerEntry(
-        message_id=item["sk"]["S"].removeprefix(SK_PREFIX),
-        status=item["status"]["S"],
-        journey=text("journey") or "",
-        step=int(item["step"]["N"]) if "step" in item else 0,
-        template=text("template") or "",
-        channel=text("channel"),
-        reason=text("reason"),
-        title=text("title"),
-        in_flight=text("in_flight"),
-        lease_until=datetime.fromtimestamp(int(lease["N"]), tz=UTC) if lease else None,
-        created_at=moment("created_at"),
-        updated_at=moment("updated_at"),
-        attempts=json.loads(text("attempts") or "[]"),
-        details=json.loads(text("details") or "{}"),
-    )
+_TEXT = (
+    "status",
+    "journey",
+    "template",
+    "channel",
+    "reason",
+    "title",
+    "in_flight",
+    "created_at",
+    "updated_at",
+    "attempts",
+    "details",
+)
 
 
 class SendLedger(DynamoDBTable):
@@ -237,25 +184,54 @@ class SendLedger(DynamoDBTable):
         self,
         message: OutboxMessage,
         channel: Channel,
-        attempts: list[Attempt],
+        attempts: Sequence[Attempt],
         now: datetime,
         previous: Channel | None = None,
     ) -> None:
         """Mark ``message`` in flight on ``channel``; raises LedgerConflictError if another router got there first."""
         self._update(start_request(message, channel, attempts, now, previous))
 
-    def close(self, message: OutboxMessage, status: MessageStatus | str, now: datetime, **fields: Any) -> None:
+    def close(
+        self,
+        message: OutboxMessage,
+        status: LedgerStatus,
+        now: datetime,
+        *,
+        channel: Channel | None = None,
+        reason: str | None = None,
+        title: str | None = None,
+        attempts: Sequence[Attempt] = (),
+        details: dict[str, Any] | None = None,
+        in_flight: Channel | None = None,
+    ) -> None:
         """Record the outcome of ``message``; raises LedgerConflictError if the condition no longer holds."""
-        self._update(close_request(message, status, now, **fields))
+        request = close_request(
+            message,
+            status,
+            now,
+            channel=channel,
+            reason=reason,
+            title=title,
+            attempts=attempts,
+            details=details,
+            in_flight=in_flight,
+        )
+        self._update(request)
 
     def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
         """A customer's messages, newest first."""
-        items = self.client.query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": {"S": f"{shop_id}#{customer}"}, ":prefix": {"S": SK_PREFIX}},
-        ).get("Items", [])
-        entries = [_entry(item) for item in items]
+        entries: list[LedgerEntry] = []
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": f"{shop_id}#{customer}"}, ":prefix": {"S": SK_PREFIX}},
+        }
+        while True:  # a Query page stops at 1 MB; sorting by time needs every page (the keys are message ids)
+            page = self.client.query(**query)
+            entries.extend(_entry(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         entries.sort(key=lambda e: (e.updated_at or e.created_at or datetime.min).isoformat(), reverse=True)
         return entries[:limit]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.models.config import Channel, ShopConfig
@@ -38,7 +39,7 @@ class Routing:
     skipped: list[Skip] = field(default_factory=list)
 
     @property
-    def outcome_if_none(self) -> tuple[str, str]:
+    def outcome_if_none(self) -> tuple[Literal["deferred", "suppressed"], str]:
         """Status and reason to record when no candidate is left: deferred for a time rule, else suppressed."""
         reasons = [skip.reason for skip in self.skipped]
         if "quiet_hours" in reasons:

@@ -13,7 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models.config import Channel
 
-MessageStatus = Literal["sent", "suppressed", "failed", "deferred"]
+# The ledger's statuses: ``pending`` while a channel is in flight or after a transient failure; the others are final
+# except ``deferred`` (a time rule holds the message back; it goes out again later).
+LedgerStatus = Literal["pending", "deferred", "sent", "suppressed", "failed"]
+FINAL_STATUSES: frozenset[LedgerStatus] = frozenset({"sent", "suppressed", "failed"})
+AttemptOutcome = Literal["sent", "permanent_failure", "transient_failure", "skipped"]
 
 
 class _Frozen(BaseModel):
@@ -90,3 +94,61 @@ class PermanentDeliveryError(DeliveryError):
 
 class TransientDeliveryError(DeliveryError):
     """Throttling or a provider outage: retry later (SQS redelivery), the same channel."""
+
+
+class _Stored(BaseModel):
+    """A record read back from the ledger: attributes it does not know (older or newer writers) are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Attempt(_Stored):
+    """One channel tried for one message (the ledger keeps them as JSON in ``attempts``)."""
+
+    channel: Channel
+    outcome: AttemptOutcome
+    reason: str | None = None
+    at: datetime
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"channel": self.channel, "outcome": self.outcome, "reason": self.reason, "at": self.at.isoformat()}
+
+
+class LedgerEntry(_Stored):
+    """A message as the send ledger knows it."""
+
+    message_id: str
+    status: LedgerStatus
+    journey: str = ""
+    step: int = 0
+    template: str = ""
+    channel: Channel | None = None
+    reason: str | None = None
+    title: str | None = None
+    in_flight: Channel | None = None
+    lease_until: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict, description="the provider's receipt; skipped channels")
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def view(self) -> dict[str, Any]:
+        """The JSON support sees."""
+        return {
+            "message_id": self.message_id,
+            "journey": self.journey,
+            "step": self.step,
+            "template": self.template,
+            "channel": self.channel,
+            "status": self.status,
+            "reason": self.reason,
+            "title": self.title,
+            "at": self.updated_at.isoformat() if self.updated_at else None,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "attempts": [attempt.as_json() for attempt in self.attempts],
+            "details": self.details,
+        }

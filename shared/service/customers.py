@@ -6,10 +6,10 @@ import base64
 import binascii
 from typing import Any
 
-from shared.adapters.customers import CustomerStore, StoredCustomer
-from shared.adapters.ledger import LedgerEntry
+from shared.adapters.customers import CustomerStore, MergeChainError, StoredCustomer
 from shared.adapters.shops import ShopDirectory
 from shared.models.config import CHANNELS
+from shared.models.messages import LedgerEntry
 
 
 class AccessDeniedError(Exception):
@@ -76,10 +76,10 @@ class CustomerReader:
 
     def find(self, shop_id: str, customer_id: str) -> StoredCustomer | None:
         for key in (f"u:{customer_id}", f"a:{customer_id}"):
-            record = self._store.load(shop_id, key)
-            hops = 0
-            while record.merged_into and hops < 4:
-                record, hops = self._store.load(shop_id, record.merged_into), hops + 1
+            try:
+                record = self._store.follow(self._store.load(shop_id, key))
+            except MergeChainError:
+                continue  # damaged pointers lead nowhere: try the other key
             if record.state is not None:
                 return record
         return None

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from shared.adapters.channels import ChannelProvider, PushProvider, SendContext
-from shared.adapters.customers import CustomerStore, StoredCustomer
-from shared.adapters.ledger import Attempt, LedgerConflictError, SendLedger
+from shared.adapters.customers import CustomerStore, MergeChainError
+from shared.adapters.ledger import LedgerConflictError, SendLedger
 from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.shops import ShopDirectory
 from shared.content import build_context, render
@@ -27,13 +27,16 @@ from shared.models.config import Channel, ShopConfig
 from shared.models.events import FeedbackEvent
 from shared.models.messages import (
     Address,
+    Attempt,
+    AttemptOutcome,
     Content,
     OutboxMessage,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from shared.models.state import CustomerState
 
-_MAX_POINTER_HOPS = 4
+DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
 
 
 class UnknownShopError(Exception):
@@ -45,7 +48,7 @@ class Delivery:
     """What the router did with one message (for logs, metrics and the local console)."""
 
     message: OutboxMessage
-    status: str  # sent | suppressed | failed | deferred | duplicate
+    status: DeliveryStatus
     channel: Channel | None = None
     reason: str | None = None
     title: str | None = None
@@ -88,14 +91,14 @@ class ChannelRouter:
         entry = self._ledger.find(message)
         now = self._clock()
         if entry is not None and entry.final:
-            return Delivery(message, "duplicate", _channel(entry.channel) if entry.channel else None, entry.status)
-        attempts = [_attempt(a) for a in entry.attempts] if entry else []
+            return Delivery(message, "duplicate", entry.channel, entry.status)
+        attempts = list(entry.attempts) if entry else []
         if entry is not None and entry.in_flight:
             if entry.lease_until and entry.lease_until > now:
                 raise LedgerConflictError(message.message_id)  # another router is sending it right now
             # A router died after calling the provider and before recording the answer: it may have been sent.
             self._ledger.close(
-                message, "failed", now, reason="outcome_unknown", attempts=attempts, in_flight=_channel(entry.in_flight)
+                message, "failed", now, reason="outcome_unknown", attempts=attempts, in_flight=entry.in_flight
             )
             return Delivery(message, "failed", reason="outcome_unknown", attempts=attempts)
 
@@ -108,12 +111,13 @@ class ChannelRouter:
         for address in routing.candidates:
             provider = providers.get(address.channel)
             if provider is None:
-                attempts.append(Attempt(address.channel, "skipped", "channel_not_configured", now))
+                attempts.append(self._attempt(address.channel, "skipped", "channel_not_configured", now))
                 continue
             try:
                 content = self._render(message, config, state, address.channel)
             except ContentError as error:
-                attempts.append(Attempt(address.channel, "permanent_failure", f"template_error: {error}", now))
+                failure = f"template_error: {error}"
+                attempts.append(self._attempt(address.channel, "permanent_failure", failure, now))
                 continue
             self._ledger.start(message, address.channel, attempts, now, previous)
             previous = address.channel
@@ -123,16 +127,16 @@ class ChannelRouter:
                     target, content, message.message_id, context=self._send_context(message, config, address, state)
                 )
             except PermanentDeliveryError as error:
-                attempts.append(Attempt(address.channel, "permanent_failure", error.reason, self._clock()))
+                attempts.append(self._attempt(address.channel, "permanent_failure", error.reason))
                 self._report_dead_address(message, address, error.reason)
                 continue
             except TransientDeliveryError as error:
-                attempts.append(Attempt(address.channel, "transient_failure", error.reason, self._clock()))
+                attempts.append(self._attempt(address.channel, "transient_failure", error.reason))
                 self._ledger.close(
                     message, "pending", self._clock(), reason=error.reason, attempts=attempts, in_flight=address.channel
                 )
                 raise
-            attempts.append(Attempt(address.channel, "sent", None, self._clock()))
+            attempts.append(self._attempt(address.channel, "sent", None))
             details = {
                 **receipt.details,
                 **({"provider_message_id": receipt.provider_message_id} if receipt.provider_message_id else {}),
@@ -157,22 +161,27 @@ class ChannelRouter:
         entry = self._ledger.find(message)
         if entry is not None and entry.final:
             return
-        attempts = [_attempt(a) for a in entry.attempts] if entry else []
+        attempts = list(entry.attempts) if entry else []
         self._ledger.close(
             message,
             "failed",
             self._clock(),
             reason=reason,
             attempts=attempts,
-            in_flight=_channel(entry.in_flight) if entry and entry.in_flight else None,
+            in_flight=entry.in_flight if entry else None,
         )
 
     # ---------------------------------------------------------------- internals
+    def _attempt(
+        self, channel: Channel, outcome: AttemptOutcome, reason: str | None, at: datetime | None = None
+    ) -> Attempt:
+        return Attempt(channel=channel, outcome=outcome, reason=reason, at=at or self._clock())
+
     def _close_without_candidates(
         self,
         message: OutboxMessage,
         config: ShopConfig,
-        state: Any,
+        state: CustomerState | None,
         routing: Routing,
         now: datetime,
         attempts: list[Attempt],
@@ -183,20 +192,23 @@ class ChannelRouter:
         retry_at = next_sms_window(state, config, now) if status == "deferred" and state is not None else None
         return Delivery(message, status, reason=reason, attempts=attempts, retry_at=retry_at)
 
-    def _state(self, message: OutboxMessage) -> Any:
-        record: StoredCustomer = self._customers.load(message.shop_id, message.customer)
-        for _ in range(_MAX_POINTER_HOPS):
-            if record.merged_into is None:
-                break
-            record = self._customers.load(message.shop_id, record.merged_into)
-        return record.state
+    def _state(self, message: OutboxMessage) -> CustomerState | None:
+        """The customer's state now, through merges; a broken merge chain reads as no state (nothing to send on)."""
+        try:
+            return self._customers.follow(self._customers.load(message.shop_id, message.customer)).state
+        except MergeChainError:
+            return None
 
-    def _render(self, message: OutboxMessage, config: ShopConfig, state: Any, channel: Channel) -> Content:
+    def _render(
+        self, message: OutboxMessage, config: ShopConfig, state: CustomerState | None, channel: Channel
+    ) -> Content:
         links = self._links_for(message, config, channel)
         context = build_context(state, message, config, extra=links)
         return render(message.template, channel, state.locale if state else None, context, config)
 
-    def _send_context(self, message: OutboxMessage, config: ShopConfig, address: Address, state: Any) -> SendContext:
+    def _send_context(
+        self, message: OutboxMessage, config: ShopConfig, address: Address, state: CustomerState | None
+    ) -> SendContext:
         links = self._links_for(message, config, address.channel)
         return SendContext(
             transactional=message.transactional,
@@ -205,7 +217,9 @@ class ChannelRouter:
             feedback_ref=links.get("feedback_ref"),
         )
 
-    def _target(self, provider: ChannelProvider, address: Address, message: OutboxMessage, state: Any) -> Address:
+    def _target(
+        self, provider: ChannelProvider, address: Address, message: OutboxMessage, state: CustomerState | None
+    ) -> Address:
         """The address the provider sends to: for push, the SNS endpoint of the token (created on first use).
 
         Before an SMS or WhatsApp message the phone index learns who this number is, so a STOP or a WhatsApp reply
@@ -215,7 +229,7 @@ class ChannelRouter:
             self._remember_phone(message, address)
         if address.channel != "push" or not isinstance(provider, PushProvider):
             return address
-        token = next((t for t in state.push_tokens if t.token == address.value), None)
+        token = next((t for t in (state.push_tokens if state else []) if t.token == address.value), None)
         endpoint = token.endpoint_arn if token is not None else None
         if endpoint is None:
             endpoint = provider.register_device(
@@ -246,7 +260,7 @@ class ChannelRouter:
             self._feedback(self._feedback_event(message, address.channel, feedback, address.value))
 
     def _feedback_event(
-        self, message: OutboxMessage, channel: Channel, reason: str, address: str, **fields: Any
+        self, message: OutboxMessage, channel: Channel, reason: str, address: str, endpoint_arn: str | None = None
     ) -> FeedbackEvent:
         now = self._clock()
         return FeedbackEvent.model_validate(
@@ -260,7 +274,7 @@ class ChannelRouter:
                 "feedback_id": f"{message.message_id}:{channel}:{reason}",
                 "occurred_at": now,
                 "received_at": now,
-                **fields,
+                **({"endpoint_arn": endpoint_arn} if endpoint_arn else {}),
             }
         )
 
@@ -281,14 +295,6 @@ def _platform(name: str | None) -> PushPlatform:
     return "ios" if name == "ios" else "android"
 
 
-def _whatsapp_window_open(state: Any, now: datetime) -> bool:
-    last = getattr(state, "whatsapp_inbound_at", None)
+def _whatsapp_window_open(state: CustomerState | None, now: datetime) -> bool:
+    last = state.whatsapp_inbound_at if state else None
     return bool(last and (now - last).total_seconds() < 24 * 3600)
-
-
-def _channel(name: str) -> Channel:
-    return name  # type: ignore[return-value]
-
-
-def _attempt(raw: dict[str, Any]) -> Attempt:
-    return Attempt(raw["channel"], raw["outcome"], raw.get("reason"), datetime.fromisoformat(raw["at"]))

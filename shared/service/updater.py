@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared.adapters.customers import (
     CustomerStore,
+    MergeChainError,
     StoredCustomer,
     UnloadableStateError,
     VersionConflictError,
@@ -33,7 +34,6 @@ from shared.models.state import CustomerState
 _QUEUED: TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent] = TypeAdapter(QueuedEvent)
 
 _ATTEMPTS = 4
-_MAX_POINTER_HOPS = 4
 
 
 class PermanentEventError(Exception):
@@ -113,7 +113,10 @@ class StateUpdater:
         raise AssertionError("unreachable")
 
     def _apply_once(self, event: SegmentEvent | TimerEvent | FeedbackEvent, config: ShopConfig) -> Outcome:
-        record = self._resolve(self._store.load(event.shop_id, event.customer))
+        try:
+            record = self._store.follow(self._store.load(event.shop_id, event.customer))
+        except MergeChainError as error:
+            raise PermanentEventError(str(error)) from error
         absorbed, refused = self._mergeable(event, record)
         state: CustomerState | None = record.state
         for other in absorbed:
@@ -180,11 +183,3 @@ class StateUpdater:
             if self._outbox is None:
                 raise RuntimeError("a decision sent a message, but this updater has no outbox")
             self._outbox.send_many(sends)
-
-    def _resolve(self, record: StoredCustomer) -> StoredCustomer:
-        """Follow ``merged_into`` pointers to the customer record that is alive."""
-        for _ in range(_MAX_POINTER_HOPS):
-            if record.merged_into is None:
-                return record
-            record = self._store.load(record.shop_id, record.merged_into)
-        raise PermanentEventError(f"merge pointers of {record.key!r} form a chain longer than {_MAX_POINTER_HOPS}")
