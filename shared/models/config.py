@@ -64,7 +64,7 @@ Origin = Annotated[str, Field(max_length=300), AfterValidator(_origin)]
 
 class _Strict(BaseModel):
     # A typo in a config key is an error, never silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class ShopSettings(_Strict):

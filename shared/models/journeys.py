@@ -120,7 +120,7 @@ DeepLink = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_v
 
 class _Strict(BaseModel):
     # A typo in a config key is an error, never silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class Condition(_Strict):

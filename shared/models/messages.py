@@ -17,7 +17,7 @@ MessageStatus = Literal["sent", "suppressed", "failed", "deferred"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class OutboxMessage(_Frozen):
