@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared.models.channels import EmailSettings, InAppSettings, PushSettings, SmsSettings, WhatsAppSettings
@@ -158,6 +157,8 @@ class ShopConfig(_Strict):
     @classmethod
     def from_yaml(cls, text: str) -> ShopConfig:
         """Parse and validate a YAML document (raises pydantic.ValidationError or yaml.YAMLError)."""
+        import yaml  # only configs read from YAML need it: not on a handler's import
+
         document: Any = yaml.safe_load(text)
         return cls.model_validate(document)
 
