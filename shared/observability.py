@@ -7,11 +7,17 @@ handlers log ids, never traits.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # International format (E.164 with optional separators): bare digit runs would also hit dates and epochs.
@@ -30,9 +36,111 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
         return mask_pii(super().serialize(log))
 
 
+def tracing_enabled() -> bool:
+    """Whether X-Ray tracing is on, by the rule Powertools' Tracer applies: in Lambda (``LAMBDA_TASK_ROOT``), not
+    under ``sam local`` or Chalice, and not switched off with ``POWERTOOLS_TRACE_DISABLED``."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in {"1", "true", "y", "yes", "t", "on"}:
+        return False
+    in_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT"))
+    emulated = bool(os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"))
+    return in_lambda and not emulated
+
+
+class LazyTracer:
+    """Powertools' Tracer, built at the first traced call and only when tracing is on.
+
+    Constructing a Tracer imports the X-Ray SDK (a third of a handler's cold import) even when tracing is off, and
+    reads the environment. Here the decorators wrap at import without either; the first call decides once: with
+    tracing on (Lambda with ``Tracing: Active``) it builds the Tracer, which patches botocore for every client, and
+    the function runs under the Tracer's own decorator from then on; with tracing off it runs undecorated.
+    """
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._tracer: Tracer | None = None
+        self._decided = False
+
+    @property
+    def tracer(self) -> Tracer | None:
+        """The Powertools Tracer, or ``None`` while tracing is off (decided once, at the first traced call)."""
+        if not self._decided:
+            if tracing_enabled():
+                from aws_lambda_powertools import Tracer
+
+                self._tracer = Tracer(service=self._service)
+            self._decided = True
+        return self._tracer
+
+    def _lazily[F: Callable[..., Any]](self, function: F, decorate: Callable[[Tracer], Callable[..., Any]]) -> F:
+        traced: list[Callable[..., Any]] = []
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not traced:
+                tracer = self.tracer
+                traced.append(function if tracer is None else decorate(tracer))
+            return traced[0](*args, **kwargs)
+
+        return call  # type: ignore[return-value]
+
+    @overload
+    def capture_lambda_handler[F: Callable[..., Any]](self, lambda_handler: F) -> F: ...
+
+    @overload
+    def capture_lambda_handler[F: Callable[..., Any]](
+        self, lambda_handler: None = None, *, capture_response: bool | None = None, capture_error: bool | None = None
+    ) -> Callable[[F], F]: ...
+
+    def capture_lambda_handler(
+        self,
+        lambda_handler: Callable[..., Any] | None = None,
+        *,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Any:
+        """``Tracer.capture_lambda_handler``, applied at the first call when tracing is on."""
+
+        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+            return self._lazily(
+                function,
+                lambda tracer: tracer.capture_lambda_handler(
+                    function, capture_response=capture_response, capture_error=capture_error
+                ),
+            )
+
+        return wrap if lambda_handler is None else wrap(lambda_handler)
+
+    @overload
+    def capture_method[F: Callable[..., Any]](self, method: F) -> F: ...
+
+    @overload
+    def capture_method[F: Callable[..., Any]](
+        self, method: None = None, *, capture_response: bool | None = None, capture_error: bool | None = None
+    ) -> Callable[[F], F]: ...
+
+    def capture_method(
+        self,
+        method: Callable[..., Any] | None = None,
+        *,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Any:
+        """``Tracer.capture_method`` for plain functions, applied at the first call when tracing is on."""
+
+        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+            return self._lazily(
+                function,
+                lambda tracer: tracer.capture_method(capture_response=capture_response, capture_error=capture_error)(
+                    function
+                ),
+            )
+
+        return wrap if method is None else wrap(method)
+
+
 # One service and one namespace for every function (the template sets the same through POWERTOOLS_*); named here
 # too so that code imported before the environment is set (tests, the local stack) logs and measures the same way.
 SERVICE = "nudge"
 logger = Logger(service=SERVICE, logger_formatter=MaskingFormatter())
-tracer = Tracer(service=SERVICE)
+tracer = LazyTracer(SERVICE)
 metrics = Metrics(namespace=SERVICE, service=SERVICE)

@@ -64,7 +64,7 @@ HttpsUrl = Annotated[str, AfterValidator(_https)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class PushSettings(_Strict):

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared.models.channels import EmailSettings, InAppSettings, PushSettings, SmsSettings, WhatsAppSettings
@@ -64,7 +63,7 @@ Origin = Annotated[str, Field(max_length=300), AfterValidator(_origin)]
 
 class _Strict(BaseModel):
     # A typo in a config key is an error, never silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class ShopSettings(_Strict):
@@ -158,6 +157,8 @@ class ShopConfig(_Strict):
     @classmethod
     def from_yaml(cls, text: str) -> ShopConfig:
         """Parse and validate a YAML document (raises pydantic.ValidationError or yaml.YAMLError)."""
+        import yaml  # only configs read from YAML need it: not on a handler's import
+
         document: Any = yaml.safe_load(text)
         return cls.model_validate(document)
 

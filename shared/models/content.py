@@ -24,7 +24,7 @@ TemplateSource = Annotated[str, Field(min_length=1, max_length=100_000)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class TitledParts(_Strict):

@@ -15,7 +15,7 @@ from shared.models.messages import OutboxMessage
 class StartTimer(BaseModel):
     """Start a timer execution named ``event.timer_id`` that puts ``event`` into the FIFO queue at ``event.due_at``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     event: TimerEvent
 
@@ -23,7 +23,7 @@ class StartTimer(BaseModel):
 class Send(BaseModel):
     """Put ``message`` on the outbox; the channel router delivers it (consent is checked again at send time)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     message: OutboxMessage
 

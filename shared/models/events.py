@@ -52,7 +52,7 @@ def deduplication_id(shop_id: str, message_id: str) -> str:
 class SegmentEvent(BaseModel):
     """A shop's Segment message, accepted by ingest: clock-corrected, stamped, authenticated to a shop."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: Literal["segment"] = "segment"
     shop_id: str
@@ -103,7 +103,7 @@ class TimerEvent(BaseModel):
     ``timer_id`` is deterministic (journey instance + step + arm count), so it names the execution and dedupes.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: Literal["timer"] = "timer"
     shop_id: str
@@ -146,7 +146,7 @@ FeedbackReason = Literal[
 class FeedbackEvent(BaseModel):
     """Delivery feedback from a provider or the customer, applied in the customer's FIFO group like any event."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: Literal["feedback"] = "feedback"
     shop_id: str

@@ -47,7 +47,6 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 Channel = Literal["push", "email", "sms", "whatsapp", "in_app"]
@@ -120,7 +119,7 @@ DeepLink = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_v
 
 class _Strict(BaseModel):
     # A typo in a config key is an error, never silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class Condition(_Strict):
@@ -290,6 +289,8 @@ class Journey(_Strict):
 @cache
 def preset_documents() -> dict[str, dict[str, Any]]:
     """The shipped presets as raw mappings (``shared/journeys/presets.yaml``), read once per process."""
+    import yaml  # read once, when the first journey needs a preset: not at import
+
     package, name = PRESETS_RESOURCE
     document: Any = yaml.safe_load(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
     if not isinstance(document, dict):

@@ -21,7 +21,7 @@ AttemptOutcome = Literal["sent", "permanent_failure", "transient_failure", "skip
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class OutboxMessage(_Frozen):

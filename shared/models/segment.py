@@ -34,7 +34,7 @@ EVENT_TAG = "event="
 
 
 class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="allow", coerce_numbers_to_str=True, frozen=True)
 
 
 class Device(_Open):
@@ -62,7 +62,7 @@ class Traits(_Open):
     gender: Text | None = None
     interests: list[Text] | None = None
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
 
 
 class Message(_Open):
@@ -309,7 +309,7 @@ MAX_EVENTS_PER_BATCH = 2500
 class Batch(BaseModel):
     """``/v1/batch`` (and ``/v1/import``): up to 2,500 messages of any type."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     batch: list[SegmentMessage] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
     writeKey: str | None = Field(default=None, exclude=True)

@@ -57,12 +57,14 @@ JourneyOutcome = Literal["entered", "not_entered", "step_due", "skipped", "exite
 
 
 class _State(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 class _Compact(_State):
     # Short aliases in the stored JSON (journey records are many and written often), full names in code.
-    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True)
+    model_config = ConfigDict(
+        defer_build=True, extra="forbid", serialize_by_alias=True, validate_by_name=True, validate_by_alias=True
+    )
 
 
 class ConsentRecord(_State):

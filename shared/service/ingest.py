@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,7 +33,11 @@ MAX_FUTURE = timedelta(hours=24)
 SINGLE_ENDPOINTS = ("track", "identify", "page", "screen", "group", "alias")
 BATCH_ENDPOINTS = ("batch", "import")
 
-_message_adapter: TypeAdapter[Any] = TypeAdapter(SegmentMessage)
+
+@cache
+def _message_adapter() -> TypeAdapter[Any]:
+    """The validator of one Segment message, built at first use (not at import: a cold start pays it only once)."""
+    return TypeAdapter(SegmentMessage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +217,7 @@ def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
                 413, "a message is too large", [FieldError("(message)", f"at most {MAX_EVENT_BYTES} bytes", where)]
             )
         try:
-            messages.append(_message_adapter.validate_python(item))
+            messages.append(_message_adapter().validate_python(item))
         except ValidationError as error:
             errors.extend(_errors(error, where))
     if errors:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -31,7 +32,12 @@ from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
 
-_QUEUED: TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent] = TypeAdapter(QueuedEvent)
+
+@cache
+def _queued() -> TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent]:
+    """The validator of a queued event, built at first use rather than at import."""
+    return TypeAdapter(QueuedEvent)
+
 
 _ATTEMPTS = 4
 
@@ -93,7 +99,7 @@ class StateUpdater:
     @staticmethod
     def parse(body: str) -> SegmentEvent | TimerEvent | FeedbackEvent:
         try:
-            return _QUEUED.validate_json(body)
+            return _queued().validate_json(body)
         except ValidationError as error:
             raise PermanentEventError(
                 f"malformed event: {error.error_count()} error(s): {error.errors()[0]['msg']}"

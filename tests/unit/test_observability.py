@@ -1,0 +1,84 @@
+"""The tracer decorators: no X-Ray SDK and no Tracer until a traced call, and only when tracing is on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.observability import LazyTracer, tracing_enabled
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tracing_is_on_only_in_lambda_unless_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LAMBDA_TASK_ROOT", "AWS_SAM_LOCAL", "AWS_CHALICE_CLI_MODE", "POWERTOOLS_TRACE_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    assert not tracing_enabled()
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    assert tracing_enabled()
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    assert not tracing_enabled()
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    monkeypatch.setenv("AWS_SAM_LOCAL", "true")
+    assert not tracing_enabled()
+
+
+def test_with_tracing_off_the_function_runs_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    tracer = LazyTracer("nudge-test")
+
+    @tracer.capture_lambda_handler(capture_response=False)
+    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        return {"echo": event}
+
+    @tracer.capture_method
+    def record(value: int) -> int:
+        if value < 0:
+            raise ValueError("negative")
+        return value * 2
+
+    assert handler({"a": 1}, None) == {"echo": {"a": 1}}
+    assert handler.__name__ == "handler"
+    assert record(2) == 4
+    with pytest.raises(ValueError, match="negative"):
+        record(-1)
+    assert tracer.tracer is None
+
+
+def test_with_tracing_on_the_powertools_tracer_wraps_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    monkeypatch.delenv("POWERTOOLS_TRACE_DISABLED", raising=False)
+    monkeypatch.delenv("AWS_SAM_LOCAL", raising=False)
+    tracer = LazyTracer("nudge-test")
+    subsegments: list[str] = []
+
+    class Recorder:
+        """Stands in for the Powertools Tracer: records the subsegment its decorators would open."""
+
+        def capture_lambda_handler(self, function: Any, **options: Any) -> Any:
+            def traced(*args: Any) -> Any:
+                subsegments.append(f"## {function.__name__}")
+                return function(*args)
+
+            return traced
+
+    monkeypatch.setattr(LazyTracer, "tracer", property(lambda self: Recorder()))
+
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: object) -> str:
+        return "done"
+
+    assert handler({}, None) == "done"
+    assert handler({}, None) == "done"
+    assert subsegments == ["## handler", "## handler"]
+
+
+@pytest.mark.parametrize("function", ["ingest", "channel_router"])
+def test_importing_a_handler_does_not_import_the_xray_sdk(function: str) -> None:
+    code = f"import sys, functions.{function}.handler; print('aws_xray_sdk' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
