@@ -24,7 +24,19 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Json,
+    StringConstraints,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from shared.core.sms import is_help_keyword, opt_out_keyword
 
@@ -116,39 +128,172 @@ def parse_notification(message: str, notification_id: str, published_at: datetim
     raise UnreadableNotificationError("not an SES, SMS, push or WhatsApp notification")
 
 
+# ---------------------------------------------------------------- the shapes nudge reads
+
+
+class _Shape(BaseModel):
+    """What nudge reads of a provider's JSON: named fields only, the rest ignored; numbers read as text."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True, populate_by_name=True)
+
+
+def _readable[T: BaseModel](shape: type[T]) -> BeforeValidator:
+    """A list validator that keeps the items ``shape`` can read and drops the rest (providers add odd entries)."""
+
+    def keep(items: object) -> list[T]:
+        kept: list[T] = []
+        for item in items if isinstance(items, list) else ():
+            try:
+                kept.append(shape.model_validate(item))
+            except ValidationError:
+                continue
+        return kept
+
+    return BeforeValidator(keep)
+
+
+def _or_empty(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """An optional section nudge cannot read is read as an empty one (its fields all have defaults)."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return handler({})
+
+
+_Optional = WrapValidator(_or_empty)
+_NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Header(_Shape):
+    name: str
+    value: str
+
+
+class _Mail(_Shape):
+    headers: Annotated[list[_Header], _readable(_Header)] = []
+
+
+class _Recipient(_Shape):
+    email_address: str = Field(alias="emailAddress")
+
+
+class _Bounce(_Shape):
+    bounce_type: str | None = Field(None, alias="bounceType")
+    bounce_sub_type: str | None = Field(None, alias="bounceSubType")
+    recipients: Annotated[list[_Recipient], _readable(_Recipient)] | None = Field(None, alias="bouncedRecipients")
+    feedback_id: str | None = Field(None, alias="feedbackId")
+    timestamp: str | None = None
+
+
+class _Complaint(_Shape):
+    feedback_type: str | None = Field(None, alias="complaintFeedbackType")
+    recipients: Annotated[list[_Recipient], _readable(_Recipient)] | None = Field(None, alias="complainedRecipients")
+    feedback_id: str | None = Field(None, alias="feedbackId")
+    timestamp: str | None = None
+
+
+class _SesEvent(_Shape):
+    event_type: str | None = Field(None, alias="eventType")
+    notification_type: str | None = Field(None, alias="notificationType")
+    mail: Annotated[_Mail, _Optional] = _Mail()
+    bounce: _Bounce | None = None
+    complaint: _Complaint | None = None
+
+
+class _SmsInbound(_Shape):
+    sender: _NonEmpty = Field(alias="originationNumber")
+    recipient: _NonEmpty = Field(alias="destinationNumber")
+    text: _NonEmpty = Field(alias="messageBody")
+    inbound_message_id: _NonEmpty = Field(alias="inboundMessageId")
+
+
+class _PushAttributes(_Shape):
+    enabled: str | None = Field(None, alias="Enabled")
+
+
+class _PushEvent(_Shape):
+    event_type: str | None = Field(None, alias="EventType")
+    endpoint_arn: str | None = Field(None, alias="EndpointArn")
+    resource: str | None = Field(None, alias="Resource")
+    time: str | None = Field(None, alias="Time")
+    attributes: Annotated[_PushAttributes, _Optional] = Field(_PushAttributes(), alias="Attributes")
+    failure_type: str | None = Field(None, alias="FailureType")
+
+
+class _WhatsAppMessage(_Shape):
+    sender: Annotated[str, StringConstraints(pattern=r"^\+*[0-9]+$")] = Field(alias="from")
+    id: str
+    timestamp: str | None = None
+
+
+class _WhatsAppValue(_Shape):
+    messages: list[_WhatsAppMessage] = []
+
+
+class _WhatsAppChange(_Shape):
+    value: _WhatsAppValue | None = None
+
+
+class _WhatsAppEntry(_Shape):
+    changes: list[_WhatsAppChange]
+
+
+class _PhoneNumber(_Shape):
+    arn: str
+
+
+class _WhatsAppContext(_Shape):
+    phone_numbers: Annotated[list[_PhoneNumber], _readable(_PhoneNumber)] = Field([], alias="MetaPhoneNumberIds")
+
+
+class _WhatsAppEvent(_Shape):
+    entry: Json[_WhatsAppEntry] | _WhatsAppEntry = Field(alias="whatsAppWebhookEntry")
+    context: Annotated[_WhatsAppContext, _Optional] = _WhatsAppContext()
+
+
+def _read[T: BaseModel](shape: type[T], body: dict[str, object], source: str) -> T:
+    """``body`` read as ``shape``; the error names the first section that did not read, never a value."""
+    try:
+        return shape.model_validate(body)
+    except ValidationError as error:
+        reason = f"{source} notification without a readable {error.errors()[0]['loc'][0]}"
+    raise UnreadableNotificationError(reason)  # outside the except: the pydantic error quotes values
+
+
 # ---------------------------------------------------------------- SES
 
 
 def parse_ses_event(body: dict[str, Any], notification_id: str, published_at: datetime) -> list[Notice]:
     """An SES event (event publishing or identity notification) as notices."""
-    kind = str(body.get("eventType") or body.get("notificationType") or "")
+    event = _read(_SesEvent, body, "SES")
+    kind = event.event_type or event.notification_type or ""
     if kind == "Bounce":
-        bounce = _object(body, "bounce")
-        bounce_type = str(bounce.get("bounceType", ""))
+        bounce = _section(event.bounce, "bounce")
+        bounce_type = bounce.bounce_type or ""
         if bounce_type != "Permanent":
             return [Ignored("ses", f"{bounce_type.lower() or 'unknown'}_bounce")]
         return [
             EmailFeedback(
                 reason="hard_bounce",
-                recipients=_recipients(bounce, "bouncedRecipients"),
-                ref=feedback_ref(body),
-                feedback_id=str(bounce.get("feedbackId") or notification_id),
-                occurred_at=_time(bounce.get("timestamp"), published_at),
-                detail=str(bounce.get("bounceSubType", "")),
+                recipients=_recipients(bounce.recipients, "bouncedRecipients"),
+                ref=_ref(event.mail),
+                feedback_id=bounce.feedback_id or notification_id,
+                occurred_at=_time(bounce.timestamp, published_at),
+                detail=bounce.bounce_sub_type or "",
             )
         ]
     if kind == "Complaint":
-        complaint = _object(body, "complaint")
-        feedback_type = str(complaint.get("complaintFeedbackType", ""))
+        complaint = _section(event.complaint, "complaint")
+        feedback_type = complaint.feedback_type or ""
         if feedback_type == "not-spam":
             return [Ignored("ses", "not_spam_report")]
         return [
             EmailFeedback(
                 reason="complaint",
-                recipients=_recipients(complaint, "complainedRecipients"),
-                ref=feedback_ref(body),
-                feedback_id=str(complaint.get("feedbackId") or notification_id),
-                occurred_at=_time(complaint.get("timestamp"), published_at),
+                recipients=_recipients(complaint.recipients, "complainedRecipients"),
+                ref=_ref(event.mail),
+                feedback_id=complaint.feedback_id or notification_id,
+                occurred_at=_time(complaint.timestamp, published_at),
                 detail=feedback_type,
             )
         ]
@@ -157,27 +302,29 @@ def parse_ses_event(body: dict[str, Any], notification_id: str, published_at: da
 
 def feedback_ref(body: dict[str, Any]) -> str | None:
     """The signed reference the sent email carried: ``X-Nudge-Ref``, else the token of its unsubscribe link."""
-    headers = _mapping(body.get("mail")).get("headers")
+    return _ref(_read(_SesEvent, body, "SES").mail)
+
+
+def _ref(mail: _Mail) -> str | None:
     found: dict[str, str] = {}
-    for header in headers if isinstance(headers, list) else []:
-        if isinstance(header, dict) and isinstance(header.get("name"), str) and isinstance(header.get("value"), str):
-            found.setdefault(header["name"].lower(), header["value"].strip())
+    for header in mail.headers:
+        found.setdefault(header.name.lower(), header.value.strip())
     if found.get(_REF_HEADER):
         return found[_REF_HEADER]
     link = _UNSUBSCRIBE_TOKEN.search(found.get("list-unsubscribe", ""))
     return link.group(1) if link else None
 
 
-def _recipients(section: dict[str, Any], key: str) -> tuple[str, ...]:
-    recipients = section.get(key)
-    if not isinstance(recipients, list):
+def _section[T: BaseModel](section: T | None, key: str) -> T:
+    if section is None:
         raise UnreadableNotificationError(f"SES event without {key}")
-    addresses = tuple(
-        r["emailAddress"] for r in recipients if isinstance(r, dict) and isinstance(r.get("emailAddress"), str)
-    )
-    if not addresses:
+    return section
+
+
+def _recipients(recipients: list[_Recipient] | None, key: str) -> tuple[str, ...]:
+    if not recipients:
         raise UnreadableNotificationError(f"SES event without {key}")
-    return addresses
+    return tuple(recipient.email_address for recipient in recipients)
 
 
 # ---------------------------------------------------------------- SMS
@@ -185,17 +332,14 @@ def _recipients(section: dict[str, Any], key: str) -> tuple[str, ...]:
 
 def parse_sms_inbound(body: dict[str, Any], published_at: datetime) -> list[Notice]:
     """An inbound SMS (two-way messaging) as notices: an opt-out, or nothing to do."""
-    text = body.get("messageBody")
-    sender, recipient, inbound_id = (
-        body.get(k) for k in ("originationNumber", "destinationNumber", "inboundMessageId")
-    )
-    if not all(isinstance(value, str) and value for value in (text, sender, recipient, inbound_id)):
-        raise UnreadableNotificationError("inbound SMS without sender, recipient, body or id")
-    assert isinstance(text, str) and isinstance(sender, str) and isinstance(recipient, str)
-    keyword = opt_out_keyword(text)
+    try:
+        sms = _SmsInbound.model_validate(body)
+    except ValidationError:
+        raise UnreadableNotificationError("inbound SMS without sender, recipient, body or id") from None
+    keyword = opt_out_keyword(sms.text)
     if keyword is not None:
-        return [SmsOptOut(sender, recipient, keyword, str(inbound_id), published_at)]
-    if is_help_keyword(text):
+        return [SmsOptOut(sms.sender, sms.recipient, keyword, sms.inbound_message_id, published_at)]
+    if is_help_keyword(sms.text):
         # AWS answers HELP/INFO itself with the number's registered HELP auto-response; nothing to store.
         return [Ignored("sms", "help_keyword")]
     return [Ignored("sms", "not_a_keyword")]
@@ -206,25 +350,23 @@ def parse_sms_inbound(body: dict[str, Any], published_at: datetime) -> list[Noti
 
 def parse_push_event(body: dict[str, Any], notification_id: str, published_at: datetime) -> list[Notice]:
     """An SNS mobile push application event as notices."""
-    event_type = str(body.get("EventType", ""))
-    endpoint_arn = body.get("EndpointArn") or (
-        body.get("Resource") if ":endpoint/" in str(body.get("Resource")) else None
-    )
-    occurred_at = _time(body.get("Time"), published_at)
+    event = _read(_PushEvent, body, "push")
+    event_type = event.event_type or ""
+    endpoint_arn = event.endpoint_arn or (event.resource if ":endpoint/" in str(event.resource) else None)
+    occurred_at = _time(event.time, published_at)
     if event_type == "EndpointUpdated":
-        attributes = _mapping(body.get("Attributes"))
-        enabled = str(attributes.get("Enabled", "")).lower()
+        enabled = (event.attributes.enabled or "").lower()
         if enabled == "true":
             return [Ignored("push", "endpoint_enabled")]
         disabled: bool | None = True if enabled == "false" else None
     elif event_type == "DeliveryFailure":
-        failure = str(body.get("FailureType", ""))
+        failure = event.failure_type or ""
         if failure not in _DISABLING_FAILURES:
             return [Ignored("push", f"delivery_failure_{_snake(failure) or 'unknown'}")]
         disabled = True
     else:
         return [Ignored("push", _snake(event_type) or "unknown_event")]
-    if not isinstance(endpoint_arn, str) or ":endpoint/" not in endpoint_arn:
+    if endpoint_arn is None or ":endpoint/" not in endpoint_arn:
         raise UnreadableNotificationError(f"push {event_type} event without an endpoint ARN")
     return [PushEndpointChange(endpoint_arn, event_type, disabled, notification_id, occurred_at)]
 
@@ -240,61 +382,39 @@ def bare_phone_number_id(value: str) -> str:
 
 def parse_whatsapp_event(body: dict[str, Any], published_at: datetime) -> list[Notice]:
     """An End User Messaging Social event as notices: one per inbound customer message."""
-    entry = body.get("whatsAppWebhookEntry")
-    if isinstance(entry, str):
-        try:
-            entry = json.loads(entry)
-        except ValueError as error:
-            raise UnreadableNotificationError("whatsAppWebhookEntry is not JSON") from error
-    if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
-        raise UnreadableNotificationError("whatsAppWebhookEntry without changes")
-    numbers = _mapping(body.get("context")).get("MetaPhoneNumberIds")
-    phone_number_ids = tuple(
-        bare_phone_number_id(number["arn"])
-        for number in (numbers if isinstance(numbers, list) else [])
-        if isinstance(number, dict) and isinstance(number.get("arn"), str)
-    )
-    notices: list[Notice] = []
-    for change in entry["changes"]:
-        value = change.get("value") if isinstance(change, dict) else None
-        messages = value.get("messages") if isinstance(value, dict) else None
-        for message in messages if isinstance(messages, list) else []:
-            sender, wamid = (message.get(k) if isinstance(message, dict) else None for k in ("from", "id"))
-            if not isinstance(sender, str) or not sender.lstrip("+").isdigit() or not isinstance(wamid, str):
-                raise UnreadableNotificationError("WhatsApp message without a sender number or id")
-            occurred_at = _epoch(message.get("timestamp"), published_at)
-            notices.append(WhatsAppInbound("+" + sender.lstrip("+"), phone_number_ids, wamid, occurred_at))
+    event = _read(_WhatsAppEvent, body, "WhatsApp")
+    phone_number_ids = tuple(bare_phone_number_id(number.arn) for number in event.context.phone_numbers)
+    notices: list[Notice] = [
+        WhatsAppInbound(
+            "+" + message.sender.lstrip("+"),
+            phone_number_ids,
+            message.id,
+            _epoch(message.timestamp, published_at),
+        )
+        for change in event.entry.changes
+        if change.value is not None
+        for message in change.value.messages
+    ]
     return notices or [Ignored("whatsapp", "status_update")]
 
 
 # ---------------------------------------------------------------- helpers
 
 
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
-    section = body.get(key)
-    if not isinstance(section, dict):
-        raise UnreadableNotificationError(f"SES event without {key}")
-    return section
-
-
-def _time(value: Any, default: datetime) -> datetime:
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            return default
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return default
-
-
-def _epoch(value: Any, default: datetime) -> datetime:
+def _time(value: str | None, default: datetime) -> datetime:
+    if value is None:
+        return default
     try:
-        return datetime.fromtimestamp(int(value), UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return default
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _epoch(value: str | None, default: datetime) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value or ""), UTC)
+    except (ValueError, OverflowError, OSError):
         return default
 
 

@@ -215,3 +215,12 @@ def test_unreadable_notifications_raise_one_error_that_names_no_address(message)
     with pytest.raises(UnreadableNotificationError) as raised:
         parse(message)
     assert "@" not in str(raised.value) and "+1206" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"changes": ["not an object"]}, {"changes": [{"value": {"messages": "not a list"}}]}],
+)
+def test_a_whatsapp_entry_of_the_wrong_shape_is_refused_not_read_as_a_status_update(entry):
+    with pytest.raises(UnreadableNotificationError, match="without a readable whatsAppWebhookEntry"):
+        parse(json.dumps({"whatsAppWebhookEntry": json.dumps(entry)}))
