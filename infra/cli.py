@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench_cmd = commands.add_parser(
         "bench", help="AWS calls and list-price cost per event on a synthetic shop; core speed; cold imports"
     )
-    from infra.bench import add_arguments as bench_arguments
+    from infra.bench.cli import add_arguments as bench_arguments
 
     bench_arguments(bench_cmd)
 
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_cli(args.config, args.events, summary=args.summary, until=args.until)
         if args.command == "bench":
-            from infra.bench import run_cli as bench
+            from infra.bench.cli import run_cli as bench
 
             return bench(args)
         if args.command == "shops":

@@ -12,24 +12,20 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from infra import bench_shop
-from infra.bench import (
+from infra.bench import shop as bench_shop
+from infra.bench.pipeline import FunctionUsage, PipelineRun, figures_of
+from infra.bench.pricing import (
     PRICES,
     TIMER_ASL,
     Counts,
-    FunctionUsage,
-    PipelineRun,
-    Report,
     email_cost_per_million,
     endpoint_months,
     engine_cost_per_million,
     engine_costs,
-    figures_of,
-    markdown_document,
     pinpoint_cost_per_million,
-    render,
     timer_transitions,
 )
+from infra.bench.report import Report, markdown_document, render
 from infra.metering import ApiCallMeter, read_units, sqs_requests, write_units
 from shared.service.ingest import parse_messages
 

@@ -16,16 +16,17 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from infra.bench.pricing import CALL_LATENCY_MS, LAMBDA_FULL_CPU_MB
+
 if TYPE_CHECKING:
     from shared.models.config import ShopConfig
 
 INGEST = "IngestFunction"
 # Assumed latency of one SendMessageBatch (10 entries, a few KB) to a FIFO queue from Lambda in the same region,
 # client side included: the slow end of the 10-30 ms such calls typically take (not measured here: the bench runs
-# against the emulator). bench's per-event model uses 8 ms for SQS; this figure is deliberately pessimistic.
+# against the emulator). The per-event model (pricing.CALL_LATENCY_MS) uses 8 ms for SQS; this one is pessimistic.
 SEND_BATCH_MS = 30.0
-GET_ITEM_MS = 5.0  # the shop's key lookup (DynamoDB GetItem), as bench's CALL_LATENCY_MS
-LAMBDA_FULL_CPU_MB = 1769  # one full vCPU (bench.LAMBDA_FULL_CPU_MB)
+GET_ITEM_MS = CALL_LATENCY_MS["dynamodb"]  # the shop's key lookup (DynamoDB GetItem)
 _KEY = "bench-batch-write-key"
 
 

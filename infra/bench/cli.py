@@ -1,0 +1,155 @@
+"""``nudge bench``: the command: its arguments, the stages it runs, the report it prints and writes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from infra.bench import shop
+from infra.bench.core import core_events, core_throughput
+from infra.bench.imports import import_times
+from infra.bench.pipeline import figures_of, run_pipeline
+from infra.bench.pricing import (
+    DEFAULT_CONFIG,
+    DEFAULT_MARKDOWN,
+    ROOT,
+    Counts,
+    engine_cost_per_million,
+    pinpoint_cost_per_million,
+)
+from infra.bench.report import Report, markdown_document, render
+
+# ---------------------------------------------------------------- the command
+
+
+@contextmanager
+def _stage(message: str, err: IO[str]) -> Iterator[None]:
+    started = time.perf_counter()
+    err.write(f"bench: {message} ...\n")
+    err.flush()
+    yield
+    err.write(f"bench: {message}: {time.perf_counter() - started:.1f} s\n")
+    err.flush()
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces ``args`` (defaults left out)."""
+    parts = ["TZ=UTC .venv/bin/nudge bench"]
+    defaults = {
+        "customers": 200,
+        "days": 30,
+        "seed": shop.SEED,
+        "import_runs": 5,
+        "core_customers": 1000,
+        "batch_events": 2500,
+    }
+    for name, default in defaults.items():
+        value = getattr(args, name, default)
+        if value != default:
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    if Path(args.config).resolve() != DEFAULT_CONFIG:
+        parts.append(f"--config {args.config}")
+    return " ".join(parts)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``nudge bench``'s options."""
+    parser.add_argument("--customers", type=int, default=200, help="shoppers in the synthetic shop (default 200)")
+    parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
+    parser.add_argument("--seed", type=int, default=shop.SEED, help="random seed (default fixed)")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="shop config YAML (default: the demo shop)")
+    parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per handler (0: skip)")
+    parser.add_argument(
+        "--core-customers", type=int, default=1000, help="customers in the decision-core measurement (0: skip)"
+    )
+    parser.add_argument("--batch-events", type=int, default=2500, help="events in the one-batch measurement (0: skip)")
+    parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN, help="where to write the report")
+    parser.add_argument("--no-markdown", action="store_true", help="print only")
+    parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
+
+
+def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """``nudge bench``: measure, print the tables, write docs/PERFORMANCE.md."""
+    from infra.admin import load_config
+
+    out, err = out or sys.stdout, err or sys.stderr
+    if args.customers < 1 or args.days < 1:
+        print("bench: --customers and --days must be at least 1", file=err)
+        return 2
+    config = load_config(args.config)
+    with _stage(f"pipeline: {args.customers} customers x {args.days} days through the real handlers", err):
+        run = run_pipeline(config, args.customers, args.days, args.seed, progress=lambda line: print(line, file=err))
+    pipeline = figures_of(run)
+    core = None
+    if args.core_customers > 0:
+        with _stage(f"decision core: {args.core_customers} customers in memory", err):
+            events = core_events(args.core_customers, args.days, args.seed + 1, config.shop.id)
+            core = core_throughput(config, events)
+    imports = None
+    if args.import_runs > 0:
+        with _stage(f"cold imports: {args.import_runs} fresh interpreters per handler", err):
+            imports = import_times(args.import_runs)
+    batch = None
+    if getattr(args, "batch_events", 0) > 0:
+        from infra.bench.batch import measure_batch
+
+        with _stage(f"one batch: {args.batch_events} events through the ingest handler on the local stack", err):
+            batch = measure_batch(config, args.batch_events)
+    config_name = (
+        str(Path(args.config).resolve().relative_to(ROOT))
+        if Path(args.config).resolve().is_relative_to(ROOT)
+        else str(args.config)
+    )
+    report = Report(command_line(args), config_name, pipeline, core, imports, batch)
+    out.write("\n".join(render(report, markdown=False)) + "\n")
+    out.flush()
+    if not args.no_markdown:
+        path = Path(args.markdown)
+        previous = path.read_text(encoding="utf-8") if path.exists() else None
+        path.write_text(markdown_document(report, previous), encoding="utf-8")
+        print(f"bench: wrote {path}", file=err)
+    if args.json:
+        Path(args.json).write_text(json.dumps(raw_figures(report), indent=2, default=str) + "\n", encoding="utf-8")
+    return 0
+
+
+def raw_figures(report: Report) -> dict[str, Any]:
+    """The report's numbers, for tests and tooling."""
+    figures = report.pipeline
+    counts = figures.counts
+    return {
+        "events": counts.events,
+        "requests": figures.run.requests,
+        "distinct_customers": figures.run.distinct_customers,
+        "counts": {name: getattr(counts, name) for name in Counts.__dataclass_fields__},
+        "dynamodb_read_requests": figures.dynamodb_read_requests,
+        "dynamodb_write_requests": figures.dynamodb_write_requests,
+        "executions": figures.run.executions,
+        "executions_by_journey": dict(figures.run.executions_by_journey),
+        "transitions_per_execution": figures.run.transitions_per_execution,
+        "sqs": figures.sqs,
+        "sends": figures.sends,
+        "held_back": figures.held_back,
+        "provider_calls": figures.provider_calls,
+        "lambda": {f.name: {"invocations": f.invocations, "modelled_ms": f.modelled_ms} for f in figures.functions},
+        "engine_cost_per_million": engine_cost_per_million(counts),
+        "pinpoint_cost_per_million": pinpoint_cost_per_million(counts),
+        "targets": report.target_values(),
+        "batch": None
+        if report.batch is None
+        else {
+            "events": report.batch.events,
+            "status": report.batch.status,
+            "wall_ms": report.batch.wall_ms,
+            "send_calls": report.batch.send_calls,
+            "lanes": report.batch.lanes,
+            "modelled_ms": report.batch.modelled_ms,
+            "timeout_s": report.batch.timeout_s,
+        },
+    }

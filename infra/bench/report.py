@@ -1,0 +1,354 @@
+"""``nudge bench``: the report, as text tables and as ``docs/PERFORMANCE.md``."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from infra.bench.core import CoreFigures
+from infra.bench.imports import ImportFigures
+from infra.bench.pipeline import PipelineFigures
+from infra.bench.pricing import (
+    CLOUDWATCH_LOGS_PER_GB,
+    ENGINE_LINES,
+    PLATFORM_LOG_BYTES,
+    PRESERVED_SECTIONS,
+    PRICES,
+    TARGETS,
+    Counts,
+    email_cost_per_million,
+    engine_cost_per_million,
+    engine_costs,
+    per_million,
+    pinpoint_cost_per_million,
+)
+
+if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
+    from infra.bench.batch import BatchFigures
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class Report:
+    """Everything one ``nudge bench`` measured, and the command that did it."""
+
+    command: str
+    config: str
+    pipeline: PipelineFigures
+    core: CoreFigures | None
+    imports: ImportFigures | None
+    batch: BatchFigures | None = None
+    machine: str = field(
+        default_factory=lambda: f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    generated: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d"))
+
+    def target_values(self) -> dict[str, float | None]:
+        figures = self.pipeline
+        events = figures.counts.events or 1
+        return {
+            "dynamodb_writes_per_event": figures.dynamodb_write_requests / events,
+            "executions_per_event": figures.run.executions / events,
+            "cost_per_million": engine_cost_per_million(figures.counts),
+            "import_ratio": self.imports.worst[1] if self.imports else None,
+            "core_events_per_second": self.core.events_per_second if self.core else None,
+        }
+
+
+Row = tuple[str, str, str]  # label, per event, per 1M events
+
+
+def _n(value: float, digits: int = 3) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _amount(value: float) -> str:
+    """A price as written in a price list: no exponent, no trailing zeros (0.0000133334, 0.5, 1)."""
+    return f"{value:.10f}".rstrip("0").rstrip(".")
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.995 or value == 0 else f"${value:,.3f}"
+
+
+def usage_rows(figures: PipelineFigures) -> list[Row]:
+    """Per ingested event and per 1M events, what the run did."""
+    events = figures.counts.events or 1
+    million = 1_000_000 / events
+
+    def row(label: str, total: float, digits: int = 3) -> Row:
+        return label, _n(total / events, digits), _n(total * million, 0)
+
+    run = figures.run
+    rows: list[Row] = [row("API Gateway requests (ingest)", run.requests)]
+    for function in figures.functions:
+        rows.append(row(f"Lambda invocations: {function.name}", function.invocations))
+    rows.append(row("DynamoDB read requests", figures.dynamodb_read_requests))
+    rows.append(row("  read request units", figures.counts.dynamodb_read_units))
+    rows.append(row("DynamoDB write requests", figures.dynamodb_write_requests))
+    rows.append(row("  write request units", figures.counts.dynamodb_write_units))
+    for kind, (writes, _, _, units) in figures.writes_by_kind.items():
+        rows.append(row(f"  {kind}: items written", writes))
+        rows.append(row(f"  {kind}: units", units))
+    for category, billed in sorted(figures.sqs.items()):
+        rows.append(row(f"SQS requests: {category}", billed))
+    rows.append(row("SQS requests (billed, all)", figures.counts.sqs_requests))
+    rows.append(row("Step Functions executions started", run.executions))
+    for journey, n in figures.run.executions_by_journey.most_common():
+        rows.append(row(f"  for {journey}", n))
+    rows.append(row("Step Functions state transitions", figures.counts.sfn_transitions))
+    for channel, n in figures.sends.items():
+        rows.append(row(f"Messages sent: {channel}", n))
+    for status, n in sorted(figures.held_back.items()):
+        rows.append(row(f"Messages {status} (not sent)", n))
+    for call, n in figures.other_calls.items():
+        rows.append(row(f"Other calls: {call}", n))
+    return rows
+
+
+def cost_rows(counts: Counts) -> list[tuple[str, str, str, str]]:
+    """Per service: quantity per 1M events, unit price, USD per 1M events."""
+    scale = per_million(counts)
+    costs = engine_costs(counts)
+    rows = []
+    for label, quantity, price in ENGINE_LINES:
+        p = PRICES[price]
+        rows.append(
+            (
+                label,
+                _n(getattr(counts, quantity) * scale, 0),
+                f"${_amount(p.usd)} per {p.per:,} {p.unit}",
+                _usd(costs[label] * scale),
+            )
+        )
+    return rows
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> list[str]:
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+        # an indented label is a detail of the row above it
+        return lines + ["| " + " | ".join(re.sub(r"^  ", "↳ ", cell) for cell in row) + " |" for row in rows]
+    widths = [max([len(headers[i])] + [len(row[i]) for row in rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return [line(headers), line(["-" * w for w in widths])] + [line(row) for row in rows]
+
+
+def render(report: Report, markdown: bool) -> list[str]:
+    """The report's figures as text (stdout) or as the body of docs/PERFORMANCE.md."""
+    figures = report.pipeline
+    run = figures.run
+    counts = figures.counts
+    heading = (lambda text: ["", f"## {text}", ""]) if markdown else (lambda text: ["", text, "=" * len(text)])
+    out: list[str] = []
+    span = (run.virtual_end - run.virtual_start).total_seconds() / 86400
+    out += [
+        f"{run.customers} customers x {run.days} days (seed {run.seed}), shop config {report.config}: "
+        f"{run.ingested:,} events ingested in {run.requests:,} requests ({run.rejected} refused) from "
+        f"{run.distinct_customers:,} distinct customers; virtual time {run.virtual_start:%Y-%m-%d} → "
+        f"{run.virtual_end:%Y-%m-%d} ({span:.1f} days, until nothing was pending); wall {run.wall_seconds:.0f} s.",
+    ]
+    out += heading("Per ingested event")
+    out += _table(("", "per event", "per 1M events"), usage_rows(figures), markdown)
+    out += heading("Item sizes behind DynamoDB write units")
+    size_rows = [
+        (kind, f"{writes:,}", f"{mean:,.0f} B", f"{largest:,} B", _n(units / writes, 2))
+        for kind, (writes, mean, largest, units) in figures.writes_by_kind.items()
+    ]
+    out += _table(("item", "items written", "mean size", "max size", "units per item"), size_rows, markdown)
+    out += heading("Lambda invocations and duration")
+    function_rows = [
+        (
+            f.name,
+            f"{f.memory_mb}",
+            f"{f.invocations:,}",
+            f"{f.measured_ms:.1f}",
+            f"{f.compute_ms:.1f}",
+            f"{f.modelled_ms:.1f}",
+            _n(f.gb_seconds * per_million(counts), 0),
+        )
+        for f in figures.functions
+    ]
+    out += _table(
+        (
+            "function",
+            "MB",
+            "invocations",
+            "ms in emulator",
+            "ms own compute",
+            "ms modelled (billed)",
+            "GB-s per 1M events",
+        ),
+        function_rows,
+        markdown,
+    )
+    out += heading("AWS list price per 1M events")
+    cost = cost_rows(counts)
+    engine = engine_cost_per_million(counts)
+    cost.append(("Engine total", "", "", _usd(engine)))
+    emails = email_cost_per_million(counts)
+    cost.append(
+        (
+            "SES emails (delivery; not in the engine total)",
+            _n(counts.emails * per_million(counts), 0),
+            "$0.1 per 1,000 email",
+            _usd(emails),
+        )
+    )
+    out += _table(("service", "quantity per 1M events", "list price", "USD per 1M events"), cost, markdown)
+    endpoints_per_million = counts.endpoint_months * per_million(counts)
+    pinpoint = pinpoint_cost_per_million(counts)
+    targeted = run.targeted_customers * max(1, math.ceil(run.days / 30)) * per_million(counts)
+    pinpoint_targeted = 1.0 + targeted * PRICES["pinpoint_endpoint_month"].each
+    out += [
+        "",
+        f"Amazon Pinpoint for the same volume: $1.00 for 1M events + {endpoints_per_million:,.0f} endpoint-months "
+        f"(the run's {run.distinct_customers:,} distinct customers per {counts.events:,} events) x $0.0012 = "
+        f"{_usd(pinpoint)} per 1M events; counting only the customers nudge sent a message to "
+        f"({run.targeted_customers:,}): {_usd(pinpoint_targeted)}. nudge's engine: {_usd(engine)}.",
+        f"Not in the total: CloudWatch Logs, {figures.log_bytes / counts.events:,.0f} B per event at INFO (the "
+        f"functions' lines, measured, + ~{PLATFORM_LOG_BYTES} B of Lambda's per invocation) ≈ "
+        f"{_usd(figures.log_bytes * per_million(counts) / 1e9 * CLOUDWATCH_LOGS_PER_GB)} per 1M events at $0.50/GB "
+        f"(not a conventions.md price); X-Ray traces; SMS, WhatsApp and push delivery (priced per destination).",
+    ]
+    if report.core is not None:
+        core = report.core
+        out += heading("Pure decision core")
+        out += [
+            f"`decide` over {core.events:,} events of {core.customers:,} customers, in time order, one process, "
+            f"no I/O: **{core.events_per_second:,.0f} events/s** ({core.timers_armed:,} timers armed), called as "
+            f"the updater calls it (the state handed over, `owned=True`). A caller that keeps its state gets a copy "
+            f"first, which would add {core.copy_share:.0%} to that time (measured apart). With the state's JSON "
+            f"round trip the updater adds (load + save): {core.roundtrip_events_per_second:,.0f} events/s."
+        ]
+    if report.imports is not None:
+        imports = report.imports
+        out += heading("Cold import of each handler")
+        rows = [("boto3 (bare)", f"{imports.boto3_ms:.0f}", "1.00")]
+        rows += [(name, f"{ms:.0f}", f"{imports.ratio(name):.2f}") for name, ms in sorted(imports.handlers.items())]
+        out += _table(("module", f"ms (median of {imports.runs})", "x boto3"), rows, markdown)
+        worst = imports.worst[0]
+        heavy = ", ".join(f"{name} {ms:.0f} ms" for name, ms in imports.heaviest)
+        out += ["", f"Own import time by package in {worst} (`-X importtime`): {heavy}."]
+    if report.batch is not None:
+        from infra.bench.batch import render_batch
+
+        out += heading(f"One {report.batch.events:,}-event batch")
+        out += render_batch(report.batch)
+    out += heading("Targets")
+    values = report.target_values()
+    target_rows = []
+    for target in TARGETS:
+        value = values[target.key]
+        shown = "not measured" if value is None else _n(value, 3 if value < 100 else 0)
+        verdict = "—" if value is None else ("met" if target.met(value) else "missed")
+        bound = f"{'≤' if target.at_most else '≥'} {_n(target.limit, 2)}"
+        target_rows.append((target.label, bound, shown, verdict))
+    out += _table(("target", "goal", "measured", "verdict"), target_rows, markdown)
+    return out
+
+
+def markdown_document(report: Report, previous: str | None) -> str:
+    """docs/PERFORMANCE.md: the figures, how they were made, and the hand-kept sections of ``previous``."""
+    kept = _sections(previous or "")
+    lines = [
+        "# Performance and cost",
+        "",
+        f"Produced by `{report.command}` on {report.generated} ({report.machine}). Every figure below is from that "
+        "run. Rerunning it rewrites the figures and keeps the sections written by hand at the end as they are.",
+        "",
+        *render(report, markdown=True),
+        "",
+        "## What is counted",
+        "",
+        *_COUNTING_NOTES,
+    ]
+    for title in PRESERVED_SECTIONS:
+        lines += ["", f"## {title}", "", kept.get(title, _DEFAULT_SECTIONS[title]).strip()]
+    for title, body in kept.items():
+        if title not in PRESERVED_SECTIONS and title in _HAND_KEPT:
+            lines += ["", f"## {title}", "", body.strip()]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# Sections a person writes into docs/PERFORMANCE.md; a rerun keeps them as they are.
+_HAND_KEPT = ("Where targets are missed, and what it would take",)
+
+_COUNTING_NOTES = [
+    "- **Events** are the Segment messages ingest accepted (client retries included: they cost a request too).",
+    "- **AWS calls** are counted by a botocore hook on every client the functions use (DynamoDB, SQS, Step Functions,",
+    "  SES v2, SNS, End User Messaging SMS and Social, Secrets Manager), per function. Calls of the harness",
+    "  (provisioning, reading the send ledger for the report) are not counted.",
+    "- **DynamoDB units**: a write costs one unit per started KB of the larger of the item before and after it (read",
+    "  from the emulator's copy of the item around each write, so `UpdateItem`s of the send ledger are sized exactly;",
+    "  two per KB in a transaction; a failed conditional write still costs its item's size). A read costs one unit per",
+    "  started 4 KB, half if eventually consistent.",
+    "- **SQS**: every request a function makes, plus those Lambda's event source mapping makes for it",
+    "  (`ReceiveMessage` per batch, `DeleteMessageBatch` per settled batch): AWS bills them to the account as SQS",
+    "  requests (empty receives of idle polling too; those are a fixed monthly amount per queue, not per event, and",
+    "  not in these figures). Each started 64 KB of a request's payload is one billed request. conventions.md lists",
+    "  only the FIFO price ($0.50 per million), which is applied to the outbox (standard queue) too.",
+    "- **Step Functions**: the emulation replaces the timer state machine with virtual timers, so each armed timer",
+    "  counts as one `StartExecution` (a name is started once, as Step Functions does) and each fired one adds the",
+    "  SQS `SendMessage` of the state machine's Task. State transitions per execution: the happy path of",
+    "  `infra/statemachines/timer.asl.json` (Wait, Task) plus the execution's start and end = 4. If only the states",
+    "  entered are billed (2), that line halves.",
+    "- **Lambda**: invocations are the batches each function was invoked with. Duration is modelled: the handler's",
+    "  own compute (wall time in the handler minus time in AWS calls, measured here) x 1,769 MB / the function's",
+    "  memory (Lambda's CPU share; this machine's core is taken as one vCPU), plus an assumed latency per AWS call",
+    "  (DynamoDB 5 ms, SQS 8 ms, Step Functions 15 ms, SES 40 ms, SNS 20 ms, SMS 40 ms, WhatsApp 60 ms, Secrets",
+    "  Manager 15 ms), + 0.5 ms rounding per invocation. The emulator's own times are shown for comparison.",
+    "- **API Gateway**: one request per ingest call. The generated traffic posts each message alone, as analytics.js",
+    "  does by default (messages at the same instant share a `/v1/batch`); the mobile SDKs batch (20 a request by",
+    "  default), which the generator does not model, so app traffic costs a little less than shown.",
+    "- **Endpoints** (Pinpoint comparison): the distinct customers of the run (user ids, and anonymous ids never",
+    "  joined to one), one endpoint-month each per 30 days of traffic.",
+    "- The run starts on an empty nudge, so every member's first login starts a welcome journey; the executions per",
+    "  journey show how much of the figure that is.",
+    "- **One batch**: 2,500 track events of 250 customers in one `/v1/batch`, through the ingest handler of a local",
+    "  stack without pollers, after one warm-up call. Compute is the handler's wall time while no AWS call was in",
+    "  flight. The AWS model takes the busiest lane's `SendMessageBatch` calls one after the other at an assumed",
+    "  30 ms each (the other lanes run meanwhile); `--batch-events 0` skips it.",
+]
+
+_DEFAULT_SECTIONS = {
+    "How to reproduce": "\n".join(
+        [
+            "```",
+            "make bench                      # = TZ=UTC .venv/bin/nudge bench (200 customers x 30 days, fixed seed)",
+            "TZ=UTC .venv/bin/nudge bench --customers 1000 --days 30 --seed 7 --no-markdown",
+            "```",
+            "",
+            "`--customers`, `--days` and `--seed` shape the synthetic shop (`infra/bench/shop.py`); `--config` picks",
+            "the shop configuration (journeys, channels); `--import-runs 0` and `--core-customers 0` skip those",
+            "measurements; `--markdown PATH` writes the report elsewhere, `--no-markdown` not at all. The same",
+            "arguments give the same counts; times vary with the machine.",
+        ]
+    ),
+}
+
+
+def _sections(text: str) -> dict[str, str]:
+    sections: dict[str, str] = {}
+    matches = list(re.finditer(r"^## (.+)$", text, flags=re.MULTILINE))
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
+        sections[match.group(1).strip()] = text[match.end() : end].strip("\n")
+    return sections
