@@ -13,8 +13,10 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -144,3 +146,19 @@ SERVICE = "nudge"
 logger = Logger(service=SERVICE, logger_formatter=MaskingFormatter())
 tracer = LazyTracer(SERVICE)
 metrics = Metrics(namespace=SERVICE, service=SERVICE)
+
+
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """Count ``name`` under its own dimensions (journey, channel, outcome), in one EMF blob written now.
+
+    The dimensions of ``metrics`` hold for everything one flush writes, and the records of one batch differ; the
+    name stays fixed so that one metric sums over them and the dimensions split it. Unlike ``metrics``, Powertools'
+    ``single_metric`` prints even with ``POWERTOOLS_METRICS_DISABLED`` (the local stack's console), hence the check.
+    """
+    if is_metrics_disabled():
+        return
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, namespace=SERVICE, default_dimensions={"service": SERVICE}
+    ) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -13,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.channel_router.settings import ChannelRouterSettings
 from shared import clock
-from shared.observability import logger, metrics, tracer
+from shared.observability import count, logger, tracer
 from shared.service.outbox import OutboxConsumer, build_consumer
 from shared.settings import load_settings
 
@@ -30,10 +29,15 @@ def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(record.message_id)
     delivery = consumer().handle(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count))
     if delivery is None:
-        metrics.add_metric(name="MessagesParked", unit=MetricUnit.Count, value=1)
+        count("Messages", outcome="parked")
         return
     logger.set_correlation_id(delivery.message.message_id)
-    metrics.add_metric(name=f"Messages_{delivery.status}", unit=MetricUnit.Count, value=1)
+    count(
+        "Messages",
+        journey=delivery.message.journey,
+        channel=delivery.channel or "none",
+        outcome=delivery.status,
+    )
     logger.info(
         "delivery",
         extra={
@@ -50,6 +54,5 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -14,7 +14,7 @@ from shared import clock
 from shared.adapters.channels.push import EndpointReader
 from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.queue import FifoQueue
-from shared.observability import logger, metrics, tracer
+from shared.observability import count, logger, metrics, tracer
 from shared.service.feedback import FeedbackIntake, Intake
 from shared.service.links import signing_keys
 from shared.settings import load_settings
@@ -36,7 +36,7 @@ def report(intake: Intake) -> None:
     """Counts and ids only: notifications carry addresses and phone numbers, logs never do."""
     metrics.add_metric(name="FeedbackEvents", unit=MetricUnit.Count, value=len(intake.events))
     for reason in intake.dropped:
-        metrics.add_metric(name=f"FeedbackDropped_{reason}", unit=MetricUnit.Count, value=1)
+        count("FeedbackDropped", channel=intake.source, outcome=reason)
     if intake.ignored:
         metrics.add_metric(name="FeedbackIgnored", unit=MetricUnit.Count, value=len(intake.ignored))
     log = logger.warning if intake.dropped else logger.info

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -17,7 +16,7 @@ from shared.adapters.customers import CustomerStore
 from shared.adapters.queue import FifoQueue, StandardQueue
 from shared.adapters.shops import ShopDirectory
 from shared.adapters.timers import timers_for
-from shared.observability import logger, metrics, tracer
+from shared.observability import count, logger, tracer
 from shared.service.updater import StateUpdater
 from shared.settings import load_settings
 
@@ -49,18 +48,18 @@ def record_handler(record: SQSRecord) -> None:
         load_settings(StateUpdaterSettings).events_max_receives,
     )
     if outcome is None:
-        metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=1)
+        count("Events", outcome="dead_lettered")
         logger.warning("event parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})
         return
     logger.set_correlation_id(outcome.event.message_id)
     applied = not outcome.decision.duplicate
-    metrics.add_metric(name="EventsApplied" if applied else "EventsDuplicate", unit=MetricUnit.Count, value=1)
+    count("Events", outcome="applied" if applied else "duplicate")
     logger.info(
         "applied" if applied else "duplicate ignored",
         extra={"shop": outcome.event.shop_id, "customer": outcome.customer, "merged": list(outcome.merged)},
     )
     if outcome.refused:
-        metrics.add_metric(name="MergesRefused", unit=MetricUnit.Count, value=len(outcome.refused))
+        count("MergesRefused", len(outcome.refused))
         logger.warning(
             "merge of a known customer refused: it needs a shop secret key",
             extra={"shop": outcome.event.shop_id, "customer": outcome.customer, "refused": list(outcome.refused)},
@@ -69,6 +68,5 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from shared.observability import LazyTracer, tracing_enabled
+from shared.observability import LazyTracer, count, tracing_enabled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,3 +84,89 @@ def test_importing_a_handler_does_not_import_the_xray_sdk(function: str) -> None
     code = f"import sys, functions.{function}.handler; print('aws_xray_sdk' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- metrics: fixed names, dimensions per record
+
+
+@pytest.fixture
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+
+
+def emf_blobs(out: str) -> list[dict[str, Any]]:
+    return [blob for blob in map(json.loads, filter(None, out.splitlines())) if "_aws" in blob]
+
+
+def test_a_count_is_one_emf_blob_with_its_own_dimensions_in_the_one_namespace(
+    metrics_on: None, capsys: pytest.CaptureFixture[str]
+):
+    count("Messages", journey="welcome", channel="email", outcome="sent")
+    count("Messages", outcome="parked")
+
+    first, second = emf_blobs(capsys.readouterr().out)
+    assert first["_aws"]["CloudWatchMetrics"] == [
+        {
+            "Namespace": "nudge",
+            "Dimensions": [["service", "journey", "channel", "outcome"]],
+            "Metrics": [{"Name": "Messages", "Unit": "Count"}],
+        }
+    ]
+    assert (first["journey"], first["channel"], first["outcome"], first["Messages"]) == (
+        "welcome",
+        "email",
+        "sent",
+        [1.0],
+    )
+    assert second["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "outcome"]]
+    assert (second["outcome"], second["Messages"]) == ("parked", [1.0])
+
+
+def test_one_router_batch_counts_each_delivery_under_its_journey_channel_and_outcome(
+    metrics_on: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from functions.channel_router import handler
+
+    def delivery(n: int, journey: str, channel: str | None, status: str) -> SimpleNamespace:
+        message = SimpleNamespace(message_id=f"m-{n}", shop_id="shop", journey=journey, step=0)
+        return SimpleNamespace(message=message, channel=channel, status=status, reason=None, title=None)
+
+    deliveries = iter(
+        [
+            delivery(1, "welcome", "email", "sent"),
+            delivery(2, "winback", None, "suppressed"),
+            None,
+        ]
+    )
+    consumer = SimpleNamespace(handle=lambda *args: next(deliveries))
+    monkeypatch.setattr(handler, "consumer", lambda: consumer)
+    for n in range(3):
+        handler.record_handler(
+            SQSRecord(
+                {
+                    "messageId": f"r-{n}",
+                    "body": "{}",
+                    "receiptHandle": "h",
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                }
+            )
+        )
+
+    blobs = emf_blobs(capsys.readouterr().out)
+    assert [(b.get("journey"), b.get("channel"), b["outcome"], b["Messages"]) for b in blobs] == [
+        ("welcome", "email", "sent", [1.0]),
+        ("winback", "none", "suppressed", [1.0]),
+        (None, None, "parked", [1.0]),
+    ]
+    assert all(name != "Messages_sent" for b in blobs for name in b)
+
+
+def test_with_metrics_disabled_a_count_prints_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    count("Messages", outcome="sent")
+    assert capsys.readouterr().out == ""
