@@ -82,10 +82,6 @@ def _withdraw(state: CustomerState, event: FeedbackEvent, channel: Channel) -> s
     return f"{event.reason}: {channel} consent withdrawn ({record.source})"
 
 
-def _status(record: ConsentRecord | None) -> str | None:
-    return record.status if record else None
-
-
 def _mark_undeliverable(state: CustomerState, channel: Channel, address: str | None, reason: str) -> str:
     if not address:
         return f"{reason} on {channel} without an address: nothing marked"

@@ -1,7 +1,8 @@
 """Effects: what a decision asks the world to do. The core returns them; the updater carries them out.
 
-The updater saves the new state first, then carries out the effects; both effects are idempotent (a timer's
-execution name and an outbox message's id are deterministic), so a retry after a crash repeats them harmlessly.
+The updater carries out the effects before it saves the new state; both effects are idempotent (a timer's
+execution name and an outbox message's id are deterministic), so deciding the event again after a lost save or a
+crash repeats them harmlessly, where saving first could lose them for good.
 """
 
 from __future__ import annotations

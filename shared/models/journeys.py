@@ -65,7 +65,6 @@ ConditionName = Literal[
     "inactive_for",  # {inactive_for: P60D}: no activity in that long before now
 ]
 CONDITIONS_WITH_DURATION: frozenset[str] = frozenset({"not_ordered_within", "inactive_for"})
-CALLS = ("identify", "page", "screen", "group", "alias")
 DEEP_LINK_FIELDS = frozenset({"offer_code", "cart_id", "order_id", "instance"})
 MAX_STEPS = 10
 PRESETS_RESOURCE = ("shared.journeys", "presets.yaml")
