@@ -1,6 +1,6 @@
 """``nudge bench``: what nudge costs per event, measured on a synthetic shop run through the real handlers.
 
-Four measurements, one report (stdout, and ``docs/PERFORMANCE.md`` with the command that produced it):
+Five measurements, one report (stdout, and ``docs/PERFORMANCE.md`` with the command that produced it):
 
 1. **The pipeline.** A month of a synthetic shop's Segment traffic (:mod:`infra.bench.shop`) goes through ``nudge
    simulate``'s engine: the real handlers and adapters against the embedded emulator, in virtual time, with virtual
@@ -27,4 +27,9 @@ What is counted, and why (docs/PERFORMANCE.md says the same):
 - Lambda duration is modelled, not taken from the emulator: the handler's own compute (wall time inside the handler
   minus time inside AWS calls, measured) scaled to the function's CPU share (:data:`LAMBDA_FULL_CPU_MB`), plus an
   assumed in-region latency per AWS call (:data:`CALL_LATENCY_MS`).
+
+The modules: :mod:`~infra.bench.shop` (the synthetic traffic), :mod:`~infra.bench.pricing` (the prices, the assumed
+latencies and the cost arithmetic), :mod:`~infra.bench.pipeline` (the metered run and its figures),
+:mod:`~infra.bench.core`, :mod:`~infra.bench.imports`, :mod:`~infra.bench.batch`, :mod:`~infra.bench.report` (tables
+and markdown) and :mod:`~infra.bench.cli` (the command).
 """
