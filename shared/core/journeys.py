@@ -27,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.models.config import ShopConfig
+from shared.core.routing import address_for
+from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import SegmentEvent, TimerEvent
 from shared.models.journeys import Condition, EventMatch, Journey, JourneyStep
@@ -78,6 +79,7 @@ def on_event(
         reason = _exit_reason(run, config.journeys[instance.journey], instance, facts)
         if reason is not None:
             _end(run, instance, "exited", reason)
+    _release_held(run)
     at = _second(event.occurred_at)
     for name, journey in config.journeys.items():
         if journey.enabled:
@@ -297,10 +299,62 @@ def _enter(run: _Run, name: str, journey: Journey, key: str | None, at: datetime
         return
     state.journey_seq += 1
     state.journeys = [*state.journeys, instance]
-    entries = [*state.journey_history.get(name, []), (key or "", at)]
+    if journey.entry.until_reachable and not _reachable(run, journey):
+        # No timer for a message nobody could receive, and a once-only entry is not used up: it waits.
+        instance.held = True
+        _log(run, name, instance.seq, None, "not_entered", "no channel reaches the customer yet; waiting")
+        return
+    _admit(run, journey, instance, why)
+
+
+def _admit(run: _Run, journey: Journey, instance: JourneyInstance, why: str) -> None:
+    state = run.state
+    name = instance.journey
+    entries = [*state.journey_history.get(name, []), (instance.key or "", instance.entered_at)]
     state.journey_history = {**state.journey_history, name: entries[-MAX_JOURNEY_HISTORY:]}
     _log(run, name, instance.seq, None, "entered", why)
     _advance(run, journey, instance)
+
+
+def _release_held(run: _Run) -> None:
+    """Held entries enter once a channel reaches the customer, and lapse when their trigger grew too old."""
+    for instance in list(run.state.journeys):
+        if not instance.held:
+            continue
+        journey = run.config.journeys[instance.journey]
+        max_age = journey.entry.max_trigger_age
+        if max_age is not None and run.now - instance.entered_at > max_age:
+            run.state.journeys = [i for i in run.state.journeys if i is not instance]
+            why = f"no channel reached the customer within {_iso_duration(max_age)}"
+            _log(run, instance.journey, instance.seq, None, "not_entered", why)
+            continue
+        if not _reachable(run, journey):
+            continue
+        failed = next((c for c in journey.entry.only_if if not _holds(run, journey, instance, c)), None)
+        if failed is not None:
+            run.state.journeys = [i for i in run.state.journeys if i is not instance]
+            _log(run, instance.journey, instance.seq, None, "not_entered", _describe(failed, holds=False))
+            continue
+        instance.held = False
+        _admit(run, journey, instance, "a channel reaches the customer now")
+
+
+def _reachable(run: _Run, journey: Journey) -> bool:
+    """Whether some step's channel could carry a message now (consent, usable address, configured channel).
+
+    The SMS window is not looked at: outside it a message is deferred, not lost.
+    """
+    settings = run.config.channels
+    channels: dict[Channel, None] = {}
+    for step in journey.steps:
+        channels.update(dict.fromkeys(step.channels if step.channels is not None else settings.preference))
+    state = run.state
+    return any(
+        state.has_consent(channel)
+        and settings.configured(channel)
+        and address_for(state, channel, run.config, "") is not None
+        for channel in channels
+    )
 
 
 def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) -> str | None:

@@ -11,13 +11,17 @@ from pydantic import ValidationError
 
 from shared.core.customer import decide, merge
 from shared.models import journeys
-from shared.models.config import CHANNELS
+from shared.models.config import CHANNELS, EmailSettings
 from shared.models.effects import Send, StartTimer
 from shared.models.events import FeedbackEvent, TimerEvent
 from shared.models.messages import OutboxMessage
-from shared.models.state import CustomerState
+from shared.models.state import ConsentRecord, CustomerState
 from tests.factories import T0, accepted, consent, identify, minutes, product, shop_config, track
 
+EMAIL = EmailSettings(from_address="hello@demo-shop.example")
+EMAIL_CONSENT = ConsentRecord(
+    channel="email", status="granted", source="signup-form", notice_version="v3", at=T0, recorded_at=T0, message_id="m0"
+)
 EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
@@ -32,10 +36,15 @@ def hours(n: float) -> timedelta:
 class Customer:
     """One customer driven like the updater drives the core: decide, keep the state, collect the effects."""
 
-    def __init__(self, journeys: dict, user: str = "u1") -> None:
-        self.config = shop_config(journeys)
+    def __init__(self, journeys: dict, user: str = "u1", reachable: bool = True) -> None:
+        """A customer of a shop that sends email, whom nudge can reach by email (consent and address known before
+        the story starts) unless ``reachable`` is False."""
+        config = shop_config(journeys)
+        self.config = config.model_copy(update={"channels": config.channels.model_copy(update={"email": EMAIL})})
         self.user = user
         self.state: CustomerState | None = None
+        if reachable:
+            self.state = CustomerState(user_id=user, traits={"email": f"{user}@example.com"}, consents=[EMAIL_CONSENT])
         self.timers: list[TimerEvent] = []  # every StartTimer, in order
         self.sent: list[OutboxMessage] = []
         self.fired: set[str] = set()
@@ -319,6 +328,56 @@ def test_welcome_runs_once_ever_however_the_customer_arrives():
     outcomes = [outcome for outcome, _ in customer.log("welcome")]
     assert outcomes == ["entered", "not_entered", "step_due", "step_due", "completed", "not_entered"]
     assert customer.log("welcome")[-1][1].endswith("once only")
+
+
+def test_an_unreachable_customer_starts_no_timer_and_is_welcomed_once_reachable():
+    # Given a customer nudge cannot reach (no consent, no address) who signs in
+    customer = Customer(WELCOME, reachable=False)
+    customer.does(identify())
+    # Then no timer is started, and the welcome waits
+    assert customer.timers == [] and customer.log("welcome")[-1][0] == "not_entered"
+
+    # When the email address and the consent arrive later the same day
+    customer.does(identify({"email": "anna@example.com"}), T0 + hours(2))
+    assert customer.timers == []  # the address alone reaches nobody
+    customer.does(consent("email"), T0 + hours(3))
+
+    # Then the welcome enters then: its first step was due already, so it goes out now, the second is timed
+    assert customer.log("welcome")[-2:] == [("entered", "a channel reaches the customer now"), ("step_due", "welcome")]
+    assert [m.template for m in customer.sent] == ["welcome"]
+    assert [t.due_at for t in customer.timers] == [T0 + minutes(10) + days(3)]
+    customer.run_timers_until(T0 + days(5))
+    assert [m.template for m in customer.sent] == ["welcome", "welcome_loyalty"]
+
+
+def test_a_welcome_waiting_for_reach_lapses_with_its_trigger_and_is_not_used_up():
+    # Given a customer who signed in unreachable, and stays so longer than a trigger may be old (P1D)
+    customer = Customer(WELCOME, reachable=False)
+    customer.does(identify())
+    customer.does(track("Product Viewed", product("a")), T0 + days(2))
+    assert customer.instances("welcome") == []
+    assert customer.log("welcome")[-1] == ("not_entered", "no channel reached the customer within P1D")
+
+    # When they subscribe to the newsletter with consent and an address later
+    customer.does(identify({"email": "anna@example.com"}), T0 + days(3))
+    customer.does(consent("email", source="newsletter"), T0 + days(3))
+
+    # Then the welcome still runs, once
+    customer.run_timers_until(T0 + days(10))
+    customer.does(identify(), T0 + days(11))
+    assert [m.template for m in customer.sent] == ["welcome", "welcome_loyalty"]
+    assert customer.log("welcome")[-1][1].endswith("once only")
+
+
+def test_an_unreachable_visitor_with_a_cart_starts_no_timer():
+    # Given a visitor nudge cannot reach
+    customer = Customer(CART, reachable=False)
+    # When they fill a cart
+    customer.does(added("a"))
+    # Then nothing is armed, and an order ends the waiting entry
+    assert customer.timers == [] and customer.instances("cart_abandonment")[0].held
+    customer.does(order(), T0 + minutes(5))
+    assert customer.instances("cart_abandonment") == [] and customer.sent == []
 
 
 def test_the_welcome_offer_is_a_first_order_code_and_the_first_order_ends_the_series():
