@@ -80,6 +80,7 @@ def on_event(
         if reason is not None:
             _end(run, instance, "exited", reason)
     _release_held(run)
+    _resume_parked(run)
     at = _second(event.occurred_at)
     for name, journey in config.journeys.items():
         if journey.enabled:
@@ -339,14 +340,42 @@ def _release_held(run: _Run) -> None:
         _admit(run, journey, instance, "a channel reaches the customer now")
 
 
-def _reachable(run: _Run, journey: Journey) -> bool:
+def _resume_parked(run: _Run) -> None:
+    """A parked instance (no timer: no channel reached the customer) arms once one does.
+
+    Its steps that came due meanwhile had nothing to go out on (what the router would have held back): skipped.
+    """
+    for instance in list(run.state.journeys):
+        if instance.held or instance.timer_id is not None:
+            continue
+        journey = run.config.journeys[instance.journey]
+        while instance.step < len(journey.steps) and step_due_at(journey, instance, instance.step) <= run.now:
+            _log(run, instance.journey, instance.seq, instance.step, "skipped", "no channel reached the customer")
+            instance.step += 1
+        if instance.step >= len(journey.steps):
+            _end(run, instance, "completed", "")
+        elif _reachable(run, _wake_steps(journey, instance, step_due_at(journey, instance, instance.step))):
+            _advance(run, journey, instance)
+
+
+def _wake_steps(journey: Journey, instance: JourneyInstance, due: datetime) -> list[JourneyStep]:
+    """The steps one wake-up at ``due`` takes: the next one and those after it due at the same moment."""
+    steps = []
+    for index in range(instance.step, len(journey.steps)):
+        if step_due_at(journey, instance, index) != due:
+            break
+        steps.append(journey.steps[index])
+    return steps
+
+
+def _reachable(run: _Run, journey: Journey | list[JourneyStep]) -> bool:
     """Whether some step's channel could carry a message now (consent, usable address, configured channel).
 
     The SMS window is not looked at: outside it a message is deferred, not lost.
     """
     settings = run.config.channels
     channels: dict[Channel, None] = {}
-    for step in journey.steps:
+    for step in journey.steps if isinstance(journey, Journey) else journey:
         channels.update(dict.fromkeys(step.channels if step.channels is not None else settings.preference))
     state = run.state
     return any(
@@ -387,6 +416,10 @@ def _advance(run: _Run, journey: Journey, instance: JourneyInstance) -> None:
     while instance.step < len(journey.steps):
         due = step_due_at(journey, instance, instance.step)
         if due > run.now:
+            if journey.entry.until_reachable and not _reachable(run, _wake_steps(journey, instance, due)):
+                # Nothing could carry it unless an event changes that first, and every event re-checks (resume).
+                _log(run, instance.journey, instance.seq, instance.step, "parked", "no channel reaches the customer")
+                return
             _arm(run, instance, due)
             return
         if not _take_step(run, journey, instance, due):

@@ -53,7 +53,9 @@ def _iso(moment: datetime) -> str:
 
 # Journey times are whole seconds, written as epoch seconds (10 bytes instead of a 22-byte ISO string).
 Epoch = Annotated[datetime, PlainSerializer(_epoch, return_type=int, when_used="json")]
-JourneyOutcome = Literal["entered", "not_entered", "step_due", "skipped", "exited", "completed", "rearmed", "ignored"]
+JourneyOutcome = Literal[
+    "entered", "not_entered", "step_due", "skipped", "exited", "completed", "rearmed", "parked", "ignored"
+]
 
 
 class _State(BaseModel):

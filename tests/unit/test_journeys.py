@@ -451,6 +451,37 @@ def test_a_refund_ends_the_post_purchase_sequence():
 
 # ---------------------------------------------------------------- J5 repeat purchase
 
+
+def test_a_step_nothing_could_carry_starts_no_execution_until_a_channel_reaches_the_customer():
+    # Given a customer who ordered and withdrew their only consent before the thank-you went out
+    customer = Customer(POST_PURCHASE)
+    customer.does(order(), T0)
+    customer.does(consent("email", status="withdrawn"), T0 + minutes(5))
+    customer.fire()  # the thank-you is decided (the router holds it back)
+    # Then the review request, which nothing could carry, starts no execution
+    assert len(customer.timers) == 1 and customer.log("post_purchase")[-1][0] == "parked"
+
+    # When they consent again on day 3
+    customer.does(consent("email"), T0 + days(3))
+    # Then the review request is armed for its time
+    assert [t.due_at for t in customer.timers[1:]] == [T0 + minutes(10) + days(7)]
+    customer.run_timers_until(T0 + days(20))
+    assert [m.template for m in customer.sent] == ["order_thank_you", "review_request", "cross_sell"]
+
+
+def test_steps_due_while_nothing_could_carry_them_are_skipped_without_a_wake_up():
+    # Given a parked post-purchase (consent withdrawn)
+    customer = Customer(POST_PURCHASE)
+    customer.does(order(), T0)
+    customer.does(consent("email", status="withdrawn"), T0 + minutes(5))
+    customer.fire()
+    # When they consent again after the review request's time
+    customer.does(consent("email"), T0 + days(10))
+    # Then the review request is skipped (it would have been held back) and only the cross-sell is armed
+    assert customer.log("post_purchase")[-1] == ("skipped", "no channel reached the customer")
+    assert [t.due_at for t in customer.timers[1:]] == [T0 + minutes(10) + days(14)]
+
+
 REPEAT = {"repeat_purchase": {}}
 
 
