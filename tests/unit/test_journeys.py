@@ -349,6 +349,10 @@ def test_an_unreachable_customer_starts_no_timer_and_is_welcomed_once_reachable(
     customer.run_timers_until(T0 + days(5))
     assert [m.template for m in customer.sent] == ["welcome", "welcome_loyalty"]
 
+    # And the series ran once: a later sign-in starts no second one
+    customer.does(identify({"email": "anna@example.com"}), T0 + days(6))
+    assert len(customer.sent) == 2 and customer.log("welcome")[-1][1].endswith("once only")
+
 
 def test_a_welcome_waiting_for_reach_lapses_with_its_trigger_and_is_not_used_up():
     # Given a customer who signed in unreachable, and stays so longer than a trigger may be old (P1D)
