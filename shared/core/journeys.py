@@ -329,15 +329,16 @@ def _release_held(run: _Run) -> None:
             why = f"no channel reached the customer within {_iso_duration(max_age)}"
             _log(run, instance.journey, instance.seq, None, "not_entered", why)
             continue
-        if not _reachable(run, journey):
-            continue
+        if journey.entry.until_reachable and not _reachable(run, journey):
+            continue  # (a shop that turned the rule off lets it enter now)
         failed = next((c for c in journey.entry.only_if if not _holds(run, journey, instance, c)), None)
         if failed is not None:
             run.state.journeys = [i for i in run.state.journeys if i is not instance]
             _log(run, instance.journey, instance.seq, None, "not_entered", _describe(failed, holds=False))
             continue
         instance.held = False
-        _admit(run, journey, instance, "a channel reaches the customer now")
+        why = "a channel reaches the customer now" if journey.entry.until_reachable else "no longer waits for reach"
+        _admit(run, journey, instance, why)
 
 
 def _resume_parked(run: _Run) -> None:
@@ -354,7 +355,9 @@ def _resume_parked(run: _Run) -> None:
             instance.step += 1
         if instance.step >= len(journey.steps):
             _end(run, instance, "completed", "")
-        elif _reachable(run, _wake_steps(journey, instance, step_due_at(journey, instance, instance.step))):
+        elif not journey.entry.until_reachable or _reachable(
+            run, _wake_steps(journey, instance, step_due_at(journey, instance, instance.step))
+        ):
             _advance(run, journey, instance)
 
 

@@ -373,6 +373,18 @@ def test_a_welcome_waiting_for_reach_lapses_with_its_trigger_and_is_not_used_up(
     assert customer.log("welcome")[-1][1].endswith("once only")
 
 
+def test_a_waiting_welcome_enters_once_the_shop_turns_the_reach_rule_off():
+    # Given an unreachable customer whose welcome waits
+    customer = Customer(WELCOME, reachable=False)
+    customer.does(identify())
+    # When the shop turns the rule off and the customer does anything
+    customer.config = Customer({"welcome": {"entry": {"until_reachable": False}}}).config
+    customer.does(track("Product Viewed", product("a")), T0 + minutes(1))
+    # Then the welcome enters, as it did before the rule
+    assert customer.log("welcome")[-1] == ("entered", "no longer waits for reach")
+    assert [t.due_at for t in customer.timers] == [T0 + minutes(10)]
+
+
 def test_an_unreachable_visitor_with_a_cart_starts_no_timer():
     # Given a visitor nudge cannot reach
     customer = Customer(CART, reachable=False)
