@@ -27,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.models.config import ShopConfig
+from shared.core.routing import address_for
+from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import SegmentEvent, TimerEvent
 from shared.models.journeys import Condition, EventMatch, Journey, JourneyStep
@@ -78,6 +79,8 @@ def on_event(
         reason = _exit_reason(run, config.journeys[instance.journey], instance, facts)
         if reason is not None:
             _end(run, instance, "exited", reason)
+    _release_held(run)
+    _resume_parked(run)
     at = _second(event.occurred_at)
     for name, journey in config.journeys.items():
         if journey.enabled:
@@ -297,10 +300,93 @@ def _enter(run: _Run, name: str, journey: Journey, key: str | None, at: datetime
         return
     state.journey_seq += 1
     state.journeys = [*state.journeys, instance]
-    entries = [*state.journey_history.get(name, []), (key or "", at)]
+    if journey.entry.until_reachable and not _reachable(run, journey):
+        # No timer for a message nobody could receive, and a once-only entry is not used up: it waits.
+        instance.held = True
+        _log(run, name, instance.seq, None, "not_entered", "no channel reaches the customer yet; waiting")
+        return
+    _admit(run, journey, instance, why)
+
+
+def _admit(run: _Run, journey: Journey, instance: JourneyInstance, why: str) -> None:
+    state = run.state
+    name = instance.journey
+    entries = [*state.journey_history.get(name, []), (instance.key or "", instance.entered_at)]
     state.journey_history = {**state.journey_history, name: entries[-MAX_JOURNEY_HISTORY:]}
     _log(run, name, instance.seq, None, "entered", why)
     _advance(run, journey, instance)
+
+
+def _release_held(run: _Run) -> None:
+    """Held entries enter once a channel reaches the customer, and lapse when their trigger grew too old."""
+    for instance in list(run.state.journeys):
+        if not instance.held:
+            continue
+        journey = run.config.journeys[instance.journey]
+        max_age = journey.entry.max_trigger_age
+        if max_age is not None and run.now - instance.entered_at > max_age:
+            run.state.journeys = [i for i in run.state.journeys if i is not instance]
+            why = f"no channel reached the customer within {_iso_duration(max_age)}"
+            _log(run, instance.journey, instance.seq, None, "not_entered", why)
+            continue
+        if journey.entry.until_reachable and not _reachable(run, journey):
+            continue  # (a shop that turned the rule off lets it enter now)
+        failed = next((c for c in journey.entry.only_if if not _holds(run, journey, instance, c)), None)
+        if failed is not None:
+            run.state.journeys = [i for i in run.state.journeys if i is not instance]
+            _log(run, instance.journey, instance.seq, None, "not_entered", _describe(failed, holds=False))
+            continue
+        instance.held = False
+        why = "a channel reaches the customer now" if journey.entry.until_reachable else "no longer waits for reach"
+        _admit(run, journey, instance, why)
+
+
+def _resume_parked(run: _Run) -> None:
+    """A parked instance (no timer: no channel reached the customer) arms once one does.
+
+    Its steps that came due meanwhile had nothing to go out on (what the router would have held back): skipped.
+    """
+    for instance in list(run.state.journeys):
+        if instance.held or instance.timer_id is not None:
+            continue
+        journey = run.config.journeys[instance.journey]
+        while instance.step < len(journey.steps) and step_due_at(journey, instance, instance.step) <= run.now:
+            _log(run, instance.journey, instance.seq, instance.step, "skipped", "no channel reached the customer")
+            instance.step += 1
+        if instance.step >= len(journey.steps):
+            _end(run, instance, "completed", "")
+        elif not journey.entry.until_reachable or _reachable(
+            run, _wake_steps(journey, instance, step_due_at(journey, instance, instance.step))
+        ):
+            _advance(run, journey, instance)
+
+
+def _wake_steps(journey: Journey, instance: JourneyInstance, due: datetime) -> list[JourneyStep]:
+    """The steps one wake-up at ``due`` takes: the next one and those after it due at the same moment."""
+    steps = []
+    for index in range(instance.step, len(journey.steps)):
+        if step_due_at(journey, instance, index) != due:
+            break
+        steps.append(journey.steps[index])
+    return steps
+
+
+def _reachable(run: _Run, journey: Journey | list[JourneyStep]) -> bool:
+    """Whether some step's channel could carry a message now (consent, usable address, configured channel).
+
+    The SMS window is not looked at: outside it a message is deferred, not lost.
+    """
+    settings = run.config.channels
+    channels: dict[Channel, None] = {}
+    for step in journey.steps if isinstance(journey, Journey) else journey:
+        channels.update(dict.fromkeys(step.channels if step.channels is not None else settings.preference))
+    state = run.state
+    return any(
+        state.has_consent(channel)
+        and settings.configured(channel)
+        and address_for(state, channel, run.config, "") is not None
+        for channel in channels
+    )
 
 
 def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) -> str | None:
@@ -333,6 +419,10 @@ def _advance(run: _Run, journey: Journey, instance: JourneyInstance) -> None:
     while instance.step < len(journey.steps):
         due = step_due_at(journey, instance, instance.step)
         if due > run.now:
+            if journey.entry.until_reachable and not _reachable(run, _wake_steps(journey, instance, due)):
+                # Nothing could carry it unless an event changes that first, and every event re-checks (resume).
+                _log(run, instance.journey, instance.seq, instance.step, "parked", "no channel reaches the customer")
+                return
             _arm(run, instance, due)
             return
         if not _take_step(run, journey, instance, due):

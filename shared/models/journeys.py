@@ -235,6 +235,13 @@ class Entry(_Strict):
         default=timedelta(days=1),
         description="a trigger that happened longer ago (a backfill, a long-offline app) starts nothing; null: any",
     )
+    until_reachable: bool = Field(
+        default=False,
+        description=(
+            "enter only once some channel of the steps can reach the customer (consent, a usable address, a"
+            " configured channel); until then the trigger waits, for at most max_trigger_age, and uses up nothing"
+        ),
+    )
 
 
 class Exit(_Strict):

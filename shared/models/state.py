@@ -53,7 +53,9 @@ def _iso(moment: datetime) -> str:
 
 # Journey times are whole seconds, written as epoch seconds (10 bytes instead of a 22-byte ISO string).
 Epoch = Annotated[datetime, PlainSerializer(_epoch, return_type=int, when_used="json")]
-JourneyOutcome = Literal["entered", "not_entered", "step_due", "skipped", "exited", "completed", "rearmed", "ignored"]
+JourneyOutcome = Literal[
+    "entered", "not_entered", "step_due", "skipped", "exited", "completed", "rearmed", "parked", "ignored"
+]
 
 
 class _State(BaseModel):
@@ -152,6 +154,9 @@ class JourneyInstance(_Compact):
     due_at: Epoch | None = Field(default=None, alias="d", description="when the pending timer fires")
     timer_id: str | None = Field(default=None, alias="t", description="the one pending execution's name")
     arms: int = Field(default=0, alias="n", description="timers started for this instance so far")
+    held: bool = Field(
+        default=False, alias="h", description="triggered, but enters only once a channel reaches the customer"
+    )
 
     @property
     def id(self) -> str:
@@ -170,6 +175,7 @@ class JourneyInstance(_Compact):
             "due_at": _iso(self.due_at) if self.due_at else None,
             "timer_id": self.timer_id,
             "arms": self.arms,
+            "held": self.held,
         }
 
 

@@ -175,6 +175,7 @@ def _ledger(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
             "status": item["status"]["S"],
             "reason": item.get("reason", {}).get("S"),
             "channel": item.get("channel", {}).get("S"),
+            "customer": item["pk"]["S"].split("#", 1)[1],
         }
         for item in items
         if item["sk"]["S"].startswith("msg#")
@@ -203,6 +204,17 @@ def customers_hit(result: dict[str, Any]) -> set[str]:
     return hit
 
 
+def waited_for_reach(clean_entry: dict[str, Any], faulty: dict[str, Any], hit: set[str]) -> bool:
+    """A customer who lost an event (their consent, their address) to the dead-letter queue may be one nudge
+    cannot reach: the journey then waits for a channel instead of deciding a message (none is sent or held)."""
+    user = clean_entry["customer"].removeprefix("u:")
+    state = faulty["states"].get(user)
+    if user not in hit or state is None:
+        return False
+    waiting = ("no channel reaches the customer", "no channel reached the customer")
+    return any(entry.reason.startswith(waiting) for entry in state.journey_log)
+
+
 def check(clean: dict[str, Any], faulty: dict[str, Any], faults: Faults, name: str) -> None:
     """The promises, with the fault-free run as the reference."""
     # Every event is applied, or sits in the events dead-letter queue
@@ -226,6 +238,7 @@ def check(clean: dict[str, Any], faulty: dict[str, Any], faults: Faults, name: s
             message_id in sent
             or (entry and entry["status"] in ("failed", "suppressed"))
             or (message_id in parked_outbox)
+            or waited_for_reach(clean["ledger"][message_id], faulty, hit)
         ), message_id
     events_parked = len(faulty["events_dlq"])
     figures.add(

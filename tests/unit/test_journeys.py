@@ -11,13 +11,17 @@ from pydantic import ValidationError
 
 from shared.core.customer import decide, merge
 from shared.models import journeys
-from shared.models.config import CHANNELS
+from shared.models.config import CHANNELS, EmailSettings
 from shared.models.effects import Send, StartTimer
 from shared.models.events import FeedbackEvent, TimerEvent
 from shared.models.messages import OutboxMessage
-from shared.models.state import CustomerState
+from shared.models.state import ConsentRecord, CustomerState
 from tests.factories import T0, accepted, consent, identify, minutes, product, shop_config, track
 
+EMAIL = EmailSettings(from_address="hello@demo-shop.example")
+EMAIL_CONSENT = ConsentRecord(
+    channel="email", status="granted", source="signup-form", notice_version="v3", at=T0, recorded_at=T0, message_id="m0"
+)
 EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 
 
@@ -32,10 +36,15 @@ def hours(n: float) -> timedelta:
 class Customer:
     """One customer driven like the updater drives the core: decide, keep the state, collect the effects."""
 
-    def __init__(self, journeys: dict, user: str = "u1") -> None:
-        self.config = shop_config(journeys)
+    def __init__(self, journeys: dict, user: str = "u1", reachable: bool = True) -> None:
+        """A customer of a shop that sends email, whom nudge can reach by email (consent and address known before
+        the story starts) unless ``reachable`` is False."""
+        config = shop_config(journeys)
+        self.config = config.model_copy(update={"channels": config.channels.model_copy(update={"email": EMAIL})})
         self.user = user
         self.state: CustomerState | None = None
+        if reachable:
+            self.state = CustomerState(user_id=user, traits={"email": f"{user}@example.com"}, consents=[EMAIL_CONSENT])
         self.timers: list[TimerEvent] = []  # every StartTimer, in order
         self.sent: list[OutboxMessage] = []
         self.fired: set[str] = set()
@@ -321,6 +330,72 @@ def test_welcome_runs_once_ever_however_the_customer_arrives():
     assert customer.log("welcome")[-1][1].endswith("once only")
 
 
+def test_an_unreachable_customer_starts_no_timer_and_is_welcomed_once_reachable():
+    # Given a customer nudge cannot reach (no consent, no address) who signs in
+    customer = Customer(WELCOME, reachable=False)
+    customer.does(identify())
+    # Then no timer is started, and the welcome waits
+    assert customer.timers == [] and customer.log("welcome")[-1][0] == "not_entered"
+
+    # When the email address and the consent arrive later the same day
+    customer.does(identify({"email": "anna@example.com"}), T0 + hours(2))
+    assert customer.timers == []  # the address alone reaches nobody
+    customer.does(consent("email"), T0 + hours(3))
+
+    # Then the welcome enters then: its first step was due already, so it goes out now, the second is timed
+    assert customer.log("welcome")[-2:] == [("entered", "a channel reaches the customer now"), ("step_due", "welcome")]
+    assert [m.template for m in customer.sent] == ["welcome"]
+    assert [t.due_at for t in customer.timers] == [T0 + minutes(10) + days(3)]
+    customer.run_timers_until(T0 + days(5))
+    assert [m.template for m in customer.sent] == ["welcome", "welcome_loyalty"]
+
+    # And the series ran once: a later sign-in starts no second one
+    customer.does(identify({"email": "anna@example.com"}), T0 + days(6))
+    assert len(customer.sent) == 2 and customer.log("welcome")[-1][1].endswith("once only")
+
+
+def test_a_welcome_waiting_for_reach_lapses_with_its_trigger_and_is_not_used_up():
+    # Given a customer who signed in unreachable, and stays so longer than a trigger may be old (P1D)
+    customer = Customer(WELCOME, reachable=False)
+    customer.does(identify())
+    customer.does(track("Product Viewed", product("a")), T0 + days(2))
+    assert customer.instances("welcome") == []
+    assert customer.log("welcome")[-1] == ("not_entered", "no channel reached the customer within P1D")
+
+    # When they subscribe to the newsletter with consent and an address later
+    customer.does(identify({"email": "anna@example.com"}), T0 + days(3))
+    customer.does(consent("email", source="newsletter"), T0 + days(3))
+
+    # Then the welcome still runs, once
+    customer.run_timers_until(T0 + days(10))
+    customer.does(identify(), T0 + days(11))
+    assert [m.template for m in customer.sent] == ["welcome", "welcome_loyalty"]
+    assert customer.log("welcome")[-1][1].endswith("once only")
+
+
+def test_a_waiting_welcome_enters_once_the_shop_turns_the_reach_rule_off():
+    # Given an unreachable customer whose welcome waits
+    customer = Customer(WELCOME, reachable=False)
+    customer.does(identify())
+    # When the shop turns the rule off and the customer does anything
+    customer.config = Customer({"welcome": {"entry": {"until_reachable": False}}}).config
+    customer.does(track("Product Viewed", product("a")), T0 + minutes(1))
+    # Then the welcome enters, as it did before the rule
+    assert customer.log("welcome")[-1] == ("entered", "no longer waits for reach")
+    assert [t.due_at for t in customer.timers] == [T0 + minutes(10)]
+
+
+def test_an_unreachable_visitor_with_a_cart_starts_no_timer():
+    # Given a visitor nudge cannot reach
+    customer = Customer(CART, reachable=False)
+    # When they fill a cart
+    customer.does(added("a"))
+    # Then nothing is armed, and an order ends the waiting entry
+    assert customer.timers == [] and customer.instances("cart_abandonment")[0].held
+    customer.does(order(), T0 + minutes(5))
+    assert customer.instances("cart_abandonment") == [] and customer.sent == []
+
+
 def test_the_welcome_offer_is_a_first_order_code_and_the_first_order_ends_the_series():
     customer = Customer(WELCOME)
     customer.does(track("Newsletter Subscribed"))
@@ -391,6 +466,37 @@ def test_a_refund_ends_the_post_purchase_sequence():
 
 
 # ---------------------------------------------------------------- J5 repeat purchase
+
+
+def test_a_step_nothing_could_carry_starts_no_execution_until_a_channel_reaches_the_customer():
+    # Given a customer who ordered and withdrew their only consent before the thank-you went out
+    customer = Customer(POST_PURCHASE)
+    customer.does(order(), T0)
+    customer.does(consent("email", status="withdrawn"), T0 + minutes(5))
+    customer.fire()  # the thank-you is decided (the router holds it back)
+    # Then the review request, which nothing could carry, starts no execution
+    assert len(customer.timers) == 1 and customer.log("post_purchase")[-1][0] == "parked"
+
+    # When they consent again on day 3
+    customer.does(consent("email"), T0 + days(3))
+    # Then the review request is armed for its time
+    assert [t.due_at for t in customer.timers[1:]] == [T0 + minutes(10) + days(7)]
+    customer.run_timers_until(T0 + days(20))
+    assert [m.template for m in customer.sent] == ["order_thank_you", "review_request", "cross_sell"]
+
+
+def test_steps_due_while_nothing_could_carry_them_are_skipped_without_a_wake_up():
+    # Given a parked post-purchase (consent withdrawn)
+    customer = Customer(POST_PURCHASE)
+    customer.does(order(), T0)
+    customer.does(consent("email", status="withdrawn"), T0 + minutes(5))
+    customer.fire()
+    # When they consent again after the review request's time
+    customer.does(consent("email"), T0 + days(10))
+    # Then the review request is skipped (it would have been held back) and only the cross-sell is armed
+    assert customer.log("post_purchase")[-1] == ("skipped", "no channel reached the customer")
+    assert [t.due_at for t in customer.timers[1:]] == [T0 + minutes(10) + days(14)]
+
 
 REPEAT = {"repeat_purchase": {}}
 
