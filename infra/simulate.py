@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import heapq
-import importlib
 import itertools
 import json
 import os
@@ -46,7 +45,7 @@ from infra.local.gateway import http_api_event
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
 from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner, set_up_shop_channels
-from infra.local.runtime import FunctionRuntime
+from infra.local.runtime import FunctionRuntime, cold_start
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
 from shared.adapters.timers import execution_input
@@ -631,14 +630,7 @@ def _fresh_functions(deployment: Deployment) -> None:
 
     load_settings.cache_clear()
     for spec in deployment.functions.values():
-        module = importlib.import_module(spec.handler.rsplit(".", 1)[0])
-        for value in vars(module).values():
-            if (
-                callable(value)
-                and hasattr(value, "cache_clear")
-                and getattr(value, "__module__", "") == module.__name__
-            ):
-                value.cache_clear()
+        cold_start(spec.handler)
     service = logging.getLogger("nudge")
     service.setLevel(logging.ERROR)
     for handler in service.handlers:

@@ -52,6 +52,16 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def cold_start(handler: str) -> None:
+    """Forget what the handler's module cached (its ``@cache`` factories of adapters bound to one deployment's
+    resources), as a new deployment's first invocation would find it: a process that starts a second stack or
+    simulation after another gets functions bound to the new one."""
+    module = importlib.import_module(handler.rsplit(".", 1)[0])
+    for value in vars(module).values():
+        if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == module.__name__:
+            value.cache_clear()
+
+
 MAX_ENVIRONMENTS = 16  # per function; beyond it an invocation waits for one to be free (Lambda would throttle)
 
 
@@ -66,6 +76,7 @@ class FunctionRuntime:
         self._max = max_environments
         self._idle: list[Callable[[dict[str, Any], Any], Any]] = []
         self._free = threading.Condition()
+        cold_start(spec.handler)
 
     def _load(self, first: bool) -> Callable[[dict[str, Any], Any], Any]:
         """The handler of a new environment: the module itself for the first, a private copy of it after."""

@@ -108,6 +108,9 @@ class LocalStack:
         for config in self._load_shops():
             set_up_shop_channels(config)
 
+        from shared.settings import load_settings
+
+        load_settings.cache_clear()  # settings read from this stack's environment, not an earlier one's
         self.runtimes = {fid: FunctionRuntime(spec) for fid, spec in self.deployment.functions.items()}
         self._api.mount(self.deployment.routes, self.runtimes)
         sqs = aws.sqs()
