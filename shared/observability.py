@@ -11,7 +11,7 @@ import functools
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -73,17 +73,31 @@ class LazyTracer:
             self._decided = True
         return self._tracer
 
-    def _lazily[F: Callable[..., Any]](self, function: F, decorate: Callable[[Tracer], Callable[..., Any]]) -> F:
-        traced: list[Callable[..., Any]] = []
+    def _capture(
+        self,
+        decorator: Literal["capture_lambda_handler", "capture_method"],
+        function: Callable[..., Any] | None,
+        capture_response: bool | None,
+        capture_error: bool | None,
+    ) -> Any:
+        """The Tracer's ``decorator`` (with these options), applied to the function at its first call when tracing is
+        on; the function as it is when tracing is off. Both Powertools decorators take the options first, the
+        function after, so one wrapper serves both."""
 
-        @functools.wraps(function)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if not traced:
-                tracer = self.tracer
-                traced.append(function if tracer is None else decorate(tracer))
-            return traced[0](*args, **kwargs)
+        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+            traced: list[Callable[..., Any]] = []
 
-        return call  # type: ignore[return-value]
+            @functools.wraps(function)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if not traced:
+                    tracer = self.tracer
+                    options = {"capture_response": capture_response, "capture_error": capture_error}
+                    traced.append(function if tracer is None else getattr(tracer, decorator)(**options)(function))
+                return traced[0](*args, **kwargs)
+
+            return call
+
+        return wrap if function is None else wrap(function)
 
     @overload
     def capture_lambda_handler[F: Callable[..., Any]](self, lambda_handler: F) -> F: ...
@@ -101,16 +115,7 @@ class LazyTracer:
         capture_error: bool | None = None,
     ) -> Any:
         """``Tracer.capture_lambda_handler``, applied at the first call when tracing is on."""
-
-        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
-            return self._lazily(
-                function,
-                lambda tracer: tracer.capture_lambda_handler(
-                    function, capture_response=capture_response, capture_error=capture_error
-                ),
-            )
-
-        return wrap if lambda_handler is None else wrap(lambda_handler)
+        return self._capture("capture_lambda_handler", lambda_handler, capture_response, capture_error)
 
     @overload
     def capture_method[F: Callable[..., Any]](self, method: F) -> F: ...
@@ -128,16 +133,7 @@ class LazyTracer:
         capture_error: bool | None = None,
     ) -> Any:
         """``Tracer.capture_method`` for plain functions, applied at the first call when tracing is on."""
-
-        def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
-            return self._lazily(
-                function,
-                lambda tracer: tracer.capture_method(capture_response=capture_response, capture_error=capture_error)(
-                    function
-                ),
-            )
-
-        return wrap if method is None else wrap(method)
+        return self._capture("capture_method", method, capture_response, capture_error)
 
 
 # One service and one namespace for every function (the template sets the same through POWERTOOLS_*); named here

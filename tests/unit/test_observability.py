@@ -61,7 +61,10 @@ def test_with_tracing_on_the_powertools_tracer_wraps_the_call(monkeypatch: pytes
     class Recorder:
         """Stands in for the Powertools Tracer: records the subsegment its decorators would open."""
 
-        def capture_lambda_handler(self, function: Any, **options: Any) -> Any:
+        def capture_lambda_handler(self, function: Any = None, **options: Any) -> Any:
+            if function is None:  # options first, the function after, as Powertools' decorators take them
+                return lambda later: self.capture_lambda_handler(later, **options)
+
             def traced(*args: Any) -> Any:
                 subsegments.append(f"## {function.__name__}")
                 return function(*args)
