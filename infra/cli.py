@@ -166,6 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate_cmd.add_argument(
         "--until", help="stop at this ISO 8601 time, or this long after the last message (P0D: at it); default: idle"
     )
+    simulate_cmd.add_argument(
+        "--emulator",
+        choices=("memory", "moto"),
+        default="memory",
+        help="memory: the in-memory adapters (fast, the default); moto: the AWS adapters against moto (slower)",
+    )
 
     bench_cmd = commands.add_parser(
         "bench", help="AWS calls and list-price cost per event on a synthetic shop; core speed; cold imports"
@@ -187,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate":
             from infra.simulate import run_cli
 
-            return run_cli(args.config, args.events, summary=args.summary, until=args.until)
+            return run_cli(args.config, args.events, summary=args.summary, until=args.until, emulator=args.emulator)
         if args.command == "bench":
             from infra.bench.cli import run_cli as bench
 

@@ -36,7 +36,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from unittest import mock
 
 from pydantic import TypeAdapter, ValidationError
@@ -45,17 +45,20 @@ from infra.local.gateway import http_api_event
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
 from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner, set_up_shop_channels
-from infra.local.runtime import FunctionRuntime, cold_start
+from infra.local.runtime import FunctionRuntime
+from infra.memory import MemoryCloud
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
 from shared.adapters.timers import execution_input
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
+from shared.ports import Ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 # Simulate's own write key, added to the shop's keys inside the simulation only: a config may hold its keys hashed.
 SIMULATE_WRITE_KEY = "nudge-simulate-write-key"
+_AUTHORIZATION = "Basic " + base64.b64encode(f"{SIMULATE_WRITE_KEY}:".encode()).decode()
 # Replayed timestamps arrive "now": what the history said about the original delivery does not apply.
 _DELIVERY_FIELDS = ("sentAt", "receivedAt", "writeKey")
 _MAX_BATCH_MESSAGES = 100
@@ -306,45 +309,116 @@ def _iso(moment: datetime) -> str:
 
 
 class ObservedRuntime(FunctionRuntime):
-    """A function that, after each invocation, hands the event it was given to ``after`` (whatever happened)."""
+    """``runtime``, which after each invocation hands the event it was given to ``after`` (whatever happened)."""
 
     def __init__(self, runtime: FunctionRuntime, after: Callable[[dict[str, Any]], None]) -> None:
-        super().__init__(runtime.spec)
+        super().__init__(runtime.spec, wiring=runtime.wiring)
+        self._runtime = runtime
         self._after = after
 
     def invoke(self, event: dict[str, Any]) -> Any:
         try:
-            return super().invoke(event)
+            return self._runtime.invoke(event)
         finally:
             self._after(event)
 
 
 Progress = Callable[[int, int, datetime], None]
+EMULATORS = ("memory", "moto")
+INGEST_ROUTE = HttpRoute("IngestFunction", "POST", "/v1/batch")
+
+
+class Stage(Protocol):
+    """Where a simulation runs: template.yaml's functions over in-memory adapters, or over moto."""
+
+    ingest: FunctionRuntime
+
+    @property
+    def failed_records(self) -> int:
+        """Records the functions failed (left on a queue to be retried or dead-lettered)."""
+        ...
+
+    def fire(self, due: list[TimerEvent]) -> None:
+        """What the timer state machine's last state does: SendMessage of each event into its customer's group."""
+        ...
+
+    def drain(self) -> None:
+        """Invoke the functions with what their queues hold until no queue has a message ready."""
+        ...
+
+    def next_visible(self) -> datetime | None:
+        """The next moment a queued message becomes receivable (a deferral, a retry's backoff)."""
+        ...
 
 
 @dataclass
-class Stage:
+class MemoryStage:
+    """template.yaml deployed in memory (:class:`infra.memory.MemoryCloud`)."""
+
+    cloud: MemoryCloud
+    ingest: FunctionRuntime
+
+    @property
+    def failed_records(self) -> int:
+        return sum(poller.failed_records for poller in self.cloud.pollers)
+
+    def fire(self, due: list[TimerEvent]) -> None:
+        self.cloud.fire(due)
+
+    def drain(self) -> None:
+        self.cloud.drain()
+
+    def next_visible(self) -> datetime | None:
+        moment: datetime | None = self.cloud.next_visible()
+        return moment
+
+
+@dataclass
+class MotoStage:
     """The emulated AWS a simulation runs on, provisioned from template.yaml, with the functions around it."""
 
     deployment: Deployment
-    runtimes: dict[str, FunctionRuntime]
+    ingest: FunctionRuntime
     pollers: list[QueuePoller]
     queues: EmulatedQueues
     sqs: Any
+    runtimes: dict[str, FunctionRuntime] = field(default_factory=dict)
 
-    def route(self, method: str, path: str) -> HttpRoute:
-        for route in self.deployment.routes:
-            if route.method == method and route.path == path:
-                return route
-        raise SimulationError(f"template.yaml has no HTTP route {method} {path}")
+    @property
+    def failed_records(self) -> int:
+        return sum(poller.failed_records for poller in self.pollers)
+
+    def fire(self, due: list[TimerEvent]) -> None:
+        queue_url = self.deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
+        for event in due:
+            document = execution_input(event)
+            self.sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=document["event"],
+                MessageGroupId=document["group_id"],
+                MessageDeduplicationId=document["dedup_id"],
+            )
+
+    def drain(self) -> None:
+        while True:
+            received = 0
+            for poller in self.pollers:
+                while self.queues.ready(poller.source.queue_url) and (count := poller.poll_once(wait_seconds=0)):
+                    received += count
+            if not received:
+                return
+
+    def next_visible(self) -> datetime | None:
+        return self.queues.next_visible()
 
 
 class Simulation:
     """Replays one shop's history in virtual time; ``run()`` reports each outcome to ``report`` as it happens.
 
-    While it runs, moto is active in this process (and resets its backends when it ends) and stdout is silenced (the
-    functions' metric lines): ``report`` should write to a stream it was handed before. ``instrument``, if given, is
-    called with the provisioned stage before the first message (``nudge bench`` attaches its meter there).
+    ``emulator`` is ``memory`` (the in-memory adapters, the default) or ``moto`` (the AWS adapters against moto in
+    this process, which resets its backends when it ends). While it runs, stdout is silenced (the functions' metric
+    lines): ``report`` should write to a stream it was handed before. ``instrument``, if given, is called with the
+    moto stage before the first message (``nudge bench`` attaches its meter there).
     """
 
     def __init__(
@@ -356,13 +430,17 @@ class Simulation:
         until: datetime | None = None,
         progress: Progress | None = None,
         warn: Callable[[str], None] | None = None,
-        instrument: Callable[[Stage], None] | None = None,
+        instrument: Callable[[MotoStage], None] | None = None,
+        emulator: str = "memory",
     ) -> None:
         if not history:
             raise HistoryError("the history holds no messages")
+        if emulator not in EMULATORS:
+            raise SimulationError(f"--emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
         self.config = config
-        self.history = list(history)
+        self.history = history
         self.until = until
+        self.emulator = emulator
         self.summary = Summary(events=len(self.history), start=self.history[0].at)
         self.clock = VirtualClock(self.history[0].at)
         self.timers = VirtualTimers()
@@ -374,49 +452,65 @@ class Simulation:
 
     # ------------------------------------------------------------ running
     def run(self) -> Summary:
-        """Set up the emulated AWS, replay the history and the timers it arms, and return the totals."""
-        from moto import mock_aws
-
+        """Set up the stage, replay the history and the timers it arms, and return the totals."""
         from shared import clock
-        from shared.adapters import timers
 
         started = time.perf_counter()
-        providers = LocalProviders()
         with ExitStack() as stack:
-            stack.enter_context(_environment(providers.environment()))
+            stack.enter_context(_environment({}))
+            stack.enter_context(_quiet_logs())  # first: the logger's handler must keep the real stdout
             stack.enter_context(_quiet_metrics())
-            stack.enter_context(mock_aws())
-            providers.start()
-            stack.callback(providers.stop)
-            stack.enter_context(_sqs_follows(self.clock))
             stack.enter_context(clock.use(self.clock))
-            stack.enter_context(timers.install(self.timers))
-            stage = self._set_up()
-            if self._instrument is not None:  # e.g. `nudge bench` attaching its meter to the functions' clients
-                self._instrument(stage)
+            if self.emulator == "memory":
+                stage: Stage = self._memory_stage()
+            else:
+                stage = self._moto_stage(stack)
             self.summary.setup_seconds = time.perf_counter() - started
             self._replay(stage)
-            self.summary.failed_records = sum(poller.failed_records for poller in stage.pollers)
+            self.summary.failed_records = stage.failed_records
         self.summary.wall_seconds = time.perf_counter() - started
         self.summary.end = self.clock()
         self.summary.timer_executions = self.timers.started
         self.summary.timers_fired = self.timers.fired
         return self.summary
 
-    def _set_up(self) -> Stage:
-        """What the local stack does before it serves: provision, configure the functions, load the shop."""
+    def _memory_stage(self) -> MemoryStage:
+        """template.yaml in memory, the shop applied."""
+        cloud = MemoryCloud(self.clock, self.timers)
+        cloud.shops.apply(_with_simulate_key(self.config))
+        router = cloud.functions["ChannelRouterFunction"]
+        cloud.functions["ChannelRouterFunction"] = observed = ObservedRuntime(
+            router, lambda event: self._settled(cloud.ledger, event)
+        )
+        for poller in cloud.pollers:
+            if poller.runtime is router:
+                poller.runtime = observed
+        return MemoryStage(cloud, cloud.functions[INGEST_ROUTE.function])
+
+    def _moto_stage(self, stack: ExitStack) -> MotoStage:
+        """What the local stack does before it serves, in moto in this process: provision, configure the functions
+        (their clock and timers virtual), load the shop."""
+        from moto import mock_aws
+
         from shared import aws
         from shared.adapters.shops import ShopDirectory
 
-        aws.client.cache_clear()  # clients made before moto started would talk to AWS
+        providers = LocalProviders()
+        os.environ.update(providers.environment())  # restored with the rest of the environment
+        stack.enter_context(mock_aws())
+        providers.start()
+        stack.callback(providers.stop)
+        stack.enter_context(_sqs_follows(self.clock))
         deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
         # only failures, on stderr: stdout is the report
         os.environ.update({**deployment.environment(), "POWERTOOLS_LOG_LEVEL": "ERROR"})
-        _fresh_functions(deployment)
         ShopDirectory(deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
         set_up_shop_channels(self.config, credential="simulate")
         ledger = SendLedger(deployment.physical["CustomersTable"])
-        runtimes = {fid: FunctionRuntime(spec) for fid, spec in deployment.functions.items()}
+        runtimes = {
+            fid: FunctionRuntime(spec, wiring=self._moto_wiring(spec.handler))
+            for fid, spec in deployment.functions.items()
+        }
         outbox = deployment.physical["OutboxQueue"]
         pollers: list[QueuePoller] = []
         for source in deployment.queue_sources:
@@ -426,21 +520,45 @@ class Simulation:
             pollers.append(QueuePoller(source, runtime, aws.sqs()))
         pollers += [TopicPoller(source, runtimes[source.function], aws.sqs()) for source in deployment.topic_sources]
         queues = EmulatedQueues(self.clock, [poller.source.queue_url for poller in pollers])
-        return Stage(deployment, runtimes, pollers, queues, aws.sqs())
+        stage = MotoStage(deployment, runtimes[INGEST_ROUTE.function], pollers, queues, aws.sqs(), runtimes)
+        if self._instrument is not None:  # e.g. `nudge bench` attaching its meter to the functions' clients
+            self._instrument(stage)
+        return stage
+
+    def _moto_wiring(self, handler: str) -> Callable[[], Any] | None:
+        """The AWS composition root of a function, with the simulation's clock and (for the two functions that arm
+        timers) its virtual timers in place of Step Functions."""
+        function = handler.split(".")[1]
+        if function == "state_updater":
+            from functions.state_updater import wiring as updater
+            from functions.state_updater.settings import StateUpdaterSettings
+
+            return lambda: updater.on_aws(StateUpdaterSettings.from_environment(), self.clock, self.timers)
+        if function == "channel_router":
+            from functions.channel_router import wiring as router
+            from functions.channel_router.settings import ChannelRouterSettings
+
+            return lambda: router.on_aws(ChannelRouterSettings.from_environment(), self.clock, self.timers)
+        if function == "ingest":
+            from functions.ingest import wiring as ingest
+            from functions.ingest.settings import IngestSettings
+
+            return lambda: ingest.on_aws(IngestSettings.from_environment(), self.clock)
+        return None  # the others do not run in a simulation
 
     def _replay(self, stage: Stage) -> None:
         """Advance the clock from one thing to the next (a history request, a due timer, a message becoming
         visible), let it happen, and drain the queues; until nothing is left (or ``until``)."""
-        requests = list(requests_of(self.history))
-        ingest = stage.route("POST", "/v1/batch")
-        index = replayed = 0
+        requests = requests_of(self.history)
+        pending = next(requests, None)
+        replayed = 0
         while True:
             upcoming = [
                 moment
                 for moment in (
-                    requests[index][0].at if index < len(requests) else None,
+                    pending[0].at if pending is not None else None,
                     self.timers.next_due,
-                    stage.queues.next_visible(),
+                    stage.next_visible(),
                 )
                 if moment is not None
             ]
@@ -451,64 +569,39 @@ class Simulation:
                 self.clock.advance_to(self.until)
                 break
             self.clock.advance_to(moment)
-            if index < len(requests) and requests[index][0].at <= moment:
-                self._ingest(stage, ingest, requests[index])
-                replayed += len(requests[index])
-                index += 1
+            if pending is not None and pending[0].at <= moment:
+                self._ingest(stage, pending)
+                replayed += len(pending)
+                pending = next(requests, None)
             else:
-                self._fire(stage, self.timers.pop_due(self.clock()))
-            self._drain(stage)
+                stage.fire(self.timers.pop_due(self.clock()))
+            stage.drain()
             if self._progress is not None:
                 self._progress(replayed, len(self.history), self.clock())
 
-    # ------------------------------------------------------------ the three things that happen
-    def _ingest(self, stage: Stage, route: HttpRoute, messages: list[HistoryMessage]) -> None:
+    # ------------------------------------------------------------ a history request
+    def _ingest(self, stage: Stage, messages: list[HistoryMessage]) -> None:
         """POST the messages to the real ingest handler; a refused batch is retried one message at a time."""
-        status, answer = self._post(stage, route, [m.message for m in messages])
+        status, answer = self._post(stage, [m.message for m in messages])
         if status == 200:
             return
         if len(messages) > 1:
             for message in messages:
-                self._ingest(stage, route, [message])
+                self._ingest(stage, [message])
             return
         self.summary.rejected += 1
         self._warn(f"simulate: history line {messages[0].line} refused by ingest ({status}): {answer}")
 
-    def _post(self, stage: Stage, route: HttpRoute, messages: list[dict[str, Any]]) -> tuple[int, str]:
+    def _post(self, stage: Stage, messages: list[dict[str, Any]]) -> tuple[int, str]:
         self.summary.requests += 1
         body = json.dumps({"batch": messages}).encode()
-        authorization = "Basic " + base64.b64encode(f"{SIMULATE_WRITE_KEY}:".encode()).decode()
-        headers = {"authorization": authorization, "content-type": "application/json", "host": "simulate.local"}
-        event = http_api_event(route, "POST", route.path, "", headers, body, {}, "127.0.0.1")
-        response = stage.runtimes[route.function].invoke(event)
+        headers = {"authorization": _AUTHORIZATION, "content-type": "application/json", "host": "simulate.local"}
+        event = http_api_event(INGEST_ROUTE, "POST", INGEST_ROUTE.path, "", headers, body, {}, "127.0.0.1")
+        response = stage.ingest.invoke(event)
         return int(response.get("statusCode", 200)), str(response.get("body", ""))
 
-    @staticmethod
-    def _fire(stage: Stage, due: list[TimerEvent]) -> None:
-        """What the timer state machine's last state does: SendMessage of the event into the customer's group."""
-        queue_url = stage.deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
-        for event in due:
-            document = execution_input(event)
-            stage.sqs.send_message(
-                QueueUrl=queue_url,
-                MessageBody=document["event"],
-                MessageGroupId=document["group_id"],
-                MessageDeduplicationId=document["dedup_id"],
-            )
-
-    @staticmethod
-    def _drain(stage: Stage) -> None:
-        """Invoke the functions with what their queues hold until no queue has a message ready."""
-        while True:
-            received = 0
-            for poller in stage.pollers:
-                while stage.queues.ready(poller.source.queue_url) and (count := poller.poll_once(wait_seconds=0)):
-                    received += count
-            if not received:
-                return
-
     # ------------------------------------------------------------ outcomes
-    def _settled(self, ledger: SendLedger, event: dict[str, Any]) -> None:
+    def _settled(self, ledger: Ledger, event: dict[str, Any]) -> None:
         """After the router had a batch: report each of its messages the ledger now holds as final, once."""
         from shared.models.messages import OutboxMessage
 
@@ -621,21 +714,25 @@ def _sqs_follows(clock: VirtualClock) -> Iterator[None]:
         yield
 
 
-def _fresh_functions(deployment: Deployment) -> None:
-    """Cold starts: the functions' cached factories and settings bind to this simulation's resources, and their
-    logs go to stderr at ERROR (stdout carries the report)."""
+@contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """The functions' logs at ERROR and on stderr (stdout carries the report), as they were after."""
     import logging
 
-    from shared.settings import load_settings
+    from shared.observability import logger  # created first: creating it sets its level from the environment
 
-    load_settings.cache_clear()
-    for spec in deployment.functions.values():
-        cold_start(spec.handler)
-    service = logging.getLogger("nudge")
+    service = logging.getLogger(logger.service)
+    level = service.level
+    streams = [(h, h.stream) for h in service.handlers if isinstance(h, logging.StreamHandler)]
     service.setLevel(logging.ERROR)
-    for handler in service.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
+    for handler, _ in streams:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        service.setLevel(level)
+        for handler, stream in streams:
+            handler.setStream(stream)
 
 
 def _with_simulate_key(config: ShopConfig) -> ShopConfig:
@@ -678,6 +775,7 @@ def run_cli(
     until: str | None = None,
     out: IO[str] | None = None,
     err: IO[str] | None = None,
+    emulator: str = "memory",
 ) -> int:
     """``nudge simulate``: print one JSON line per outcome (and, with ``summary``, a last line of totals)."""
     from infra.admin import load_config
@@ -694,7 +792,13 @@ def run_cli(
             out.write(json.dumps(outcome.as_json(), ensure_ascii=False) + "\n")
 
         simulation = Simulation(
-            config, history, report, until=end, progress=bar, warn=lambda line: print(line, file=err)
+            config,
+            history,
+            report,
+            until=end,
+            progress=bar,
+            warn=lambda line: print(line, file=err),
+            emulator=emulator,
         )
         try:
             totals = simulation.run()

@@ -1,11 +1,14 @@
-"""Boto3 client factories: created on first use, never at import time, one per service per process.
+"""Boto3 client factories: created on first use, never at import time, one per service and endpoint per process.
 
 Clients honour ``AWS_ENDPOINT_URL`` (set by the local stack and the tests), so the same adapters talk to AWS
-in the cloud and to the embedded emulator on a laptop.
+in the cloud and to the embedded emulator on a laptop. A client is kept per service *and* the endpoint settings in
+force when it is asked for, so a process that starts a second local stack (another endpoint) gets clients of that
+one without anything being forgotten by hand.
 """
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +24,16 @@ if TYPE_CHECKING:
 _CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 
 
-@cache
 def client(service: str) -> Any:
-    """The process-wide boto3 client for ``service``."""
+    """The process-wide boto3 client for ``service`` at the endpoint and region the environment names now."""
+    endpoints = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")))
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return _client(service, endpoints, region)
+
+
+@cache
+def _client(service: str, endpoints: tuple[tuple[str, str], ...], region: str | None) -> Any:
+    """One client per service, endpoint settings and region (botocore reads them from the environment)."""
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 

@@ -1,9 +1,10 @@
-"""Typed function settings read from the environment once per container (logic never reads os.environ)."""
+"""Typed function settings, read from the environment by each function's composition root (its ``wiring``) once
+per execution environment; logic never reads os.environ."""
 
 from __future__ import annotations
 
 import os
-from functools import cache
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -13,8 +14,7 @@ class FunctionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-
-@cache
-def load_settings[SettingsT: FunctionSettings](model: type[SettingsT]) -> SettingsT:
-    """Validate ``model`` from the environment (cached; a missing variable fails the cold start loudly)."""
-    return model.model_validate({name.lower(): value for name, value in os.environ.items()})
+    @classmethod
+    def from_environment(cls) -> Self:
+        """The settings in the process environment now (a missing variable fails the cold start loudly)."""
+        return cls.model_validate({name.lower(): value for name, value in os.environ.items()})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -10,24 +9,19 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.channel_router.settings import ChannelRouterSettings
-from shared import clock
+from functions.channel_router.wiring import from_environment
 from shared.observability import count, logger, tracer
-from shared.service.outbox import OutboxConsumer, build_consumer
-from shared.settings import load_settings
+from shared.service.outbox import OutboxConsumer
+from shared.wiring import Built
 
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-@cache
-def consumer() -> OutboxConsumer:
-    return build_consumer(load_settings(ChannelRouterSettings), clock.now)
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, consumer: OutboxConsumer) -> None:
     logger.set_correlation_id(record.message_id)
-    delivery = consumer().handle(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count))
+    delivery = consumer.handle(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count))
     if delivery is None:
         count("Messages", outcome="parked")
         return
@@ -54,5 +48,13 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, wiring: OutboxConsumer | None = None
+) -> PartialItemFailureResponse:
+    consumer = wiring or environment()
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: record_handler(record, consumer),
+        processor=processor,
+        context=context,
+    )

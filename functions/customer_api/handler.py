@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -10,28 +9,29 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.customer_api.settings import CustomerApiSettings
-from shared.adapters.customers import CustomerStore, UnloadableStateError
-from shared.adapters.ledger import SendLedger
-from shared.adapters.shops import ShopDirectory
+from functions.customer_api.wiring import CustomerApiWiring, from_environment
+from shared.adapters.customers import UnloadableStateError
 from shared.observability import logger, metrics, tracer
+from shared.ports import Ledger
 from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
 from shared.service.paths import decode_path_parameters
-from shared.settings import load_settings
+from shared.wiring import Built
 
 app = APIGatewayHttpResolver()
 app.use(middlewares=[decode_path_parameters])  # every route gets its ids decoded once
 
 
-@cache
-def ledger() -> SendLedger:
-    return SendLedger(load_settings(CustomerApiSettings).customers_table)
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
 
 
-@cache
 def reader() -> CustomerReader:
-    settings = load_settings(CustomerApiSettings)
-    return CustomerReader(CustomerStore(settings.customers_table), ShopDirectory(settings.shops_table))
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.reader
+
+
+def ledger() -> Ledger:
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.ledger
 
 
 @app.get("/v1/customers/<customer_id>")
@@ -69,5 +69,8 @@ def unloadable(error: UnloadableStateError) -> Response[dict[str, Any]]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, wiring: CustomerApiWiring | None = None
+) -> dict[str, Any]:
+    app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)

@@ -3,33 +3,18 @@ inbound) turned into feedback events on the customers' FIFO groups. SNS invokes 
 
 from __future__ import annotations
 
-from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import SNSEvent, event_source
+from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.feedback.settings import FeedbackSettings
-from shared import clock
-from shared.adapters.channels.push import EndpointReader
-from shared.adapters.phone_index import PhoneIndex
-from shared.adapters.queue import FifoQueue
+from functions.feedback.wiring import from_environment
 from shared.observability import count, logger, metrics, tracer
 from shared.service.feedback import FeedbackIntake, Intake
-from shared.service.links import signing_keys
-from shared.settings import load_settings
+from shared.wiring import Built
 
-
-@cache
-def intake() -> FeedbackIntake:
-    settings = load_settings(FeedbackSettings)
-    return FeedbackIntake(
-        FifoQueue(settings.events_queue_url),
-        PhoneIndex(settings.customers_table),
-        EndpointReader(),
-        lambda: signing_keys(settings.signing_secret_arn),
-        clock.now,
-    )
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
 
 
 def report(intake: Intake) -> None:
@@ -55,8 +40,8 @@ def report(intake: Intake) -> None:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-@event_source(data_class=SNSEvent)
-def lambda_handler(event: SNSEvent, context: LambdaContext) -> None:
-    for record in event.records:
+def lambda_handler(event: dict[str, Any], context: LambdaContext, wiring: FeedbackIntake | None = None) -> None:
+    intake = wiring or environment()
+    for record in SNSEvent(event).records:
         logger.set_correlation_id(record.sns.message_id)
-        report(intake().handle(record.sns.message, record.sns.message_id, record.sns.timestamp))
+        report(intake.handle(record.sns.message, record.sns.message_id, record.sns.timestamp))

@@ -4,7 +4,6 @@ short paths /v1/{t,i,p,s,g,a,b}; CORS preflights for them; the settings analytic
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -14,14 +13,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.ingest.settings import IngestSettings
-from shared import clock
-from shared.adapters.queue import EnqueueError, FifoQueue
-from shared.adapters.shops import ShopDirectory
+from functions.ingest.wiring import IngestWiring, from_environment
+from shared.adapters.queue import EnqueueError
 from shared.observability import logger, metrics, tracer
 from shared.service.browser import allow_origin_headers, allows, preflight, request_scheme, settings_document
-from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, RequestRejectedError, request_body
-from shared.settings import load_settings
+from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, RequestRejectedError, request_body
+from shared.wiring import Built
 
 app = APIGatewayHttpResolver()
 # analytics.js posts to one-letter paths (t, i, p, s, g, a; b with the batching delivery strategy).
@@ -30,14 +27,13 @@ ENDPOINTS = {name: name for name in SINGLE_ENDPOINTS + BATCH_ENDPOINTS} | SHORT_
 METRICS_PATH = "m"
 
 
-@cache
-def shops() -> ShopDirectory:
-    return ShopDirectory(load_settings(IngestSettings).shops_table)
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
 
 
-@cache
-def ingestor() -> Ingestor:
-    return Ingestor(shops(), FifoQueue(load_settings(IngestSettings).events_queue_url), clock.now)
+def wired() -> IngestWiring:
+    """The wiring of the request being resolved."""
+    wiring: IngestWiring = app.context["wiring"]
+    return wiring
 
 
 def _header(name: str) -> str | None:
@@ -48,7 +44,7 @@ def _header(name: str) -> str | None:
 def _cors_for_any_shop() -> dict[str, str]:
     """CORS headers for an answer that names no shop (a refusal, metrics): the origin is allowed by some shop."""
     origin = _header("origin")
-    return allow_origin_headers(origin) if origin and allows(shops().origins_of_any_shop(), origin) else {}
+    return allow_origin_headers(origin) if origin and allows(wired().shops.origins_of_any_shop(), origin) else {}
 
 
 @app.post("/v1/<endpoint>")
@@ -61,7 +57,7 @@ def accept(endpoint: str) -> Response[dict[str, Any]]:
     request = app.current_event
     text = request_body(name, request.body, bool(request.is_base64_encoded), _header("content-encoding"))
     origin = _header("origin")
-    events = ingestor().ingest(name, text, _header("authorization"), origin)
+    events = wired().ingestor.ingest(name, text, _header("authorization"), origin)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
     logger.info("accepted", extra={"endpoint": name, "shop": events[0].shop_id, "events": len(events)})
     # ingest refused the request (403) unless this shop allows the origin
@@ -73,7 +69,9 @@ def accept(endpoint: str) -> Response[dict[str, Any]]:
 def preflight_for(endpoint: str) -> Response[dict[str, Any]]:
     if endpoint not in ENDPOINTS and endpoint != METRICS_PATH:
         raise NotFoundError(f"no Segment endpoint /v1/{endpoint}")
-    answer = preflight(_header("origin"), _header("access-control-request-headers"), shops().origins_of_any_shop())
+    answer = preflight(
+        _header("origin"), _header("access-control-request-headers"), wired().shops.origins_of_any_shop()
+    )
     if answer.status != 204:
         logger.info("preflight refused", extra={"origin": _header("origin")})
         body = {"success": False, "message": answer.message}
@@ -83,14 +81,14 @@ def preflight_for(endpoint: str) -> Response[dict[str, Any]]:
 
 @app.get("/v1/projects/<write_key>/settings")
 def sdk_settings(write_key: str) -> Response[dict[str, Any]]:
-    shop = shops().authenticate(write_key)
+    shop = wired().shops.authenticate(write_key)
     if shop is None or shop.kind != "write":
         body = {"success": False, "message": "unknown write key"}
         return Response(404, content_types.APPLICATION_JSON, body, headers=_cors_for_any_shop())
     origin = _header("origin")
     headers = {"Cache-Control": "public, max-age=300"}
     if origin:
-        if not allows(shops().allowed_origins(shop.shop_id), origin):
+        if not allows(wired().shops.allowed_origins(shop.shop_id), origin):
             message = f"origin {origin} is not in the shop's allowed_origins"
             return Response(403, content_types.APPLICATION_JSON, {"success": False, "message": message})
         headers |= allow_origin_headers(origin)
@@ -120,5 +118,6 @@ def unavailable(error: Exception) -> Response[dict[str, Any]]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext, wiring: IngestWiring | None = None) -> dict[str, Any]:
+    app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)

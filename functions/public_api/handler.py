@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -10,14 +9,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.public_api.settings import PublicApiSettings
-from shared import clock
-from shared.adapters.channels.inbox import InboxStore
-from shared.adapters.queue import FifoQueue
-from shared.adapters.shops import ShopDirectory
+from functions.public_api.wiring import PublicApiWiring, from_environment
 from shared.core.tokens import InvalidTokenError
 from shared.observability import logger, metrics, tracer
-from shared.service.links import signing_keys
 from shared.service.paths import decode_path_parameters
 from shared.service.public import (
     PAGE_HEADERS,
@@ -26,25 +20,24 @@ from shared.service.public import (
     UnknownInboxMessageError,
     Unsubscribe,
 )
-from shared.settings import load_settings
+from shared.wiring import Built
 
 app = APIGatewayHttpResolver()
 app.use(middlewares=[decode_path_parameters])  # every route gets its ids decoded once
 HTML = "text/html; charset=utf-8"
 
 
-@cache
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
+
+
 def unsubscribe() -> Unsubscribe:
-    settings = load_settings(PublicApiSettings)
-    return Unsubscribe(
-        lambda: signing_keys(settings.signing_secret_arn), FifoQueue(settings.events_queue_url), clock.now
-    )
+    wiring: PublicApiWiring = app.context["wiring"]
+    return wiring.unsubscribe
 
 
-@cache
 def inbox() -> InboxApi:
-    settings = load_settings(PublicApiSettings)
-    return InboxApi(ShopDirectory(settings.shops_table), InboxStore(settings.customers_table), clock.now)
+    wiring: PublicApiWiring = app.context["wiring"]
+    return wiring.inbox
 
 
 @app.get("/u/<token>")
@@ -100,5 +93,8 @@ def unknown_message(error: UnknownInboxMessageError) -> Response[dict[str, Any]]
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler(capture_response=False)  # inbox answers hold message texts
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, wiring: PublicApiWiring | None = None
+) -> dict[str, Any]:
+    app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)

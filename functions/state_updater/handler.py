@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
@@ -10,42 +9,24 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.state_updater.settings import StateUpdaterSettings
-from shared import clock
-from shared.adapters.customers import CustomerStore
-from shared.adapters.queue import FifoQueue, StandardQueue
-from shared.adapters.shops import ShopDirectory
-from shared.adapters.timers import timers_for
+from functions.state_updater.wiring import StateUpdaterWiring, from_environment
 from shared.observability import count, logger, tracer
-from shared.service.updater import StateUpdater
-from shared.settings import load_settings
+from shared.wiring import Built
 
 # A failed record fails only the later records of its own customer (message group), not the whole batch.
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-
-
-@cache
-def updater() -> StateUpdater:
-    settings = load_settings(StateUpdaterSettings)
-    return StateUpdater(
-        CustomerStore(settings.customers_table),
-        ShopDirectory(settings.shops_table),
-        FifoQueue(settings.events_dlq_url),
-        clock.now,
-        timers_for(settings.timer_state_machine_arn),  # StateUpdater takes any Timers
-        StandardQueue(settings.outbox_queue_url),
-    )
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, wiring: StateUpdaterWiring) -> None:
     logger.set_correlation_id(record.message_id)
-    outcome = updater().handle(
+    outcome = wiring.updater.handle(
         record.body,
         record.attributes.message_group_id or "",
         record.message_id,
         int(record.attributes.approximate_receive_count),
-        load_settings(StateUpdaterSettings).events_max_receives,
+        wiring.max_receives,
     )
     if outcome is None:
         count("Events", outcome="dead_lettered")
@@ -68,5 +49,10 @@ def record_handler(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, wiring: StateUpdaterWiring | None = None
+) -> PartialItemFailureResponse:
+    wired = wiring or environment()
+    return process_partial_response(
+        event=event, record_handler=lambda record: record_handler(record, wired), processor=processor, context=context
+    )

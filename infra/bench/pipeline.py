@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import logging
@@ -14,7 +13,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 from infra.bench import shop
 from infra.bench.pricing import (
@@ -30,7 +28,7 @@ from infra.bench.pricing import (
 from infra.metering import READ_OPERATIONS, WRITE_OPERATIONS, ApiCallMeter
 
 if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
-    from infra.simulate import HistoryMessage, Outcome, Stage, VirtualTimers
+    from infra.simulate import HistoryMessage, MotoStage, Outcome, VirtualTimers
     from shared.models.config import ShopConfig
     from shared.models.events import TimerEvent
 
@@ -74,24 +72,18 @@ class Probe:
         self.log = _CountingStream()
         self._patches = ExitStack()
 
-    def __call__(self, stage: Stage) -> None:
-        from aws_lambda_powertools.utilities.parameters import constants as parameters
-        from aws_lambda_powertools.utilities.parameters.secrets import SecretsProvider
-
+    def __call__(self, stage: MotoStage) -> None:
         from infra.local.pollers import TopicPoller
         from shared import aws
 
+        # The functions' clients (the signing secret's too) are the process's clients for this endpoint.
         for service in METERED_SERVICES:
             self.meter.attach(aws.client(service))
-        # Powertools reads the signing secret through its own provider: give it the metered client.
-        secrets = SecretsProvider(boto3_client=aws.client("secretsmanager"))
-        self._patches.enter_context(mock.patch.dict(parameters.DEFAULT_PROVIDERS, {"secrets": secrets}))
-        for spec in stage.deployment.functions.values():
-            module_name, attribute = spec.handler.rsplit(".", 1)
-            module = importlib.import_module(module_name)
-            usage = self.functions.setdefault(spec.logical_id, FunctionUsage(spec.logical_id, spec.memory_mb))
-            timed = self._timed(getattr(module, attribute), usage)
-            self._patches.enter_context(mock.patch.object(module, attribute, timed))
+        for runtime in stage.runtimes.values():
+            usage = self.functions.setdefault(
+                runtime.spec.logical_id, FunctionUsage(runtime.spec.logical_id, runtime.spec.memory_mb)
+            )
+            runtime.invoke = self._timed(runtime.invoke, usage)  # type: ignore[method-assign]
         for poller in stage.pollers:
             kind = "sns" if isinstance(poller, TopicPoller) else "esm"
             poll_once = poller.poll_once
@@ -111,11 +103,11 @@ class Probe:
     def _timed(self, handler: Callable[..., Any], usage: FunctionUsage) -> Callable[..., Any]:
         meter = self.meter
 
-        def timed_handler(event: Any, context: Any) -> Any:
+        def timed_handler(event: Any) -> Any:
             started = time.perf_counter()
             try:
                 with meter.scope(usage.logical_id):
-                    return handler(event, context)
+                    return handler(event)
             finally:
                 usage.invocations += 1
                 usage.wall_seconds += time.perf_counter() - started
@@ -219,7 +211,7 @@ def run_pipeline(
     probe = Probe()
     timers, by_journey = journey_timers()
     simulation = Simulation(
-        config, history_of(messages), report, warn=progress or (lambda line: None), instrument=probe
+        config, history_of(messages), report, warn=progress or (lambda line: None), instrument=probe, emulator="moto"
     )
     simulation.timers = timers
     try:

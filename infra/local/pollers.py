@@ -86,13 +86,7 @@ class QueuePoller:
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         """Receive one batch, invoke the function, settle the batch; returns the number of records received."""
-        messages = self._sqs.receive_message(
-            QueueUrl=self.source.queue_url,
-            MaxNumberOfMessages=min(self.source.batch_size, 10),
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=_ATTRIBUTES,
-            MessageAttributeNames=_ATTRIBUTES,
-        ).get("Messages", [])
+        messages = self._receive(min(self.source.batch_size, 10), wait_seconds)
         if messages:
             # Between receive and settle the records are in flight (invisible on the queue, too).
             self._busy.set()
@@ -101,6 +95,22 @@ class QueuePoller:
             finally:
                 self._busy.clear()
         return len(messages)
+
+    def _receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
+        """ReceiveMessage on the queue (as SQS returns them)."""
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
+            QueueUrl=self.source.queue_url,
+            MaxNumberOfMessages=max_messages,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=_ATTRIBUTES,
+            MessageAttributeNames=_ATTRIBUTES,
+        ).get("Messages", [])
+        return messages
+
+    def _delete(self, receipt_handles: list[str]) -> None:
+        """DeleteMessageBatch of the records the function handled."""
+        entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(receipt_handles)]
+        self._sqs.delete_message_batch(QueueUrl=self.source.queue_url, Entries=entries)
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         records = [lambda_sqs_record(message, self.source) for message in messages]
@@ -117,13 +127,9 @@ class QueuePoller:
         failed: set[str] = set()
         if self.source.report_batch_item_failures and isinstance(response, dict):
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
-        done = [
-            {"Id": str(index), "ReceiptHandle": record["receiptHandle"]}
-            for index, record in enumerate(records)
-            if record["messageId"] not in failed
-        ]
+        done = [record["receiptHandle"] for record in records if record["messageId"] not in failed]
         if done:
-            self._sqs.delete_message_batch(QueueUrl=self.source.queue_url, Entries=done)
+            self._delete(done)
         self.failed_records += len(failed)
         if self._on_batch:
             self._on_batch(self.source, len(records), len(failed))

@@ -4,8 +4,12 @@ environments that each run one invocation at a time.
 As in Lambda, an invocation that arrives while every environment of the function is busy gets a new one (a cold
 start), so a long invocation (a 2,500-event batch) does not hold up the others. An environment is its own copy of
 the handler's module (Powertools' resolvers keep the current event on the module's app object, which is safe only
-in a single-threaded container); the first is the module itself, so a process that invokes one event at a time
-(simulate, bench) uses exactly the module it imported. Modules below the handler (``shared``) are one per process.
+in a single-threaded container), so it builds its own wiring from the environment at its first invocation, as in
+Lambda: a process that runs a second stack or simulation after another gets functions bound to the new one with
+nothing to forget. Modules below the handler (``shared``) are one per process.
+
+``wiring``, if given, builds each environment's object graph instead (``nudge simulate --emulator moto`` puts its
+virtual clock and timers there); it is passed to the handler as its ``wiring`` argument.
 """
 
 from __future__ import annotations
@@ -52,43 +56,37 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def cold_start(handler: str) -> None:
-    """Forget what the handler's module cached (its ``@cache`` factories of adapters bound to one deployment's
-    resources), as a new deployment's first invocation would find it: a process that starts a second stack or
-    simulation after another gets functions bound to the new one."""
-    module = importlib.import_module(handler.rsplit(".", 1)[0])
-    for value in vars(module).values():
-        if callable(value) and hasattr(value, "cache_clear") and getattr(value, "__module__", "") == module.__name__:
-            value.cache_clear()
-
-
 MAX_ENVIRONMENTS = 16  # per function; beyond it an invocation waits for one to be free (Lambda would throttle)
 
 
 class FunctionRuntime:
     """One function: its handler, loaded in a new execution environment whenever all of them are busy."""
 
-    def __init__(self, spec: FunctionSpec, max_environments: int = MAX_ENVIRONMENTS) -> None:
+    def __init__(
+        self, spec: FunctionSpec, max_environments: int = MAX_ENVIRONMENTS, wiring: Callable[[], Any] | None = None
+    ) -> None:
         self.spec = spec
+        self.wiring = wiring
         self.name = f"{STACK}-{spec.logical_id}"
         self.invocations = 0
         self.environments = 0  # created so far (each one a cold start)
         self._max = max_environments
         self._idle: list[Callable[[dict[str, Any], Any], Any]] = []
         self._free = threading.Condition()
-        cold_start(spec.handler)
 
-    def _load(self, first: bool) -> Callable[[dict[str, Any], Any], Any]:
-        """The handler of a new environment: the module itself for the first, a private copy of it after."""
+    def _load(self) -> Callable[[dict[str, Any], Any], Any]:
+        """The handler of a new environment: a private copy of its module, with its own wiring."""
         module_name, attribute = self.spec.handler.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-        if not first:
-            found = importlib.util.find_spec(module_name)
-            assert found is not None and found.loader is not None, module_name
-            module = importlib.util.module_from_spec(found)  # not in sys.modules: this environment's own
-            found.loader.exec_module(module)
-        handler: Callable[[dict[str, Any], Any], Any] = getattr(module, attribute)
-        return handler
+        importlib.import_module(module_name)  # its parents and what it imports: once per process, as ``shared``
+        found = importlib.util.find_spec(module_name)
+        assert found is not None and found.loader is not None, module_name
+        module = importlib.util.module_from_spec(found)  # not in sys.modules: this environment's own
+        found.loader.exec_module(module)
+        handler: Callable[..., Any] = getattr(module, attribute)
+        if self.wiring is None:
+            return handler
+        wiring = self.wiring()
+        return lambda event, context: handler(event, context, wiring=wiring)
 
     def _acquire(self) -> Callable[[dict[str, Any], Any], Any]:
         with self._free:
@@ -98,9 +96,8 @@ class FunctionRuntime:
             if self._idle:
                 return self._idle.pop()
             self.environments += 1
-            first = self.environments == 1
         try:
-            return self._load(first)
+            return self._load()
         except BaseException:
             with self._free:
                 self.environments -= 1

@@ -96,7 +96,6 @@ class LocalStack:
 
         from shared import aws
 
-        aws.client.cache_clear()  # clients made before now would talk to AWS
         # The HTTP API's port is bound first: links in messages (unsubscribe) name it, as PublicBaseUrl.
         self._api = HttpApi(self._port, on_request=self._on_request, health=self._health)
         template = load_template(self._template_path)
@@ -107,10 +106,6 @@ class LocalStack:
         self._route_logs_to_console()
         for config in self._load_shops():
             set_up_shop_channels(config)
-
-        from shared.settings import load_settings
-
-        load_settings.cache_clear()  # settings read from this stack's environment, not an earlier one's
         self.runtimes = {fid: FunctionRuntime(spec) for fid, spec in self.deployment.functions.items()}
         self._api.mount(self.deployment.routes, self.runtimes)
         sqs = aws.sqs()

@@ -140,7 +140,7 @@ def close_request(
     }
 
 
-def _entry(item: dict[str, Any]) -> LedgerEntry:
+def entry_of(item: dict[str, Any]) -> LedgerEntry:
     """The item as stored (attribute names unchanged since the first ledger) as a typed entry."""
     fields: dict[str, Any] = {name: item[name]["S"] for name in _TEXT if name in item}
     fields["message_id"] = item["sk"]["S"].removeprefix(SK_PREFIX)
@@ -168,6 +168,12 @@ _TEXT = (
 )
 
 
+def newest_first(entries: list[LedgerEntry], limit: int) -> list[LedgerEntry]:
+    """The ``limit`` most recently updated entries, newest first (how every ledger lists a customer's messages)."""
+    entries.sort(key=lambda e: (e.updated_at or e.created_at or datetime.min).isoformat(), reverse=True)
+    return entries[:limit]
+
+
 class SendLedger(DynamoDBTable):
     """The send ledger in the customers table."""
 
@@ -178,7 +184,7 @@ class SendLedger(DynamoDBTable):
             Key=ledger_key(message.shop_id, message.customer, message.message_id),
             ConsistentRead=True,
         ).get("Item")
-        return _entry(item) if item else None
+        return entry_of(item) if item else None
 
     def start(
         self,
@@ -228,12 +234,11 @@ class SendLedger(DynamoDBTable):
         }
         while True:  # a Query page stops at 1 MB; sorting by time needs every page (the keys are message ids)
             page = self.client.query(**query)
-            entries.extend(_entry(item) for item in page.get("Items", []))
+            entries.extend(entry_of(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        entries.sort(key=lambda e: (e.updated_at or e.created_at or datetime.min).isoformat(), reverse=True)
-        return entries[:limit]
+        return newest_first(entries, limit)
 
     def _update(self, request: dict[str, Any]) -> None:
         try:

@@ -4,33 +4,25 @@ The state machine waits until ``due_at`` and puts the timer event back into the 
 same timer twice is harmless: the execution name is deterministic, and ``ExecutionAlreadyExists`` (a closed execution
 of that name, or the same name with other input) means the timer exists or already fired.
 
-The seam: functions get their adapter from :func:`timers_for`, which is Step Functions unless ``nudge simulate``
-installed its virtual timers with :func:`install` (architecture §5: simulate swaps the clock and the timer adapter,
-nothing else). Install before a function's cached factory first runs.
+The functions' composition roots (``functions/<fn>/wiring.py``) build :class:`StepFunctionsTimers`; ``nudge
+simulate`` and the tests inject other adapters of the port (``shared.ports.Timers``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared import aws
 from shared.models.events import TimerEvent, deduplication_id
+from shared.ports import Timers
+
+__all__ = ["StepFunctionsTimers", "Timers", "execution_input", "start_request"]
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
-
-
-class Timers(Protocol):
-    """The timers port: each event is put back into its customer's FIFO group at its ``due_at``, at most once per
-    ``timer_id`` (starting the same timer again is harmless)."""
-
-    def start(self, events: Sequence[TimerEvent]) -> None:
-        """Arm a timer per event."""
-        ...
 
 
 def execution_input(event: TimerEvent) -> dict[str, Any]:
@@ -72,23 +64,3 @@ class StepFunctionsTimers:
                 self.started += 1
             except self.client.exceptions.ExecutionAlreadyExists:
                 pass  # armed before (a retried decision): the existing execution wakes the customer
-
-
-_installed: Timers | None = None
-
-
-def timers_for(state_machine_arn: str) -> Timers:
-    """The timer adapter a function uses: Step Functions executions of ``state_machine_arn``, unless another
-    adapter was installed (``nudge simulate``'s virtual timers)."""
-    return _installed if _installed is not None else StepFunctionsTimers(state_machine_arn)
-
-
-@contextmanager
-def install(timers: Timers) -> Iterator[Timers]:
-    """Make ``timers`` what :func:`timers_for` returns inside the ``with`` block (Step Functions again after)."""
-    global _installed
-    previous, _installed = _installed, timers
-    try:
-        yield timers
-    finally:
-        _installed = previous

@@ -6,10 +6,10 @@ import base64
 import binascii
 from typing import Any
 
-from shared.adapters.customers import CustomerStore, MergeChainError, StoredCustomer
-from shared.adapters.shops import ShopDirectory
+from shared.adapters.customers import MergeChainError, StoredCustomer
 from shared.models.config import CHANNELS
 from shared.models.messages import LedgerEntry
+from shared.ports import CustomerRecords, Shops
 
 
 class AccessDeniedError(Exception):
@@ -62,7 +62,7 @@ def messages_view(record: StoredCustomer, customer_id: str, entries: list[Ledger
 class CustomerReader:
     """Finds a customer of the caller's shop: by userId, else by anonymousId; merged records lead to the live one."""
 
-    def __init__(self, store: CustomerStore, shops: ShopDirectory) -> None:
+    def __init__(self, store: CustomerRecords, shops: Shops) -> None:
         self._store = store
         self._shops = shops
 

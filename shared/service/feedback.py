@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared.adapters.channels.push import EndpointReader, endpoint_owner
-from shared.adapters.phone_index import PhoneIndex, PhoneOwner
-from shared.adapters.queue import FifoEntry, FifoQueue
+from shared.adapters.channels.push import endpoint_owner
+from shared.adapters.phone_index import PhoneOwner
+from shared.adapters.queue import FifoEntry
 from shared.core.notifications import (
     EmailFeedback,
     Ignored,
@@ -40,6 +40,7 @@ from shared.core.notifications import (
 from shared.core.tokens import InvalidTokenError, verify_unsubscribe_token
 from shared.models.config import Channel
 from shared.models.events import FeedbackEvent, FeedbackReason, deduplication_id
+from shared.ports import EndpointAttributes, EventQueue, PhoneBook
 
 SOURCES = {
     "hard_bounce": "ses-bounce",
@@ -75,9 +76,9 @@ class FeedbackIntake:
 
     def __init__(
         self,
-        queue: FifoQueue,
-        phones: PhoneIndex,
-        endpoints: EndpointReader,
+        queue: EventQueue,
+        phones: PhoneBook,
+        endpoints: EndpointAttributes,
         signing_keys: Callable[[], Sequence[bytes]],
         clock: Callable[[], datetime],
     ) -> None:

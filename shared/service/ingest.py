@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared.adapters.queue import FifoEntry, FifoQueue
-from shared.adapters.shops import ShopDirectory
+from shared.adapters.queue import FifoEntry
 from shared.models.events import SegmentEvent, as_utc, deduplication_id
 from shared.models.segment import EVENT_TAG, MAX_DEPTH, MAX_EVENTS_PER_BATCH, TYPE_TAG, SegmentMessage
+from shared.ports import EventQueue, Shops
 from shared.service import body as bodies
 from shared.service.browser import allows
 
@@ -277,7 +277,7 @@ def stamp(message: Any, received_at: datetime, index: int | None) -> Any:
 class Ingestor:
     """Turns one HTTP request into events on the customer queue, or refuses it whole."""
 
-    def __init__(self, shops: ShopDirectory, queue: FifoQueue, clock: Callable[[], datetime]) -> None:
+    def __init__(self, shops: Shops, queue: EventQueue, clock: Callable[[], datetime]) -> None:
         self._shops = shops
         self._queue = queue
         self._clock = clock

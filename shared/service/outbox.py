@@ -12,35 +12,23 @@ import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from shared.adapters.ledger import LedgerConflictError
-from shared.adapters.phone_index import PhoneIndex
-from shared.adapters.queue import StandardQueue
-from shared.adapters.timers import Timers, timers_for
+from shared.adapters.queue import FifoEntry
 from shared.models.config import Channel, ShopConfig
-from shared.models.events import TimerEvent
+from shared.models.events import FeedbackEvent, TimerEvent
 from shared.models.messages import OutboxMessage, TransientDeliveryError
+from shared.ports import CustomerRecords, EventQueue, Inbox, Ledger, Outbox, PhoneBook, Shops, Timers
+from shared.service.links import Links
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
 
 if TYPE_CHECKING:
     from shared.adapters.channels import ChannelProvider
 
 BACKOFF_BASE_SECONDS = 30
-
-
-class RouterSettings(Protocol):
-    customers_table: str
-    shops_table: str
-    outbox_queue_url: str
-    outbox_dlq_url: str
-    events_queue_url: str
-    timer_state_machine_arn: str
-    outbox_max_receives: int
-    public_base_url: str
-    signing_secret_arn: str
 
 
 def deferral_timer(message: OutboxMessage, until: datetime) -> TimerEvent:
@@ -69,8 +57,8 @@ class OutboxConsumer:
     def __init__(
         self,
         router: ChannelRouter,
-        outbox: StandardQueue,
-        dead_letters: StandardQueue,
+        outbox: Outbox,
+        dead_letters: Outbox,
         max_receives: int,
         clock: Callable[[], datetime],
         timers: Timers,
@@ -124,47 +112,34 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> OutboxConsumer:
-    """The consumer with its AWS adapters, as the router function runs it."""
-    from shared.adapters.channels import InboxStore, providers_for
-    from shared.adapters.customers import CustomerStore
-    from shared.adapters.ledger import SendLedger
-    from shared.adapters.queue import FifoEntry, FifoQueue
-    from shared.adapters.shops import ShopDirectory
-    from shared.models.events import FeedbackEvent, deduplication_id
-    from shared.service.links import Links
-
-    inbox = InboxStore(settings.customers_table)
-    links = Links(settings.public_base_url, settings.signing_secret_arn)
+def assemble_consumer(
+    *,
+    customers: CustomerRecords,
+    shops: Shops,
+    ledger: Ledger,
+    phones: PhoneBook,
+    inbox: Inbox,
+    events: EventQueue,
+    outbox: Outbox,
+    dead_letters: Outbox,
+    timers: Timers,
+    links: Links,
+    clock: Callable[[], datetime],
+    max_receives: int,
+    provider_clients: Mapping[Channel, Any] | None = None,
+) -> OutboxConsumer:
+    """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
+    one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients."""
+    from shared.adapters.channels import providers_for
+    from shared.models.events import deduplication_id
 
     def providers(config: ShopConfig) -> Mapping[Channel, ChannelProvider]:
-        return providers_for(config.shop.id, config.channels, inbox=inbox, clock=clock)
-
-    def links_for(message: OutboxMessage, config: ShopConfig, channel: Channel) -> Mapping[str, Any]:
-        return links.for_message(message, config, channel)
-
-    events = FifoQueue(settings.events_queue_url)
+        return providers_for(config.shop.id, config.channels, inbox=inbox, clock=clock, clients=provider_clients)
 
     def feedback(event: FeedbackEvent) -> None:
         events.send(
             [FifoEntry(event.group, deduplication_id(event.shop_id, event.message_id), event.model_dump_json())]
         )
 
-    router = ChannelRouter(
-        CustomerStore(settings.customers_table),
-        ShopDirectory(settings.shops_table),
-        SendLedger(settings.customers_table),
-        providers,
-        links_for,
-        clock,
-        feedback,
-        PhoneIndex(settings.customers_table),
-    )
-    return OutboxConsumer(
-        router,
-        StandardQueue(settings.outbox_queue_url),
-        StandardQueue(settings.outbox_dlq_url),
-        settings.outbox_max_receives,
-        clock,
-        timers_for(settings.timer_state_machine_arn),
-    )
+    router = ChannelRouter(customers, shops, ledger, providers, links.for_message, clock, feedback, phones)
+    return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers)

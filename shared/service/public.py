@@ -34,12 +34,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.adapters.channels.inbox import InboxStore
-from shared.adapters.queue import FifoQueue
-from shared.adapters.shops import ShopDirectory
 from shared.core.tokens import UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
 from shared.models.config import KEY_HASH_PREFIX, Channel
 from shared.models.events import FeedbackEvent
+from shared.ports import EventQueue, Inbox, Shops
 from shared.service.customers import secret_key_from
 from shared.service.feedback import feedback_entry
 
@@ -127,7 +125,7 @@ class Unsubscribe:
     """Verifies unsubscribe tokens and enqueues the unsubscribe."""
 
     def __init__(
-        self, signing_keys: Callable[[], Sequence[bytes]], queue: FifoQueue, clock: Callable[[], datetime]
+        self, signing_keys: Callable[[], Sequence[bytes]], queue: EventQueue, clock: Callable[[], datetime]
     ) -> None:
         self._signing_keys = signing_keys
         self._queue = queue
@@ -165,7 +163,7 @@ def write_key_from(headers: Mapping[str, str]) -> str | None:
 class InboxApi:
     """Lists and marks read a customer's in-app inbox for the shop's app."""
 
-    def __init__(self, shops: ShopDirectory, store: InboxStore, clock: Callable[[], datetime]) -> None:
+    def __init__(self, shops: Shops, store: Inbox, clock: Callable[[], datetime]) -> None:
         self._shops = shops
         self._store = store
         self._clock = clock

@@ -15,10 +15,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shared.adapters.channels import ChannelProvider, PushProvider, SendContext
-from shared.adapters.customers import CustomerStore, MergeChainError
-from shared.adapters.ledger import LedgerConflictError, SendLedger
-from shared.adapters.phone_index import PhoneIndex
-from shared.adapters.shops import ShopDirectory
+from shared.adapters.customers import MergeChainError
+from shared.adapters.ledger import LedgerConflictError
 from shared.content import build_context, render
 from shared.content.errors import ContentError
 from shared.core.routing import Routing, next_sms_window, route
@@ -35,6 +33,7 @@ from shared.models.messages import (
     TransientDeliveryError,
 )
 from shared.models.state import CustomerState
+from shared.ports import CustomerRecords, Ledger, PhoneBook, Shops
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
 
@@ -65,14 +64,14 @@ class ChannelRouter:
 
     def __init__(
         self,
-        customers: CustomerStore,
-        shops: ShopDirectory,
-        ledger: SendLedger,
+        customers: CustomerRecords,
+        shops: Shops,
+        ledger: Ledger,
         providers_for: ProvidersFor,
         links_for: LinksFor,
         clock: Callable[[], datetime],
         feedback: Callable[[FeedbackEvent], None] | None = None,
-        phones: PhoneIndex | None = None,
+        phones: PhoneBook | None = None,
     ) -> None:
         self._phones = phones
         self._feedback = feedback or (lambda event: None)

@@ -16,21 +16,19 @@ from functools import cache
 from pydantic import TypeAdapter, ValidationError
 
 from shared.adapters.customers import (
-    CustomerStore,
     MergeChainError,
     StoredCustomer,
     UnloadableStateError,
     VersionConflictError,
     encode_state,
 )
-from shared.adapters.queue import FifoEntry, FifoQueue, StandardQueue
-from shared.adapters.shops import ShopDirectory
-from shared.adapters.timers import Timers
+from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.models.config import ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
+from shared.ports import CustomerRecords, EventQueue, Outbox, Shops, Timers
 
 
 @cache
@@ -62,12 +60,12 @@ class StateUpdater:
 
     def __init__(
         self,
-        store: CustomerStore,
-        shops: ShopDirectory,
-        dead_letters: FifoQueue,
+        store: CustomerRecords,
+        shops: Shops,
+        dead_letters: EventQueue,
         clock: Callable[[], datetime],
         timers: Timers | None = None,
-        outbox: StandardQueue | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._store = store
         self._shops = shops

@@ -33,7 +33,7 @@ def test_a_second_invocation_is_served_while_the_first_is_still_running():
     assert runtime.invocations == 2
 
 
-def test_one_at_a_time_reuses_one_environment_the_imported_module():
+def test_one_at_a_time_reuses_one_environment_of_its_own():
     import tests.infra.fake_function as module
 
     runtime = FunctionRuntime(SPEC)
@@ -42,4 +42,21 @@ def test_one_at_a_time_reuses_one_environment_the_imported_module():
         one["proceed"].set()
         assert runtime.invoke(one) == name
     assert runtime.environments == 1
-    assert module.current == "c"  # the first environment is the module itself (simulate and bench patch it)
+    # the environment is its own copy of the module: a second runtime (another deployment) starts cold
+    assert module.current is None
+
+
+def test_each_environment_builds_its_wiring_once_and_the_handler_is_given_it():
+    built: list[object] = []
+
+    def wiring() -> object:
+        built.append(object())
+        return built[-1]
+
+    runtime = FunctionRuntime(SPEC, wiring=wiring)
+    answers = []
+    for name in ("a", "b"):
+        one = {**event(name), "answer": "wiring"}
+        one["proceed"].set()
+        answers.append(runtime.invoke(one))
+    assert len(built) == 1 and answers == [built[0], built[0]]

@@ -6,30 +6,25 @@ template's (key schemas, FIFO settings), and the function environment is what th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from infra.local.provision import REGION, Deployment, Provisioner
 from infra.template import load_template
 from shared import aws
-from shared.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def emulated_template(
-    monkeypatch: pytest.MonkeyPatch, caches: Iterable[Any] = (), signing_keys: str | None = None
-) -> Iterator[Deployment]:
-    """Provision the template in moto and set the functions' environment; ``caches`` (a handler's ``@cache``
-    factories) are cleared before and after, so the handler binds to these resources. ``signing_keys`` replaces the
-    generated signing secret (one key per line) when a test needs to sign with a known key."""
+def emulated_template(monkeypatch: pytest.MonkeyPatch, signing_keys: str | None = None) -> Iterator[Deployment]:
+    """Provision the template in moto and set the functions' environment (a test then builds the function's wiring
+    with its ``from_environment()`` and injects it). ``signing_keys`` replaces the generated signing secret (one key
+    per line) when a test needs to sign with a known key."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -41,24 +36,15 @@ def emulated_template(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    caches = (aws.client, load_settings, *caches)
-    for cache in caches:
-        cache.cache_clear()
-    parameters.clear_caches()
-    try:
-        with mock_aws():
-            # Its own stack name: the session's local stack may still be polling its queues in this process, and
-            # inside mock_aws its clients would reach these backends.
-            template = load_template(ROOT / "template.yaml")
-            deployment = Provisioner(template, ROOT, aws.client, stack_name="nudge-handler-test").provision()
-            if signing_keys is not None:
-                aws.client("secretsmanager").put_secret_value(
-                    SecretId=deployment.physical["SigningSecret"], SecretString=signing_keys
-                )
-            for name, value in deployment.environment().items():
-                monkeypatch.setenv(name, value)
-            yield deployment
-    finally:
-        for cache in caches:
-            cache.cache_clear()
-        parameters.clear_caches()
+    with mock_aws():
+        # Its own stack name: the session's local stack may still be polling its queues in this process, and
+        # inside mock_aws its clients would reach these backends.
+        template = load_template(ROOT / "template.yaml")
+        deployment = Provisioner(template, ROOT, aws.client, stack_name="nudge-handler-test").provision()
+        if signing_keys is not None:
+            aws.client("secretsmanager").put_secret_value(
+                SecretId=deployment.physical["SigningSecret"], SecretString=signing_keys
+            )
+        for name, value in deployment.environment().items():
+            monkeypatch.setenv(name, value)
+        yield deployment

@@ -40,10 +40,8 @@ def moto_aws(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    aws.client.cache_clear()
     with mock_aws():
         yield
-    aws.client.cache_clear()
 
 
 # ---------------------------------------------------------------- push (SNS)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from functions.feedback import handler
+from functions.feedback.wiring import from_environment
 from shared import aws
 from shared.adapters.channels.push import PushProvider, endpoint_user_data
 from shared.adapters.phone_index import PhoneIndex, PhoneOwner
@@ -38,7 +39,7 @@ class LambdaContext:
 @pytest.fixture
 def stack(monkeypatch):
     """The template in moto (customers table, events FIFO queue, signing secret) and the function's environment."""
-    with emulated_template(monkeypatch, (handler.intake,), signing_keys=SAMPLE_KEY) as deployment:
+    with emulated_template(monkeypatch, signing_keys=SAMPLE_KEY) as deployment:
         customers = deployment.physical["CustomersTable"]
         yield {"queue_url": deployment.physical["EventsQueue"], "phones": PhoneIndex(customers)}
 
@@ -55,7 +56,8 @@ def sample_message(name: str) -> dict[str, Any]:
 
 
 def invoke(event: dict[str, Any]) -> None:
-    handler.lambda_handler(event, LambdaContext())
+    """Invoke the function as a new execution environment would run on the emulated template."""
+    handler.lambda_handler(event, LambdaContext(), wiring=from_environment())
 
 
 def enqueued(queue_url: str) -> list[tuple[str, FeedbackEvent]]:

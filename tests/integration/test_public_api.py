@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from functions.public_api import handler
+from functions.public_api.wiring import from_environment
 from shared import aws, clock
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.shops import ShopDirectory
@@ -62,7 +63,7 @@ def now() -> Iterator[SetClock]:
 def stack(monkeypatch, now):
     """The template in moto, the demo and another shop in its shops table, the function's environment."""
     keys = f"{NEW_KEY.decode()}\n{OLD_KEY.decode()}"
-    with emulated_template(monkeypatch, (handler.unsubscribe, handler.inbox), signing_keys=keys) as deployment:
+    with emulated_template(monkeypatch, signing_keys=keys) as deployment:
         directory = ShopDirectory(deployment.physical["ShopsTable"])
         directory.apply(shop("demo", "demo-write-key", DEMO_SECRET))
         directory.apply(shop("other", "other-write-key", OTHER_SECRET))
@@ -103,7 +104,7 @@ def http_event(
 
 
 def call(method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None) -> dict[str, Any]:
-    return handler.lambda_handler(http_event(method, path, headers, body), LambdaContext())
+    return handler.lambda_handler(http_event(method, path, headers, body), LambdaContext(), wiring=from_environment())
 
 
 def one_click(token: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import urllib.request
 import uuid
 
 from shared.core.tokens import issue_unsubscribe_token
-from shared.service.links import signing_keys
+from shared.service.links import SigningSecret
 from tests.factories import consent, identify
 from tests.integration.http import customer, post
 
@@ -34,7 +34,7 @@ def test_a_head_probe_of_the_unsubscribe_link_answers_like_get_without_a_body_an
     batch = [identify({"email": f"{user}@example.com"}, userId=user), consent("email", userId=user)]
     assert post(base, "/v1/batch", {"batch": batch})[0] == 200
     local_stack.wait_idle()
-    key = signing_keys(local_stack.resources["SigningSecret"])[0]
+    key = SigningSecret(local_stack.resources["SigningSecret"])()[0]
     path = f"/u/{issue_unsubscribe_token(key, 'demo', f'u:{user}', 'email')}"
 
     # When a link scanner probes it with HEAD (and then reads the page with GET)

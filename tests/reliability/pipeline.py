@@ -255,6 +255,7 @@ class Deployment:
     """template.yaml's resources in moto, the shops applied, the functions' environment set (``monkeypatch``)."""
 
     def __init__(self, monkeypatch: Any, shops: list[ShopConfig]) -> None:
+        self._wirings: dict[str, Any] = {}
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -271,7 +272,6 @@ class Deployment:
         for name in list(os.environ):
             if name.startswith("AWS_ENDPOINT_URL_"):
                 monkeypatch.delenv(name)
-        reset_function_caches()
         template = load_template(ROOT / "template.yaml")
         self.deployment = Provisioner(
             template, ROOT, aws.client, parameters={"PublicBaseUrl": "https://nudge.example"}, stack_name=STACK
@@ -290,41 +290,41 @@ class Deployment:
     def resources(self) -> dict[str, str]:
         return dict(self.deployment.physical)
 
+    def wiring(self, function: str) -> Any:
+        """``function``'s wiring on this deployment, built once (one warm execution environment)."""
+        if function not in self._wirings:
+            self._wirings[function] = environment_wiring(function)
+        return self._wirings[function]
+
     def source(self, function: str) -> QueueSource:
         return next(s for s in self.deployment.queue_sources if s.function == function)
 
 
 @contextmanager
 def deployed(monkeypatch: Any, shops: list[ShopConfig]) -> Iterator[Deployment]:
-    """A :class:`Deployment` inside ``mock_aws``; the functions' caches are cleared again after, so no later test
-    finds a client or setting of this one."""
+    """A :class:`Deployment` inside ``mock_aws``."""
     from moto import mock_aws
 
-    try:
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
-            yield Deployment(monkeypatch, shops)
-    finally:
-        reset_function_caches()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
+        yield Deployment(monkeypatch, shops)
 
 
-def reset_function_caches() -> None:
-    """Forget every cached client, setting and adapter, as a cold start would."""
-    from aws_lambda_powertools.utilities import parameters
+_WIRING_MODULES = {
+    "IngestFunction": "functions.ingest.wiring",
+    "StateUpdaterFunction": "functions.state_updater.wiring",
+    "ChannelRouterFunction": "functions.channel_router.wiring",
+    "CustomerApiFunction": "functions.customer_api.wiring",
+    "PublicApiFunction": "functions.public_api.wiring",
+    "FeedbackFunction": "functions.feedback.wiring",
+}
 
-    from functions.channel_router import handler as router
-    from functions.customer_api import handler as customer_api
-    from functions.ingest import handler as ingest
-    from functions.public_api import handler as public
-    from functions.state_updater import handler as updater
-    from shared.settings import load_settings
 
-    for cached in (aws.client, load_settings, updater.updater, router.consumer, ingest.ingestor, ingest.shops):
-        cached.cache_clear()
-    public.unsubscribe.cache_clear()
-    public.inbox.cache_clear()
-    customer_api.reader.cache_clear()
-    customer_api.ledger.cache_clear()
-    parameters.clear_caches()
+def environment_wiring(function: str) -> Any:
+    """What a new execution environment of ``function`` builds from the process environment now (its AWS wiring),
+    for a test to inject into the handler."""
+    import importlib
+
+    return importlib.import_module(_WIRING_MODULES[function]).from_environment()
 
 
 # ---------------------------------------------------------------- driving it
@@ -376,7 +376,9 @@ class Pipeline:
             )
             self.drained.invocations["IngestFunction"] += 1
             try:
-                status = lambda_handler(event, _context("IngestFunction"))["statusCode"]
+                status = lambda_handler(
+                    event, _context("IngestFunction"), wiring=self.deployment.wiring("IngestFunction")
+                )["statusCode"]
             except Exception:  # an unhandled error: API Gateway answers 500
                 status = 500
                 self.drained.ingest_unhandled += 1
@@ -407,7 +409,7 @@ class Pipeline:
             self.drained.records[function] += len(records)
             handled += len(records)
             try:
-                response = handler({"Records": records}, _context(function))
+                response = handler({"Records": records}, _context(function), wiring=self.deployment.wiring(function))
                 failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
             except Exception:  # the invocation failed: the whole batch comes back (Lambda's behaviour)
                 failed = {record["messageId"] for record in records}
@@ -541,7 +543,7 @@ def read_customer(customer_id: str, key: str) -> tuple[int, dict[str, Any]]:
     headers = {"authorization": basic_auth(key)}
     path = f"/v1/customers/{customer_id}"
     event = http_api_event(route, "GET", path, "", headers, b"", {"customer_id": customer_id}, "1.1.1.1")
-    response = lambda_handler(event, _context("CustomerApiFunction"))
+    response = lambda_handler(event, _context("CustomerApiFunction"), wiring=environment_wiring("CustomerApiFunction"))
     return int(response["statusCode"]), json.loads(response["body"] or "{}")
 
 

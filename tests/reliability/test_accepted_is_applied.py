@@ -29,7 +29,7 @@ from infra.local.gateway import http_api_event
 from infra.local.provision import HttpRoute
 from tests.reliability import figures
 from tests.reliability.histories import DEMO
-from tests.reliability.pipeline import Pipeline, _context, basic_auth, deployed, read_customer
+from tests.reliability.pipeline import Pipeline, _context, basic_auth, deployed, environment_wiring, read_customer
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 # Written into the JSON text in place of these strings: numbers json.dumps cannot write
@@ -152,7 +152,7 @@ def post(endpoint: str, raw: str) -> tuple[int, dict[str, Any]]:
     event = http_api_event(
         route, "POST", f"/v1/{endpoint}", "", headers, raw.encode(), {"endpoint": endpoint}, "1.1.1.1"
     )
-    response = lambda_handler(event, _context("IngestFunction"))
+    response = lambda_handler(event, _context("IngestFunction"), wiring=environment_wiring("IngestFunction"))
     return int(response["statusCode"]), json.loads(response["body"])
 
 

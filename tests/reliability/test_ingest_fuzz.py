@@ -41,7 +41,7 @@ from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, R
 from shared.service.updater import StateUpdater
 from tests.reliability import figures
 from tests.reliability.histories import DEMO, ROOT
-from tests.reliability.pipeline import RecordOperations, basic_auth, deployed
+from tests.reliability.pipeline import RecordOperations, basic_auth, deployed, environment_wiring
 
 FAST = load_config(ROOT / "events" / "fast-shop.yaml")
 KEYS = {"demo-write-key": "demo", "fast-write-key": "fast", "demo-secret-key": "demo"}  # a secret key ingests too
@@ -200,7 +200,8 @@ def invoke(endpoint: str, body: Any, key: str | None) -> int:
         headers["authorization"] = basic_auth(key)
     route = HttpRoute("IngestFunction", "POST", "/v1/{endpoint}")
     event = http_api_event(route, "POST", f"/v1/{endpoint}", "", headers, raw, {"endpoint": endpoint}, "1.1.1.1")
-    return int(lambda_handler(event, LambdaContext("nudge-IngestFunction", 512, 10))["statusCode"])
+    context = LambdaContext("nudge-IngestFunction", 512, 10)
+    return int(lambda_handler(event, context, wiring=environment_wiring("IngestFunction"))["statusCode"])
 
 
 def messages_in(endpoint: str, body: Any) -> int:

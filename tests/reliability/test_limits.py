@@ -71,7 +71,7 @@ def test_the_refusal_names_the_field_and_the_bound(monkeypatch, no_retry_waits):
     from functions.ingest.handler import lambda_handler
     from infra.local.gateway import http_api_event
     from infra.local.provision import HttpRoute
-    from tests.reliability.pipeline import _context, basic_auth
+    from tests.reliability.pipeline import _context, basic_auth, environment_wiring
 
     with deployed(monkeypatch, [DEMO]):
         raw = json.dumps(order("o1", products=[{"sku": "s1", "price": 1e308, "quantity": 2}])).encode()
@@ -79,7 +79,7 @@ def test_the_refusal_names_the_field_and_the_bound(monkeypatch, no_retry_waits):
         route = HttpRoute("IngestFunction", "POST", "/v1/{endpoint}")
         event = http_api_event(route, "POST", "/v1/track", "", headers, raw, {"endpoint": "track"}, "1.1.1.1")
 
-        response = lambda_handler(event, _context("IngestFunction"))
+        response = lambda_handler(event, _context("IngestFunction"), wiring=environment_wiring("IngestFunction"))
 
         assert response["statusCode"] == 400
         assert json.loads(response["body"])["errors"] == [

@@ -127,7 +127,7 @@ def test_a_count_is_one_emf_blob_with_its_own_dimensions_in_the_one_namespace(
 
 
 def test_one_router_batch_counts_each_delivery_under_its_journey_channel_and_outcome(
-    metrics_on: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    metrics_on: None, capsys: pytest.CaptureFixture[str]
 ):
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -144,8 +144,7 @@ def test_one_router_batch_counts_each_delivery_under_its_journey_channel_and_out
             None,
         ]
     )
-    consumer = SimpleNamespace(handle=lambda *args: next(deliveries))
-    monkeypatch.setattr(handler, "consumer", lambda: consumer)
+    consumer: Any = SimpleNamespace(handle=lambda *args: next(deliveries))  # the router's outcomes, injected
     for n in range(3):
         handler.record_handler(
             SQSRecord(
@@ -155,7 +154,8 @@ def test_one_router_batch_counts_each_delivery_under_its_journey_channel_and_out
                     "receiptHandle": "h",
                     "attributes": {"ApproximateReceiveCount": "1"},
                 }
-            )
+            ),
+            consumer,
         )
 
     blobs = emf_blobs(capsys.readouterr().out)

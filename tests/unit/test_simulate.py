@@ -12,8 +12,6 @@ import pytest
 from infra.simulate import HistoryError, VirtualClock, VirtualTimers, parse_until, read_history, requests_of
 from infra.simulate_history import generate
 from shared import clock
-from shared.adapters import timers
-from shared.adapters.timers import StepFunctionsTimers, timers_for
 from shared.models.events import TimerEvent
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -149,11 +147,3 @@ def test_the_clock_is_the_systems_unless_another_source_is_in_use():
     with clock.use(lambda: T0):
         assert clock.now() == T0
     assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
-
-
-def test_functions_get_step_functions_timers_unless_another_adapter_is_installed():
-    virtual = VirtualTimers()
-
-    with timers.install(virtual):
-        assert timers_for("arn:aws:states:us-east-1:123456789012:stateMachine:t") is virtual
-    assert isinstance(timers_for("arn:aws:states:us-east-1:123456789012:stateMachine:t"), StepFunctionsTimers)

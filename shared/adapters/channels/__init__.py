@@ -9,9 +9,9 @@ reads AWS errors in one function (``push_error``, ``email_error``, ``sms_error``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import clock as wall_clock
 from shared.adapters.channels.email import EmailProvider
@@ -22,6 +22,9 @@ from shared.adapters.channels.whatsapp import WhatsAppProvider
 from shared.models.channels import InAppSettings, SendContext
 from shared.models.config import Channel, ChannelSettings
 from shared.models.messages import Address, Content, Receipt
+
+if TYPE_CHECKING:
+    from shared.ports import Inbox
 
 __all__ = [
     "ChannelProvider",
@@ -59,22 +62,25 @@ def providers_for(
     shop_id: str,
     settings: ChannelSettings,
     *,
-    inbox: InboxStore | None = None,
+    inbox: Inbox | None = None,
     clock: Callable[[], datetime] = wall_clock.now,
+    clients: Mapping[Channel, Any] | None = None,
 ) -> dict[Channel, ChannelProvider]:
     """The providers of every channel the shop has configured (in-app: whenever an inbox store is given).
 
-    Providers share the process-wide AWS clients, so building them per message is cheap.
+    Providers share the process-wide AWS clients, so building them per message is cheap; ``clients`` gives some
+    channels another client (the in-memory transports of the fast backtest).
     """
+    clients = clients or {}
     providers: dict[Channel, ChannelProvider] = {}
     if settings.push:
-        providers["push"] = PushProvider(settings.push)
+        providers["push"] = PushProvider(settings.push, clients.get("push"))
     if settings.email:
-        providers["email"] = EmailProvider(settings.email)
+        providers["email"] = EmailProvider(settings.email, clients.get("email"))
     if settings.sms:
-        providers["sms"] = SmsProvider(settings.sms)
+        providers["sms"] = SmsProvider(settings.sms, clients.get("sms"))
     if settings.whatsapp:
-        providers["whatsapp"] = WhatsAppProvider(settings.whatsapp)
+        providers["whatsapp"] = WhatsAppProvider(settings.whatsapp, clients.get("whatsapp"))
     if inbox is not None:
         retention = (settings.in_app or InAppSettings()).retention
         providers["in_app"] = InAppProvider(inbox, shop_id, retention=retention, clock=clock)

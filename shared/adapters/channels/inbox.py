@@ -28,7 +28,7 @@ from shared.models.messages import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from shared.ports import Inbox
 
 INBOX_PREFIX = "inbox#"
 DEFAULT_RETENTION = timedelta(days=30)
@@ -68,7 +68,7 @@ def mark_read_request(shop_id: str, customer: str, message_id: str, now: datetim
     }
 
 
-def _item(raw: dict[str, Any]) -> InboxItem:
+def item_of(raw: dict[str, Any]) -> InboxItem:
     return InboxItem(
         message_id=raw["sk"]["S"].removeprefix(INBOX_PREFIX),
         title=raw["title"]["S"],
@@ -117,7 +117,7 @@ class InboxStore(DynamoDBTable):
             for raw in page.get("Items", []):
                 if now is not None and int(raw["expires_at"]["N"]) <= now.timestamp():
                     continue
-                items.append(_item(raw))
+                items.append(item_of(raw))
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -148,7 +148,7 @@ class InAppProvider:
 
     def __init__(
         self,
-        store: InboxStore,
+        store: Inbox,
         shop_id: str,
         *,
         retention: timedelta = DEFAULT_RETENTION,

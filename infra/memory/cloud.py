@@ -1,0 +1,241 @@
+"""template.yaml deployed in memory: its queues (FIFO, visibility timeouts, redrive), tables and channel services
+as in-memory adapters, its functions' real handlers wired to them, and event source mappings polling the queues.
+
+The facts come from the template itself (which function consumes which queue, with what batch size and failure
+reporting; each queue's visibility timeout, dead-letter queue and ``maxReceiveCount``; each function's memory and
+timeout), as the local stack's provisioner reads them, so the memory deployment cannot drift from the real one.
+Each function's object graph is built here from the same services its AWS composition root
+(``functions/<fn>/wiring.py``) builds, on the in-memory adapters, and injected into its handler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from functions.customer_api.wiring import CustomerApiWiring
+from functions.ingest.wiring import IngestWiring
+from functions.public_api.wiring import PublicApiWiring
+from functions.state_updater.wiring import StateUpdaterWiring
+from infra.local.pollers import QueuePoller
+from infra.local.provision import FunctionSpec, QueueSource
+from infra.local.runtime import FunctionRuntime
+from infra.memory.queues import MemoryQueue, ReceivedMessage
+from infra.memory.stores import MemoryCustomers, MemoryInbox, MemoryLedger, MemoryPhoneBook, MemoryShops
+from infra.memory.transports import MemoryTransports
+from infra.template import Template, function_property, load_template, target_of
+from shared.models.events import TimerEvent
+from shared.ports import Clock, Timers
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLIC_BASE_URL = "https://nudge.memory"
+SIGNING_KEY = b"nudge-memory-signing-key"  # the memory deployment's signing secret (one key)
+
+_log = logging.getLogger("nudge_local")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFacts:
+    """What the template says about one queue."""
+
+    fifo: bool
+    visibility_timeout: int
+    dead_letters: str | None
+    max_receives: int | None
+
+
+@dataclass
+class TemplateFacts:
+    """The parts of template.yaml a memory deployment needs."""
+
+    queues: dict[str, QueueFacts] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    sources: dict[str, tuple[str, int, bool]] = field(default_factory=dict)  # function -> (queue, batch, report)
+
+
+def template_facts(template: Template) -> TemplateFacts:
+    """Queues, functions and SQS event sources of ``template``."""
+    facts = TemplateFacts()
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::SQS::Queue":
+            redrive = properties.get("RedrivePolicy") or {}
+            facts.queues[logical_id] = QueueFacts(
+                fifo=bool(properties.get("FifoQueue", False)),
+                visibility_timeout=int(properties.get("VisibilityTimeout", 30)),
+                dead_letters=target_of(redrive["deadLetterTargetArn"]) if redrive else None,
+                max_receives=int(redrive["maxReceiveCount"]) if redrive else None,
+            )
+        elif resource["Type"] == "AWS::Serverless::Function":
+            facts.functions[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                handler=properties["Handler"],
+                environment={},
+                memory_mb=int(function_property(template, resource, "MemorySize", 128)),
+                timeout_s=int(function_property(template, resource, "Timeout", 3)),
+            )
+            for event in properties.get("Events", {}).values():
+                if event["Type"] == "SQS":
+                    event_properties = event["Properties"]
+                    queue = target_of(event_properties["Queue"])
+                    assert queue is not None, logical_id
+                    batch = int(event_properties.get("BatchSize", 10))
+                    report = "ReportBatchItemFailures" in event_properties.get("FunctionResponseTypes", [])
+                    facts.sources[logical_id] = (queue, batch, report)
+    return facts
+
+
+class MemoryPoller(QueuePoller):
+    """Lambda's event source mapping over a memory queue: the local stack's poller (batches, partial batch
+    failures, a raising handler failing the whole batch), receiving and deleting in memory."""
+
+    def __init__(self, queue: MemoryQueue, source: QueueSource, runtime: FunctionRuntime) -> None:
+        super().__init__(source, runtime, sqs=None)
+        self.queue = queue
+
+    def _receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
+        return [message.as_sqs() for message in self.queue.receive(max_messages)]
+
+    def _delete(self, receipt_handles: list[str]) -> None:
+        for handle in receipt_handles:
+            self.queue.delete(handle)
+
+
+class MemoryCloud:
+    """One deployment of template.yaml in memory, on ``clock``, with ``timers`` as the timer state machine."""
+
+    def __init__(self, clock: Clock, timers: Timers, template: Template | None = None) -> None:
+        facts = template_facts(template if template is not None else load_template(ROOT / "template.yaml"))
+        self.clock = clock
+        self.timers = timers
+        self.customers = MemoryCustomers()
+        self.ledger = MemoryLedger()
+        self.phones = MemoryPhoneBook()
+        self.inbox = MemoryInbox()
+        self.shops = MemoryShops()
+        self.transports = MemoryTransports()
+        self.queues: dict[str, MemoryQueue] = {}
+        for name in sorted(facts.queues, key=lambda n: facts.queues[n].dead_letters is not None):  # targets first
+            queue = facts.queues[name]
+            self.queues[name] = MemoryQueue(
+                name + (".fifo" if queue.fifo else ""),
+                clock,
+                fifo=queue.fifo,
+                visibility_timeout=queue.visibility_timeout,
+                dead_letters=self.queues[queue.dead_letters] if queue.dead_letters else None,
+                max_receives=queue.max_receives,
+            )
+        self.events = self.queues["EventsQueue"]
+        self.events_dlq = self.queues["EventsDeadLetterQueue"]
+        self.outbox = self.queues["OutboxQueue"]
+        self.outbox_dlq = self.queues["OutboxDeadLetterQueue"]
+        builders: dict[str, Callable[[], Any]] = {
+            "ingest": self.ingest_wiring,
+            "state_updater": self.state_updater_wiring,
+            "channel_router": self.channel_router_wiring,
+            "customer_api": self.customer_api_wiring,
+            "public_api": self.public_api_wiring,
+            "feedback": self.feedback_wiring,
+        }
+        self.functions = {
+            logical_id: FunctionRuntime(spec, wiring=builders[spec.handler.split(".")[1]])
+            for logical_id, spec in facts.functions.items()
+        }
+        self.pollers = [
+            MemoryPoller(
+                self.queues[queue],
+                QueueSource(function, self.queues[queue].url, self.queues[queue].arn, batch, report),
+                self.functions[function],
+            )
+            for function, (queue, batch, report) in facts.sources.items()
+        ]
+
+    # ------------------------------------------------------------ each function's object graph, in memory
+    def ingest_wiring(self) -> IngestWiring:
+        from shared.service.ingest import Ingestor
+
+        return IngestWiring(self.shops, Ingestor(self.shops, self.events, self.clock))
+
+    def state_updater_wiring(self) -> StateUpdaterWiring:
+        from shared.service.updater import StateUpdater
+
+        updater = StateUpdater(self.customers, self.shops, self.events_dlq, self.clock, self.timers, self.outbox)
+        return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
+
+    def channel_router_wiring(self) -> Any:
+        from shared.service.links import Links
+        from shared.service.outbox import assemble_consumer
+
+        return assemble_consumer(
+            customers=self.customers,
+            shops=self.shops,
+            ledger=self.ledger,
+            phones=self.phones,
+            inbox=self.inbox,
+            events=self.events,
+            outbox=self.outbox,
+            dead_letters=self.outbox_dlq,
+            timers=self.timers,
+            links=Links(PUBLIC_BASE_URL, self.signing_keys),
+            clock=self.clock,
+            max_receives=self.outbox._max_receives or 5,
+            provider_clients=self.transports.clients(),
+        )
+
+    def customer_api_wiring(self) -> CustomerApiWiring:
+        from shared.service.customers import CustomerReader
+
+        return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger)
+
+    def public_api_wiring(self) -> PublicApiWiring:
+        from shared.service.public import InboxApi, Unsubscribe
+
+        return PublicApiWiring(
+            Unsubscribe(self.signing_keys, self.events, self.clock), InboxApi(self.shops, self.inbox, self.clock)
+        )
+
+    def feedback_wiring(self) -> Any:
+        from shared.adapters.channels.push import EndpointReader
+        from shared.service.feedback import FeedbackIntake
+
+        endpoints = EndpointReader(self.transports.clients()["push"])
+        return FeedbackIntake(self.events, self.phones, endpoints, self.signing_keys, self.clock)
+
+    @staticmethod
+    def signing_keys() -> list[bytes]:
+        return [SIGNING_KEY]
+
+    # ------------------------------------------------------------ what the timer state machine does
+    def fire(self, due: list[TimerEvent]) -> None:
+        """Each due timer's event into its customer's FIFO group, as the state machine's SendMessage does."""
+        from shared.adapters.queue import FifoEntry
+        from shared.adapters.timers import execution_input
+
+        for event in due:
+            document = execution_input(event)
+            self.events.send([FifoEntry(document["group_id"], document["dedup_id"], document["event"])])
+
+    # ------------------------------------------------------------ running the functions
+    def drain(self) -> int:
+        """Invoke the functions with what their queues hold until no queue has a message ready; records handled."""
+        handled = 0
+        while True:
+            received = 0
+            for poller in self.pollers:
+                while poller.queue.ready() and (count := poller.poll_once(wait_seconds=0)):
+                    received += count
+            if not received:
+                return handled
+            handled += received
+
+    def next_visible(self) -> Any:
+        """When the next queued message becomes receivable (a delay, a visibility timeout, a retry's backoff)."""
+        upcoming = [moment for queue in self.queues.values() if (moment := queue.next_visible()) is not None]
+        return min(upcoming) if upcoming else None
+
+    def dead_letters(self) -> dict[str, list[ReceivedMessage]]:
+        """What the dead-letter queues hold, by queue."""
+        return {name: list(queue) for name, queue in self.queues.items() if name.endswith("DeadLetterQueue")}

@@ -1,0 +1,290 @@
+"""The customers and shops tables in memory: customer records, the send ledger, the phone index, the in-app inbox,
+and the shop directory, each with its DynamoDB adapter's conditions and encodings.
+
+Each store builds its items with the DynamoDB adapter's own request builders (``put_request``, ``start_request``,
+``close_request``, ``deliver_request``) and reads them with its decoders, and evaluates the request's condition here;
+so the stored bytes, the conflicts and the refusals are those of the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, item_of
+from shared.adapters.customers import (
+    StoredCustomer,
+    VersionConflictError,
+    decode_state,
+    encode_state,
+    follow_pointers,
+    put_request,
+)
+from shared.adapters.ledger import (
+    LedgerConflictError,
+    close_request,
+    entry_of,
+    ledger_key,
+    newest_first,
+    start_request,
+)
+from shared.adapters.phone_index import PhoneChannel, PhoneOwner
+from shared.adapters.shops import ShopDirectoryError, ShopKey
+from shared.models.channels import InboxItem
+from shared.models.config import Channel, KeyKind, ShopConfig, hash_key
+from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
+from shared.models.state import CustomerState
+
+Item = dict[str, Any]
+_FINAL = frozenset({"sent", "suppressed", "failed"})
+
+
+class MemoryCustomers:
+    """Customer records by ``pk``, each the item the DynamoDB adapter would put (version, compressed state,
+    ``merged_into``), written on the same conditions: new, or still at the version read."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Item] = {}
+        self.writes = 0
+
+    def load(self, shop_id: str, key: str) -> StoredCustomer:
+        item = self.items.get(f"{shop_id}#{key}")
+        if item is None:
+            return StoredCustomer(shop_id=shop_id, key=key)
+        return StoredCustomer(
+            shop_id=shop_id,
+            key=key,
+            state=decode_state(item),
+            version=int(item["version"]["N"]),
+            merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
+        )
+
+    def follow(self, record: StoredCustomer) -> StoredCustomer:
+        return follow_pointers(self.load, record)
+
+    def save(
+        self,
+        record: StoredCustomer,
+        state: CustomerState,
+        now: datetime,
+        absorbed: Sequence[StoredCustomer] = (),
+        document: bytes | None = None,
+    ) -> None:
+        puts = [put_request(record, state, now, document=document or encode_state(state))]
+        puts += [put_request(other, None, now, merged_into=record.key) for other in absorbed]
+        for target in (record, *absorbed):  # a transaction: every condition first, then the writes
+            stored = self.items.get(target.pk)
+            current = int(stored["version"]["N"]) if stored else 0
+            if current != target.version:
+                raise VersionConflictError(target.pk)
+        for put, target in zip(puts, [record, *absorbed], strict=True):
+            self.items[target.pk] = put["Item"]
+        self.writes += 1
+
+
+class MemoryLedger:
+    """Ledger items by (customer partition, message id), updated as the ledger's UpdateItem requests say, on their
+    conditions."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Item] = {}
+
+    @staticmethod
+    def _key(message: OutboxMessage) -> tuple[str, str]:
+        key = ledger_key(message.shop_id, message.customer, message.message_id)
+        return key["pk"]["S"], key["sk"]["S"]
+
+    def find(self, message: OutboxMessage) -> LedgerEntry | None:
+        item = self.items.get(self._key(message))
+        return entry_of(item) if item else None
+
+    def start(
+        self,
+        message: OutboxMessage,
+        channel: Channel,
+        attempts: Sequence[Attempt],
+        now: datetime,
+        previous: Channel | None = None,
+    ) -> None:
+        key = self._key(message)
+        item = self.items.get(key)
+        if previous is None:
+            allowed = item is None or (item["status"]["S"] in ("pending", "deferred") and "in_flight" not in item)
+        else:
+            allowed = item is not None and item.get("in_flight", {}).get("S") == previous
+        if not allowed:
+            raise LedgerConflictError(key[1])
+        values = start_request(message, channel, attempts, now, previous)["ExpressionAttributeValues"]
+        updated = dict(item or {"pk": {"S": key[0]}, "sk": {"S": key[1]}})
+        updated.setdefault("created_at", values[":now"])
+        updated.update(
+            status=values[":pending"],
+            in_flight=values[":channel"],
+            lease_until=values[":lease"],
+            attempts=values[":attempts"],
+            journey=values[":journey"],
+            step=values[":step"],
+            template=values[":template"],
+            updated_at=values[":now"],
+            expires_at=values[":expires"],
+        )
+        self.items[key] = updated
+
+    def close(
+        self,
+        message: OutboxMessage,
+        status: LedgerStatus,
+        now: datetime,
+        *,
+        channel: Channel | None = None,
+        reason: str | None = None,
+        title: str | None = None,
+        attempts: Sequence[Attempt] = (),
+        details: dict[str, Any] | None = None,
+        in_flight: Channel | None = None,
+    ) -> None:
+        key = self._key(message)
+        item = self.items.get(key)
+        if in_flight is not None:
+            allowed = item is not None and item.get("in_flight", {}).get("S") == in_flight
+        else:
+            allowed = item is None or item["status"]["S"] not in _FINAL
+        if not allowed:
+            raise LedgerConflictError(key[1])
+        request = close_request(
+            message,
+            status,
+            now,
+            channel=channel,
+            reason=reason,
+            title=title,
+            attempts=attempts,
+            details=details,
+            in_flight=in_flight,
+        )
+        values = request["ExpressionAttributeValues"]
+        updated = dict(item or {"pk": {"S": key[0]}, "sk": {"S": key[1]}})
+        updated.setdefault("created_at", values[":now"])
+        updated.update(
+            status=values[":status"],
+            updated_at=values[":now"],
+            attempts=values[":attempts"],
+            expires_at=values[":expires"],
+            journey=values[":journey"],
+            step=values[":step"],
+            template=values[":template"],
+        )
+        for name in ("channel", "reason", "title", "details"):
+            if f":{name}" in values:
+                updated[name] = values[f":{name}"]
+        for name in ("in_flight", "lease_until", *(("reason",) if reason is None else ())):
+            updated.pop(name, None)
+        self.items[key] = updated
+
+    def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
+        pk = f"{shop_id}#{customer}"
+        return newest_first([entry_of(item) for (p, _), item in self.items.items() if p == pk], limit)
+
+
+class MemoryPhoneBook:
+    """(number, shop, customer) mappings with the identity each channel used last."""
+
+    def __init__(self) -> None:
+        self.owners: dict[str, dict[str, PhoneOwner]] = {}
+
+    def remember(
+        self, shop_id: str, customer: str, phone: str, origination: str, channel: PhoneChannel = "sms"
+    ) -> bool:
+        known = self.owners.setdefault(phone, {})
+        sort_key = f"{shop_id}#{customer}"
+        owner = known.get(sort_key) or PhoneOwner(shop_id=shop_id, customer=customer)
+        field = "origination" if channel == "sms" else "whatsapp"
+        if getattr(owner, field) == origination:
+            return False
+        known[sort_key] = PhoneOwner(
+            shop_id=shop_id,
+            customer=customer,
+            origination=origination if field == "origination" else owner.origination,
+            whatsapp=origination if field == "whatsapp" else owner.whatsapp,
+        )
+        return True
+
+    def lookup(self, phone: str) -> list[PhoneOwner]:
+        known = self.owners.get(phone, {})
+        return [known[sort_key] for sort_key in sorted(known)]
+
+
+class MemoryInbox:
+    """In-app inbox items, put once per message id, listed newest first without the expired ones."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Item] = {}
+
+    def deliver(
+        self,
+        shop_id: str,
+        customer: str,
+        message_id: str,
+        content: Content,
+        now: datetime,
+        ttl: timedelta = DEFAULT_RETENTION,
+    ) -> bool:
+        item = deliver_request(shop_id, customer, message_id, content, now, ttl)["Item"]
+        key = (item["pk"]["S"], item["sk"]["S"])
+        if key in self.items:
+            return False
+        self.items[key] = item
+        return True
+
+    def list(self, shop_id: str, customer: str, limit: int = 50, now: datetime | None = None) -> list[InboxItem]:
+        pk = f"{shop_id}#{customer}"
+        found = [
+            item_of(item)
+            for (p, _), item in self.items.items()
+            if p == pk and (now is None or int(item["expires_at"]["N"]) > now.timestamp())
+        ]
+        found.sort(key=lambda item: (item.created_at, item.message_id), reverse=True)
+        return found[:limit]
+
+    def mark_read(self, shop_id: str, customer: str, message_id: str, now: datetime) -> bool:
+        item = self.items.get((f"{shop_id}#{customer}", f"inbox#{message_id}"))
+        if item is None:
+            return False
+        item.setdefault("read_at", {"S": now.isoformat()})
+        return True
+
+
+class MemoryShops:
+    """Shop configurations (as stored: the JSON round trip the table makes) and the key hashes that identify
+    shops."""
+
+    def __init__(self) -> None:
+        self._configs: dict[str, ShopConfig] = {}
+        self._keys: dict[str, ShopKey] = {}
+
+    def authenticate(self, key: str) -> ShopKey | None:
+        return self._keys.get(hash_key(key))
+
+    def config(self, shop_id: str) -> ShopConfig | None:
+        return self._configs.get(shop_id)
+
+    def allowed_origins(self, shop_id: str) -> frozenset[str]:
+        config = self._configs.get(shop_id)
+        return frozenset(config.shop.allowed_origins) if config else frozenset()
+
+    def origins_of_any_shop(self) -> frozenset[str]:
+        return frozenset(origin for config in self._configs.values() for origin in config.shop.allowed_origins)
+
+    def apply(self, config: ShopConfig) -> None:
+        shop_id = config.shop.id
+        wanted: dict[str, KeyKind] = {k: "write" for k in config.shop.write_keys}
+        wanted.update({k: "secret" for k in config.shop.secret_keys})
+        for digest, kind in wanted.items():
+            owner = self._keys.get(digest)
+            if owner is not None and owner.shop_id != shop_id:
+                raise ShopDirectoryError(f"a {kind} key of shop {shop_id!r} already belongs to another shop")
+        for digest in [d for d, key in self._keys.items() if key.shop_id == shop_id and d not in wanted]:
+            del self._keys[digest]
+        self._keys.update({digest: ShopKey(shop_id=shop_id, kind=kind) for digest, kind in wanted.items()})
+        self._configs[shop_id] = ShopConfig.model_validate_json(config.model_dump_json())

@@ -1,0 +1,177 @@
+"""The ports the services are written against (architecture §5): what each store, queue and timer must do, and
+nothing of how.
+
+Each has two adapters with the same semantics: the AWS one in ``shared.adapters`` (DynamoDB, SQS, Step Functions;
+what Lambda, the local stack and the integration tests run) and an in-memory one in ``infra.memory`` (the fast
+backtest and the service tests). ``tests/parity`` replays one history through both and requires identical results.
+The clock is a port too: a ``Callable[[], datetime]`` (``shared.clock.now`` in Lambda). Channel providers are
+``shared.adapters.channels.ChannelProvider``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shared.adapters.channels import ChannelProvider
+    from shared.adapters.customers import StoredCustomer
+    from shared.adapters.phone_index import PhoneChannel, PhoneOwner
+    from shared.adapters.queue import FifoEntry
+    from shared.adapters.shops import ShopKey
+    from shared.models.channels import InboxItem
+    from shared.models.config import Channel, ShopConfig
+    from shared.models.events import TimerEvent
+    from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
+    from shared.models.state import CustomerState
+
+Clock = Callable[[], datetime]
+
+
+class CustomerRecords(Protocol):
+    """Customer state, one record per customer, written only on the condition of the version read."""
+
+    def load(self, shop_id: str, key: str) -> StoredCustomer:
+        """The record (strongly consistent), or an empty one at version 0; UnloadableStateError if it does not load."""
+        ...
+
+    def follow(self, record: StoredCustomer) -> StoredCustomer:
+        """The live record ``record``'s ``merged_into`` pointers lead to; MergeChainError past ``MAX_MERGE_HOPS``."""
+        ...
+
+    def save(
+        self,
+        record: StoredCustomer,
+        state: CustomerState,
+        now: datetime,
+        absorbed: Sequence[StoredCustomer] = (),
+        document: bytes | None = None,
+    ) -> None:
+        """Write ``state`` over ``record`` and turn ``absorbed`` into pointers to it, all or nothing;
+        VersionConflictError if any changed since read, UnloadableStateError (nothing written) if ``state`` would
+        not load again."""
+        ...
+
+
+class Ledger(Protocol):
+    """The send ledger: one record per outgoing message, written with conditions so nothing is sent twice."""
+
+    def find(self, message: OutboxMessage) -> LedgerEntry | None: ...
+
+    def start(
+        self,
+        message: OutboxMessage,
+        channel: Channel,
+        attempts: Sequence[Attempt],
+        now: datetime,
+        previous: Channel | None = None,
+    ) -> None:
+        """Mark in flight on ``channel``; LedgerConflictError unless new or open with nothing (or ``previous``) in
+        flight."""
+        ...
+
+    def close(
+        self,
+        message: OutboxMessage,
+        status: LedgerStatus,
+        now: datetime,
+        *,
+        channel: Channel | None = None,
+        reason: str | None = None,
+        title: str | None = None,
+        attempts: Sequence[Attempt] = (),
+        details: dict[str, Any] | None = None,
+        in_flight: Channel | None = None,
+    ) -> None:
+        """Record the outcome; LedgerConflictError unless ``in_flight`` is what is in flight (or, with none, the
+        message is not final)."""
+        ...
+
+    def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
+        """A customer's messages, newest first."""
+        ...
+
+
+class Shops(Protocol):
+    """Shop configurations and the hashed keys that identify shops."""
+
+    def authenticate(self, key: str) -> ShopKey | None: ...
+
+    def config(self, shop_id: str) -> ShopConfig | None: ...
+
+    def allowed_origins(self, shop_id: str) -> frozenset[str]: ...
+
+    def origins_of_any_shop(self) -> frozenset[str]: ...
+
+    def apply(self, config: ShopConfig) -> None:
+        """Store ``config`` and its keys (dropped keys stop working); ShopDirectoryError if a key is another shop's."""
+        ...
+
+
+class EventQueue(Protocol):
+    """A FIFO queue of customer events (or its dead-letter queue): per group in order, deduplicated by id."""
+
+    def send(self, entries: Sequence[FifoEntry]) -> None:
+        """Enqueue all, each group in order; EnqueueError if some could not be (retrying with the same ids is safe)."""
+        ...
+
+    def park(self, entry: FifoEntry, reason: str) -> None:
+        """Put a message that can never be processed here (a dead-letter queue), with its reason."""
+        ...
+
+
+class Outbox(Protocol):
+    """A standard queue of outgoing messages (or its dead-letter queue)."""
+
+    def send(self, body: str, delay_seconds: int = 0) -> None: ...
+
+    def send_many(self, bodies: Sequence[str]) -> None: ...
+
+    def park(self, body: str, reason: str) -> None: ...
+
+    def delay_retry(self, receipt_handle: str, seconds: int) -> None:
+        """Back off: the received message becomes visible again only after ``seconds``."""
+        ...
+
+
+class Timers(Protocol):
+    """Each event is put back into its customer's FIFO group at its ``due_at``, at most once per ``timer_id``."""
+
+    def start(self, events: Sequence[TimerEvent]) -> None: ...
+
+
+class PhoneBook(Protocol):
+    """Who nudge reaches at a phone number (replies name no shop)."""
+
+    def remember(
+        self, shop_id: str, customer: str, phone: str, origination: str, channel: PhoneChannel = "sms"
+    ) -> bool:
+        """Record the mapping; False if it already said exactly this."""
+        ...
+
+    def lookup(self, phone: str) -> list[PhoneOwner]: ...
+
+
+class Inbox(Protocol):
+    """Customers' in-app inboxes."""
+
+    def deliver(
+        self, shop_id: str, customer: str, message_id: str, content: Content, now: datetime, ttl: timedelta = ...
+    ) -> bool:
+        """Put the message in the inbox; False if it was there already."""
+        ...
+
+    def list(self, shop_id: str, customer: str, limit: int = 50, now: datetime | None = None) -> list[InboxItem]: ...
+
+    def mark_read(self, shop_id: str, customer: str, message_id: str, now: datetime) -> bool: ...
+
+
+class EndpointAttributes(Protocol):
+    """Reads a push endpoint's attributes (its owner, whether it is enabled); None if it no longer exists."""
+
+    def attributes(self, endpoint_arn: str) -> dict[str, str] | None: ...
+
+
+ProvidersFor = Callable[["ShopConfig"], Mapping["Channel", "ChannelProvider"]]
+SigningKeys = Callable[[], Sequence[bytes]]
