@@ -16,10 +16,10 @@ from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, i
 from shared.adapters.customers import (
     StoredCustomer,
     VersionConflictError,
-    decode_state,
     encode_state,
     follow_pointers,
     put_request,
+    record_of,
 )
 from shared.adapters.ledger import (
     LedgerConflictError,
@@ -49,16 +49,7 @@ class MemoryCustomers:
         self.writes = 0
 
     def load(self, shop_id: str, key: str) -> StoredCustomer:
-        item = self.items.get(f"{shop_id}#{key}")
-        if item is None:
-            return StoredCustomer(shop_id=shop_id, key=key)
-        return StoredCustomer(
-            shop_id=shop_id,
-            key=key,
-            state=decode_state(item),
-            version=int(item["version"]["N"]),
-            merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
-        )
+        return record_of(shop_id, key, self.items.get(f"{shop_id}#{key}"))
 
     def follow(self, record: StoredCustomer) -> StoredCustomer:
         return follow_pointers(self.load, record)
@@ -81,6 +72,36 @@ class MemoryCustomers:
         for put, target in zip(puts, [record, *absorbed], strict=True):
             self.items[target.pk] = put["Item"]
         self.writes += 1
+
+
+# The attributes a ledger request sets, and the request's value placeholder for each.
+_COMMON = {"attempts": ":attempts", "journey": ":journey", "step": ":step", "template": ":template"}
+_STARTED = {
+    **_COMMON,
+    "status": ":pending",
+    "in_flight": ":channel",
+    "lease_until": ":lease",
+    "updated_at": ":now",
+    "expires_at": ":expires",
+}
+_CLOSED = {
+    **_COMMON,
+    "status": ":status",
+    "updated_at": ":now",
+    "expires_at": ":expires",
+    "channel": ":channel",
+    "reason": ":reason",
+    "title": ":title",
+    "details": ":details",
+}
+
+
+def _updated(key: tuple[str, str], item: Item | None, values: dict[str, Any], sets: dict[str, str]) -> Item:
+    """``item`` (or a new one at ``key``) with what an UpdateItem request's values set (``created_at`` only once)."""
+    updated = dict(item or {"pk": {"S": key[0]}, "sk": {"S": key[1]}})
+    updated.setdefault("created_at", values[":now"])
+    updated.update({name: values[placeholder] for name, placeholder in sets.items() if placeholder in values})
+    return updated
 
 
 class MemoryLedger:
@@ -116,20 +137,7 @@ class MemoryLedger:
         if not allowed:
             raise LedgerConflictError(key[1])
         values = start_request(message, channel, attempts, now, previous)["ExpressionAttributeValues"]
-        updated = dict(item or {"pk": {"S": key[0]}, "sk": {"S": key[1]}})
-        updated.setdefault("created_at", values[":now"])
-        updated.update(
-            status=values[":pending"],
-            in_flight=values[":channel"],
-            lease_until=values[":lease"],
-            attempts=values[":attempts"],
-            journey=values[":journey"],
-            step=values[":step"],
-            template=values[":template"],
-            updated_at=values[":now"],
-            expires_at=values[":expires"],
-        )
-        self.items[key] = updated
+        self.items[key] = _updated(key, item, values, _STARTED)
 
     def close(
         self,
@@ -163,21 +171,7 @@ class MemoryLedger:
             details=details,
             in_flight=in_flight,
         )
-        values = request["ExpressionAttributeValues"]
-        updated = dict(item or {"pk": {"S": key[0]}, "sk": {"S": key[1]}})
-        updated.setdefault("created_at", values[":now"])
-        updated.update(
-            status=values[":status"],
-            updated_at=values[":now"],
-            attempts=values[":attempts"],
-            expires_at=values[":expires"],
-            journey=values[":journey"],
-            step=values[":step"],
-            template=values[":template"],
-        )
-        for name in ("channel", "reason", "title", "details"):
-            if f":{name}" in values:
-                updated[name] = values[f":{name}"]
+        updated = _updated(key, item, request["ExpressionAttributeValues"], _CLOSED)
         for name in ("in_flight", "lease_until", *(("reason",) if reason is None else ())):
             updated.pop(name, None)
         self.items[key] = updated

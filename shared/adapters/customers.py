@@ -100,6 +100,19 @@ def _key(pk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": STATE_SK}}
 
 
+def record_of(shop_id: str, key: str, item: dict[str, Any] | None) -> StoredCustomer:
+    """The record a stored item holds (an empty one at version 0 when there is no item)."""
+    if not item:
+        return StoredCustomer(shop_id=shop_id, key=key)
+    return StoredCustomer(
+        shop_id=shop_id,
+        key=key,
+        state=decode_state(item),
+        version=int(item["version"]["N"]),
+        merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
+    )
+
+
 def follow_pointers(load: Callable[[str, str], StoredCustomer], record: StoredCustomer) -> StoredCustomer:
     """Follow ``merged_into`` pointers with ``load`` to the live record (every store follows them this one way)."""
     for _ in range(MAX_MERGE_HOPS):
@@ -148,15 +161,7 @@ class CustomerStore(DynamoDBTable):
         item = self.client.get_item(TableName=self._table, Key=_key(f"{shop_id}#{key}"), ConsistentRead=True).get(
             "Item"
         )
-        if not item:
-            return StoredCustomer(shop_id=shop_id, key=key)
-        return StoredCustomer(
-            shop_id=shop_id,
-            key=key,
-            state=decode_state(item),
-            version=int(item["version"]["N"]),
-            merged_into=item["merged_into"]["S"] if "merged_into" in item else None,
-        )
+        return record_of(shop_id, key, item)
 
     def follow(self, record: StoredCustomer) -> StoredCustomer:
         """The live record ``record`` leads to through its ``merged_into`` pointers (``record`` itself if it has none).
