@@ -182,10 +182,11 @@ class VirtualClock:
 
 @dataclass
 class VirtualTimers:
-    """The timers port in virtual time: what the timer state machine would wait for, in a heap.
+    """The timers port in virtual time: the wake-ups the timer state machine would wait for, in a heap.
 
-    Like Step Functions with deterministic execution names, a timer id starts one execution ever; starting it again
-    changes nothing.
+    Like Step Functions with deterministic execution names, an execution name starts once ever, with the wake-ups it
+    carries (the events naming it); starting it again changes nothing. ``started`` counts executions, ``fired`` the
+    wake-ups that came due (each one ``SendMessage`` of the state machine).
     """
 
     started: int = 0
@@ -195,21 +196,25 @@ class VirtualTimers:
     _sequence: Iterator[int] = field(default_factory=itertools.count)
 
     def start(self, events: Sequence[TimerEvent]) -> None:
-        """Arm a timer per event (idempotent by ``timer_id``)."""
+        """Arm the wake-ups: one execution per execution name (idempotent by name), each of its events due in turn."""
+        new: set[str] = set()
         for event in events:
-            if event.timer_id in self._names:
-                continue
-            self._names.add(event.timer_id)
-            self.started += 1
+            name = event.execution_name
+            if name not in new:
+                if name in self._names:
+                    continue  # a retried decision: the execution exists, with the wake-ups it had
+                new.add(name)
+                self._names.add(name)
+                self.started += 1
             heapq.heappush(self._heap, (_due(event), next(self._sequence), event))
 
     @property
     def next_due(self) -> datetime | None:
-        """When the earliest pending timer is due."""
+        """When the earliest pending wake-up is due."""
         return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: datetime) -> list[TimerEvent]:
-        """The timers due at or before ``now``, earliest first (and removed)."""
+        """The wake-ups due at or before ``now``, earliest first (and removed)."""
         due: list[TimerEvent] = []
         while self._heap and self._heap[0][0] <= now:
             due.append(heapq.heappop(self._heap)[2])
@@ -218,8 +223,8 @@ class VirtualTimers:
 
 
 def _due(event: TimerEvent) -> datetime:
-    """The moment the state machine's Wait ends: its input's ``due_at`` (whole seconds, UTC)."""
-    return datetime.fromisoformat(execution_input(event)["due_at"])
+    """The moment the state machine's Wait for this wake-up ends: its ``due_at`` (whole seconds, UTC)."""
+    return datetime.fromisoformat(execution_input(event)["wake_ups"][0]["due_at"])
 
 
 # ---------------------------------------------------------------- what it reports
@@ -485,10 +490,10 @@ class Simulation:
 
     @staticmethod
     def _fire(stage: Stage, due: list[TimerEvent]) -> None:
-        """What the timer state machine's last state does: SendMessage of the event into the customer's group."""
+        """What the timer state machine does at each wake-up: SendMessage of its event into the customer's group."""
         queue_url = stage.deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
         for event in due:
-            document = execution_input(event)
+            (document,) = execution_input(event)["wake_ups"]
             stage.sqs.send_message(
                 QueueUrl=queue_url,
                 MessageBody=document["event"],

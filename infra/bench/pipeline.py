@@ -38,20 +38,24 @@ if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, n
 # ---------------------------------------------------------------- the pipeline, metered
 
 
-def journey_timers() -> tuple[VirtualTimers, Counter[str]]:
-    """Simulate's virtual timers, also counting executions per journey (``deferral``: a router's quiet-hours wait)."""
+def journey_timers() -> tuple[VirtualTimers, Counter[str], Counter[int]]:
+    """Simulate's virtual timers, also counting executions per journey (``deferral``: a router's quiet-hours wait)
+    and executions by the number of wake-ups they carry."""
     from infra.simulate import VirtualTimers
+    from shared.adapters.timers import executions
 
     by_journey: Counter[str] = Counter()
+    by_size: Counter[int] = Counter()
 
     class JourneyTimers(VirtualTimers):
         def start(self, events: Sequence[TimerEvent]) -> None:
-            for event in events:
-                if event.timer_id not in self._names:
-                    by_journey["deferral" if event.message is not None else event.journey] += 1
+            for name, wakes in executions(events):
+                if name not in self._names:
+                    by_journey["deferral" if wakes[0].message is not None else wakes[0].journey] += 1
+                    by_size[len(wakes)] += 1
             super().start(events)
 
-    return JourneyTimers(), by_journey
+    return JourneyTimers(), by_journey, by_size
 
 
 @dataclass
@@ -178,15 +182,21 @@ class PipelineRun:
     meter: ApiCallMeter
     functions: dict[str, FunctionUsage]
     executions: int
-    executions_fired: int
     executions_by_journey: Counter[str]
-    transitions_per_execution: int
+    executions_by_wake_ups: Counter[int]  # wake-ups an execution carries -> executions
+    wake_ups_fired: int  # each one SendMessage of the state machine
+    transitions: int  # state transitions of all executions (timer_transitions per execution)
     outcomes: Counter[tuple[str, str]]  # (channel or "-", status)
     log_bytes: int
 
     @property
     def ingested(self) -> int:
         return self.events - self.rejected
+
+    @property
+    def wake_ups(self) -> int:
+        """Wake-ups the executions carried (all came due: the run goes on until nothing is pending)."""
+        return sum(size * n for size, n in self.executions_by_wake_ups.items())
 
 
 def history_of(messages: Sequence[dict[str, Any]]) -> list[HistoryMessage]:
@@ -217,7 +227,7 @@ def run_pipeline(
             targeted.add(outcome.customer)
 
     probe = Probe()
-    timers, by_journey = journey_timers()
+    timers, by_journey, by_size = journey_timers()
     simulation = Simulation(
         config, history_of(messages), report, warn=progress or (lambda line: None), instrument=probe
     )
@@ -243,9 +253,10 @@ def run_pipeline(
         meter=probe.meter,
         functions=probe.functions,
         executions=timers.started,
-        executions_fired=timers.fired,
         executions_by_journey=by_journey,
-        transitions_per_execution=timer_transitions(asl),
+        executions_by_wake_ups=by_size,
+        wake_ups_fired=timers.fired,
+        transitions=sum(n * timer_transitions(asl, size) for size, n in by_size.items()),
         outcomes=outcomes,
         log_bytes=probe.log.bytes,
     )
@@ -358,9 +369,9 @@ def figures_of(run: PipelineRun) -> PipelineFigures:
     for (scope, service, operation), n in meter.scoped_calls.items():
         if service == "sqs" and (category := _sqs_category(scope, operation, function_scopes)) is not None:
             sqs_calls[category] += n
-    # The timer state machine's Task: one SendMessage into the events queue per execution that fired.
-    sqs["state machine → events (SendMessage)"] += run.executions_fired
-    sqs_calls["state machine → events (SendMessage)"] += run.executions_fired
+    # The timer state machine's Task: one SendMessage into the events queue per wake-up that came due.
+    sqs["state machine → events (SendMessage)"] += run.wake_ups_fired
+    sqs_calls["state machine → events (SendMessage)"] += run.wake_ups_fired
 
     sends = {channel: n for (channel, status), n in sorted(run.outcomes.items()) if status == "sent"}
     held_back: Counter[str] = Counter()
@@ -389,7 +400,7 @@ def figures_of(run: PipelineRun) -> PipelineFigures:
         dynamodb_read_units=read_units,
         dynamodb_write_units=write_units,
         sqs_requests=sum(sqs.values()),
-        sfn_transitions=run.executions * run.transitions_per_execution,
+        sfn_transitions=run.transitions,
         emails=sends.get("email", 0),
         endpoint_months=endpoint_months(run.distinct_customers, run.days),
     )

@@ -151,19 +151,28 @@ def pinpoint_cost_per_million(counts: Counts, prices: dict[str, Price] = PRICES)
     )
 
 
-def timer_transitions(asl: dict[str, Any]) -> int:
-    """State transitions Step Functions bills for one execution of the timer on its happy path.
+def timer_transitions(asl: dict[str, Any], wake_ups: int = 1) -> int:
+    """State transitions Step Functions bills for one execution of the timer carrying ``wake_ups`` wake-ups, on its
+    happy path.
 
-    The states from ``StartAt`` to the end (here Wait, then the SQS Task), plus the execution's start and end, as the
-    Standard price counts them (retries would add one each; the happy path has none).
+    The states from ``StartAt`` to the end, a Map state counting once plus its item processor's states once per item
+    (here: Map, then Wait and the SQS Task per wake-up), plus the execution's start and end, as the Standard price
+    counts them (retries would add one each; the happy path has none).
     """
-    states = asl["States"]
-    name, visited = asl["StartAt"], 0
+    return _states_entered(asl, wake_ups) + 2
+
+
+def _states_entered(machine: dict[str, Any], items: int) -> int:
+    states = machine["States"]
+    name, visited = machine["StartAt"], 0
     while name is not None:
         visited += 1
         state = states[name]
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if state["Type"] == "Map" and processor is not None:
+            visited += items * _states_entered(processor, items)
         name = None if state.get("End") or state["Type"] in ("Succeed", "Fail") else state["Next"]
-    return visited + 2
+    return visited
 
 
 def endpoint_months(endpoints: int, days: int) -> float:

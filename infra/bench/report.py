@@ -108,6 +108,9 @@ def usage_rows(figures: PipelineFigures) -> list[Row]:
     rows.append(row("Step Functions executions started", run.executions))
     for journey, n in figures.run.executions_by_journey.most_common():
         rows.append(row(f"  for {journey}", n))
+    for size, n in sorted(figures.run.executions_by_wake_ups.items()):
+        rows.append(row(f"  carrying {size} wake-up{'s' if size > 1 else ''}", n))
+    rows.append(row("Timer wake-ups (Wait, then SendMessage)", run.wake_ups))
     rows.append(row("Step Functions state transitions", figures.counts.sfn_transitions))
     for channel, n in figures.sends.items():
         rows.append(row(f"Messages sent: {channel}", n))
@@ -305,11 +308,12 @@ _COUNTING_NOTES = [
     "  requests (empty receives of idle polling too; those are a fixed monthly amount per queue, not per event, and",
     "  not in these figures). Each started 64 KB of a request's payload is one billed request. conventions.md lists",
     "  only the FIFO price ($0.50 per million), which is applied to the outbox (standard queue) too.",
-    "- **Step Functions**: the emulation replaces the timer state machine with virtual timers, so each armed timer",
-    "  counts as one `StartExecution` (a name is started once, as Step Functions does) and each fired one adds the",
-    "  SQS `SendMessage` of the state machine's Task. State transitions per execution: the happy path of",
-    "  `infra/statemachines/timer.asl.json` (Wait, Task) plus the execution's start and end = 4. If only the states",
-    "  entered are billed (2), that line halves.",
+    "- **Step Functions**: the emulation replaces the timer state machine with virtual timers, so each execution",
+    "  name started counts as one `StartExecution` (a name is started once, as Step Functions does), carrying its",
+    "  wake-ups; each wake-up that comes due adds the SQS `SendMessage` of the state machine's Task. State",
+    "  transitions per execution: the happy path of `infra/statemachines/timer.asl.json`, the Map state once, then",
+    "  Wait and Task per wake-up, plus the execution's start and end = 3 + 2 per wake-up (5 for one, 7 for two, 9",
+    "  for three). If only the states entered are billed, 2 less per execution.",
     "- **Lambda**: invocations are the batches each function was invoked with. Duration is modelled: the handler's",
     "  own compute (wall time in the handler minus time in AWS calls, measured here) x 1,769 MB / the function's",
     "  memory (Lambda's CPU share; this machine's core is taken as one vCPU), plus an assumed latency per AWS call",

@@ -99,8 +99,9 @@ def test_every_price_in_the_conventions_is_in_the_table():
     assert listed <= {price.usd for price in PRICES.values()}
 
 
-def test_the_timer_bills_four_transitions_start_wait_task_end():
-    assert timer_transitions(json.loads(TIMER_ASL.read_text())) == 4
+def test_the_timer_bills_its_map_then_a_wait_and_a_task_per_wake_up_plus_start_and_end():
+    asl = json.loads(TIMER_ASL.read_text())
+    assert [timer_transitions(asl, n) for n in (1, 2, 3)] == [5, 7, 9]
 
     chain = {
         "StartAt": "A",
@@ -217,9 +218,10 @@ def _run(meter: ApiCallMeter) -> PipelineRun:
         meter=meter,
         functions=functions,
         executions=10,
-        executions_fired=10,
         executions_by_journey=Counter({"cart_abandonment": 6, "welcome": 4}),
-        transitions_per_execution=4,
+        executions_by_wake_ups=Counter({1: 6, 2: 4}),
+        wake_ups_fired=14,
+        transitions=6 * 5 + 4 * 7,
         outcomes=Counter({("email", "sent"): 5, ("-", "suppressed"): 2}),
         log_bytes=50_000,
     )
@@ -250,14 +252,15 @@ def test_figures_are_the_functions_calls_and_the_timer_model_per_ingested_event(
     assert figures.dynamodb_read_requests == 110  # the harness's 500 reads are not nudge's
     assert figures.dynamodb_write_requests == 110
     assert figures.counts.dynamodb_write_units == 330
-    assert figures.counts.sqs_requests == 90 + 110 + 10  # + the state machine's SendMessage per fired timer
-    assert figures.counts.sfn_transitions == 40
+    assert figures.counts.sqs_requests == 90 + 110 + 14  # + the state machine's SendMessage per wake-up
+    assert figures.counts.sfn_transitions == 58
     assert figures.counts.lambda_invocations == 200
     assert figures.sends == {"email": 5}
 
     text = "\n".join(render(Report("nudge bench", "shop.yaml", figures, None, None), markdown=False))
     assert re.search(r"DynamoDB write requests\s+1\.100\s+1,100,000", text)
     assert re.search(r"Step Functions executions started\s+0\.100\s+100,000", text)
+    assert re.search(r"carrying 2 wake-ups\s+0\.040\s+40,000", text)
 
 
 def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():
