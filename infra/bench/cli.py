@@ -22,6 +22,7 @@ from infra.bench.pricing import (
     Counts,
     engine_cost_per_million,
     pinpoint_cost_per_million,
+    scheduler_engine_cost_per_million,
 )
 from infra.bench.report import Report, markdown_document, render
 
@@ -141,6 +142,7 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "provider_calls": figures.provider_calls,
         "lambda": {f.name: {"invocations": f.invocations, "modelled_ms": f.modelled_ms} for f in figures.functions},
         "engine_cost_per_million": engine_cost_per_million(counts),
+        "scheduler_engine_cost_per_million": scheduler_engine_cost_per_million(counts),
         "pinpoint_cost_per_million": pinpoint_cost_per_million(counts),
         "targets": report.target_values(),
         "batch": None

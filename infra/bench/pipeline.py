@@ -401,6 +401,7 @@ def figures_of(run: PipelineRun) -> PipelineFigures:
         dynamodb_write_units=write_units,
         sqs_requests=sum(sqs.values()),
         sfn_transitions=run.transitions,
+        timer_wake_ups=run.wake_ups,
         emails=sends.get("email", 0),
         endpoint_months=endpoint_months(run.distinct_customers, run.days),
     )

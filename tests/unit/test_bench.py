@@ -23,6 +23,8 @@ from infra.bench.pricing import (
     engine_cost_per_million,
     engine_costs,
     pinpoint_cost_per_million,
+    scheduler_engine_cost_per_million,
+    timer_cost_per_million,
     timer_transitions,
 )
 from infra.bench.report import Report, markdown_document, render
@@ -64,6 +66,16 @@ def test_a_million_events_with_known_counts_cost_what_the_list_prices_say():
     assert engine_cost_per_million(MILLION) == pytest.approx(6.941670)
     assert email_cost_per_million(MILLION) == pytest.approx(1.00)  # delivery: not in the engine total
     assert pinpoint_cost_per_million(MILLION) == pytest.approx(1.00 + 50_000 * 0.0012)
+
+
+def test_the_same_wake_ups_as_eventbridge_scheduler_one_time_schedules_replace_the_step_functions_line():
+    # 20,000 executions carrying 30,000 wake-ups: 80,000 transitions ($2.00) or 30,000 invocations ($0.03)
+    counts = Counts(events=1_000_000, api_requests=1_000_000, sfn_transitions=80_000, timer_wake_ups=30_000)
+
+    assert timer_cost_per_million(counts) == pytest.approx(2.00)
+    assert timer_cost_per_million(counts, scheduler=True) == pytest.approx(0.03)
+    assert engine_cost_per_million(counts) == pytest.approx(3.00)
+    assert scheduler_engine_cost_per_million(counts) == pytest.approx(1.03)
 
 
 def test_a_smaller_run_is_scaled_to_a_million_events():
@@ -253,7 +265,7 @@ def test_figures_are_the_functions_calls_and_the_timer_model_per_ingested_event(
     assert figures.dynamodb_write_requests == 110
     assert figures.counts.dynamodb_write_units == 330
     assert figures.counts.sqs_requests == 90 + 110 + 14  # + the state machine's SendMessage per wake-up
-    assert figures.counts.sfn_transitions == 58
+    assert figures.counts.sfn_transitions == 58 and figures.counts.timer_wake_ups == 14
     assert figures.counts.lambda_invocations == 200
     assert figures.sends == {"email": 5}
 
@@ -261,6 +273,11 @@ def test_figures_are_the_functions_calls_and_the_timer_model_per_ingested_event(
     assert re.search(r"DynamoDB write requests\s+1\.100\s+1,100,000", text)
     assert re.search(r"Step Functions executions started\s+0\.100\s+100,000", text)
     assert re.search(r"carrying 2 wake-ups\s+0\.040\s+40,000", text)
+    # the timers priced both ways: 580,000 transitions per 1M events ($14.50), or 140,000 invocations ($0.14)
+    assert re.search(
+        r"Step Functions Standard: 10 executions carrying 14 wake-ups.*580,000 transitions.*\$14\.50", text
+    )
+    assert re.search(r"EventBridge Scheduler: a one-time schedule per wake-up\s+140,000 invocations.*\$0\.140", text)
 
 
 def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():
