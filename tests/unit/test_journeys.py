@@ -198,6 +198,25 @@ def test_an_order_before_the_reminder_means_no_reminder_and_both_wake_ups_change
     assert customer.log()[-1] == ("exited", "Order Completed")
 
 
+def test_a_wait_the_shop_changes_meanwhile_counts_from_the_next_step_on():
+    # Given a cart whose execution carries the offer's wake-up at 1 h + 1 day
+    customer = Customer(CART)
+    customer.does(added("a"))
+    # When the shop makes the offer wait two days before the reminder went out
+    longer = [{"wait": "PT1H", "template": "cart_reminder"}, {"wait": "P2D", "template": "cart_offer"}]
+    customer.config = Customer({"cart_abandonment": {"steps": longer}}).config
+    customer.fire()
+
+    # Then the offer comes at the new time, from a new execution; the old wake-up changes nothing
+    assert list(customer.executions().values())[1:] == [[T0 + hours(1) + days(2)]]
+    assert customer.fire().state is None
+    customer.fire()
+    assert [(m.template, m.created_at) for m in customer.sent] == [
+        ("cart_reminder", T0 + hours(1)),
+        ("cart_offer", T0 + hours(1) + days(2)),
+    ]
+
+
 def test_an_order_without_cart_id_closes_every_cart_journey():
     customer = Customer(CART)
     customer.does(added("a", cart="c1"))
