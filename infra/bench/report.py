@@ -276,10 +276,10 @@ def render(report: Report, markdown: bool) -> list[str]:
         out += heading("Pure decision core")
         out += [
             f"`decide` over {core.events:,} events of {core.customers:,} customers, in time order, one process, "
-            f"no I/O: **{core.events_per_second:,.0f} events/s** ({core.timers_armed:,} timers armed), called as "
-            f"the updater calls it (the state handed over, `owned=True`). A caller that keeps its state gets a copy "
-            f"first, which would add {core.copy_share:.0%} to that time (measured apart). With the state's JSON "
-            f"round trip the updater adds (load + save): {core.roundtrip_events_per_second:,.0f} events/s."
+            f"no I/O: **{core.events_per_second:,.0f} events/s** ({core.timers_armed:,} timer executions started), "
+            f"called as the updater calls it (the state handed over, `owned=True`). A caller that keeps its state "
+            f"gets a copy first, which would add {core.copy_share:.0%} to that time (measured apart). With the state's "
+            f"JSON round trip the updater adds (load + save): {core.roundtrip_events_per_second:,.0f} events/s."
         ]
     if report.imports is not None:
         imports = report.imports
