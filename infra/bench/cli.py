@@ -136,6 +136,7 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "executions_by_wake_ups": {str(size): n for size, n in sorted(figures.run.executions_by_wake_ups.items())},
         "wake_ups": figures.run.wake_ups,
         "wake_ups_fired": figures.run.wake_ups_fired,
+        "wake_up_outcomes": dict(figures.run.wake_up_outcomes),
         "sqs": figures.sqs,
         "sends": figures.sends,
         "held_back": figures.held_back,

@@ -75,6 +75,7 @@ class Probe:
     def __init__(self) -> None:
         self.meter = ApiCallMeter(stored_size=_stored_size)
         self.functions: dict[str, FunctionUsage] = {}
+        self.wake_ups: Counter[str] = Counter()  # what each timer wake-up the updater decided did
         self.log = _CountingStream()
         self._patches = ExitStack()
 
@@ -87,6 +88,7 @@ class Probe:
 
         for service in METERED_SERVICES:
             self.meter.attach(aws.client(service))
+        self._patches.enter_context(self._wake_up_outcomes())
         # Powertools reads the signing secret through its own provider: give it the metered client.
         secrets = SecretsProvider(boto3_client=aws.client("secretsmanager"))
         self._patches.enter_context(mock.patch.dict(parameters.DEFAULT_PROVIDERS, {"secrets": secrets}))
@@ -111,6 +113,32 @@ class Probe:
 
     def close(self) -> None:
         self._patches.close()
+
+    def _wake_up_outcomes(self) -> Any:
+        """The updater's ``decide``, also noting what each timer wake-up did."""
+        from shared.core.customer import decide
+        from shared.models.effects import Send, StartTimer
+        from shared.models.events import TimerEvent
+        from shared.service import updater
+
+        outcomes = self.wake_ups
+
+        def noted(state: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
+            decision = decide(state, event, *args, **kwargs)
+            if isinstance(event, TimerEvent):
+                if event.message is not None:
+                    outcomes["brought a deferred message back"] += 1
+                elif decision.state is None:
+                    outcomes["found nothing to do (nothing saved)"] += 1
+                elif any(isinstance(effect, Send) for effect in decision.effects):
+                    outcomes["took a step (a message decided)"] += 1
+                elif any(isinstance(effect, StartTimer) for effect in decision.effects):
+                    outcomes["re-armed (the wait had moved)"] += 1
+                else:
+                    outcomes["ended or skipped without a message"] += 1
+            return decision
+
+        return mock.patch.object(updater, "decide", noted)
 
     def _timed(self, handler: Callable[..., Any], usage: FunctionUsage) -> Callable[..., Any]:
         meter = self.meter
@@ -185,6 +213,7 @@ class PipelineRun:
     executions_by_journey: Counter[str]
     executions_by_wake_ups: Counter[int]  # wake-ups an execution carries -> executions
     wake_ups_fired: int  # each one SendMessage of the state machine
+    wake_up_outcomes: Counter[str]  # what the wake-ups did when the updater decided them
     transitions: int  # state transitions of all executions (timer_transitions per execution)
     outcomes: Counter[tuple[str, str]]  # (channel or "-", status)
     log_bytes: int
@@ -256,6 +285,7 @@ def run_pipeline(
         executions_by_journey=by_journey,
         executions_by_wake_ups=by_size,
         wake_ups_fired=timers.fired,
+        wake_up_outcomes=probe.wake_ups,
         transitions=sum(n * timer_transitions(asl, size) for size, n in by_size.items()),
         outcomes=outcomes,
         log_bytes=probe.log.bytes,

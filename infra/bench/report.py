@@ -113,6 +113,8 @@ def usage_rows(figures: PipelineFigures) -> list[Row]:
     for size, n in sorted(figures.run.executions_by_wake_ups.items()):
         rows.append(row(f"  carrying {size} wake-up{'s' if size > 1 else ''}", n))
     rows.append(row("Timer wake-ups (Wait, then SendMessage)", run.wake_ups))
+    for outcome, n in run.wake_up_outcomes.most_common():
+        rows.append(row(f"  {outcome}", n))
     rows.append(row("Step Functions state transitions", figures.counts.sfn_transitions))
     for channel, n in figures.sends.items():
         rows.append(row(f"Messages sent: {channel}", n))
@@ -353,7 +355,8 @@ _COUNTING_NOTES = [
     "  wake-ups; each wake-up that comes due adds the SQS `SendMessage` of the state machine's Task. State",
     "  transitions per execution: the happy path of `infra/statemachines/timer.asl.json`, the Map state once, then",
     "  Wait and Task per wake-up, plus the execution's start and end = 3 + 2 per wake-up (5 for one, 7 for two, 9",
-    "  for three). If only the states entered are billed, 2 less per execution.",
+    "  for three). If only the states entered are billed, 2 less per execution. What each wake-up did is read from",
+    "  the updater's decision of it in the run (one that found nothing to do saved nothing).",
     "- **EventBridge Scheduler** (modelled, not used): one one-time schedule per wake-up the executions carried, at",
     "  conventions.md's price per invocation, in place of the Step Functions line; everything else the same.",
     "- **Lambda**: invocations are the batches each function was invoked with. Duration is modelled: the handler's",

@@ -91,6 +91,7 @@ def test_the_counts_agree_with_each_other(bench):
     assert counts["sfn_transitions"] == sum(n * (3 + 2 * size) for size, n in by_size.items())
     assert figures["wake_ups"] == counts["timer_wake_ups"] == sum(n * size for size, n in by_size.items())
     assert figures["wake_ups_fired"] == figures["wake_ups"] == figures["sqs"]["state machine → events (SendMessage)"]
+    assert sum(figures["wake_up_outcomes"].values()) == figures["wake_ups_fired"]  # each decided once (no faults)
     assert sum(figures["executions_by_journey"].values()) == sum(by_size.values()) == figures["executions"]
     # every event goes once through ingest and the updater; timers come back through the updater too
     assert figures["lambda"]["Ingest"]["invocations"] == figures["requests"] == counts["api_requests"]

@@ -233,6 +233,7 @@ def _run(meter: ApiCallMeter) -> PipelineRun:
         executions_by_journey=Counter({"cart_abandonment": 6, "welcome": 4}),
         executions_by_wake_ups=Counter({1: 6, 2: 4}),
         wake_ups_fired=14,
+        wake_up_outcomes=Counter({"took a step (a message decided)": 12, "found nothing to do (nothing saved)": 2}),
         transitions=6 * 5 + 4 * 7,
         outcomes=Counter({("email", "sent"): 5, ("-", "suppressed"): 2}),
         log_bytes=50_000,
