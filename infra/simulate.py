@@ -49,7 +49,7 @@ from infra.local.runtime import FunctionRuntime
 from infra.memory import MemoryCloud
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
-from shared.adapters.timers import execution_input
+from shared.adapters.timers import wake_up
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
 from shared.ports import Ledger
@@ -185,10 +185,11 @@ class VirtualClock:
 
 @dataclass
 class VirtualTimers:
-    """The timers port in virtual time: what the timer state machine would wait for, in a heap.
+    """The timers port in virtual time: the wake-ups the timer state machine would wait for, in a heap.
 
-    Like Step Functions with deterministic execution names, a timer id starts one execution ever; starting it again
-    changes nothing.
+    Like Step Functions with deterministic execution names, an execution name starts once ever, with the wake-ups it
+    carries (the events naming it); starting it again changes nothing. ``started`` counts executions, ``fired`` the
+    wake-ups that came due (each one ``SendMessage`` of the state machine).
     """
 
     started: int = 0
@@ -198,21 +199,25 @@ class VirtualTimers:
     _sequence: Iterator[int] = field(default_factory=itertools.count)
 
     def start(self, events: Sequence[TimerEvent]) -> None:
-        """Arm a timer per event (idempotent by ``timer_id``)."""
+        """Arm the wake-ups: one execution per execution name (idempotent by name), each of its events due in turn."""
+        new: set[str] = set()
         for event in events:
-            if event.timer_id in self._names:
-                continue
-            self._names.add(event.timer_id)
-            self.started += 1
+            name = event.execution_name
+            if name not in new:
+                if name in self._names:
+                    continue  # a retried decision: the execution exists, with the wake-ups it had
+                new.add(name)
+                self._names.add(name)
+                self.started += 1
             heapq.heappush(self._heap, (_due(event), next(self._sequence), event))
 
     @property
     def next_due(self) -> datetime | None:
-        """When the earliest pending timer is due."""
+        """When the earliest pending wake-up is due."""
         return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: datetime) -> list[TimerEvent]:
-        """The timers due at or before ``now``, earliest first (and removed)."""
+        """The wake-ups due at or before ``now``, earliest first (and removed)."""
         due: list[TimerEvent] = []
         while self._heap and self._heap[0][0] <= now:
             due.append(heapq.heappop(self._heap)[2])
@@ -221,8 +226,8 @@ class VirtualTimers:
 
 
 def _due(event: TimerEvent) -> datetime:
-    """The moment the state machine's Wait ends: its input's ``due_at`` (whole seconds, UTC)."""
-    return datetime.fromisoformat(execution_input(event)["due_at"])
+    """The moment the state machine's Wait for this wake-up ends: its ``due_at`` (whole seconds, UTC)."""
+    return datetime.fromisoformat(wake_up(event)["due_at"])
 
 
 # ---------------------------------------------------------------- what it reports
@@ -391,7 +396,7 @@ class MotoStage:
     def fire(self, due: list[TimerEvent]) -> None:
         queue_url = self.deployment.physical["EventsQueue"]  # the state machine's EventsQueueUrl substitution
         for event in due:
-            document = execution_input(event)
+            document = wake_up(event)  # what the due wake-up's SendMessage sends
             self.sqs.send_message(
                 QueueUrl=queue_url,
                 MessageBody=document["event"],

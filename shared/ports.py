@@ -136,9 +136,12 @@ class Outbox(Protocol):
 
 
 class Timers(Protocol):
-    """Each event is put back into its customer's FIFO group at its ``due_at``, at most once per ``timer_id``."""
+    """Each event is put back into its customer's FIFO group at its ``due_at``, at most once per ``timer_id``; the
+    events naming one ``execution`` are one execution (starting it again is harmless)."""
 
-    def start(self, events: Sequence[TimerEvent]) -> None: ...
+    def start(self, events: Sequence[TimerEvent]) -> None:
+        """Arm the wake-ups: one execution per execution name, carrying its events in the order given."""
+        ...
 
 
 class PhoneBook(Protocol):

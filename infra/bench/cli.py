@@ -22,6 +22,7 @@ from infra.bench.pricing import (
     Counts,
     engine_cost_per_million,
     pinpoint_cost_per_million,
+    scheduler_engine_cost_per_million,
 )
 from infra.bench.report import Report, markdown_document, render
 
@@ -132,13 +133,17 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "dynamodb_write_requests": figures.dynamodb_write_requests,
         "executions": figures.run.executions,
         "executions_by_journey": dict(figures.run.executions_by_journey),
-        "transitions_per_execution": figures.run.transitions_per_execution,
+        "executions_by_wake_ups": {str(size): n for size, n in sorted(figures.run.executions_by_wake_ups.items())},
+        "wake_ups": figures.run.wake_ups,
+        "wake_ups_fired": figures.run.wake_ups_fired,
+        "wake_up_outcomes": dict(figures.run.wake_up_outcomes),
         "sqs": figures.sqs,
         "sends": figures.sends,
         "held_back": figures.held_back,
         "provider_calls": figures.provider_calls,
         "lambda": {f.name: {"invocations": f.invocations, "modelled_ms": f.modelled_ms} for f in figures.functions},
         "engine_cost_per_million": engine_cost_per_million(counts),
+        "scheduler_engine_cost_per_million": scheduler_engine_cost_per_million(counts),
         "pinpoint_cost_per_million": pinpoint_cost_per_million(counts),
         "targets": report.target_values(),
         "batch": None

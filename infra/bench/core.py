@@ -26,7 +26,7 @@ class CoreFigures:
     decide_seconds: float  # inside ``decide`` only
     copy_seconds: float  # the same states deep-copied once more, timed alone (what ``decide`` starts with)
     roundtrip_seconds: float  # ``decide`` plus loading and saving the state as JSON
-    timers_armed: int
+    timers_armed: int  # timer executions started (a sequence's wake-ups are one)
 
     @property
     def events_per_second(self) -> float:
@@ -91,7 +91,8 @@ def core_throughput(config: ShopConfig, events: Sequence[Any]) -> CoreFigures:
                 started = clock()
                 CustomerState.model_validate(state.model_dump())  # the copy decide makes of its input
                 copying += clock() - started
-            timers += sum(isinstance(effect, StartTimer) for effect in decision.effects)
+            # executions started: the wake-ups of one sequence name one execution
+            timers += len({e.event.execution_name for e in decision.effects if isinstance(e, StartTimer)})
             if new_state is not None:
                 states[key] = new_state
         return busy, copying, timers

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 from infra.bench import shop
 from infra.bench.pricing import (
@@ -36,20 +37,24 @@ if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, n
 # ---------------------------------------------------------------- the pipeline, metered
 
 
-def journey_timers() -> tuple[VirtualTimers, Counter[str]]:
-    """Simulate's virtual timers, also counting executions per journey (``deferral``: a router's quiet-hours wait)."""
+def journey_timers() -> tuple[VirtualTimers, Counter[str], Counter[int]]:
+    """Simulate's virtual timers, also counting executions per journey (``deferral``: a router's quiet-hours wait)
+    and executions by the number of wake-ups they carry."""
     from infra.simulate import VirtualTimers
+    from shared.adapters.timers import executions
 
     by_journey: Counter[str] = Counter()
+    by_size: Counter[int] = Counter()
 
     class JourneyTimers(VirtualTimers):
         def start(self, events: Sequence[TimerEvent]) -> None:
-            for event in events:
-                if event.timer_id not in self._names:
-                    by_journey["deferral" if event.message is not None else event.journey] += 1
+            for name, wakes in executions(events):
+                if name not in self._names:
+                    by_journey["deferral" if wakes[0].message is not None else wakes[0].journey] += 1
+                    by_size[len(wakes)] += 1
             super().start(events)
 
-    return JourneyTimers(), by_journey
+    return JourneyTimers(), by_journey, by_size
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Probe:
     def __init__(self) -> None:
         self.meter = ApiCallMeter(stored_size=_stored_size)
         self.functions: dict[str, FunctionUsage] = {}
+        self.wake_ups: Counter[str] = Counter()  # what each timer wake-up the updater decided did
         self.log = _CountingStream()
         self._patches = ExitStack()
 
@@ -79,6 +85,7 @@ class Probe:
         # The functions' clients (the signing secret's too) are the process's clients for this endpoint.
         for service in METERED_SERVICES:
             self.meter.attach(aws.client(service))
+        self._patches.enter_context(self._wake_up_outcomes())
         for runtime in stage.runtimes.values():
             usage = self.functions.setdefault(
                 runtime.spec.logical_id, FunctionUsage(runtime.spec.logical_id, runtime.spec.memory_mb)
@@ -99,6 +106,32 @@ class Probe:
 
     def close(self) -> None:
         self._patches.close()
+
+    def _wake_up_outcomes(self) -> Any:
+        """The updater's ``decide``, also noting what each timer wake-up did."""
+        from shared.core.customer import decide
+        from shared.models.effects import Send, StartTimer
+        from shared.models.events import TimerEvent
+        from shared.service import updater
+
+        outcomes = self.wake_ups
+
+        def noted(state: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
+            decision = decide(state, event, *args, **kwargs)
+            if isinstance(event, TimerEvent):
+                if event.message is not None:
+                    outcomes["brought a deferred message back"] += 1
+                elif decision.state is None:
+                    outcomes["found nothing to do (nothing saved)"] += 1
+                elif any(isinstance(effect, Send) for effect in decision.effects):
+                    outcomes["took a step (a message decided)"] += 1
+                elif any(isinstance(effect, StartTimer) for effect in decision.effects):
+                    outcomes["re-armed (the wait had moved)"] += 1
+                else:
+                    outcomes["ended or skipped without a message"] += 1
+            return decision
+
+        return mock.patch.object(updater, "decide", noted)
 
     def _timed(self, handler: Callable[..., Any], usage: FunctionUsage) -> Callable[..., Any]:
         meter = self.meter
@@ -170,15 +203,22 @@ class PipelineRun:
     meter: ApiCallMeter
     functions: dict[str, FunctionUsage]
     executions: int
-    executions_fired: int
     executions_by_journey: Counter[str]
-    transitions_per_execution: int
+    executions_by_wake_ups: Counter[int]  # wake-ups an execution carries -> executions
+    wake_ups_fired: int  # each one SendMessage of the state machine
+    wake_up_outcomes: Counter[str]  # what the wake-ups did when the updater decided them
+    transitions: int  # state transitions of all executions (timer_transitions per execution)
     outcomes: Counter[tuple[str, str]]  # (channel or "-", status)
     log_bytes: int
 
     @property
     def ingested(self) -> int:
         return self.events - self.rejected
+
+    @property
+    def wake_ups(self) -> int:
+        """Wake-ups the executions carried (all came due: the run goes on until nothing is pending)."""
+        return sum(size * n for size, n in self.executions_by_wake_ups.items())
 
 
 def history_of(messages: Sequence[dict[str, Any]]) -> list[HistoryMessage]:
@@ -209,7 +249,7 @@ def run_pipeline(
             targeted.add(outcome.customer)
 
     probe = Probe()
-    timers, by_journey = journey_timers()
+    timers, by_journey, by_size = journey_timers()
     simulation = Simulation(
         config, history_of(messages), report, warn=progress or (lambda line: None), instrument=probe, emulator="moto"
     )
@@ -235,9 +275,11 @@ def run_pipeline(
         meter=probe.meter,
         functions=probe.functions,
         executions=timers.started,
-        executions_fired=timers.fired,
         executions_by_journey=by_journey,
-        transitions_per_execution=timer_transitions(asl),
+        executions_by_wake_ups=by_size,
+        wake_ups_fired=timers.fired,
+        wake_up_outcomes=probe.wake_ups,
+        transitions=sum(n * timer_transitions(asl, size) for size, n in by_size.items()),
         outcomes=outcomes,
         log_bytes=probe.log.bytes,
     )
@@ -350,9 +392,9 @@ def figures_of(run: PipelineRun) -> PipelineFigures:
     for (scope, service, operation), n in meter.scoped_calls.items():
         if service == "sqs" and (category := _sqs_category(scope, operation, function_scopes)) is not None:
             sqs_calls[category] += n
-    # The timer state machine's Task: one SendMessage into the events queue per execution that fired.
-    sqs["state machine → events (SendMessage)"] += run.executions_fired
-    sqs_calls["state machine → events (SendMessage)"] += run.executions_fired
+    # The timer state machine's Task: one SendMessage into the events queue per wake-up that came due.
+    sqs["state machine → events (SendMessage)"] += run.wake_ups_fired
+    sqs_calls["state machine → events (SendMessage)"] += run.wake_ups_fired
 
     sends = {channel: n for (channel, status), n in sorted(run.outcomes.items()) if status == "sent"}
     held_back: Counter[str] = Counter()
@@ -381,7 +423,8 @@ def figures_of(run: PipelineRun) -> PipelineFigures:
         dynamodb_read_units=read_units,
         dynamodb_write_units=write_units,
         sqs_requests=sum(sqs.values()),
-        sfn_transitions=run.executions * run.transitions_per_execution,
+        sfn_transitions=run.transitions,
+        timer_wake_ups=run.wake_ups,
         emails=sends.get("email", 0),
         endpoint_months=endpoint_months(run.distinct_customers, run.days),
     )

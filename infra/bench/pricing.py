@@ -42,7 +42,9 @@ PRICES: dict[str, Price] = {
     "lambda_request": Price(0.20, 1_000_000, "request", _CONVENTIONS),
     "lambda_gb_second": Price(0.0000133334, 1, "GB-second", _CONVENTIONS + ": arm64"),
     "apigw_request": Price(1.00, 1_000_000, "request", _CONVENTIONS + ": HTTP API"),
-    "scheduler_invocation": Price(1.00, 1_000_000, "invocation", _CONVENTIONS + ": EventBridge Scheduler (unused)"),
+    "scheduler_invocation": Price(
+        1.00, 1_000_000, "invocation", _CONVENTIONS + ": EventBridge Scheduler (modelled, not used)"
+    ),
     "ses_email": Price(0.10, 1_000, "email", _CONVENTIONS),
     "pinpoint_event": Price(1.00, 1_000_000, "event", "Amazon Pinpoint: events collected"),
     "pinpoint_endpoint_month": Price(
@@ -108,6 +110,7 @@ class Counts:
     dynamodb_write_units: float = 0.0
     sqs_requests: int = 0
     sfn_transitions: int = 0
+    timer_wake_ups: int = 0  # what EventBridge Scheduler would invoke instead: one one-time schedule per wake-up
     emails: int = 0
     endpoint_months: float = 0.0
 
@@ -138,6 +141,22 @@ def engine_cost_per_million(counts: Counts, prices: dict[str, Price] = PRICES) -
     return sum(engine_costs(counts, prices).values()) * per_million(counts)
 
 
+def timer_cost_per_million(counts: Counts, scheduler: bool = False, prices: dict[str, Price] = PRICES) -> float:
+    """What the timers cost for 1 million events: Step Functions' transitions as run, or (``scheduler``) one
+    EventBridge Scheduler invocation per wake-up."""
+    if scheduler:
+        return counts.timer_wake_ups * prices["scheduler_invocation"].each * per_million(counts)
+    return counts.sfn_transitions * prices["sfn_transition"].each * per_million(counts)
+
+
+def scheduler_engine_cost_per_million(counts: Counts, prices: dict[str, Price] = PRICES) -> float:
+    """The engine's cost for 1 million events if every timer wake-up were an EventBridge Scheduler one-time schedule
+    (one invocation each, its SendMessage into the same queue) instead of a Step Functions wake-up."""
+    costs = engine_costs(counts, prices)
+    del costs["Step Functions"]
+    return sum(costs.values()) * per_million(counts) + timer_cost_per_million(counts, True, prices)
+
+
 def email_cost_per_million(counts: Counts, prices: dict[str, Price] = PRICES) -> float:
     return counts.emails * prices["ses_email"].each * per_million(counts)
 
@@ -151,19 +170,28 @@ def pinpoint_cost_per_million(counts: Counts, prices: dict[str, Price] = PRICES)
     )
 
 
-def timer_transitions(asl: dict[str, Any]) -> int:
-    """State transitions Step Functions bills for one execution of the timer on its happy path.
+def timer_transitions(asl: dict[str, Any], wake_ups: int = 1) -> int:
+    """State transitions Step Functions bills for one execution of the timer carrying ``wake_ups`` wake-ups, on its
+    happy path.
 
-    The states from ``StartAt`` to the end (here Wait, then the SQS Task), plus the execution's start and end, as the
-    Standard price counts them (retries would add one each; the happy path has none).
+    The states from ``StartAt`` to the end, a Map state counting once plus its item processor's states once per item
+    (here: Map, then Wait and the SQS Task per wake-up), plus the execution's start and end, as the Standard price
+    counts them (retries would add one each; the happy path has none).
     """
-    states = asl["States"]
-    name, visited = asl["StartAt"], 0
+    return _states_entered(asl, wake_ups) + 2
+
+
+def _states_entered(machine: dict[str, Any], items: int) -> int:
+    states = machine["States"]
+    name, visited = machine["StartAt"], 0
     while name is not None:
         visited += 1
         state = states[name]
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if state["Type"] == "Map" and processor is not None:
+            visited += items * _states_entered(processor, items)
         name = None if state.get("End") or state["Type"] in ("Succeed", "Fail") else state["Next"]
-    return visited + 2
+    return visited
 
 
 def endpoint_months(endpoints: int, days: int) -> float:

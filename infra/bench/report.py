@@ -27,6 +27,8 @@ from infra.bench.pricing import (
     engine_costs,
     per_million,
     pinpoint_cost_per_million,
+    scheduler_engine_cost_per_million,
+    timer_cost_per_million,
 )
 
 if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
@@ -108,6 +110,11 @@ def usage_rows(figures: PipelineFigures) -> list[Row]:
     rows.append(row("Step Functions executions started", run.executions))
     for journey, n in figures.run.executions_by_journey.most_common():
         rows.append(row(f"  for {journey}", n))
+    for size, n in sorted(figures.run.executions_by_wake_ups.items()):
+        rows.append(row(f"  carrying {size} wake-up{'s' if size > 1 else ''}", n))
+    rows.append(row("Timer wake-ups (Wait, then SendMessage)", run.wake_ups))
+    for outcome, n in run.wake_up_outcomes.most_common():
+        rows.append(row(f"  {outcome}", n))
     rows.append(row("Step Functions state transitions", figures.counts.sfn_transitions))
     for channel, n in figures.sends.items():
         rows.append(row(f"Messages sent: {channel}", n))
@@ -134,6 +141,29 @@ def cost_rows(counts: Counts) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def timer_rows(figures: PipelineFigures) -> list[tuple[str, str, str, str, str]]:
+    """The run's timers priced as Step Functions executions (as run) and as EventBridge Scheduler one-time schedules."""
+    counts, run = figures.counts, figures.run
+    scale = per_million(counts)
+    sfn, scheduler = PRICES["sfn_transition"], PRICES["scheduler_invocation"]
+    return [
+        (
+            f"Step Functions Standard: {run.executions:,} executions carrying {run.wake_ups:,} wake-ups (this run)",
+            f"{_n(counts.sfn_transitions * scale, 0)} transitions",
+            f"${_amount(sfn.usd)} per {sfn.per:,} {sfn.unit}",
+            _usd(timer_cost_per_million(counts)),
+            _usd(engine_cost_per_million(counts)),
+        ),
+        (
+            "EventBridge Scheduler: a one-time schedule per wake-up",
+            f"{_n(counts.timer_wake_ups * scale, 0)} invocations",
+            f"${_amount(scheduler.usd)} per {scheduler.per:,} {scheduler.unit}",
+            _usd(timer_cost_per_million(counts, scheduler=True)),
+            _usd(scheduler_engine_cost_per_million(counts)),
+        ),
+    ]
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> list[str]:
@@ -213,6 +243,21 @@ def render(report: Report, markdown: bool) -> list[str]:
         )
     )
     out += _table(("service", "quantity per 1M events", "list price", "USD per 1M events"), cost, markdown)
+    out += heading("Timers: Step Functions or EventBridge Scheduler")
+    out += _table(
+        ("timers as", "quantity per 1M events", "list price", "timers, USD per 1M events", "engine total"),
+        timer_rows(figures),
+        markdown,
+    )
+    out += [
+        "",
+        "The same wake-ups as EventBridge Scheduler one-time schedules: one schedule per wake-up, invoked once, its "
+        "target the events FIFO queue (the same `SendMessage`, already under SQS). conventions.md prices only the "
+        "invocations. Not in the model: `CreateSchedule` calls in place of `StartExecution`; a FIFO target takes no "
+        "deduplication id from the templated SQS target (the queue would need content-based deduplication, or the "
+        "universal `sqs:sendMessage` target); schedule names of at most 64 characters (timer ids have up to 80); a "
+        "one-time schedule left behind unless created with `ActionAfterCompletion: DELETE`.",
+    ]
     endpoints_per_million = counts.endpoint_months * per_million(counts)
     pinpoint = pinpoint_cost_per_million(counts)
     targeted = run.targeted_customers * max(1, math.ceil(run.days / 30)) * per_million(counts)
@@ -233,10 +278,10 @@ def render(report: Report, markdown: bool) -> list[str]:
         out += heading("Pure decision core")
         out += [
             f"`decide` over {core.events:,} events of {core.customers:,} customers, in time order, one process, "
-            f"no I/O: **{core.events_per_second:,.0f} events/s** ({core.timers_armed:,} timers armed), called as "
-            f"the updater calls it (the state handed over, `owned=True`). A caller that keeps its state gets a copy "
-            f"first, which would add {core.copy_share:.0%} to that time (measured apart). With the state's JSON "
-            f"round trip the updater adds (load + save): {core.roundtrip_events_per_second:,.0f} events/s."
+            f"no I/O: **{core.events_per_second:,.0f} events/s** ({core.timers_armed:,} timer executions started), "
+            f"called as the updater calls it (the state handed over, `owned=True`). A caller that keeps its state "
+            f"gets a copy first, which would add {core.copy_share:.0%} to that time (measured apart). With the state's "
+            f"JSON round trip the updater adds (load + save): {core.roundtrip_events_per_second:,.0f} events/s."
         ]
     if report.imports is not None:
         imports = report.imports
@@ -305,11 +350,15 @@ _COUNTING_NOTES = [
     "  requests (empty receives of idle polling too; those are a fixed monthly amount per queue, not per event, and",
     "  not in these figures). Each started 64 KB of a request's payload is one billed request. conventions.md lists",
     "  only the FIFO price ($0.50 per million), which is applied to the outbox (standard queue) too.",
-    "- **Step Functions**: the emulation replaces the timer state machine with virtual timers, so each armed timer",
-    "  counts as one `StartExecution` (a name is started once, as Step Functions does) and each fired one adds the",
-    "  SQS `SendMessage` of the state machine's Task. State transitions per execution: the happy path of",
-    "  `infra/statemachines/timer.asl.json` (Wait, Task) plus the execution's start and end = 4. If only the states",
-    "  entered are billed (2), that line halves.",
+    "- **Step Functions**: the emulation replaces the timer state machine with virtual timers, so each execution",
+    "  name started counts as one `StartExecution` (a name is started once, as Step Functions does), carrying its",
+    "  wake-ups; each wake-up that comes due adds the SQS `SendMessage` of the state machine's Task. State",
+    "  transitions per execution: the happy path of `infra/statemachines/timer.asl.json`, the Map state once, then",
+    "  Wait and Task per wake-up, plus the execution's start and end = 3 + 2 per wake-up (5 for one, 7 for two, 9",
+    "  for three). If only the states entered are billed, 2 less per execution. What each wake-up did is read from",
+    "  the updater's decision of it in the run (one that found nothing to do saved nothing).",
+    "- **EventBridge Scheduler** (modelled, not used): one one-time schedule per wake-up the executions carried, at",
+    "  conventions.md's price per invocation, in place of the Step Functions line; everything else the same.",
     "- **Lambda**: invocations are the batches each function was invoked with. Duration is modelled: the handler's",
     "  own compute (wall time in the handler minus time in AWS calls, measured here) x 1,769 MB / the function's",
     "  memory (Lambda's CPU share; this machine's core is taken as one vCPU), plus an assumed latency per AWS call",

@@ -33,6 +33,8 @@ from shared.models.config import ShopConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# A timer execution's wake-up is taken as sent once it is this many seconds past due (the Map goes on to the next)
+_SENT_WITHIN = 5.0
 _log = logging.getLogger("nudge_local")
 
 
@@ -60,7 +62,7 @@ class LocalStack:
         self._poll = poll  # False: no event sources (a measurement of one function alone)
         self._server: Any = None
         self.providers = LocalProviders()
-        self._due: dict[str, float] = {}
+        self._due: dict[str, list[float]] = {}
         self._timer_horizon = 0.0
         self._api: HttpApi | None = None
         self._pollers: list[QueuePoller] = []
@@ -233,21 +235,24 @@ class LocalStack:
                 return False
         if timers:
             client = aws.stepfunctions()
-            horizon = time.time() + self._timer_horizon
+            now = time.time()
+            horizon = now + self._timer_horizon
             for arn in self._state_machines():
                 for execution in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-                    if self._due_epoch(execution["executionArn"]) <= horizon:
+                    # A wake-up due more than a few seconds ago was sent (the execution waits for a later one)
+                    dues = self._due_epochs(execution["executionArn"])
+                    if any(now - _SENT_WITHIN <= due <= horizon for due in dues):
                         return False
         return True
 
-    def _due_epoch(self, execution_arn: str) -> float:
-        """When a running timer execution is due (its input's ``due_at``), read once per execution."""
+    def _due_epochs(self, execution_arn: str) -> list[float]:
+        """When a running timer execution's wake-ups are due (its input's ``due_at``s), read once per execution."""
         if execution_arn not in self._due:
             from shared import aws
 
             document = json.loads(aws.stepfunctions().describe_execution(executionArn=execution_arn)["input"])
-            due = document.get("due_at")
-            self._due[execution_arn] = datetime.fromisoformat(due).timestamp() if due else 0.0
+            wakes = document.get("wake_ups", [])
+            self._due[execution_arn] = [datetime.fromisoformat(w["due_at"]).timestamp() for w in wakes]
         return self._due[execution_arn]
 
     def _state_machines(self) -> list[str]:

@@ -215,10 +215,10 @@ class MemoryCloud:
     def fire(self, due: list[TimerEvent]) -> None:
         """Each due timer's event into its customer's FIFO group, as the state machine's SendMessage does."""
         from shared.adapters.queue import FifoEntry
-        from shared.adapters.timers import execution_input
+        from shared.adapters.timers import wake_up
 
         for event in due:
-            document = execution_input(event)
+            document = wake_up(event)  # what the due wake-up's SendMessage sends
             self.events.send([FifoEntry(document["group_id"], document["dedup_id"], document["event"])])
 
     # ------------------------------------------------------------ running the functions

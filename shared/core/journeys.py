@@ -2,17 +2,21 @@
 
 ``shared.core.customer.decide`` calls :func:`on_event` after a shop's event was applied to the state, and
 :func:`on_timer` when a timer came due. Both change the state in place (``decide`` works on a copy) and return the
-effects: ``StartTimer`` for the one pending execution of an instance, ``Send`` for a message that is due.
+effects: ``StartTimer`` per wake-up of an execution being started, ``Send`` for a message that is due.
 
 Every journey runs the same way; nothing here branches on a journey's name. What a journey does is its config
 (``shared.models.journeys``); what a condition means is the closed vocabulary below.
 
 Timers (architecture §3):
-- An instance has at most one pending execution (``timer_id``), named deterministically from shop, customer,
-  instance, step and arm count, so ``StartExecution`` is idempotent.
+- An instance waits on one wake-up at a time (``timer_id``) of at most one running execution. The execution is
+  named deterministically from shop, customer, instance, step and arm count, so ``StartExecution`` is idempotent.
+- One execution per sequence: when an execution is started, the wake-ups of the later steps whose times are known
+  then ride along (``planned``), so a welcome's two steps or post-purchase's three waits are one execution. Each
+  wake-up has its own id (its FIFO deduplication id) and is still decided by the core when it comes. If the instance
+  exited, parked or re-armed meanwhile, the later wake-ups find nothing to do: :func:`is_stale` (no state write).
 - Lazy re-arm: activity while a timer is pending only moves the instance's reference time. At wake-up the step's
   true due time is recomputed from the state; if it is still ahead, the timer is armed once more for the rest.
-- Cancellation is by guard at wake-up: an instance that exited is gone, so its timer finds nothing (logged).
+- Cancellation is by guard at wake-up: an instance that exited is gone, so its timer finds nothing.
 - An execution lives at most a year: a timer is armed for at most 365 days and re-armed at wake-up (chaining).
 """
 
@@ -51,6 +55,7 @@ from shared.models.state import (
 MAX_TIMER_WAIT = timedelta(days=365)  # a Standard execution lives at most a year; longer waits chain
 MAX_CART_ITEMS_IN_MESSAGE = 10
 MAX_TIMER_ID = 80  # Step Functions execution names: at most 80 of [A-Za-z0-9-_]
+MAX_WAKE_UPS = 10  # wake-ups one execution carries (a journey has at most 10 steps)
 
 
 @dataclass
@@ -91,19 +96,23 @@ def on_event(
 def on_timer(
     state: CustomerState, event: TimerEvent, now: datetime, config: ShopConfig, customer: str
 ) -> JourneyDecision:
-    """Wake-up of a timer: re-arm if the step is not due after all, else take the due steps and arm the next.
+    """Wake-up of a timer: re-arm if the step is not due after all, else take the due steps and go on to the next.
 
-    A timer that is not the one its instance waits on (the instance exited, completed or was re-armed) is
-    ignored and logged: that is how a journey is cancelled.
+    A timer that is not the one its instance waits on (the instance exited, completed or was re-armed) changes
+    nothing: that is how a journey is cancelled. ``decide`` sees it first (:func:`is_stale`) and saves nothing; here
+    it is only logged, for a caller that asks anyway.
     """
     # The timer fired at its due time by contract; a clock a little behind must not re-arm it for seconds.
     run = _Run(state, config, event.shop_id, customer, _second(max(now, event.due_at)))
-    _end_unconfigured(run)
-    instance = next((i for i in state.journeys if i.timer_id == event.timer_id), None)
+    instance = _waiting_on(state, event)
     if instance is None:
         _log(run, event.journey, _seq_of(event.instance), event.step, "ignored", "stale timer")
         return run.decision
+    _end_unconfigured(run)
+    if not any(i is instance for i in state.journeys):
+        return run.decision  # its journey was removed or disabled
     journey = config.journeys[instance.journey]
+    instance.execution = instance.execution or instance.timer_id  # the first wake-up's id names its execution
     instance.timer_id = None
     instance.due_at = None
     due = step_due_at(journey, instance, instance.step)
@@ -111,19 +120,31 @@ def on_timer(
         # Activity moved the reference time (lazy re-arm), or the wait is longer than one execution may live.
         chained = " (chained: over 365 days)" if due > run.now + MAX_TIMER_WAIT else ""
         _log(run, instance.journey, instance.seq, instance.step, "rearmed", f"due {_iso(due)}{chained}")
-        _arm(run, instance, due)
+        _arm(run, journey, instance, due)
         return run.decision
     _advance(run, journey, instance)
     return run.decision
 
 
+def is_stale(state: CustomerState, event: TimerEvent) -> bool:
+    """Whether no instance waits on this wake-up (it exited, completed, parked or was re-armed since): then it
+    changes nothing, and the updater need not save anything for it."""
+    return _waiting_on(state, event) is None
+
+
 def pending_timers(state: CustomerState, shop_id: str, customer: str) -> list[StartTimer]:
-    """The ``StartTimer`` of every pending execution: safe to repeat (names are deterministic)."""
-    return [
-        StartTimer(event=_timer_event(shop_id, customer, instance))
-        for instance in state.journeys
-        if instance.timer_id is not None and instance.due_at is not None
-    ]
+    """The ``StartTimer`` of every wake-up instances still wait on (the next one and the later ones of its
+    execution): safe to repeat, the execution's name exists already."""
+    timers: list[StartTimer] = []
+    for instance in state.journeys:
+        if instance.timer_id is None or instance.due_at is None:
+            continue
+        execution = instance.execution or instance.timer_id
+        timers.append(StartTimer(event=_timer_event(shop_id, customer, instance, execution)))
+        for step, due in instance.planned:
+            wake = instance.model_copy(update={"step": step, "due_at": due, "timer_id": wake_up_id(execution, step)})
+            timers.append(StartTimer(event=_timer_event(shop_id, customer, wake, execution)))
+    return timers
 
 
 def step_due_at(journey: Journey, instance: JourneyInstance, index: int) -> datetime:
@@ -137,6 +158,12 @@ def timer_id(shop_id: str, customer: str, instance: JourneyInstance) -> str:
     digest = _digest("timer", shop_id, customer, instance.id, instance.step, instance.arms).lower()
     name = f"{instance.journey[:30]}-{instance.seq}-{instance.step}-{instance.arms}-{digest}"
     return name[-MAX_TIMER_ID:]
+
+
+def wake_up_id(execution: str, step: int) -> str:
+    """The id of a later wake-up an execution carries (the first one's id is the execution's name): derived from the
+    name alone, so it survives an identity merge that renumbers the instance."""
+    return f"{execution}-{step}"[-MAX_TIMER_ID:]
 
 
 def message_id(shop_id: str, customer: str, instance: JourneyInstance, step: int) -> str:
@@ -361,10 +388,12 @@ def _resume_parked(run: _Run) -> None:
             _advance(run, journey, instance)
 
 
-def _wake_steps(journey: Journey, instance: JourneyInstance, due: datetime) -> list[JourneyStep]:
-    """The steps one wake-up at ``due`` takes: the next one and those after it due at the same moment."""
+def _wake_steps(
+    journey: Journey, instance: JourneyInstance, due: datetime, start: int | None = None
+) -> list[JourneyStep]:
+    """The steps one wake-up at ``due`` takes: the next one (or ``start``) and those after it due at that moment."""
     steps = []
-    for index in range(instance.step, len(journey.steps)):
+    for index in range(instance.step if start is None else start, len(journey.steps)):
         if step_due_at(journey, instance, index) != due:
             break
         steps.append(journey.steps[index])
@@ -415,15 +444,19 @@ def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) 
 
 
 def _advance(run: _Run, journey: Journey, instance: JourneyInstance) -> None:
-    """Take every step that is due by now, then arm a timer for the next one or complete the instance."""
+    """Take every step that is due by now, then wait on the next one's wake-up (the running execution's if it
+    carries it, else a new execution's) or complete the instance."""
     while instance.step < len(journey.steps):
         due = step_due_at(journey, instance, instance.step)
         if due > run.now:
             if journey.entry.until_reachable and not _reachable(run, _wake_steps(journey, instance, due)):
                 # Nothing could carry it unless an event changes that first, and every event re-checks (resume).
+                # A later wake-up of the running execution, if any, will find nothing to do.
+                _drop_plan(instance)
                 _log(run, instance.journey, instance.seq, instance.step, "parked", "no channel reaches the customer")
                 return
-            _arm(run, instance, due)
+            if not _next_planned(instance, due):
+                _arm(run, journey, instance, due)
             return
         if not _take_step(run, journey, instance, due):
             return
@@ -451,14 +484,66 @@ def _take_step(run: _Run, journey: Journey, instance: JourneyInstance, due: date
     return True
 
 
-def _arm(run: _Run, instance: JourneyInstance, due: datetime) -> None:
+def _arm(run: _Run, journey: Journey, instance: JourneyInstance, due: datetime) -> None:
+    """Start an execution for the next step's wake-up at ``due``, carrying the later steps' wake-ups too."""
     instance.arms += 1
     instance.due_at = _second(min(due, run.now + MAX_TIMER_WAIT))
     instance.timer_id = timer_id(run.shop_id, run.customer, instance)
-    run.decision.effects.append(StartTimer(event=_timer_event(run.shop_id, run.customer, instance)))
+    instance.execution = None  # named like its first wake-up, the one waited on now
+    instance.planned = _plan(run, journey, instance) if instance.due_at == _second(due) else []
+    execution = instance.timer_id
+    run.decision.effects.append(StartTimer(event=_timer_event(run.shop_id, run.customer, instance, execution)))
+    for step, at in instance.planned:
+        wake = instance.model_copy(update={"step": step, "due_at": at, "timer_id": wake_up_id(execution, step)})
+        run.decision.effects.append(StartTimer(event=_timer_event(run.shop_id, run.customer, wake, execution)))
 
 
-def _timer_event(shop_id: str, customer: str, instance: JourneyInstance) -> TimerEvent:
+def _plan(run: _Run, journey: Journey, instance: JourneyInstance) -> list[tuple[int, datetime]]:
+    """(step, due) of the wake-ups after the next one that one execution can carry: the later steps' times are known
+    now (the reference time moves only before the first step is taken, and a wake-up that finds it moved re-arms
+    anyway), within the year an execution may live, while a channel could carry them now (else the instance will
+    park there, as it would have without the plan)."""
+    assert instance.due_at is not None
+    planned: list[tuple[int, datetime]] = []
+    previous = instance.due_at
+    limit = run.now + MAX_TIMER_WAIT
+    for index in range(instance.step + 1, len(journey.steps)):
+        due = step_due_at(journey, instance, index)
+        if due == previous:
+            continue  # taken by the same wake-up as the step before it
+        if due > limit or len(planned) + 1 >= MAX_WAKE_UPS:
+            break
+        if journey.entry.until_reachable and not _reachable(run, _wake_steps(journey, instance, due, index)):
+            break
+        planned.append((index, _second(due)))
+        previous = due
+    return planned
+
+
+def _next_planned(instance: JourneyInstance, due: datetime) -> bool:
+    """Wait on the running execution's next wake-up if it is the one for the next step at ``due``; the plan is
+    dropped if it no longer fits (a wake-up that comes anyway finds nothing to do)."""
+    # Wake-ups of steps already taken (a late wake-up took several) will find nothing to do.
+    planned = [(step, at) for step, at in instance.planned if step >= instance.step]
+    if planned and planned[0] == (instance.step, _second(due)) and instance.execution is not None:
+        instance.planned = planned[1:]
+        instance.timer_id = wake_up_id(instance.execution, instance.step)
+        instance.due_at = _second(due)
+        return True
+    _drop_plan(instance)
+    return False
+
+
+def _drop_plan(instance: JourneyInstance) -> None:
+    instance.execution = None
+    instance.planned = []
+
+
+def _waiting_on(state: CustomerState, event: TimerEvent) -> JourneyInstance | None:
+    return next((i for i in state.journeys if i.timer_id == event.timer_id), None)
+
+
+def _timer_event(shop_id: str, customer: str, instance: JourneyInstance, execution: str) -> TimerEvent:
     assert instance.timer_id is not None and instance.due_at is not None
     return TimerEvent(
         shop_id=shop_id,
@@ -468,6 +553,7 @@ def _timer_event(shop_id: str, customer: str, instance: JourneyInstance) -> Time
         step=instance.step,
         timer_id=instance.timer_id,
         due_at=instance.due_at,
+        execution=execution,
     )
 
 

@@ -100,7 +100,10 @@ class TimerEvent(BaseModel):
     """A timer came due: Step Functions puts this back into the customer's FIFO group (architecture §3).
 
     The timer carries no decision: at wake-up the core guards the step (did they order? is the cart still there?).
-    ``timer_id`` is deterministic (journey instance + step + arm count), so it names the execution and dedupes.
+    ``timer_id`` is deterministic (journey instance + step + arm count) and names this one wake-up: its FIFO
+    deduplication id comes from it. Several wake-ups of one instance whose times are known up front ride one
+    execution, named by ``execution`` (the first wake-up's ``timer_id``); a wake-up without it is an execution of
+    its own, named by its ``timer_id``.
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True)
@@ -117,10 +120,18 @@ class TimerEvent(BaseModel):
     message: OutboxMessage | None = Field(
         default=None, description="a deferred message (quiet hours): at wake-up it goes back on the outbox"
     )
+    execution: str | None = Field(
+        default=None, description="the execution that carries this wake-up with others (None: its own, timer_id)"
+    )
 
     @property
     def message_id(self) -> str:
         return f"timer:{self.timer_id}"
+
+    @property
+    def execution_name(self) -> str:
+        """The Step Functions execution this wake-up belongs to."""
+        return self.execution or self.timer_id
 
     @property
     def occurred_at(self) -> datetime:

@@ -152,8 +152,16 @@ class JourneyInstance(_Compact):
     ref_at: Epoch = Field(alias="r", description="the first step's wait runs from here (moved by lazy re-arm)")
     step: int = Field(default=0, alias="s", description="index of the next step")
     due_at: Epoch | None = Field(default=None, alias="d", description="when the pending timer fires")
-    timer_id: str | None = Field(default=None, alias="t", description="the one pending execution's name")
-    arms: int = Field(default=0, alias="n", description="timers started for this instance so far")
+    timer_id: str | None = Field(default=None, alias="t", description="the wake-up the instance waits on next")
+    arms: int = Field(default=0, alias="n", description="timer executions started for this instance so far")
+    execution: str | None = Field(
+        default=None, alias="x", description="the execution carrying that wake-up (None: named like the wake-up)"
+    )
+    planned: list[tuple[int, Epoch]] = Field(
+        default_factory=list,
+        alias="p",
+        description="(step, due) of that execution's later wake-ups, in order: they need no execution of their own",
+    )
     held: bool = Field(
         default=False, alias="h", description="triggered, but enters only once a channel reaches the customer"
     )
@@ -174,6 +182,8 @@ class JourneyInstance(_Compact):
             "next_step": self.step,
             "due_at": _iso(self.due_at) if self.due_at else None,
             "timer_id": self.timer_id,
+            "execution": self.execution or self.timer_id,
+            "planned": [{"step": step, "due_at": _iso(due)} for step, due in self.planned],
             "arms": self.arms,
             "held": self.held,
         }

@@ -53,6 +53,7 @@ def test_the_tables_print_with_every_section(bench):
         "Item sizes behind DynamoDB write units",
         "Lambda invocations and duration",
         "AWS list price per 1M events",
+        "Timers: Step Functions or EventBridge Scheduler",
         "Pure decision core",
         "Cold import of each handler",
         "Targets",
@@ -85,12 +86,13 @@ def test_the_counts_agree_with_each_other(bench):
 
     assert figures["dynamodb_write_requests"] > 0 and figures["dynamodb_read_requests"] > 0
     assert counts["dynamodb_write_units"] >= figures["dynamodb_write_requests"]  # at least one unit per write
-    assert (
-        counts["sfn_transitions"]
-        == figures["executions"] * figures["transitions_per_execution"]
-        == (figures["executions"] * 4)
-    )
-    assert sum(figures["executions_by_journey"].values()) == figures["executions"]
+    # an execution bills its Map, a Wait and a Task per wake-up, its start and end; each wake-up one SendMessage
+    by_size = {int(size): n for size, n in figures["executions_by_wake_ups"].items()}
+    assert counts["sfn_transitions"] == sum(n * (3 + 2 * size) for size, n in by_size.items())
+    assert figures["wake_ups"] == counts["timer_wake_ups"] == sum(n * size for size, n in by_size.items())
+    assert figures["wake_ups_fired"] == figures["wake_ups"] == figures["sqs"]["state machine → events (SendMessage)"]
+    assert sum(figures["wake_up_outcomes"].values()) == figures["wake_ups_fired"]  # each decided once (no faults)
+    assert sum(figures["executions_by_journey"].values()) == sum(by_size.values()) == figures["executions"]
     # every event goes once through ingest and the updater; timers come back through the updater too
     assert figures["lambda"]["Ingest"]["invocations"] == figures["requests"] == counts["api_requests"]
     assert figures["lambda"]["StateUpdater"]["invocations"] >= figures["requests"]

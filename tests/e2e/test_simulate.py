@@ -255,7 +255,8 @@ def test_a_month_of_a_small_shop_replays_every_event_and_ends_with_totals(month)
     assert summary["events"] == events and summary["rejected"] == 0 and summary["failed_records"] == 0
     assert summary["virtual_days"] >= 30  # the month, and the waits it armed (reactivation after 60 days)
     assert 0 < summary["executions_per_event"] < 1  # lazy re-arm: far fewer executions than events
-    assert summary["timers_fired"] == summary["timer_executions"]  # ran until nothing was pending
+    # ran until nothing was pending: every execution woke the customer at least once (a sequence's, once per step)
+    assert summary["timers_fired"] >= summary["timer_executions"]
     assert summary["messages"]["sent"] > 100
     assert set(summary["by_journey"]) == {
         "cart_abandonment",

@@ -189,7 +189,8 @@ def deferral_due(stack, message_id: str) -> datetime:
         for execution in page["executions"]:
             document = client.describe_execution(executionArn=execution["executionArn"])["input"]
             if message_id in document:
-                return datetime.fromisoformat(json.loads(document)["due_at"])
+                (wake_up,) = json.loads(document)["wake_ups"]  # a deferral is an execution of one wake-up
+                return datetime.fromisoformat(wake_up["due_at"])
     raise AssertionError(f"no timer for {message_id}")
 
 

@@ -7,6 +7,7 @@ GET /v1/customers/{id}/messages (what was sent or held back, and the journey log
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -128,6 +129,10 @@ def test_an_order_runs_the_post_purchase_sequence_and_the_repeat_purchase_offer(
     for template in ("order_thank_you", "review_request", "cross_sell", "repeat_offer"):
         assert template in got, got
     assert "repeat_thank_you" not in got  # no second order inside the window
+    # the three waits of post-purchase were one execution, each step woken by its own wake-up (a step already due
+    # when the order was applied, on a slow machine, is taken then and needs none)
+    (steps,) = executions(local_stack, user, "post_purchase")
+    assert steps == [0, 1, 2][-len(steps) :]
 
 
 def test_a_customer_active_all_the_time_never_gets_a_reactivation_until_they_go_quiet(local_stack):
@@ -155,11 +160,18 @@ def test_a_customer_active_all_the_time_never_gets_a_reactivation_until_they_go_
     assert ("reactivation", "sent") in sent(local_stack, user)
 
 
-def started_executions(stack, user: str) -> int:
+def executions(stack, user: str, journey: str) -> list[list[int]]:
+    """The timer executions started for ``user``'s ``journey``: per execution, the steps its wake-ups are for."""
+    client = aws.stepfunctions()
     machine = stack.resources["TimerStateMachine"]
-    paginator = aws.stepfunctions().get_paginator("list_executions")
-    names = [e["name"] for page in paginator.paginate(stateMachineArn=machine) for e in page["executions"]]
-    return sum(1 for name in names if user in name) if names else 0
+    found = []
+    for page in client.get_paginator("list_executions").paginate(stateMachineArn=machine):
+        for execution in page["executions"]:
+            document = json.loads(client.describe_execution(executionArn=execution["executionArn"])["input"])
+            events = [json.loads(wake_up["event"]) for wake_up in document["wake_ups"]]
+            if events[0]["customer"] == f"u:{user}" and events[0]["journey"] == journey:
+                found.append([event["step"] for event in events])
+    return found
 
 
 def test_a_newsletter_signup_gets_the_welcome_series_once(local_stack):
@@ -182,4 +194,5 @@ def test_a_newsletter_signup_gets_the_welcome_series_once(local_stack):
     welcome = [m for m in body["messages"] if m["journey"] == "welcome"]
     assert sorted((m["template"], m["status"]) for m in welcome) == [("welcome", "sent"), ("welcome_loyalty", "sent")]
     assert "10" in next(m for m in welcome if m["template"] == "welcome")["title"]
+    assert len(executions(local_stack, user, "welcome")) == 1  # one execution woke them for both steps
     assert any(e["journey"] == "welcome" and e["outcome"] == "not_entered" for e in body["journey_log"])

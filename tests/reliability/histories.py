@@ -6,7 +6,7 @@ customer's history the way production does, in virtual time:
 
 - each queued event (a shop's event, a timer wake-up, feedback) is decided by ``decide`` at its arrival time;
 - a ``StartTimer`` puts its timer event back in the customer's stream at ``due_at`` (Step Functions starts one
-  execution per name, so a name armed twice fires once);
+  execution per name, with the wake-ups it carries, so a name armed twice fires once);
 - a ``Send`` reaches the channel router a little later, which reads the customer's state *then* and asks the pure
   ``route`` which channel may carry it; a send ledger keyed by message id lets each message out once;
 - under redelivery, every queued event and every outbox message may be delivered 1-3 times: a copy right after the
@@ -391,12 +391,15 @@ def play(
                 outcome.duplicates_ignored += 1
                 continue
             states[customer] = decision.state
+            started: set[str] = set()
             for effect in decision.effects:
                 if isinstance(effect, StartTimer):
                     timer = effect.event
                     outcome.timers_started.append(timer.timer_id)
-                    if timer.timer_id not in armed:  # one execution per name
-                        armed.add(timer.timer_id)
+                    name = timer.execution_name
+                    if name not in armed or name in started:  # one execution per name, with its wake-ups
+                        armed.add(name)
+                        started.add(name)
                         at(timer.due_at + _lag(timer.timer_id, 5), "event", (timer, True))
                 else:
                     assert isinstance(effect, Send)

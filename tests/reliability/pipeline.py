@@ -6,8 +6,8 @@ faults injected into the AWS calls the functions make.
 - :class:`Pipeline` plays Lambda's SQS event sources: receive a batch, invoke the real ``lambda_handler`` with the
   SQS-shaped event, delete what succeeded, make ``batchItemFailures`` visible again at once (virtual time: the
   visibility timeout and the outbox backoff pass instantly) until SQS moves a record to the dead-letter queue after
-  ``maxReceiveCount``. It plays the timer state machine too: an execution whose ``due_at`` has come puts its event
-  into the customer's FIFO group (what the ASL's one ``SendMessage`` does). The clock is virtual
+  ``maxReceiveCount``. It plays the timer state machine too: each wake-up of an execution whose ``due_at`` has come
+  puts its event into the customer's FIFO group (what the ASL's ``SendMessage`` does per wake-up). The clock is virtual
   (``shared.clock.use``), so a journey's days pass in milliseconds.
 - :class:`Faults` is a botocore hook on the functions' clients (``shared.aws.client``): a seeded share of DynamoDB,
   SQS, Step Functions, SES and SNS calls fail with throttling, 500 or 503, either on the wire (botocore's retries
@@ -467,23 +467,25 @@ class Pipeline:
             self._executions.setdefault(params["name"], json.loads(params["input"]))
 
     def pending_timers(self) -> dict[str, datetime]:
-        """Execution name -> due time of every timer execution not fired yet."""
+        """Wake-up (execution name + index) -> due time of every wake-up of the timer executions not fired yet."""
         return {
-            name: datetime.fromisoformat(document["due_at"])
+            f"{name}#{index}": datetime.fromisoformat(wake["due_at"])
             for name, document in self._executions.items()
-            if name not in self.fired
+            for index, wake in enumerate(document["wake_ups"])
+            if f"{name}#{index}" not in self.fired
         }
 
-    def fire(self, name: str) -> None:
-        """The execution's Wait is over: its one SendMessage puts the timer event into the customer's group."""
-        document = self._executions[name]
+    def fire(self, wake_up: str) -> None:
+        """A wake-up's Wait is over: its SendMessage puts its timer event into the customer's group."""
+        name, index = wake_up.rsplit("#", 1)
+        document = self._executions[name]["wake_ups"][int(index)]
         self.sqs.send_message(
             QueueUrl=self.resources["EventsQueue"],
             MessageBody=document["event"],
             MessageGroupId=document["group_id"],
             MessageDeduplicationId=document["dedup_id"],
         )
-        self.fired.add(name)
+        self.fired.add(wake_up)
 
     def run_timers(self, until: datetime) -> int:
         """Advance the clock timer by timer (in due order) up to ``until``, settling after each; returns fired."""

@@ -302,8 +302,8 @@ def test_five_percent_throttling_and_5xx_on_the_wire_lose_nothing_and_send_nothi
     faults = Faults(rate=0.05, seed=seed, mode="wire")
     faulty = play(monkeypatch, seed, faults)
 
-    # Then nothing is lost and nothing is sent twice
-    assert faults.total_injected > 50
+    # Then nothing is lost and nothing is sent twice (with faults in about one call in twenty)
+    assert faults.total_injected > 0.03 * sum(faults.calls.values())
     check(clean, faulty, faults, "faults: 5 % on the wire")
 
 

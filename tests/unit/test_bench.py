@@ -23,6 +23,8 @@ from infra.bench.pricing import (
     engine_cost_per_million,
     engine_costs,
     pinpoint_cost_per_million,
+    scheduler_engine_cost_per_million,
+    timer_cost_per_million,
     timer_transitions,
 )
 from infra.bench.report import Report, markdown_document, render
@@ -66,6 +68,16 @@ def test_a_million_events_with_known_counts_cost_what_the_list_prices_say():
     assert pinpoint_cost_per_million(MILLION) == pytest.approx(1.00 + 50_000 * 0.0012)
 
 
+def test_the_same_wake_ups_as_eventbridge_scheduler_one_time_schedules_replace_the_step_functions_line():
+    # 20,000 executions carrying 30,000 wake-ups: 80,000 transitions ($2.00) or 30,000 invocations ($0.03)
+    counts = Counts(events=1_000_000, api_requests=1_000_000, sfn_transitions=80_000, timer_wake_ups=30_000)
+
+    assert timer_cost_per_million(counts) == pytest.approx(2.00)
+    assert timer_cost_per_million(counts, scheduler=True) == pytest.approx(0.03)
+    assert engine_cost_per_million(counts) == pytest.approx(3.00)
+    assert scheduler_engine_cost_per_million(counts) == pytest.approx(1.03)
+
+
 def test_a_smaller_run_is_scaled_to_a_million_events():
     run = Counts(events=4_000, api_requests=4_000, dynamodb_write_units=8_000, sfn_transitions=400, endpoint_months=200)
 
@@ -99,8 +111,9 @@ def test_every_price_in_the_conventions_is_in_the_table():
     assert listed <= {price.usd for price in PRICES.values()}
 
 
-def test_the_timer_bills_four_transitions_start_wait_task_end():
-    assert timer_transitions(json.loads(TIMER_ASL.read_text())) == 4
+def test_the_timer_bills_its_map_then_a_wait_and_a_task_per_wake_up_plus_start_and_end():
+    asl = json.loads(TIMER_ASL.read_text())
+    assert [timer_transitions(asl, n) for n in (1, 2, 3)] == [5, 7, 9]
 
     chain = {
         "StartAt": "A",
@@ -217,9 +230,11 @@ def _run(meter: ApiCallMeter) -> PipelineRun:
         meter=meter,
         functions=functions,
         executions=10,
-        executions_fired=10,
         executions_by_journey=Counter({"cart_abandonment": 6, "welcome": 4}),
-        transitions_per_execution=4,
+        executions_by_wake_ups=Counter({1: 6, 2: 4}),
+        wake_ups_fired=14,
+        wake_up_outcomes=Counter({"took a step (a message decided)": 12, "found nothing to do (nothing saved)": 2}),
+        transitions=6 * 5 + 4 * 7,
         outcomes=Counter({("email", "sent"): 5, ("-", "suppressed"): 2}),
         log_bytes=50_000,
     )
@@ -250,14 +265,20 @@ def test_figures_are_the_functions_calls_and_the_timer_model_per_ingested_event(
     assert figures.dynamodb_read_requests == 110  # the harness's 500 reads are not nudge's
     assert figures.dynamodb_write_requests == 110
     assert figures.counts.dynamodb_write_units == 330
-    assert figures.counts.sqs_requests == 90 + 110 + 10  # + the state machine's SendMessage per fired timer
-    assert figures.counts.sfn_transitions == 40
+    assert figures.counts.sqs_requests == 90 + 110 + 14  # + the state machine's SendMessage per wake-up
+    assert figures.counts.sfn_transitions == 58 and figures.counts.timer_wake_ups == 14
     assert figures.counts.lambda_invocations == 200
     assert figures.sends == {"email": 5}
 
     text = "\n".join(render(Report("nudge bench", "shop.yaml", figures, None, None), markdown=False))
     assert re.search(r"DynamoDB write requests\s+1\.100\s+1,100,000", text)
     assert re.search(r"Step Functions executions started\s+0\.100\s+100,000", text)
+    assert re.search(r"carrying 2 wake-ups\s+0\.040\s+40,000", text)
+    # the timers priced both ways: 580,000 transitions per 1M events ($14.50), or 140,000 invocations ($0.14)
+    assert re.search(
+        r"Step Functions Standard: 10 executions carrying 14 wake-ups.*580,000 transitions.*\$14\.50", text
+    )
+    assert re.search(r"EventBridge Scheduler: a one-time schedule per wake-up\s+140,000 invocations.*\$0\.140", text)
 
 
 def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():

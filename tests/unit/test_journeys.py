@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import get_args
 
 import pytest
@@ -45,7 +45,7 @@ class Customer:
         self.state: CustomerState | None = None
         if reachable:
             self.state = CustomerState(user_id=user, traits={"email": f"{user}@example.com"}, consents=[EMAIL_CONSENT])
-        self.timers: list[TimerEvent] = []  # every StartTimer, in order
+        self.timers: list[TimerEvent] = []  # every StartTimer (one per wake-up), in order
         self.sent: list[OutboxMessage] = []
         self.fired: set[str] = set()
 
@@ -65,15 +65,23 @@ class Customer:
         return decision
 
     def fire(self, timer: TimerEvent | None = None, late: timedelta = timedelta(0)):
-        """The timer (default: the latest started) comes back into the customer's queue at its due time."""
-        timer = timer or self.timers[-1]
+        """A wake-up (default: the earliest due of those not fired yet) comes back into the customer's queue at its
+        due time, as the timer state machine sends it."""
+        timer = timer or min((t for t in self.timers if t.timer_id not in self.fired), key=_due)
         self.fired.add(timer.timer_id)
         return self.apply(timer, timer.due_at + late)
 
     def pending(self) -> list[TimerEvent]:
-        """Started timers an instance still waits on (the others wake up to nothing)."""
+        """Started wake-ups an instance waits on next (the others wake up to nothing, or come later)."""
         armed = {i.timer_id for i in self.state.journeys}
         return [t for t in self.timers if t.timer_id in armed]
+
+    def executions(self) -> dict[str, list[datetime]]:
+        """Each execution started (Step Functions names one per execution), with its wake-ups' due times."""
+        started: dict[str, list[datetime]] = {}
+        for timer in self.timers:
+            started.setdefault(timer.execution_name, []).append(timer.due_at)
+        return started
 
     def run_timers_until(self, until):
         """Fire every timer not fired yet that is due by ``until``, in due order (timers armed meanwhile included)."""
@@ -115,16 +123,20 @@ def order(order_id: str = "o1", cart: str | None = "c1", categories: tuple[str, 
 CART = {"cart_abandonment": {}}
 
 
-def test_a_cart_starts_one_instance_and_one_timer_named_like_an_execution():
+def test_a_cart_starts_one_instance_and_one_execution_that_wakes_it_for_the_reminder_and_the_offer():
     customer = Customer(CART)
 
     decision = customer.does(added("a"))
 
-    assert [type(e) for e in decision.effects] == [StartTimer]
-    timer = customer.timers[0]
-    assert timer.due_at == T0 + hours(1) and timer.journey == "cart_abandonment" and timer.step == 0
-    assert EXECUTION_NAME.match(timer.timer_id) and len(timer.timer_id) <= 80
-    assert timer.customer == "u:u1" and timer.instance == "cart_abandonment:c1:1"
+    assert [type(e) for e in decision.effects] == [StartTimer, StartTimer]
+    reminder, offer = customer.timers
+    assert reminder.due_at == T0 + hours(1) and reminder.journey == "cart_abandonment" and reminder.step == 0
+    assert offer.due_at == T0 + hours(1) + days(1) and offer.step == 1
+    assert customer.executions() == {reminder.timer_id: [reminder.due_at, offer.due_at]}
+    assert EXECUTION_NAME.match(reminder.execution_name) and len(reminder.execution_name) <= 80
+    # each wake-up its own id (its FIFO deduplication id)
+    assert reminder.timer_id != offer.timer_id and reminder.message_id != offer.message_id
+    assert reminder.customer == "u:u1" and reminder.instance == "cart_abandonment:c1:1"
     assert customer.log() == [("entered", "Product Added")]
 
 
@@ -133,12 +145,13 @@ def test_cart_changes_while_waiting_start_nothing_and_the_wake_up_rearms_for_the
     customer.does(added("a"))
     customer.does(added("b"), T0 + minutes(20))
     customer.does(removed("a"), T0 + minutes(40))
-    assert len(customer.timers) == 1  # lazy: activity moved the reference time only
+    assert len(customer.executions()) == 1  # lazy: activity moved the reference time only
 
     customer.fire()
 
     assert customer.sent == []
-    assert len(customer.timers) == 2 and customer.timers[1].due_at == T0 + minutes(100)
+    _, rearmed = customer.executions().values()
+    assert rearmed == [T0 + minutes(100), T0 + minutes(100) + days(1)]
     assert customer.log()[-1][0] == "rearmed" and customer.state.journeys[0].arms == 2
 
     customer.fire()
@@ -172,16 +185,36 @@ def test_second_step_brings_a_deterministic_time_limited_offer_then_the_journey_
     assert again.sent[1].message_id == offer.message_id and again.sent[1].variables == offer.variables
 
 
-def test_an_order_before_the_reminder_means_no_reminder_and_the_timer_wakes_to_nothing():
+def test_an_order_before_the_reminder_means_no_reminder_and_both_wake_ups_change_nothing():
     customer = Customer(CART)
     customer.does(added("a"))
     customer.does(order(cart="c1"), T0 + minutes(30))
-
     assert customer.log()[-1] == ("exited", "Order Completed")
-    decision = customer.fire()
 
-    assert decision.effects == [] and customer.sent == []
-    assert customer.log()[-1][0] == "ignored"
+    woke = [customer.fire(), customer.fire()]
+
+    # nothing to send, nothing to save: the updater writes no state for them
+    assert [(d.effects, d.state) for d in woke] == [([], None), ([], None)] and customer.sent == []
+    assert customer.log()[-1] == ("exited", "Order Completed")
+
+
+def test_a_wait_the_shop_changes_meanwhile_counts_from_the_next_step_on():
+    # Given a cart whose execution carries the offer's wake-up at 1 h + 1 day
+    customer = Customer(CART)
+    customer.does(added("a"))
+    # When the shop makes the offer wait two days before the reminder went out
+    longer = [{"wait": "PT1H", "template": "cart_reminder"}, {"wait": "P2D", "template": "cart_offer"}]
+    customer.config = Customer({"cart_abandonment": {"steps": longer}}).config
+    customer.fire()
+
+    # Then the offer comes at the new time, from a new execution; the old wake-up changes nothing
+    assert list(customer.executions().values())[1:] == [[T0 + hours(1) + days(2)]]
+    assert customer.fire().state is None
+    customer.fire()
+    assert [(m.template, m.created_at) for m in customer.sent] == [
+        ("cart_reminder", T0 + hours(1)),
+        ("cart_offer", T0 + hours(1) + days(2)),
+    ]
 
 
 def test_an_order_without_cart_id_closes_every_cart_journey():
@@ -215,7 +248,8 @@ def test_a_cart_filled_again_after_the_order_starts_a_new_instance():
     customer.does(added("b"), T0 + minutes(20))
 
     (instance,) = customer.instances("cart_abandonment")
-    assert instance.seq == 2 and customer.timers[-1].due_at == T0 + minutes(80)
+    assert instance.seq == 2
+    assert list(customer.executions().values())[-1] == [T0 + minutes(80), T0 + minutes(80) + days(1)]
 
 
 def test_a_duplicate_message_id_makes_one_instance():
@@ -226,7 +260,7 @@ def test_a_duplicate_message_id_makes_one_instance():
     duplicate = customer.apply(accepted(message, T0 + minutes(1)), T0 + minutes(1))
 
     assert duplicate.duplicate and duplicate.effects == []
-    assert len(customer.instances("cart_abandonment")) == 1 and len(customer.timers) == 1
+    assert len(customer.instances("cart_abandonment")) == 1 and len(customer.executions()) == 1
 
 
 def test_a_duplicate_wake_up_sends_nothing_twice():
@@ -240,16 +274,17 @@ def test_a_duplicate_wake_up_sends_nothing_twice():
     assert again.duplicate and len(customer.sent) == 1
 
 
-def test_an_unknown_timer_is_ignored_and_logged():
+def test_an_unknown_timer_changes_nothing():
     customer = Customer(CART)
     customer.does(added("a"))
     stranger = customer.timers[0].model_copy(update={"timer_id": "cart_abandonment-9-0-1-zzzz"})
 
     decision = customer.fire(stranger)
 
-    assert decision.effects == [] and customer.sent == []
-    assert customer.log()[-1][0] == "ignored"
-    assert len(customer.instances("cart_abandonment")) == 1  # the real timer still counts
+    assert decision.effects == [] and decision.state is None and customer.sent == []
+    assert customer.log() == [("entered", "Product Added")]
+    customer.run_timers_until(T0 + days(2))  # the real wake-ups still count
+    assert [m.template for m in customer.sent] == ["cart_reminder", "cart_offer"]
 
 
 def test_the_reminder_is_not_sent_when_the_guard_fails_at_wake_up():
@@ -318,7 +353,7 @@ def test_welcome_runs_once_ever_however_the_customer_arrives():
     customer.does(track("Application Installed"))
     customer.does(identify({"email": "anna@example.com"}), T0 + minutes(1))
     customer.does(track("Newsletter Subscribed"), T0 + minutes(2))
-    assert len(customer.timers) == 1 and customer.log("welcome")[-1] == ("not_entered", "already active")
+    assert len(customer.executions()) == 1 and customer.log("welcome")[-1] == ("not_entered", "already active")
 
     customer.run_timers_until(T0 + days(5))
     customer.does(identify({"email": "anna@example.com"}), T0 + days(30))
@@ -382,7 +417,7 @@ def test_a_waiting_welcome_enters_once_the_shop_turns_the_reach_rule_off():
     customer.does(track("Product Viewed", product("a")), T0 + minutes(1))
     # Then the welcome enters, as it did before the rule
     assert customer.log("welcome")[-1] == ("entered", "no longer waits for reach")
-    assert [t.due_at for t in customer.timers] == [T0 + minutes(10)]
+    assert list(customer.executions().values()) == [[T0 + minutes(10), T0 + minutes(10) + days(3)]]
 
 
 def test_an_unreachable_visitor_with_a_cart_starts_no_timer():
@@ -397,16 +432,21 @@ def test_an_unreachable_visitor_with_a_cart_starts_no_timer():
 
 
 def test_the_welcome_offer_is_a_first_order_code_and_the_first_order_ends_the_series():
+    # Given a newsletter signup: one execution carries both steps of the welcome
     customer = Customer(WELCOME)
     customer.does(track("Newsletter Subscribed"))
+    assert list(customer.executions().values()) == [[T0 + minutes(10), T0 + minutes(10) + days(3)]]
     customer.fire()
     (welcome,) = customer.sent
     assert welcome.variables["offer"]["code"].startswith("WELCOME")
 
+    # When they order on day 1, before the loyalty step
     customer.does(order(cart=None), T0 + days(1))
-    customer.run_timers_until(T0 + days(10))
+    loyalty = customer.fire()
 
-    assert len(customer.sent) == 1 and customer.log("welcome")[-2] == ("exited", "Order Completed")
+    # Then the series ends: the loyalty step's wake-up comes at its time and changes nothing
+    assert (loyalty.effects, loyalty.state) == ([], None)
+    assert len(customer.sent) == 1 and customer.log("welcome")[-1] == ("exited", "Order Completed")
 
 
 def test_a_customer_who_has_ordered_gets_no_welcome_and_the_log_says_why():
@@ -430,6 +470,8 @@ def test_post_purchase_thanks_asks_for_a_review_then_cross_sells_from_the_orders
 
     customer.run_timers_until(T0 + days(30))
 
+    assert len(customer.executions()) == 1  # the three waits are one execution
+
     thanks, review, cross_sell = customer.sent
     assert (thanks.template, review.template, cross_sell.template) == (
         "order_thank_you",
@@ -450,37 +492,74 @@ def test_the_same_order_reported_twice_is_one_sequence():
     customer.does(order("o1"))
     customer.does(order("o1"), T0 + minutes(2))  # the shop's backend reports it again under another messageId
 
-    assert len(customer.instances("post_purchase")) == 1 and len(customer.timers) == 1
+    assert len(customer.instances("post_purchase")) == 1 and len(customer.executions()) == 1
 
 
-def test_a_refund_ends_the_post_purchase_sequence():
+def test_post_purchase_starts_one_execution_for_its_three_waits_and_each_step_goes_out_at_its_time():
+    # Given an order
+    customer = Customer(POST_PURCHASE)
+    decision = customer.does(order("o1"))
+
+    # Then one execution is started, carrying a wake-up per step, each with its own id
+    due = [T0 + minutes(10), T0 + days(7) + minutes(10), T0 + days(14) + minutes(10)]
+    assert list(customer.executions().values()) == [due]
+    assert len({effect.event.timer_id for effect in decision.effects}) == 3
+
+    # And each wake-up, when it comes, sends its step then and starts nothing
+    for expected in due:
+        woke = customer.fire()
+        assert [type(e) for e in woke.effects] == [Send] and woke.effects[0].message.created_at == expected
+    assert [m.template for m in customer.sent] == ["order_thank_you", "review_request", "cross_sell"]
+    assert customer.log("post_purchase")[-1] == ("completed", "") and customer.instances("post_purchase") == []
+
+
+def test_a_refund_ends_the_post_purchase_sequence_and_its_later_wake_ups_change_nothing():
     customer = Customer(POST_PURCHASE)
     customer.does(order("o1"))
     customer.run_timers_until(T0 + hours(1))
 
     customer.does(track("Order Refunded", {"order_id": "o1"}), T0 + days(2))
-    customer.run_timers_until(T0 + days(30))
+    later = [customer.fire(), customer.fire()]  # the review request's and the cross-sell's wake-ups
 
+    assert [(d.effects, d.state) for d in later] == [([], None), ([], None)]  # nothing sent, nothing saved
     assert [m.template for m in customer.sent] == ["order_thank_you"]
-    assert ("exited", "Order Refunded") in customer.log()
+    assert customer.log()[-1] == ("exited", "Order Refunded")
+
+
+def test_a_wake_up_that_comes_late_takes_every_step_due_by_then_once():
+    # Given a post-purchase whose first wake-up is delivered eight days late (after the review request's time)
+    customer = Customer(POST_PURCHASE)
+    customer.does(order("o1"))
+    customer.fire(late=days(8))
+    assert [m.template for m in customer.sent] == ["order_thank_you", "review_request"]
+
+    # When the review request's own wake-up comes, and then the cross-sell's
+    review = customer.fire()
+    customer.fire()
+
+    # Then the review request is not sent twice, and the cross-sell goes out at its time
+    assert review.state is None
+    assert [m.template for m in customer.sent] == ["order_thank_you", "review_request", "cross_sell"]
+    assert len(customer.executions()) == 1
 
 
 # ---------------------------------------------------------------- J5 repeat purchase
 
 
-def test_a_step_nothing_could_carry_starts_no_execution_until_a_channel_reaches_the_customer():
+def test_a_step_nothing_could_carry_waits_parked_until_a_channel_reaches_the_customer():
     # Given a customer who ordered and withdrew their only consent before the thank-you went out
     customer = Customer(POST_PURCHASE)
     customer.does(order(), T0)
     customer.does(consent("email", status="withdrawn"), T0 + minutes(5))
     customer.fire()  # the thank-you is decided (the router holds it back)
-    # Then the review request, which nothing could carry, starts no execution
-    assert len(customer.timers) == 1 and customer.log("post_purchase")[-1][0] == "parked"
+    # Then the review request, which nothing could carry, is parked: its wake-up, already in the execution, will
+    # change nothing
+    assert len(customer.executions()) == 1 and customer.log("post_purchase")[-1][0] == "parked"
 
     # When they consent again on day 3
     customer.does(consent("email"), T0 + days(3))
-    # Then the review request is armed for its time
-    assert [t.due_at for t in customer.timers[1:]] == [T0 + minutes(10) + days(7)]
+    # Then the rest is armed for its time, in a new execution
+    assert list(customer.executions().values())[1:] == [[T0 + minutes(10) + days(7), T0 + minutes(10) + days(14)]]
     customer.run_timers_until(T0 + days(20))
     assert [m.template for m in customer.sent] == ["order_thank_you", "review_request", "cross_sell"]
 
@@ -495,7 +574,7 @@ def test_steps_due_while_nothing_could_carry_them_are_skipped_without_a_wake_up(
     customer.does(consent("email"), T0 + days(10))
     # Then the review request is skipped (it would have been held back) and only the cross-sell is armed
     assert customer.log("post_purchase")[-1] == ("skipped", "no channel reached the customer")
-    assert [t.due_at for t in customer.timers[1:]] == [T0 + minutes(10) + days(14)]
+    assert list(customer.executions().values())[1:] == [[T0 + minutes(10) + days(14)]]
 
 
 REPEAT = {"repeat_purchase": {}}
@@ -548,7 +627,7 @@ def test_a_customer_active_every_day_never_gets_a_reactivation_and_starts_few_ex
     customer.run_timers_until(T0 + days(120))
 
     assert customer.sent == []
-    executions = len(customer.timers)
+    executions = len(customer.executions())
     assert executions <= 3 and executions / events < 0.05, (executions, events)
     assert len(customer.pending()) == 1  # still watching, one execution pending
 
@@ -731,9 +810,10 @@ def test_journey_state_is_small_and_survives_the_store_round_trip():
     assert len(customer.state.model_dump_json(exclude_defaults=True, include=journey_fields)) < 350
 
     customer.does(order(), T0 + minutes(5))
-    customer.fire()  # stale
+    customer.fire()  # stale: nothing saved
     customer.does(track("Product Removed", product("zz", cart_id="c7")), T0 + hours(2))  # not entered: no cart
     customer.does(added("b"), T0 + hours(3))
+    customer.fire()  # the reminder: the instance now waits on the offer's wake-up, planned in its execution
     state = customer.state
 
     stored = state.model_dump_json(exclude_defaults=True)
@@ -742,9 +822,9 @@ def test_journey_state_is_small_and_survives_the_store_round_trip():
     assert [e.view()["outcome"] for e in state.journey_log] == [
         "entered",
         "exited",
-        "ignored",
         "not_entered",
         "entered",
+        "step_due",
     ]
     assert state.journey_log[1].view() == {
         "at": "2026-11-02T09:05:00Z",
@@ -754,7 +834,8 @@ def test_journey_state_is_small_and_survives_the_store_round_trip():
         "step": 0,
         "reason": "Order Completed",
     }
-    assert state.journeys[0].view()["due_at"] == "2026-11-02T13:00:00Z"
+    assert state.journeys[0].view()["due_at"] == "2026-11-03T13:00:00Z"
+    assert state.journeys[0].view()["execution"] == customer.pending()[0].execution_name != state.journeys[0].timer_id
 
 
 def test_merging_an_anonymous_visitor_adopts_their_cart_journey_under_a_new_number():
@@ -776,6 +857,10 @@ def test_merging_an_anonymous_visitor_adopts_their_cart_journey_under_a_new_numb
 
     (reminder,) = [e.message for e in woke.effects if isinstance(e, Send)]
     assert reminder.customer == "u:u1" and reminder.variables["instance"] == "cart_abandonment:c1:2"
+    # and the offer's wake-up, planned in the anonymous visitor's execution, finds the renumbered instance too
+    assert woke.state is not None
+    offer = decide(woke.state, anonymous.timers[1], T0 + hours(25), known.config)
+    assert [e.message.template for e in offer.effects if isinstance(e, Send)] == ["cart_offer"]
 
 
 def test_feedback_is_deduplicated_and_starts_nothing():

@@ -132,6 +132,22 @@ def test_virtual_timers_start_a_timer_id_once_and_come_due_in_order():
     assert heap.next_due is None and heap.fired == 2
 
 
+def test_virtual_timers_run_a_sequence_as_one_execution_whose_wake_ups_come_due_each_at_its_time():
+    heap = VirtualTimers()
+    sequence = [timer("first", 60).model_copy(update={"execution": "first"})] + [
+        timer(f"first-{step}", 60 * step).model_copy(update={"execution": "first", "step": step}) for step in (2, 3)
+    ]
+
+    heap.start(sequence)
+    heap.start(sequence[:1])  # started again (a retried decision): the execution exists
+
+    assert heap.started == 1
+    assert [t.timer_id for t in heap.pop_due(T0 + timedelta(seconds=60))] == ["first"]
+    assert heap.next_due == T0 + timedelta(seconds=120)
+    assert [t.timer_id for t in heap.pop_due(T0 + timedelta(seconds=180))] == ["first-2", "first-3"]
+    assert heap.fired == 3
+
+
 def test_a_timer_comes_due_when_the_state_machines_wait_ends_in_whole_seconds():
     heap = VirtualTimers()
 
