@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from shared.adapters.channels.push import EndpointReader, endpoint_owner
 from shared.adapters.phone_index import PhoneIndex, PhoneOwner
-from shared.adapters.queue import FifoEntry, FifoQueue
+from shared.adapters.queue import FifoQueue
 from shared.core.notifications import (
     EmailFeedback,
     Ignored,
@@ -39,7 +39,8 @@ from shared.core.notifications import (
 )
 from shared.core.tokens import InvalidTokenError, verify_unsubscribe_token
 from shared.models.config import Channel
-from shared.models.events import FeedbackEvent, FeedbackReason, deduplication_id
+from shared.models.events import FeedbackEvent, FeedbackReason
+from shared.service.feedback_events import feedback_entry
 
 SOURCES = {
     "hard_bounce": "ses-bounce",
@@ -48,11 +49,6 @@ SOURCES = {
     "push_endpoint_disabled": "sns-push-event",
     "whatsapp_inbound": "whatsapp-inbound",
 }
-
-
-def feedback_entry(event: FeedbackEvent) -> FifoEntry:
-    """The FIFO message of a feedback event: the customer's group, deduplicated per shop and feedback id."""
-    return FifoEntry(event.group, deduplication_id(event.shop_id, event.message_id), event.model_dump_json())
 
 
 @dataclass

@@ -129,9 +129,10 @@ def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> O
     from shared.adapters.channels import InboxStore, providers_for
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
-    from shared.adapters.queue import FifoEntry, FifoQueue
+    from shared.adapters.queue import FifoQueue
     from shared.adapters.shops import ShopDirectory
-    from shared.models.events import FeedbackEvent, deduplication_id
+    from shared.models.events import FeedbackEvent
+    from shared.service.feedback_events import feedback_entry
     from shared.service.links import Links
 
     inbox = InboxStore(settings.customers_table)
@@ -146,9 +147,7 @@ def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> O
     events = FifoQueue(settings.events_queue_url)
 
     def feedback(event: FeedbackEvent) -> None:
-        events.send(
-            [FifoEntry(event.group, deduplication_id(event.shop_id, event.message_id), event.model_dump_json())]
-        )
+        events.send([feedback_entry(event)])
 
     router = ChannelRouter(
         CustomerStore(settings.customers_table),
