@@ -62,22 +62,39 @@ def handler_modules() -> dict[str, str]:
     }
 
 
+def template_environment() -> dict[str, str]:
+    """The variables template.yaml's Globals give every function, where they are values rather than references to
+    resources (a parameter stands for its default)."""
+    from infra.template import load_template, target_of
+
+    template = load_template(TEMPLATE)
+    parameters = template.get("Parameters", {})
+    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    env = {}
+    for name, value in variables.items():
+        if isinstance(value, str | int | float | bool):
+            env[name] = str(value)
+        elif (target := target_of(value)) in parameters and "Default" in parameters[target]:
+            env[name] = str(parameters[target]["Default"])
+    return env
+
+
 def lambda_environment() -> dict[str, str]:
-    """What a function's interpreter sees in Lambda (values that matter at import: tracing on, service names)."""
+    """What a function's interpreter sees in Lambda (values that matter at import: tracing on, service names, the
+    template's own settings)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("POWERTOOLS_", "AWS_")) and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+        if not k.startswith(("POWERTOOLS_", "AWS_", "PYDANTIC_"))
+        and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
     }
+    env.update(template_environment())
     env.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": "nudge-bench",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "POWERTOOLS_SERVICE_NAME": "nudge",
-            "POWERTOOLS_METRICS_NAMESPACE": "nudge",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
     )
     return env

@@ -314,3 +314,13 @@ def test_an_import_from_source_finds_no_bytecode_and_writes_none(tmp_path, mode,
         done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == str(compiled)
     assert bool(list(tmp_path.rglob("*.pyc"))) is compiled
+
+
+def test_imports_are_timed_in_the_environment_the_template_gives_every_function(monkeypatch):
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "")  # the developer's own setting does not leak in
+    env = lambda_environment()
+
+    assert env["POWERTOOLS_SERVICE_NAME"] == "nudge"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"  # the LogLevel parameter's default
+    assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert "CUSTOMERS_TABLE" not in env  # a resource's name: nothing reads it at import
