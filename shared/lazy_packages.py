@@ -1,20 +1,23 @@
 """Packages whose ``__init__`` runs only when one of its own names is looked up, not when a submodule is imported.
 
-Python runs a package's ``__init__`` before any of its submodules, and some of Powertools' import everything they
-offer: ``aws_lambda_powertools.event_handler`` every resolver (AppSync, Bedrock agents, VPC Lattice, and asyncio
-with them), ``aws_lambda_powertools.utilities.data_classes`` some forty event classes. A handler that needs the HTTP
-API resolver, or the SQS record, pays for all of them at every cold start. :func:`defer_init` puts such a package
-in ``sys.modules`` with its ``__init__`` not run. Then:
+Python runs a package's ``__init__`` before any of its submodules, and some packages the handlers use import
+everything they offer: ``aws_lambda_powertools.event_handler`` every resolver (AppSync, Bedrock agents, VPC Lattice,
+asyncio with them), ``aws_lambda_powertools.utilities.data_classes`` some forty event classes,
+``aws_lambda_powertools.utilities.parameters`` every parameter store, and ``asyncio`` (which Powertools' batch module
+imports for an async processor nudge does not use) its event loops, streams and subprocesses. A handler that needs
+the HTTP API resolver or the SQS record pays for all of it at every cold start. :func:`defer_init` puts such a
+package in ``sys.modules`` with its ``__init__`` not run. Then:
 
 - a submodule imports as usual (``from aws_lambda_powertools.event_handler.api_gateway import Response``);
 - a name the ``__init__`` imports from a submodule (``from aws_lambda_powertools.event_handler import
   APIGatewayHttpResolver``) imports that one submodule only: the ``__init__``'s import statements are read, not run;
-- any other look-up (``__all__``, a name the ``__init__`` defines itself) runs the ``__init__`` once, and the package
-  is then the same as if it had been imported normally.
+- any other look-up (``__all__``, ``asyncio.run``, a name the ``__init__`` defines itself) runs the ``__init__`` once,
+  and the package is then the same as if it had been imported normally.
 
-So code that imports these packages the usual way keeps working, and loads only the submodules it uses.
-:func:`narrow_powertools` does this for the Powertools packages above; ``functions/__init__.py`` calls it, so it
-happens before any handler module imports Powertools. A package already imported is left as it is.
+So code that imports these packages the usual way keeps working, and loads only the parts it uses.
+:func:`narrow_powertools` does this for the packages above; each function's package (``functions/<fn>/__init__.py``,
+which Lambda imports before the handler module) calls it, so it happens before the handler imports Powertools. A
+package imported already is left as it is.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ import threading
 from types import ModuleType
 from typing import Any
 
-# Powertools packages whose __init__ loads much more than nudge's handlers use of them.
+# Packages whose __init__ loads much more than nudge's handlers use of them.
 POWERTOOLS_PACKAGES = (
     "aws_lambda_powertools.event_handler",
     "aws_lambda_powertools.utilities.data_classes",
     "aws_lambda_powertools.utilities.parameters",
+    "asyncio",  # imported by Powertools' batch module, used only by its AsyncBatchProcessor
 )
 
 
