@@ -38,8 +38,8 @@ from shared.core.notifications import (
     parse_notification,
 )
 from shared.core.tokens import InvalidTokenError, verify_unsubscribe_token
-from shared.models.config import Channel
-from shared.models.events import FeedbackEvent, FeedbackReason
+from shared.models.nudge_events import FeedbackEvent, FeedbackReason
+from shared.models.vocabulary import Channel
 from shared.service.feedback_events import feedback_entry
 
 SOURCES = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.adapters.queue import FifoEntry
-from shared.models.events import FeedbackEvent, deduplication_id
+from shared.models.nudge_events import FeedbackEvent, deduplication_id
 
 
 def feedback_entry(event: FeedbackEvent) -> FifoEntry:

@@ -8,13 +8,16 @@ secret the template creates; it is read through Powertools Parameters and cached
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities import parameters
 
 from shared.core.tokens import issue_unsubscribe_token
-from shared.models.config import Channel, ShopConfig
-from shared.models.messages import OutboxMessage
+from shared.models.vocabulary import Channel
+
+if TYPE_CHECKING:
+    from shared.models.config import ShopConfig
+    from shared.models.messages import OutboxMessage
 
 _SECRET_MAX_AGE = 300
 

@@ -21,8 +21,8 @@ from shared.adapters.phone_index import PhoneIndex
 from shared.adapters.queue import StandardQueue
 from shared.adapters.timers import Timers, timers_for
 from shared.models.config import Channel, ShopConfig
-from shared.models.events import TimerEvent
 from shared.models.messages import OutboxMessage, TransientDeliveryError
+from shared.models.nudge_events import TimerEvent
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def build_consumer(settings: RouterSettings, clock: Callable[[], datetime]) -> O
     from shared.adapters.ledger import SendLedger
     from shared.adapters.queue import FifoQueue
     from shared.adapters.shops import ShopDirectory
-    from shared.models.events import FeedbackEvent
+    from shared.models.nudge_events import FeedbackEvent
     from shared.service.feedback_events import feedback_entry
     from shared.service.links import Links
 

@@ -39,7 +39,7 @@ from shared.adapters.queue import FifoQueue
 from shared.adapters.shops import ShopDirectory
 from shared.core.tokens import UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
 from shared.models.config import KEY_HASH_PREFIX, Channel
-from shared.models.events import FeedbackEvent
+from shared.models.nudge_events import FeedbackEvent
 from shared.service.feedback_events import feedback_entry
 from shared.service.keys import secret_key_from
 

@@ -23,7 +23,6 @@ from shared.content.errors import ContentError
 from shared.core.routing import Routing, next_sms_window, route
 from shared.models.channels import PushPlatform, SendContext
 from shared.models.config import Channel, ShopConfig
-from shared.models.events import FeedbackEvent
 from shared.models.messages import (
     Address,
     Attempt,
@@ -33,6 +32,7 @@ from shared.models.messages import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from shared.models.nudge_events import FeedbackEvent
 from shared.models.state import CustomerState
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]

@@ -111,8 +111,15 @@ NOT_BY = {
         "shared.adapters.channels.email",
         "shared.adapters.channels.push",
         "shared.core.notifications",
+        "shared.models.segment",  # it makes feedback events, never reads a shop's Segment events
     ],
-    "feedback": ["shared.adapters.channels.email", "shared.adapters.channels.inbox", "jinja2"],
+    "feedback": [
+        "shared.adapters.channels.email",
+        "shared.adapters.channels.inbox",
+        "jinja2",
+        "shared.models.config",  # it names channels, never reads a shop's configuration
+        "shared.models.segment",
+    ],
     "ingest": ["shared.models.state", "jinja2"],
 }
 
