@@ -1,17 +1,17 @@
 """What travels on the customer events queue: one envelope per change to one customer.
 
 Every change to a customer's state goes through the FIFO queue with ``MessageGroupId`` = shop + customer, so one
-writer applies a customer's events in order (architecture §1). A shop's Segment message is one ``kind``; a timer
-come due and delivery feedback, which nudge makes itself, are the others (``shared.models.nudge_events``, re-exported
-here).
+writer applies a customer's events in order (architecture §1). A shop's Segment message is one ``kind``
+(``SegmentEvent``, in ``shared.models.segment_events``); a timer come due and delivery feedback, which nudge makes
+itself, are the others (``shared.models.nudge_events``). This module names them all; the Segment ones load when
+first named, so that the channel router, which arms timers but never reads a Segment message, does not load the
+Segment schema.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from shared.models.nudge_events import FeedbackEvent as FeedbackEvent
 from shared.models.nudge_events import FeedbackReason as FeedbackReason
@@ -20,55 +20,17 @@ from shared.models.nudge_events import as_utc as as_utc
 from shared.models.nudge_events import customer_key as customer_key
 from shared.models.nudge_events import deduplication_id as deduplication_id
 from shared.models.nudge_events import group_id as group_id
-from shared.models.segment import Alias, Identify, SegmentMessage
-from shared.models.vocabulary import KeyKind
+
+if TYPE_CHECKING:
+    from shared.models.segment_events import QueuedEvent as QueuedEvent
+    from shared.models.segment_events import SegmentEvent as SegmentEvent
+
+_SEGMENT_NAMES = ("SegmentEvent", "QueuedEvent")
 
 
-class SegmentEvent(BaseModel):
-    """A shop's Segment message, accepted by ingest: clock-corrected, stamped, authenticated to a shop."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    kind: Literal["segment"] = "segment"
-    shop_id: str
-    received_at: datetime
-    message: SegmentMessage
-    authority: KeyKind = Field(
-        default="write",
-        description="which kind of shop key sent it: only a secret key (server-side) may merge two known customers; "
-        "events queued before this field existed count as the public write key's",
-    )
-
-    @property
-    def message_id(self) -> str:
-        assert self.message.messageId is not None  # ingest assigns one to every message
-        return self.message.messageId
-
-    @property
-    def occurred_at(self) -> datetime:
-        """When it happened (the skew-corrected ``timestamp``)."""
-        return as_utc(self.message.timestamp or self.received_at)
-
-    @property
-    def customer(self) -> str:
-        return customer_key(self.message.userId, self.message.anonymousId)
-
-    @property
-    def merges(self) -> tuple[str, ...]:
-        """Other customers this message says are the same person (identify with both ids, or alias)."""
-        message = self.message
-        if isinstance(message, Alias):
-            # previousId may be an older user id or an anonymous id. Whether a known customer may be merged (only
-            # with a secret key) is the updater's call: it knows which of the two records exists.
-            candidates = (f"u:{message.previousId}", f"a:{message.previousId}")
-            return tuple(c for c in candidates if c != self.customer)
-        if isinstance(message, Identify) and message.userId and message.anonymousId:
-            return (f"a:{message.anonymousId}",)
-        return ()
-
-    @property
-    def group(self) -> str:
-        return group_id(self.shop_id, self.customer)
-
-
-QueuedEvent = Annotated[SegmentEvent | TimerEvent | FeedbackEvent, Field(discriminator="kind")]
+def __getattr__(name: str) -> Any:
+    if name not in _SEGMENT_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module("shared.models.segment_events"), name)
+    globals()[name] = value
+    return value

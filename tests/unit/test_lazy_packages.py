@@ -106,7 +106,12 @@ NEVER = [
 ]
 # What one handler does not use although a neighbour does (loaded at the first use, if ever).
 NOT_BY = {
-    "channel_router": ["jinja2", "shared.content.renderer", "shared.adapters.channels.email"],
+    "channel_router": [
+        "jinja2",
+        "shared.content.renderer",
+        "shared.adapters.channels.email",
+        "shared.models.segment",  # it arms timers, never reads a shop's Segment events
+    ],
     "public_api": [
         "shared.adapters.channels.email",
         "shared.adapters.channels.push",
