@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 
-.PHONY: install browser demo serve test lint typecheck any-hour sam-validate sam-build bench clean pr
+.PHONY: install browser demo serve test lint typecheck any-hour sam-validate sam-build build-SharedLayer bench clean pr
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 is needed (Lambda's runtime); install it, e.g. with pyenv" >&2; exit 1; }
@@ -85,6 +85,22 @@ sam-validate: $(SAM_VENV)/.installed
 sam-build: $(SAM_VENV)/.installed  ## no Docker needed; python3.13 must be installed
 	@test -n "$(PYTHON313)" || { echo "python3.13 is needed: sam build packages for Lambda's python3.13" >&2; exit 1; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+
+# The shared layer (template.yaml: SharedLayer, BuildMethod makefile). sam build runs this target in a copy of shared/
+# with ARTIFACTS_DIR set; it does what the python3.13 build method did (the requirements as arm64 wheels for
+# python3.13, the package under python/shared) and then compiles every module of the layer to bytecode. Lambda's /opt
+# is read-only, so a layer without .pyc is compiled from source at every cold start. unchecked-hash: the .pyc is used
+# without comparing it to the source's timestamp, which the layer's zip does not keep faithfully.
+LAYER_DIR = $(ARTIFACTS_DIR)/python
+build-SharedLayer:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "build-SharedLayer is run by sam build (make sam-build)" >&2; exit 1; }
+	@test -n "$(PYTHON313)" || { echo "python3.13 is needed: the layer is built for Lambda's python3.13" >&2; exit 1; }
+	$(PYTHON313) -m pip install --quiet --disable-pip-version-check --no-compile --target "$(LAYER_DIR)" \
+	  --platform manylinux2014_aarch64 --implementation cp --python-version 3.13 --only-binary=:all: -r requirements.txt
+	rm -rf "$(LAYER_DIR)/bin"  # console scripts of the dependencies: nothing on Lambda runs them
+	$(PYTHON313) -c 'import shutil, sys; shutil.copytree(".", sys.argv[1], ignore=shutil.ignore_patterns(*sys.argv[2:]))' \
+	  "$(LAYER_DIR)/shared" __pycache__ '*.pyc' requirements.txt
+	$(PYTHON313) -m compileall -q -f -j0 --invalidation-mode unchecked-hash "$(LAYER_DIR)"
 
 pr: lint typecheck test sam-validate  ## everything CI runs
 

@@ -46,7 +46,7 @@ def command_line(args: argparse.Namespace) -> str:
         "customers": 200,
         "days": 30,
         "seed": shop.SEED,
-        "import_runs": 5,
+        "import_runs": 7,
         "core_customers": 1000,
         "batch_events": 2500,
     }
@@ -65,7 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=30, help="days of traffic (default 30)")
     parser.add_argument("--seed", type=int, default=shop.SEED, help="random seed (default fixed)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="shop config YAML (default: the demo shop)")
-    parser.add_argument("--import-runs", type=int, default=5, help="fresh interpreters per handler (0: skip)")
+    parser.add_argument(
+        "--import-runs", type=int, default=7, help="rounds of fresh interpreters per handler, .pyc and not (0: skip)"
+    )
     parser.add_argument(
         "--core-customers", type=int, default=1000, help="customers in the decision-core measurement (0: skip)"
     )
@@ -94,7 +96,7 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
             core = core_throughput(config, events)
     imports = None
     if args.import_runs > 0:
-        with _stage(f"cold imports: {args.import_runs} fresh interpreters per handler", err):
+        with _stage(f"cold imports: {args.import_runs} rounds, with .pyc and without", err):
             imports = import_times(args.import_runs)
     batch = None
     if getattr(args, "batch_events", 0) > 0:
@@ -146,6 +148,12 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "scheduler_engine_cost_per_million": scheduler_engine_cost_per_million(counts),
         "pinpoint_cost_per_million": pinpoint_cost_per_million(counts),
         "targets": report.target_values(),
+        "imports": None
+        if report.imports is None
+        else {
+            mode: {"boto3_ms": column.boto3_ms, "handlers_ms": column.handlers}
+            for mode, column in report.imports.columns.items()
+        },
         "batch": None
         if report.batch is None
         else {

@@ -1,4 +1,5 @@
-"""``nudge bench``: each handler module's cold import, in a fresh interpreter with the Lambda environment."""
+"""``nudge bench``: each handler module's cold import, in a fresh interpreter with the Lambda environment, with
+compiled bytecode and without."""
 
 from __future__ import annotations
 
@@ -7,29 +8,47 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 
 from infra.bench.pricing import REGION, ROOT, TEMPLATE
 
 # ---------------------------------------------------------------- cold imports
 
+# How each import is measured: with the modules' bytecode compiled beforehand (what a layer that ships .pyc gives),
+# and from source (nothing compiled and nothing written: a read-only code directory without .pyc, as Lambda's is).
+BYTECODE, SOURCE = "bytecode", "source"
+MODES = (BYTECODE, SOURCE)
+MODE_LABELS = {BYTECODE: ".pyc", SOURCE: "no .pyc"}
+
 
 @dataclass
-class ImportFigures:
-    """Median import time of each handler module and of bare boto3, fresh interpreters, the same run."""
+class ImportColumn:
+    """One way of importing (with bytecode or from source): median ms of bare boto3 and of each handler module."""
 
-    runs: int
     boto3_ms: float
     handlers: dict[str, float]  # function -> ms
-    heaviest: list[tuple[str, float]]  # top-level packages by own import time in the slowest handler (ms)
 
     def ratio(self, name: str) -> float:
         return self.handlers[name] / self.boto3_ms if self.boto3_ms else 0.0
 
+
+@dataclass
+class ImportFigures:
+    """Median import time of each handler module and of bare boto3, fresh interpreters, one run, in both modes."""
+
+    runs: int
+    columns: dict[str, ImportColumn]  # BYTECODE, SOURCE -> figures
+    slowest: str  # the handler slowest to import with bytecode
+    heaviest: list[tuple[str, float]]  # top-level packages by own import time in it (ms)
+
     @property
-    def worst(self) -> tuple[str, float]:
-        name = max(self.handlers, key=self.handlers.__getitem__)
-        return name, self.ratio(name)
+    def worst(self) -> tuple[str, str, float]:
+        """The handler and mode with the largest ratio to bare boto3: (function, mode, ratio)."""
+        return max(
+            ((name, mode, column.ratio(name)) for mode, column in self.columns.items() for name in column.handlers),
+            key=lambda item: item[2],
+        )
 
 
 def handler_modules() -> dict[str, str]:
@@ -43,25 +62,59 @@ def handler_modules() -> dict[str, str]:
     }
 
 
+def template_environment() -> dict[str, str]:
+    """The variables template.yaml's Globals give every function, where they are values rather than references to
+    resources (a parameter stands for its default)."""
+    from infra.template import load_template, target_of
+
+    template = load_template(TEMPLATE)
+    parameters = template.get("Parameters", {})
+    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    env = {}
+    for name, value in variables.items():
+        if isinstance(value, str | int | float | bool):
+            env[name] = str(value)
+        elif (target := target_of(value)) in parameters and "Default" in parameters[target]:
+            env[name] = str(parameters[target]["Default"])
+    return env
+
+
 def lambda_environment() -> dict[str, str]:
-    """What a function's interpreter sees in Lambda (values that matter at import: tracing on, service names)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "AWS_"))}
+    """What a function's interpreter sees in Lambda (values that matter at import: tracing on, service names, the
+    template's own settings)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("POWERTOOLS_", "AWS_", "PYDANTIC_"))
+        and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    }
+    env.update(template_environment())
     env.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": "nudge-bench",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
-            "POWERTOOLS_SERVICE_NAME": "nudge",
-            "POWERTOOLS_METRICS_NAMESPACE": "nudge",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
         }
     )
     return env
 
 
+def mode_environment(env: dict[str, str], mode: str, cache: str) -> dict[str, str]:
+    """``env`` for one mode. Both keep bytecode under ``cache`` (``PYTHONPYCACHEPREFIX``), not in the code's own
+    ``__pycache__`` folders, so what was compiled before the run does not count: with bytecode, a warm-up import
+    fills ``cache`` first; from source, ``cache`` stays empty and nothing is written (``PYTHONDONTWRITEBYTECODE``),
+    so every interpreter compiles every module it imports."""
+    env = {**env, "PYTHONPYCACHEPREFIX": cache}
+    if mode == SOURCE:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
 def _import_ms(module: str, env: dict[str, str]) -> float:
-    code = f"import time\nt = time.perf_counter()\nimport {module}\nprint(time.perf_counter() - t)"
+    """CPU time (user + system) of ``import module`` in a fresh interpreter. Not the wall clock: on a shared machine
+    the wall clock also counts the time the process waited for a core, which has nothing to do with the import."""
+    code = f"import time\nt = time.process_time()\nimport {module}\nprint(time.process_time() - t)"
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
     return float(done.stdout.strip()) * 1000
 
@@ -86,18 +139,33 @@ def _heaviest_packages(module: str, env: dict[str, str], top: int = 5) -> list[t
     return [(name, round(ms, 1)) for name, ms in heaviest]
 
 
-def import_times(runs: int = 5) -> ImportFigures:
-    """Median cold import per handler and for ``import boto3``: one warm-up round (bytecode caches), then ``runs``
-    rounds, each round one fresh interpreter per module, interleaved so drift hits all alike."""
+def import_times(runs: int = 7) -> ImportFigures:
+    """Median cold import per handler and for ``import boto3``, with bytecode and from source.
+
+    One warm-up round compiles each module's bytecode into a cache of this run. Then ``runs`` rounds: in each, every
+    module is imported by a fresh interpreter once with bytecode and once from source, one right after the other, so
+    that the machine's drift hits both modes and every module alike; the order of the modules turns by one each
+    round. Each module's figure is its median over the rounds; each mode's ratio is against bare boto3's median in
+    the same mode."""
     modules = {"boto3": "boto3", **handler_modules()}
-    env = lambda_environment()
-    for module in modules.values():
-        _import_ms(module, env)
-    samples: dict[str, list[float]] = {name: [] for name in modules}
-    for _ in range(runs):
-        for name, module in modules.items():
-            samples[name].append(_import_ms(module, env))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    boto3_ms = medians.pop("boto3")
-    slowest = max(medians, key=medians.__getitem__)
-    return ImportFigures(runs, boto3_ms, medians, _heaviest_packages(modules[slowest], env))
+    base = lambda_environment()
+    with tempfile.TemporaryDirectory(prefix="nudge-pyc-") as compiled, tempfile.TemporaryDirectory() as empty:
+        envs = {BYTECODE: mode_environment(base, BYTECODE, compiled), SOURCE: mode_environment(base, SOURCE, empty)}
+        for module in modules.values():
+            _import_ms(module, envs[BYTECODE])
+        samples: dict[str, dict[str, list[float]]] = {mode: {name: [] for name in modules} for mode in MODES}
+        names = list(modules)
+        for round_ in range(runs):
+            turn = round_ % len(names)
+            for name in names[turn:] + names[:turn]:
+                for mode in MODES:
+                    samples[mode][name].append(_import_ms(modules[name], envs[mode]))
+        if os.listdir(empty):
+            raise RuntimeError("an import from source wrote bytecode; the figures without .pyc would be wrong")
+        columns = {}
+        for mode in MODES:
+            medians = {name: statistics.median(values) for name, values in samples[mode].items()}
+            columns[mode] = ImportColumn(medians.pop("boto3"), medians)
+        slowest = max(columns[BYTECODE].handlers, key=columns[BYTECODE].ratio)
+        heaviest = _heaviest_packages(modules[slowest], envs[BYTECODE])
+    return ImportFigures(runs, columns, slowest, heaviest)

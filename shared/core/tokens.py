@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shared.models.config import CHANNELS, Channel
+from shared.models.vocabulary import CHANNELS, Channel
 
 _UNSUBSCRIBE_DOMAIN = b"nudge-unsubscribe-v1."
 _MAC_BYTES = 16

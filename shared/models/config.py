@@ -6,37 +6,22 @@ the hash, so a config repository does not have to hold live keys either.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shared.models.channels import EmailSettings, InAppSettings, PushSettings, SmsSettings, WhatsAppSettings
 from shared.models.content import TemplateSettings
 from shared.models.journeys import Journeys
-
-Channel = Literal["push", "email", "sms", "whatsapp", "in_app"]
-CHANNELS: tuple[Channel, ...] = ("push", "email", "sms", "whatsapp", "in_app")
-KEY_HASH_PREFIX = "sha256:"
-# A shop's API keys: the public write key its tracking clients send, the secret key its servers and support use.
-KeyKind = Literal["write", "secret"]
-
-
-def hash_key(key: str) -> str:
-    """The stored form of a presented API key: ``sha256:<hex>``."""
-    return KEY_HASH_PREFIX + hashlib.sha256(key.encode()).hexdigest()
-
-
-def _valid_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ValueError(f"unknown IANA time zone {name!r}") from error
-    return name
+from shared.models.vocabulary import CHANNELS as CHANNELS
+from shared.models.vocabulary import KEY_HASH_PREFIX as KEY_HASH_PREFIX
+from shared.models.vocabulary import Channel as Channel
+from shared.models.vocabulary import KeyKind as KeyKind
+from shared.models.vocabulary import TimeZoneName as TimeZoneName
+from shared.models.vocabulary import hash_key as hash_key
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -45,7 +30,6 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
-TimeZoneName = Annotated[str, AfterValidator(_valid_timezone)]
 Duration = Annotated[timedelta, AfterValidator(_positive)]
 ApiKey = Annotated[str, Field(min_length=8, max_length=200)]
 

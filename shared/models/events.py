@@ -1,183 +1,36 @@
 """What travels on the customer events queue: one envelope per change to one customer.
 
 Every change to a customer's state goes through the FIFO queue with ``MessageGroupId`` = shop + customer, so one
-writer applies a customer's events in order (architecture §1). Timer wake-ups and delivery feedback join this
-envelope as further ``kind`` values in later issues.
+writer applies a customer's events in order (architecture §1). A shop's Segment message is one ``kind``
+(``SegmentEvent``, in ``shared.models.segment_events``); a timer come due and delivery feedback, which nudge makes
+itself, are the others (``shared.models.nudge_events``). This module names them all; the Segment ones load when
+first named, so that the channel router, which arms timers but never reads a Segment message, does not load the
+Segment schema.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from shared.models.nudge_events import FeedbackEvent as FeedbackEvent
+from shared.models.nudge_events import FeedbackReason as FeedbackReason
+from shared.models.nudge_events import TimerEvent as TimerEvent
+from shared.models.nudge_events import as_utc as as_utc
+from shared.models.nudge_events import customer_key as customer_key
+from shared.models.nudge_events import deduplication_id as deduplication_id
+from shared.models.nudge_events import group_id as group_id
 
-from shared.models.config import Channel, KeyKind
-from shared.models.messages import OutboxMessage
-from shared.models.segment import Alias, Identify, SegmentMessage
+if TYPE_CHECKING:
+    from shared.models.segment_events import QueuedEvent as QueuedEvent
+    from shared.models.segment_events import SegmentEvent as SegmentEvent
 
-# SQS allows 128 characters of [A-Za-z0-9] and ASCII punctuation in group and deduplication ids.
-_SAFE_GROUP = re.compile(r"^[\x21-\x7e]{1,100}$")
-
-
-def as_utc(moment: datetime) -> datetime:
-    """``moment`` as an aware UTC datetime (a naive one is taken to be UTC already)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+_SEGMENT_NAMES = ("SegmentEvent", "QueuedEvent")
 
 
-def customer_key(user_id: str | None, anonymous_id: str | None) -> str:
-    """The customer a message is about: the known user if named, else the anonymous visitor."""
-    if user_id:
-        return f"u:{user_id}"
-    if anonymous_id:
-        return f"a:{anonymous_id}"
-    raise ValueError("a message names userId or anonymousId")
-
-
-def group_id(shop_id: str, key: str) -> str:
-    """The FIFO message group of one customer of one shop (hashed when the id is not SQS-safe)."""
-    candidate = f"{shop_id}#{key}"
-    if _SAFE_GROUP.match(candidate):
-        return candidate
-    return f"{shop_id}#h:{hashlib.sha256(key.encode()).hexdigest()[:40]}"
-
-
-def deduplication_id(shop_id: str, message_id: str) -> str:
-    """The FIFO deduplication id of a shop's message: the same messageId from the same shop is one message."""
-    return hashlib.sha256(f"{shop_id}\n{message_id}".encode()).hexdigest()
-
-
-class SegmentEvent(BaseModel):
-    """A shop's Segment message, accepted by ingest: clock-corrected, stamped, authenticated to a shop."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    kind: Literal["segment"] = "segment"
-    shop_id: str
-    received_at: datetime
-    message: SegmentMessage
-    authority: KeyKind = Field(
-        default="write",
-        description="which kind of shop key sent it: only a secret key (server-side) may merge two known customers; "
-        "events queued before this field existed count as the public write key's",
-    )
-
-    @property
-    def message_id(self) -> str:
-        assert self.message.messageId is not None  # ingest assigns one to every message
-        return self.message.messageId
-
-    @property
-    def occurred_at(self) -> datetime:
-        """When it happened (the skew-corrected ``timestamp``)."""
-        return as_utc(self.message.timestamp or self.received_at)
-
-    @property
-    def customer(self) -> str:
-        return customer_key(self.message.userId, self.message.anonymousId)
-
-    @property
-    def merges(self) -> tuple[str, ...]:
-        """Other customers this message says are the same person (identify with both ids, or alias)."""
-        message = self.message
-        if isinstance(message, Alias):
-            # previousId may be an older user id or an anonymous id. Whether a known customer may be merged (only
-            # with a secret key) is the updater's call: it knows which of the two records exists.
-            candidates = (f"u:{message.previousId}", f"a:{message.previousId}")
-            return tuple(c for c in candidates if c != self.customer)
-        if isinstance(message, Identify) and message.userId and message.anonymousId:
-            return (f"a:{message.anonymousId}",)
-        return ()
-
-    @property
-    def group(self) -> str:
-        return group_id(self.shop_id, self.customer)
-
-
-class TimerEvent(BaseModel):
-    """A timer came due: Step Functions puts this back into the customer's FIFO group (architecture §3).
-
-    The timer carries no decision: at wake-up the core guards the step (did they order? is the cart still there?).
-    ``timer_id`` is deterministic (journey instance + step + arm count) and names this one wake-up: its FIFO
-    deduplication id comes from it. Several wake-ups of one instance whose times are known up front ride one
-    execution, named by ``execution`` (the first wake-up's ``timer_id``); a wake-up without it is an execution of
-    its own, named by its ``timer_id``.
-    """
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    kind: Literal["timer"] = "timer"
-    shop_id: str
-    customer: str
-    journey: str
-    instance: str = Field(description="journey instance id, e.g. cart_abandonment:web-1:3")
-    step: int = Field(ge=0)
-    timer_id: str
-    due_at: datetime
-    received_at: datetime | None = Field(default=None, description="stamped by the updater when it reads the event")
-    message: OutboxMessage | None = Field(
-        default=None, description="a deferred message (quiet hours): at wake-up it goes back on the outbox"
-    )
-    execution: str | None = Field(
-        default=None, description="the execution that carries this wake-up with others (None: its own, timer_id)"
-    )
-
-    @property
-    def message_id(self) -> str:
-        return f"timer:{self.timer_id}"
-
-    @property
-    def execution_name(self) -> str:
-        """The Step Functions execution this wake-up belongs to."""
-        return self.execution or self.timer_id
-
-    @property
-    def occurred_at(self) -> datetime:
-        return as_utc(self.due_at)
-
-    @property
-    def group(self) -> str:
-        return group_id(self.shop_id, self.customer)
-
-
-FeedbackReason = Literal[
-    "hard_bounce",  # email: the address does not exist
-    "complaint",  # email: marked as spam
-    "sms_opt_out",  # SMS: STOP (or another opt-out keyword)
-    "push_endpoint_disabled",  # push: the token is dead (app uninstalled)
-    "unsubscribe_link",  # email: List-Unsubscribe one-click or the unsubscribe page
-    "invalid_address",  # SMS / WhatsApp: the provider says the number cannot receive
-    "push_endpoint_registered",  # push: the router registered an SNS endpoint for the token (endpoint_arn)
-    "whatsapp_inbound",  # WhatsApp: the customer wrote to the shop (opens the 24 h window)
-]
-
-
-class FeedbackEvent(BaseModel):
-    """Delivery feedback from a provider or the customer, applied in the customer's FIFO group like any event."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    kind: Literal["feedback"] = "feedback"
-    shop_id: str
-    customer: str
-    channel: Channel
-    reason: FeedbackReason
-    address: str | None = Field(default=None, description="the address it concerns (email, phone, push token)")
-    endpoint_arn: str | None = Field(default=None, description="push: the SNS platform endpoint of the token")
-    source: str = Field(description="where it came from, e.g. ses-notification, sms-inbound, unsubscribe-link")
-    feedback_id: str = Field(description="provider's id of the notification: the dedupe key")
-    occurred_at: datetime
-    received_at: datetime
-
-    @property
-    def message_id(self) -> str:
-        return f"feedback:{self.feedback_id}"
-
-    @property
-    def group(self) -> str:
-        return group_id(self.shop_id, self.customer)
-
-
-QueuedEvent = Annotated[SegmentEvent | TimerEvent | FeedbackEvent, Field(discriminator="kind")]
+def __getattr__(name: str) -> Any:
+    if name not in _SEGMENT_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module("shared.models.segment_events"), name)
+    globals()[name] = value
+    return value

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models.config import Channel
+from shared.models.vocabulary import Channel
 
 # The ledger's statuses: ``pending`` while a channel is in flight or after a transient failure; the others are final
 # except ``deferred`` (a time rule holds the message back; it goes out again later).

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.models.config import Channel
+from shared.models.vocabulary import Channel
 
 MAX_VIEWED = 20
 MAX_WISHLIST = 50

@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from shared.adapters.customers import MergeChainError, StoredCustomer
 from shared.models.config import CHANNELS
 from shared.models.messages import LedgerEntry
 from shared.ports import CustomerRecords, Shops
+from shared.service.keys import secret_key_from
 
 
 class AccessDeniedError(Exception):
     """No valid secret key for the shop was presented."""
-
-
-def secret_key_from(authorization: str | None) -> str | None:
-    """The secret key from ``Authorization: Bearer <key>`` or HTTP Basic (key as user, empty password)."""
-    if not authorization:
-        return None
-    scheme, _, value = authorization.strip().partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            return base64.b64decode(value.strip(), validate=True).decode().split(":", 1)[0] or None
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-    return None
 
 
 def customer_view(record: StoredCustomer, customer_id: str) -> dict[str, Any]:

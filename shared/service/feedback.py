@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 
 from shared.adapters.channels.push import endpoint_owner
 from shared.adapters.phone_index import PhoneOwner
-from shared.adapters.queue import FifoEntry
 from shared.core.notifications import (
     EmailFeedback,
     Ignored,
@@ -38,9 +37,10 @@ from shared.core.notifications import (
     parse_notification,
 )
 from shared.core.tokens import InvalidTokenError, verify_unsubscribe_token
-from shared.models.config import Channel
-from shared.models.events import FeedbackEvent, FeedbackReason, deduplication_id
+from shared.models.nudge_events import FeedbackEvent, FeedbackReason
+from shared.models.vocabulary import Channel
 from shared.ports import EndpointAttributes, EventQueue, PhoneBook
+from shared.service.feedback_events import feedback_entry
 
 SOURCES = {
     "hard_bounce": "ses-bounce",
@@ -49,11 +49,6 @@ SOURCES = {
     "push_endpoint_disabled": "sns-push-event",
     "whatsapp_inbound": "whatsapp-inbound",
 }
-
-
-def feedback_entry(event: FeedbackEvent) -> FifoEntry:
-    """The FIFO message of a feedback event: the customer's group, deduplicated per shop and feedback id."""
-    return FifoEntry(event.group, deduplication_id(event.shop_id, event.message_id), event.model_dump_json())
 
 
 @dataclass

@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.core.tokens import issue_unsubscribe_token
-from shared.models.config import Channel, ShopConfig
-from shared.models.messages import OutboxMessage
+from shared.models.vocabulary import Channel
+
+if TYPE_CHECKING:
+    from shared.models.config import ShopConfig
+    from shared.models.messages import OutboxMessage
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider

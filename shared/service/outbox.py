@@ -17,10 +17,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.adapters.ledger import LedgerConflictError
-from shared.adapters.queue import FifoEntry
 from shared.models.config import Channel, ShopConfig
-from shared.models.events import FeedbackEvent, TimerEvent
 from shared.models.messages import OutboxMessage, TransientDeliveryError
+from shared.models.nudge_events import FeedbackEvent, TimerEvent
 from shared.ports import CustomerRecords, EventQueue, Inbox, Ledger, Outbox, PhoneBook, Shops, Timers
 from shared.service.links import Links
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
@@ -131,15 +130,13 @@ def assemble_consumer(
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients."""
     from shared.adapters.channels import providers_for
-    from shared.models.events import deduplication_id
+    from shared.service.feedback_events import feedback_entry
 
     def providers(config: ShopConfig) -> Mapping[Channel, ChannelProvider]:
         return providers_for(config.shop.id, config.channels, inbox=inbox, clock=clock, clients=provider_clients)
 
     def feedback(event: FeedbackEvent) -> None:
-        events.send(
-            [FifoEntry(event.group, deduplication_id(event.shop_id, event.message_id), event.model_dump_json())]
-        )
+        events.send([feedback_entry(event)])
 
     router = ChannelRouter(customers, shops, ledger, providers, links.for_message, clock, feedback, phones)
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers)

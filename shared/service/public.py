@@ -36,10 +36,10 @@ from typing import Any
 
 from shared.core.tokens import UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
 from shared.models.config import KEY_HASH_PREFIX, Channel
-from shared.models.events import FeedbackEvent
+from shared.models.nudge_events import FeedbackEvent
 from shared.ports import EventQueue, Inbox, Shops
-from shared.service.customers import secret_key_from
-from shared.service.feedback import feedback_entry
+from shared.service.feedback_events import feedback_entry
+from shared.service.keys import secret_key_from
 
 WRITE_KEY_HEADER = "x-nudge-write-key"
 CUSTOMER_TOKEN_HEADER = "x-nudge-customer-token"

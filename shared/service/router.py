@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.adapters.channels import ChannelProvider, PushProvider, SendContext
+from shared.adapters.channels import ChannelProvider
 from shared.adapters.customers import MergeChainError
 from shared.adapters.ledger import LedgerConflictError
-from shared.content import build_context, render
 from shared.content.errors import ContentError
 from shared.core.routing import Routing, next_sms_window, route
-from shared.models.channels import PushPlatform
+from shared.models.channels import PushPlatform, SendContext
 from shared.models.config import Channel, ShopConfig
-from shared.models.events import FeedbackEvent
 from shared.models.messages import (
     Address,
     Attempt,
@@ -32,6 +30,7 @@ from shared.models.messages import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from shared.models.nudge_events import FeedbackEvent
 from shared.models.state import CustomerState
 from shared.ports import CustomerRecords, Ledger, PhoneBook, Shops
 
@@ -201,6 +200,8 @@ class ChannelRouter:
     def _render(
         self, message: OutboxMessage, config: ShopConfig, state: CustomerState | None, channel: Channel
     ) -> Content:
+        from shared.content import build_context, render  # jinja2 and the templates load at the first message rendered
+
         links = self._links_for(message, config, channel)
         context = build_context(state, message, config, extra=links)
         return render(message.template, channel, state.locale if state else None, context, config)
@@ -226,6 +227,8 @@ class ChannelRouter:
         """
         if address.channel in ("sms", "whatsapp") and self._phones is not None:
             self._remember_phone(message, address)
+        from shared.adapters.channels.push import PushProvider  # loaded already when the shop has push configured
+
         if address.channel != "push" or not isinstance(provider, PushProvider):
             return address
         token = next((t for t in (state.push_tokens if state else []) if t.token == address.value), None)

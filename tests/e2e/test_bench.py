@@ -108,3 +108,21 @@ def test_the_report_is_written_with_the_command_that_made_it(bench):
     assert "`TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10`" in markdown
     assert "## How to reproduce" in markdown and "## What is counted" in markdown
     assert "| DynamoDB write requests |" in markdown
+
+
+def test_every_handler_import_is_measured_with_bytecode_and_from_source(bench):
+    imports = bench["figures"]["imports"]
+
+    assert set(imports) == {"bytecode", "source"}
+    for column in imports.values():
+        assert set(column["handlers_ms"]) == {
+            "Ingest",
+            "StateUpdater",
+            "ChannelRouter",
+            "CustomerApi",
+            "Feedback",
+            "PublicApi",
+        }
+    # compiling every module costs more than loading its bytecode
+    assert imports["source"]["boto3_ms"] > imports["bytecode"]["boto3_ms"]
+    assert "| module | ms, .pyc | x boto3, .pyc | ms, no .pyc | x boto3, no .pyc |" in bench["markdown"]

@@ -353,3 +353,27 @@ def test_the_least_privilege_check_recognises_broad_grants(check: str, broken_po
 def test_the_state_machine_check_recognises_a_dangling_next() -> None:
     broken: Template = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "C": {"Type": "Pass"}}}
     assert state_problems(broken, "m") == ["m.A: Next 'B' is not a state", "m.C: neither Next nor End"]
+
+
+def test_the_shared_layer_is_built_by_the_makefile_target_that_compiles_its_bytecode(tmp_path: Path) -> None:
+    # Given the layer's build metadata: sam build runs `make build-<LogicalId>` from the Makefile in ContextPath
+    layer = TEMPLATE["Resources"]["SharedLayer"]
+    metadata = layer["Metadata"]
+    assert (metadata["BuildMethod"], metadata["BuildArchitecture"]) == ("makefile", "arm64")
+    makefile = (ROOT / metadata["ContextPath"] / "Makefile").resolve()
+
+    # When make says what that target would run, in a copy of the ContentUri as sam build runs it
+    done = subprocess.run(
+        ["make", "--dry-run", "--makefile", str(makefile), "build-SharedLayer", f"ARTIFACTS_DIR={tmp_path}"],
+        cwd=ROOT / layer["Properties"]["ContentUri"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then it installs the requirements for Lambda's platform, copies the package and compiles everything in the layer
+    assert done.returncode == 0, done.stderr
+    commands = done.stdout
+    assert "--platform manylinux2014_aarch64" in commands and "--python-version 3.13" in commands
+    assert f"{tmp_path}/python/shared" in commands
+    assert f'compileall -q -f -j0 --invalidation-mode unchecked-hash "{tmp_path}/python"' in commands

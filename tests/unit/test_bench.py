@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from infra.bench import shop as bench_shop
+from infra.bench.imports import BYTECODE, SOURCE, ImportColumn, ImportFigures, lambda_environment, mode_environment
 from infra.bench.pipeline import FunctionUsage, PipelineRun, figures_of
 from infra.bench.pricing import (
     PRICES,
@@ -296,3 +299,49 @@ def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():
     assert "## Where targets are missed, and what it would take\n\nbecause of this" in document
     assert "| DynamoDB write requests | 1.100 | 1,100,000 |" in document
     assert "| ↳ write request units | 3.300 | 3,300,000 |" in document
+
+
+# ---------------------------------------------------------------- cold imports
+
+
+def test_the_import_table_shows_both_modes_and_the_target_takes_the_worst_of_them():
+    imports = ImportFigures(
+        runs=7,
+        columns={
+            BYTECODE: ImportColumn(150.0, {"Ingest": 270.0, "ChannelRouter": 285.0}),  # 1.80, 1.90
+            SOURCE: ImportColumn(800.0, {"Ingest": 1640.0, "ChannelRouter": 1500.0}),  # 2.05, 1.88
+        },
+        slowest="ChannelRouter",
+        heaviest=[("shared", 40.0)],
+    )
+    report = Report("nudge bench", "shop.yaml", figures_of(_run(_meter())), None, imports)
+
+    text = "\n".join(render(report, markdown=False))
+    assert re.search(r"^Ingest\s+270\s+1\.80\s+1,640\s+2\.05$", text, flags=re.MULTILINE)
+    assert re.search(r"^boto3 \(bare\)\s+150\s+1\.00\s+800\s+1\.00$", text, flags=re.MULTILINE)
+    assert imports.worst == ("Ingest", SOURCE, pytest.approx(2.05))
+    assert report.target_values()["import_ratio"] == pytest.approx(2.05)
+    assert re.search(r"handler import vs bare boto3 .*\s2\.050\s+missed$", text, flags=re.MULTILINE)
+    markdown = "\n".join(render(report, markdown=True))
+    assert "| module | ms, .pyc | x boto3, .pyc | ms, no .pyc | x boto3, no .pyc |" in markdown
+
+
+@pytest.mark.parametrize(("mode", "compiled"), [(BYTECODE, True), (SOURCE, False)])
+def test_an_import_from_source_finds_no_bytecode_and_writes_none(tmp_path, mode, compiled):
+    """The stdlib's own __pycache__ holds json's bytecode: the source mode must not find it, nor write any."""
+    env = mode_environment(lambda_environment(), mode, str(tmp_path))
+    probe = "import importlib.util, json, os; print(os.path.exists(importlib.util.cache_from_source(json.__file__)))"
+    for _ in range(2):  # the first run writes the cache when bytecode is allowed
+        done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == str(compiled)
+    assert bool(list(tmp_path.rglob("*.pyc"))) is compiled
+
+
+def test_imports_are_timed_in_the_environment_the_template_gives_every_function(monkeypatch):
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "")  # the developer's own setting does not leak in
+    env = lambda_environment()
+
+    assert env["POWERTOOLS_SERVICE_NAME"] == "nudge"
+    assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"  # the LogLevel parameter's default
+    assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
+    assert "CUSTOMERS_TABLE" not in env  # a resource's name: nothing reads it at import

@@ -9,19 +9,43 @@ reads AWS errors in one function (``push_error``, ``email_error``, ``sms_error``
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import clock as wall_clock
-from shared.adapters.channels.email import EmailProvider
-from shared.adapters.channels.inbox import InAppProvider, InboxStore
-from shared.adapters.channels.push import PushProvider
-from shared.adapters.channels.sms import SmsProvider
-from shared.adapters.channels.whatsapp import WhatsAppProvider
-from shared.models.channels import InAppSettings, SendContext
-from shared.models.config import Channel, ChannelSettings
-from shared.models.messages import Address, Content, Receipt
+
+if TYPE_CHECKING:
+    from shared.adapters.channels.email import EmailProvider
+    from shared.adapters.channels.inbox import InAppProvider, InboxStore
+    from shared.adapters.channels.push import PushProvider
+    from shared.adapters.channels.sms import SmsProvider
+    from shared.adapters.channels.whatsapp import WhatsAppProvider
+    from shared.models.channels import SendContext
+    from shared.models.config import Channel, ChannelSettings
+    from shared.models.messages import Address, Content, Receipt
+
+# Each adapter loads when it is first named, so a function that uses one channel (the public API's inbox, the
+# feedback function's push endpoints) loads that one only.
+_MODULES = {
+    "EmailProvider": "shared.adapters.channels.email",
+    "InAppProvider": "shared.adapters.channels.inbox",
+    "InboxStore": "shared.adapters.channels.inbox",
+    "PushProvider": "shared.adapters.channels.push",
+    "SmsProvider": "shared.adapters.channels.sms",
+    "WhatsAppProvider": "shared.adapters.channels.whatsapp",
+    "SendContext": "shared.models.channels",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULES[name]), name)
+    globals()[name] = value
+    return value
+
 
 if TYPE_CHECKING:
     from shared.ports import Inbox
@@ -71,6 +95,13 @@ def providers_for(
     Providers share the process-wide AWS clients, so building them per message is cheap; ``clients`` gives some
     channels another client (the in-memory transports of the fast backtest).
     """
+    from shared.adapters.channels.email import EmailProvider
+    from shared.adapters.channels.inbox import InAppProvider
+    from shared.adapters.channels.push import PushProvider
+    from shared.adapters.channels.sms import SmsProvider
+    from shared.adapters.channels.whatsapp import WhatsAppProvider
+    from shared.models.channels import InAppSettings
+
     clients = clients or {}
     providers: dict[Channel, ChannelProvider] = {}
     if settings.push:

@@ -18,7 +18,6 @@ from shared import clock as wall_clock
 from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure
 from shared.adapters.table import DynamoDBTable
 from shared.models.channels import InboxItem, SendContext
-from shared.models.config import Channel
 from shared.models.messages import (
     Address,
     Content,
@@ -26,6 +25,7 @@ from shared.models.messages import (
     Receipt,
     TransientDeliveryError,
 )
+from shared.models.vocabulary import Channel
 
 if TYPE_CHECKING:
     from shared.ports import Inbox

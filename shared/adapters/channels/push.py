@@ -21,7 +21,6 @@ from typing import Any
 from shared import aws
 from shared.adapters.channels._aws import AWS_CALL_ERRORS, AwsFailure, AwsProvider
 from shared.models.channels import PushPlatform, PushSettings, SendContext
-from shared.models.config import Channel
 from shared.models.messages import (
     Address,
     Content,
@@ -30,6 +29,7 @@ from shared.models.messages import (
     Receipt,
     TransientDeliveryError,
 )
+from shared.models.vocabulary import Channel
 
 PAYLOAD_BUDGET = 4000
 ELLIPSIS = "…"
