@@ -45,6 +45,7 @@ class QueueFacts:
     visibility_timeout: int
     dead_letters: str | None
     max_receives: int | None
+    deduplicate_per_group: bool = False  # DeduplicationScope: messageGroup (SQS's default is the whole queue)
 
 
 @dataclass
@@ -68,6 +69,7 @@ def template_facts(template: Template) -> TemplateFacts:
                 visibility_timeout=int(properties.get("VisibilityTimeout", 30)),
                 dead_letters=target_of(redrive["deadLetterTargetArn"]) if redrive else None,
                 max_receives=int(redrive["maxReceiveCount"]) if redrive else None,
+                deduplicate_per_group=properties.get("DeduplicationScope") == "messageGroup",
             )
         elif resource["Type"] == "AWS::Serverless::Function":
             facts.functions[logical_id] = FunctionSpec(
@@ -127,6 +129,7 @@ class MemoryCloud:
                 visibility_timeout=queue.visibility_timeout,
                 dead_letters=self.queues[queue.dead_letters] if queue.dead_letters else None,
                 max_receives=queue.max_receives,
+                deduplicate_per_group=queue.deduplicate_per_group,
             )
         self.events = self.queues["EventsQueue"]
         self.events_dlq = self.queues["EventsDeadLetterQueue"]
