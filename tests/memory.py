@@ -89,13 +89,16 @@ class Response:
 
 
 class MemoryStack:
-    """The deployment, the shops in ``configs`` applied, the clock at ``at``."""
+    """The deployment, the shops in ``configs`` applied, the clock at ``at``; ``timers`` plays the timer state
+    machine (:class:`ArmedTimers` unless given; ``run_timers`` needs that one)."""
 
-    def __init__(self, configs: Iterable[Path | ShopConfig] = (DEMO_CONFIG,), at: datetime | None = None) -> None:
+    def __init__(
+        self, configs: Iterable[Path | ShopConfig] = (DEMO_CONFIG,), at: datetime | None = None, timers: Any = None
+    ) -> None:
         from tests.factories import T0
 
         self.clock = SetClock(at or T0)
-        self.timers = ArmedTimers()
+        self.timers = timers if timers is not None else ArmedTimers()
         self.cloud = MemoryCloud(self.clock, self.timers, template=TEMPLATE)
         self.transports = self.cloud.transports
         self._routes = _routes(TEMPLATE)

@@ -177,7 +177,7 @@ _PROTOCOLS = {"sns": "query"}
 
 # ---------------------------------------------------------------- what the providers accepted
 
-_PUSH_ID = re.compile(r'nudge_message_id\\*"\s*:\s*\\*"([^"\\]+)')
+PUSH_MESSAGE_ID = re.compile(r'nudge_message_id\\*"\s*:\s*\\*"([^"\\]+)')
 
 
 class SendCounter:
@@ -210,7 +210,7 @@ class SendCounter:
             tag = next(t["Value"] for t in params.get("EmailTags", []) if t["Name"] == "nudge_message_id")
             self.sends[("email", tag)] += 1
         elif operation == "Publish":
-            found = _PUSH_ID.search(params.get("Message", ""))
+            found = PUSH_MESSAGE_ID.search(params.get("Message", ""))
             self.sends[("push", found.group(1) if found else "?")] += 1
         elif operation == "PutItem" and params.get("Item", {}).get("sk", {}).get("S", "").startswith("inbox#"):
             self.sends[("in_app", params["Item"]["sk"]["S"].removeprefix("inbox#"))] += 1
