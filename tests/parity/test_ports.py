@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import zlib
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from shared.adapters.customers import (
     MAX_MERGE_HOPS,
@@ -160,6 +162,20 @@ def test_a_state_that_would_not_load_again_is_refused_and_nothing_is_written(sid
     with pytest.raises(UnloadableStateError, match=r"orders\.revenue"):
         side.customers.save(side.customers.load("demo", key), broken, T0)
 
+    assert side.customers.load("demo", key).version == 0
+
+
+def test_a_state_larger_than_a_dynamodb_item_is_refused_and_nothing_is_written(side):
+    # Given a customer whose 30 traits each hold 30,000 characters no compression shortens (a shop may send that:
+    # 64 traits, each within an event's 32 KB), more than DynamoDB's 400 KB per item once compressed
+    key = unique("u:big")
+    noise = random.Random(7)
+    big = CustomerState(user_id="big", traits={f"t{i}": noise.randbytes(15_000).hex() for i in range(30)})
+
+    # When it is saved, Then the write is refused as DynamoDB refuses it, and the record stays as it was
+    with pytest.raises(ClientError) as refused:
+        side.customers.save(side.customers.load("demo", key), big, T0)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert side.customers.load("demo", key).version == 0
 
 
