@@ -132,8 +132,9 @@ def play(monkeypatch, seed: int, faults: Faults | None) -> dict[str, Any]:
                 pipeline.settle()
                 # Right after it settles (well inside the 26 h dedupe window): applied, or dead-lettered
                 parked = _parked_message_ids(pipeline)
+                states = pipeline.customer_states("demo", {f"u:{message['userId']}" for message in batch})
                 for message in batch:
-                    state = pipeline.customer_state("demo", f"u:{message['userId']}")
+                    state = states[f"u:{message['userId']}"]
                     applied = state is not None and message_digest(message["messageId"]) in state.seen
                     if not applied and message["messageId"] not in parked:
                         not_applied.append(message["messageId"])
@@ -141,7 +142,8 @@ def play(monkeypatch, seed: int, faults: Faults | None) -> dict[str, Any]:
             if faults is not None:
                 faults.enabled = False  # reading the outcome is not under test
         users = sorted({m["userId"] for m in posted})
-        states = {user: pipeline.customer_state("demo", f"u:{user}") for user in users}
+        read = pipeline.customer_states("demo", [f"u:{user}" for user in users])
+        states = {user: read[f"u:{user}"] for user in users}
         return {
             "posted": posted,
             "not_applied": not_applied,
