@@ -33,8 +33,9 @@ def client(service: str) -> Any:
 
 @cache
 def _client(service: str, endpoints: tuple[tuple[str, str], ...], region: str | None) -> Any:
-    """One client per service, endpoint settings and region (botocore reads them from the environment)."""
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    """One client per service, endpoint settings and region (botocore reads the endpoints from the environment; the
+    region is the one the client is kept under, so ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` cannot disagree)."""
+    return boto3.client(service, region_name=region, config=_CONFIG)  # type: ignore[call-overload]
 
 
 def dynamodb() -> DynamoDBClient:

@@ -1,9 +1,11 @@
-"""Shared fixtures: one local stack per test session (moto, provisioned from template.yaml, real handlers)."""
+"""Shared fixtures: one local stack per test session (moto, provisioned from template.yaml, real handlers), and
+template.yaml in memory for the tests of what the services do (``memory_stack``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,17 @@ FAST_CONFIG = Path(__file__).resolve().parents[1] / "events" / "fast-shop.yaml" 
 def local_stack() -> Iterator[LocalStack]:
     with LocalStack(configs=[DEMO_CONFIG, FAST_CONFIG], log_level="ERROR") as stack:
         yield stack
+
+
+@pytest.fixture
+def memory_stack(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Makes template.yaml deployments in memory (``tests/memory.py``: the real handlers on the in-memory adapters, on
+    a clock the test sets), for the tests of what the services and handlers do rather than what AWS does."""
+    from tests.memory import QUIET, MemoryStack
+
+    for name, value in QUIET.items():
+        monkeypatch.setenv(name, value)
+    return MemoryStack
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

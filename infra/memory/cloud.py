@@ -45,7 +45,7 @@ class QueueFacts:
     visibility_timeout: int
     dead_letters: str | None
     max_receives: int | None
-    deduplicate_per_group: bool = False
+    deduplicate_per_group: bool = False  # DeduplicationScope: messageGroup (SQS's default is the whole queue)
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 - FIFO: within a message group, messages are received in the order sent, and while one of a group is in flight
   (received, not yet deleted, visibility timeout running) no later one of that group is received; a deduplication id
-  seen in the last five minutes (in the same message group, with ``DeduplicationScope: messageGroup``) is accepted
-  and dropped.
+  seen in the last five minutes (whether or not its message was handled since) is accepted and dropped, within the
+  whole queue or, with ``deduplicate_per_group`` (``DeduplicationScope: messageGroup``), within its message group.
 - Visibility: a received message is invisible for the queue's visibility timeout (or as ``delay_retry`` sets), then
   is received again with its receive count one higher; a standard queue's ``DelaySeconds`` holds a new message back.
 - Redrive: a message received ``max_receives`` times that comes round again goes to the dead-letter queue instead.
@@ -99,10 +99,11 @@ class MemoryQueue:
         self._visibility = visibility_timeout
         self._dead_letters = dead_letters
         self._max_receives = max_receives
+        self._deduplicate_per_group = deduplicate_per_group
         self._messages: OrderedDict[str, ReceivedMessage] = OrderedDict()  # by message id, in the order sent
         self._in_flight: dict[str, ReceivedMessage] = {}  # by receipt handle
-        self._per_group = deduplicate_per_group
-        self._seen: OrderedDict[tuple[str | None, str], datetime] = OrderedDict()  # (group,) id -> when it expires
+        # (group or None, deduplication id) -> when it expires
+        self._seen: OrderedDict[tuple[str | None, str], datetime] = OrderedDict()
         self._ids = itertools.count(1)
         self.sent = 0
         self.dead_lettered = 0
@@ -121,7 +122,7 @@ class MemoryQueue:
         if deduplication_id is not None:
             while self._seen and next(iter(self._seen.values())) <= now:
                 self._seen.popitem(last=False)
-            seen = (group_id if self._per_group else None, deduplication_id)
+            seen = (group_id if self._deduplicate_per_group else None, deduplication_id)
             if seen in self._seen:
                 return  # accepted, and dropped: SQS answers success for a duplicate within the window
             self._seen[seen] = now + DEDUPLICATION_WINDOW

@@ -3,7 +3,8 @@ and the shop directory, each with its DynamoDB adapter's conditions and encoding
 
 Each store builds its items with the DynamoDB adapter's own request builders (``put_request``, ``start_request``,
 ``close_request``, ``deliver_request``) and reads them with its decoders, and evaluates the request's condition here;
-so the stored bytes, the conflicts and the refusals are those of the table.
+so the stored bytes, the conflicts and the refusals are those of the table (a customer record over DynamoDB's 400 KB
+item limit included).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, item_of
 from shared.adapters.customers import (
@@ -38,6 +41,31 @@ from shared.models.state import CustomerState
 
 Item = dict[str, Any]
 _FINAL = frozenset({"sent", "suppressed", "failed"})
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's item size limit
+
+
+def item_size(item: Item) -> int:
+    """The item's size as DynamoDB counts it toward ``MAX_ITEM_BYTES``: every attribute's name and value (strings as
+    UTF-8, binary as its bytes, a number about one byte per two digits)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        for kind, data in value.items():
+            if kind == "S":
+                size += len(data.encode())
+            elif kind == "B":
+                size += len(data)
+            elif kind == "N":
+                size += (len(data.lstrip("-").replace(".", "")) + 1) // 2 + 1
+            else:
+                size += len(repr(data).encode())
+    return size
+
+
+def _too_large(operation: str) -> ClientError:
+    """What DynamoDB answers a write whose item is over its size limit (before any condition is evaluated)."""
+    error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)  # type: ignore[typeddict-item]
 
 
 class MemoryCustomers:
@@ -64,6 +92,8 @@ class MemoryCustomers:
     ) -> None:
         puts = [put_request(record, state, now, document=document or encode_state(state))]
         puts += [put_request(other, None, now, merged_into=record.key) for other in absorbed]
+        if any(item_size(put["Item"]) > MAX_ITEM_BYTES for put in puts):
+            raise _too_large("TransactWriteItems" if absorbed else "PutItem")
         for target in (record, *absorbed):  # a transaction: every condition first, then the writes
             stored = self.items.get(target.pk)
             current = int(stored["version"]["N"]) if stored else 0

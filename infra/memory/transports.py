@@ -36,21 +36,26 @@ class MemoryTransports:
 
     sent: list[Sent] = field(default_factory=list)
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)  # endpoint ARN -> attributes
-    _rejections: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _rejections: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def clients(self) -> dict[Channel, Any]:
         return {"email": _Email(self), "push": _Sns(self), "sms": _Sms(self), "whatsapp": _WhatsApp(self)}
 
-    def reject(self, to: str, code: str, message: str = "") -> None:
-        """Refuse every request to ``to`` (an address, a number or an endpoint ARN) with the error ``code``."""
-        self._rejections[to] = (code, message or code)
+    def reject(self, to: str, code: str, message: str = "", status: int = 400, **members: Any) -> None:
+        """Refuse every request to ``to`` (an address, a number or an endpoint ARN) with the error ``code``, its HTTP
+        ``status`` and the error's own members (End User Messaging's ``ValidationException`` names the invalid
+        ``Fields`` and a ``Reason``), as botocore raises the service's answer."""
+        self._rejections[to] = {
+            "Error": {"Code": code, "Message": message or code},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+            **members,
+        }
 
     def _accept(self, channel: Channel, to: str, operation: str, request: dict[str, Any]) -> str:
         rejection = self._rejections.get(to)
         if rejection is not None:
-            code, message = rejection
-            raise ClientError({"Error": {"Code": code, "Message": message}}, operation)
+            raise ClientError(rejection, operation)  # type: ignore[arg-type]
         message_id = f"{channel}-{next(self._ids)}"
         self.sent.append(Sent(channel, to, request, message_id))
         return message_id

@@ -97,6 +97,14 @@ class ShopDirectory(DynamoDBTable):
         wanted: dict[str, KeyKind] = {k: "write" for k in config.shop.write_keys}
         wanted.update({k: "secret" for k in config.shop.secret_keys})
         previous = self._stored_key_hashes(shop_id)
+        # Every key is checked before any is written, so a refused config changes nothing (a key listed before the
+        # refused one must not start working for a shop whose config was not stored); the conditional puts below
+        # still refuse a key another shop takes meanwhile.
+        for digest, kind in wanted.items():
+            if digest not in previous:
+                item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"key#{digest}"}}).get("Item")
+                if item and item["shop_id"]["S"] != shop_id:
+                    raise ShopDirectoryError(f"a {kind} key of shop {shop_id!r} already belongs to another shop")
         for digest, kind in wanted.items():
             try:
                 self.client.put_item(

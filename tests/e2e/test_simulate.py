@@ -1,7 +1,8 @@
 """`nudge simulate` as a shop's analyst runs it: a history file in, one JSON line per message out, in virtual time.
 
-The journeys of tests/integration/test_journeys_on_stack.py, replayed from a hand-written history with the fast shop:
-simulate reproduces what the local stack does, without waiting. Each run is a subprocess, because moto's
+The journeys of tests/integration/test_journeys.py (and, with real Step Functions, test_journeys_on_stack.py),
+replayed from a hand-written history with the fast shop: simulate reproduces what the local stack does, without
+waiting. Each run is a subprocess, because moto's
 ``mock_aws`` resets every emulator backend in the process when it ends (the test session's local stack included).
 """
 

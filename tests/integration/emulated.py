@@ -30,6 +30,7 @@ def emulated_template(monkeypatch: pytest.MonkeyPatch, signing_keys: str | None 
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():

@@ -1,5 +1,6 @@
 """The feedback function against moto: SNS notifications in (events/feedback/*.json), feedback events out on the
-customers' FIFO groups; and the phone index it reads, in the customers table built from template.yaml's key schema.
+customers' FIFO groups, with the phone index it reads in the customers table built from template.yaml's key schema.
+(The phone index's own contract, on DynamoDB and in memory, is ``tests/parity/test_ports.py``.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functions.feedback import handler
 from functions.feedback.wiring import from_environment
 from shared import aws
 from shared.adapters.channels.push import PushProvider, endpoint_user_data
-from shared.adapters.phone_index import PhoneIndex, PhoneOwner
+from shared.adapters.phone_index import PhoneIndex
 from shared.models.channels import PushSettings
 from shared.models.events import FeedbackEvent
 from tests.integration.emulated import emulated_template
@@ -72,31 +73,6 @@ def enqueued(queue_url: str) -> list[tuple[str, FeedbackEvent]]:
             found.append((message["Attributes"]["MessageGroupId"], FeedbackEvent.model_validate_json(message["Body"])))
             aws.sqs().delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return found
-
-
-# ---------------------------------------------------------------- phone index
-
-
-def test_the_phone_index_remembers_each_shop_and_customer_once(stack):
-    phones = stack["phones"]
-
-    assert phones.remember("demo", "u:ada-1", ADA, SHOP_NUMBER) is True
-    assert phones.remember("demo", "u:ada-1", ADA, SHOP_NUMBER) is False  # the router's usual case: no write
-    assert phones.remember("demo", "u:ada-1", ADA, "phone-number-id-abc", channel="whatsapp") is True
-    assert phones.remember("other", "u:ada-x", ADA, "pool-0123") is True
-
-    assert phones.lookup(ADA) == [
-        PhoneOwner("demo", "u:ada-1", SHOP_NUMBER, "phone-number-id-abc"),
-        PhoneOwner("other", "u:ada-x", "pool-0123"),
-    ]
-    assert phones.lookup("+12065550199") == []
-
-
-def test_a_changed_origination_is_recorded(stack):
-    phones = stack["phones"]
-    phones.remember("demo", "u:ada-1", ADA, SHOP_NUMBER)
-    assert phones.remember("demo", "u:ada-1", ADA, "+12065550111") is True
-    assert phones.lookup(ADA) == [PhoneOwner("demo", "u:ada-1", "+12065550111")]
 
 
 # ---------------------------------------------------------------- the function

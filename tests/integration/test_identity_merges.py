@@ -1,24 +1,33 @@
 """Who may merge whom: an alias with the public write key joins anonymous visitors only; two known customers are
-merged only with a shop secret key. The updater is driven directly (its service layer) and through the HTTP API."""
+merged only with a shop secret key. The updater is driven directly (its service layer, on template.yaml in memory)
+and through the local stack's HTTP API."""
 
 from __future__ import annotations
 
 import uuid
 
-from shared.adapters.customers import CustomerStore
+import pytest
+
 from shared.models.events import SegmentEvent
 from shared.service.updater import StateUpdater
 from tests.factories import accepted, identify, product, track
 from tests.integration.http import SECRET_KEY, WRITE_KEY, customer, post
-from tests.integration.updaters import updater_for
+from tests.memory import MemoryStack
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def store_of(local_stack) -> CustomerStore:
-    return CustomerStore(local_stack.resources["CustomersTable"])
+@pytest.fixture
+def stack(memory_stack) -> MemoryStack:
+    """The demo shop in memory, the clock at T0 (the time ``accepted()`` receives events at)."""
+    return memory_stack()
+
+
+def updater_of(stack: MemoryStack) -> StateUpdater:
+    """The state updater the function's wiring builds on the deployment."""
+    return stack.cloud.state_updater_wiring().updater
 
 
 def alias(user_id: str, previous_id: str) -> dict:
@@ -37,9 +46,9 @@ def known_customer(updater: StateUpdater, user: str) -> None:
 # ---------------------------------------------------------------- the updater
 
 
-def test_a_write_key_alias_naming_another_known_customer_merges_nothing_and_says_why(local_stack):
+def test_a_write_key_alias_naming_another_known_customer_merges_nothing_and_says_why(stack):
     # Given a known customer (the victim) and someone else with the shop's public write key
-    updater, store = updater_for(local_stack), store_of(local_stack)
+    updater, store = updater_of(stack), stack.cloud.customers
     victim, attacker = unique("victim"), unique("attacker")
     known_customer(updater, victim)
     before = store.load("demo", f"u:{victim}")
@@ -59,9 +68,9 @@ def test_a_write_key_alias_naming_another_known_customer_merges_nothing_and_says
     assert refusal.message_id == outcome.event.message_id
 
 
-def test_a_secret_key_alias_merges_two_known_customers(local_stack):
+def test_a_secret_key_alias_merges_two_known_customers(stack):
     # Given two known customers of one shop
-    updater, store = updater_for(local_stack), store_of(local_stack)
+    updater, store = updater_of(stack), stack.cloud.customers
     old, new = unique("old-account"), unique("new-account")
     known_customer(updater, old)
     updater.apply(accepted(identify({"firstName": "Nia"}, userId=new)))
@@ -77,8 +86,8 @@ def test_a_secret_key_alias_merges_two_known_customers(local_stack):
     assert merged.traits["first_name"] == "Nia" and merged.merge_refusals == []
 
 
-def test_identify_with_both_ids_still_merges_the_anonymous_visitor_with_the_write_key(local_stack):
-    updater, store = updater_for(local_stack), store_of(local_stack)
+def test_identify_with_both_ids_still_merges_the_anonymous_visitor_with_the_write_key(stack):
+    updater, store = updater_of(stack), stack.cloud.customers
     anonymous, user = unique("anon"), unique("ida")
     updater.apply(accepted(track("Product Added", product("p1", cart_id="c1"), anonymousId=anonymous)))
 
@@ -89,9 +98,9 @@ def test_identify_with_both_ids_still_merges_the_anonymous_visitor_with_the_writ
     assert "c1" in store.load("demo", f"u:{user}").state.carts
 
 
-def test_a_write_key_alias_of_an_anonymous_id_merged_into_someone_else_takes_nothing(local_stack):
+def test_a_write_key_alias_of_an_anonymous_id_merged_into_someone_else_takes_nothing(stack):
     # Given a visitor whose anonymous browsing already joined a known customer (a merged_into pointer)
-    updater, store = updater_for(local_stack), store_of(local_stack)
+    updater, store = updater_of(stack), stack.cloud.customers
     anonymous, victim, attacker = unique("anon"), unique("victim"), unique("attacker")
     updater.apply(accepted(track("Product Added", product("p1", cart_id="c1"), anonymousId=anonymous)))
     updater.apply(accepted(identify({"email": f"{victim}@example.com"}, userId=victim, anonymousId=anonymous)))

@@ -1,4 +1,5 @@
-"""Ingest to customer state through the real handlers on the local stack (moto, provisioned from template.yaml)."""
+"""Ingest to customer state through the real handlers on the local stack (moto, provisioned from template.yaml); what
+the state updater does with an event it is handed runs on template.yaml in memory (``memory_stack``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from shared.aws import sqs
 from shared.service.updater import StateUpdater
 from tests.factories import T0, accepted, consent, identify, product, track
 from tests.integration.http import SECRET_KEY, WRITE_KEY, customer, post
-from tests.integration.updaters import ArmedTimers, updater_for
+from tests.memory import ArmedTimers
 
 
 def unique(prefix: str) -> str:
@@ -102,17 +103,18 @@ def test_a_client_retry_with_the_same_message_id_is_applied_once(local_stack):
     assert body["events_applied"] == 1
 
 
-def test_the_same_event_delivered_twice_to_the_updater_writes_once(local_stack):
+def test_the_same_event_delivered_twice_to_the_updater_writes_once(memory_stack):
     # SQS FIFO only dedupes for 5 minutes; a redelivery after that reaches the updater again.
+    stack = memory_stack()
     user = unique("redelivered")
     event = accepted(track("Product Added", product("p1"), userId=user))
-    updater = updater_for(local_stack)
+    updater = stack.cloud.state_updater_wiring().updater
 
     first = updater.apply(event)
     second = updater.apply(event)
 
     assert not first.decision.duplicate and second.decision.duplicate
-    record = CustomerStore(local_stack.resources["CustomersTable"]).load("demo", f"u:{user}")
+    record = stack.cloud.customers.load("demo", f"u:{user}")
     assert record.version == 1
     assert record.state.carts["default"].items[0].quantity == 1
 
@@ -165,7 +167,7 @@ def test_two_concurrent_writers_on_one_customer_lose_no_update(local_stack):
             ShopDirectory(resources["ShopsTable"]),
             FifoQueue(resources["EventsDeadLetterQueue"]),
             lambda: T0,
-            timers=ArmedTimers(),  # type: ignore[arg-type]
+            timers=ArmedTimers(),  # keeps the cart's reminder instead of starting it on the stack
         )
         for _ in range(2)
     ]
@@ -186,16 +188,15 @@ def test_two_concurrent_writers_on_one_customer_lose_no_update(local_stack):
     assert record.version == 2
 
 
-def test_an_event_of_an_unknown_shop_is_parked_with_its_reason(local_stack):
-    resources = local_stack.resources
+def test_an_event_of_an_unknown_shop_is_parked_with_its_reason(memory_stack):
+    stack = memory_stack()
     event = accepted(track("Product Viewed", product(), userId=unique("ghost")), shop_id="no-such-shop")
+    updater = stack.cloud.state_updater_wiring().updater
 
-    outcome = updater_for(local_stack).handle(event.model_dump_json(), "no-such-shop#u:ghost", "msg-ghost")
+    outcome = updater.handle(event.model_dump_json(), "no-such-shop#u:ghost", "msg-ghost")
 
     assert outcome is None
-    parked = sqs().receive_message(
-        QueueUrl=resources["EventsDeadLetterQueue"], MessageAttributeNames=["All"], WaitTimeSeconds=1
-    )["Messages"]
+    parked = [message.as_sqs() for message in stack.cloud.events_dlq]
     assert any(m["MessageAttributes"]["reason"]["StringValue"] == "unknown shop 'no-such-shop'" for m in parked), parked
 
 

@@ -1,7 +1,10 @@
-"""The public API function against moto: one-click unsubscribe (RFC 8058) and the in-app inbox a shop's app reads.
+"""The public API function: one-click unsubscribe (RFC 8058) and the in-app inbox a shop's app reads.
 
-The handler is invoked the way API Gateway's HTTP API invokes it (payload format 2.0), with the customers and shops
-tables built from template.yaml's own key schema, the events FIFO queue and the signing secret in Secrets Manager.
+The handler is invoked the way API Gateway's HTTP API invokes it (payload format 2.0), with its wiring injected and
+its clock set by the test. It runs on template.yaml in memory (the events FIFO queue, the shops and customers
+tables, two signing keys); the tests marked ``on_aws`` run it also on the template in moto, built by the function's
+own composition root from the environment the template gives it (the signing secret's two keys in Secrets Manager,
+the tables built from template.yaml's key schema).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,17 +22,22 @@ from typing import Any
 import pytest
 
 from functions.public_api import handler
-from functions.public_api.wiring import from_environment
-from shared import aws, clock
+from functions.public_api.settings import PublicApiSettings
+from functions.public_api.wiring import PublicApiWiring
+from functions.public_api.wiring import on_aws as wiring_on_aws
+from infra.memory import MemoryCloud
+from infra.simulate import VirtualTimers
+from shared import aws
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.shops import ShopDirectory
 from shared.core.tokens import issue_unsubscribe_token
 from shared.models.config import ShopConfig
 from shared.models.events import FeedbackEvent
 from shared.models.messages import Content
-from shared.service.public import UNSUBSCRIBE_RETRY_WINDOW
+from shared.service.public import UNSUBSCRIBE_RETRY_WINDOW, InboxApi, Unsubscribe
 from tests.clocks import SetClock
 from tests.integration.emulated import emulated_template
+from tests.memory import QUIET, TEMPLATE
 
 REGION = "eu-west-1"
 NEW_KEY = b"current-signing-key-0123456789abcdef"
@@ -53,21 +62,68 @@ def shop(shop_id: str, write_key: str, secret_key: str) -> ShopConfig:
 
 
 @pytest.fixture
-def now() -> Iterator[SetClock]:
+def now() -> SetClock:
     """The function's clock, set by the test: it says T0 until the test moves it."""
-    with clock.use(SetClock(T0)) as source:
-        yield source
+    return SetClock(T0)
 
 
-@pytest.fixture
-def stack(monkeypatch, now):
-    """The template in moto, the demo and another shop in its shops table, the function's environment."""
+@dataclass
+class PublicApi:
+    """The function with its wiring, and what a test reads around it: the events queue, the inbox."""
+
+    wiring: PublicApiWiring
+    queued: Callable[[], list[dict[str, Any]]]  # the events queue's messages (SQS's shape), left on the queue
+    inbox: Any
+
+    def call(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None
+    ) -> dict[str, Any]:
+        return handler.lambda_handler(http_event(method, path, headers, body), LambdaContext(), wiring=self.wiring)
+
+
+def in_memory(now: SetClock) -> PublicApi:
+    cloud = MemoryCloud(now, VirtualTimers(), template=TEMPLATE)
+    cloud.shops.apply(shop("demo", "demo-write-key", DEMO_SECRET))
+    cloud.shops.apply(shop("other", "other-write-key", OTHER_SECRET))
+    keys = [NEW_KEY, OLD_KEY]
+    wiring = PublicApiWiring(Unsubscribe(lambda: keys, cloud.events, now), InboxApi(cloud.shops, cloud.inbox, now))
+    return PublicApi(wiring, lambda: [message.as_sqs() for message in cloud.events], cloud.inbox)
+
+
+@contextmanager
+def on_aws(monkeypatch: pytest.MonkeyPatch, now: SetClock) -> Iterator[PublicApi]:
+    """The template in moto, the demo and another shop in its shops table, the function's environment, and the
+    wiring its composition root builds from it (with the test's clock)."""
     keys = f"{NEW_KEY.decode()}\n{OLD_KEY.decode()}"
     with emulated_template(monkeypatch, signing_keys=keys) as deployment:
         directory = ShopDirectory(deployment.physical["ShopsTable"])
         directory.apply(shop("demo", "demo-write-key", DEMO_SECRET))
         directory.apply(shop("other", "other-write-key", OTHER_SECRET))
-        yield {"queue_url": deployment.physical["EventsQueue"], "customers": deployment.physical["CustomersTable"]}
+        queue_url = deployment.physical["EventsQueue"]
+
+        def queued() -> list[dict[str, Any]]:
+            messages = aws.sqs().receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+            )
+            return list(messages.get("Messages", []))
+
+        wiring = wiring_on_aws(PublicApiSettings.from_environment(), now)
+        yield PublicApi(wiring, queued, InboxStore(deployment.physical["CustomersTable"]))
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, now: SetClock) -> Iterator[PublicApi]:
+    """The function in memory; ``on_aws`` (indirect parameter ``"moto"``) on the template in moto."""
+    if getattr(request, "param", "memory") == "memory":
+        for name, value in QUIET.items():
+            monkeypatch.setenv(name, value)
+        yield in_memory(now)
+    else:
+        with on_aws(monkeypatch, now) as deployed:
+            yield deployed
+
+
+both = pytest.mark.parametrize("api", ["memory", "moto"], indirect=True)
 
 
 def http_event(
@@ -103,21 +159,10 @@ def http_event(
     }
 
 
-def call(method: str, path: str, headers: dict[str, str] | None = None, body: str | None = None) -> dict[str, Any]:
-    return handler.lambda_handler(http_event(method, path, headers, body), LambdaContext(), wiring=from_environment())
-
-
-def one_click(token: str) -> dict[str, Any]:
+def one_click(api: PublicApi, token: str) -> dict[str, Any]:
     """What a mail client sends for RFC 8058 one-click: a form POST without cookies or auth."""
     form = {"content-type": "application/x-www-form-urlencoded"}
-    return call("POST", f"/u/{token}", form, "List-Unsubscribe=One-Click")
-
-
-def queued(queue_url: str) -> list[dict[str, Any]]:
-    messages = aws.sqs().receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
-    )
-    return messages.get("Messages", [])
+    return api.call("POST", f"/u/{token}", form, "List-Unsubscribe=One-Click")
 
 
 def token_for(customer: str = "u:ada", key: bytes = NEW_KEY, channel: str = "email") -> str:
@@ -127,9 +172,9 @@ def token_for(customer: str = "u:ada", key: bytes = NEW_KEY, channel: str = "ema
 # ---------------------------------------------------------------- unsubscribe
 
 
-def test_the_unsubscribe_page_asks_and_changes_nothing(stack):
+def test_the_unsubscribe_page_asks_and_changes_nothing(api):
     # Given a marketing email's unsubscribe link, prefetched by a link scanner
-    response = call("GET", f"/u/{token_for()}")
+    response = api.call("GET", f"/u/{token_for()}")
 
     # Then it shows an English page whose button posts one-click to the same URL
     assert response["statusCode"] == 200
@@ -140,17 +185,18 @@ def test_the_unsubscribe_page_asks_and_changes_nothing(stack):
     assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in page
     assert response["headers"]["Cache-Control"] == "no-store"
     # And nobody is unsubscribed
-    assert queued(stack["queue_url"]) == []
+    assert api.queued() == []
 
 
-def test_one_click_unsubscribes_with_one_event_on_the_customers_group_and_answers_200(stack):
+@both
+def test_one_click_unsubscribes_with_one_event_on_the_customers_group_and_answers_200(api):
     # When the mail client posts one-click
-    response = one_click(token_for())
+    response = one_click(api, token_for())
 
     # Then it answers 200 (never a redirect) and enqueues exactly one unsubscribe for Ada
     assert response["statusCode"] == 200
     assert "unsubscribed" in response["body"]
-    (message,) = queued(stack["queue_url"])
+    (message,) = api.queued()
     event = FeedbackEvent.model_validate_json(message["Body"])
     assert (event.shop_id, event.customer, event.channel) == ("demo", "u:ada", "email")
     assert (event.reason, event.source) == ("unsubscribe_link", "unsubscribe-link")
@@ -158,38 +204,39 @@ def test_one_click_unsubscribes_with_one_event_on_the_customers_group_and_answer
 
 
 @pytest.mark.parametrize("hour", [3, 6, 23])
-def test_a_retried_click_is_one_event_at_any_hour(stack, now, hour):
+def test_a_retried_click_is_one_event_at_any_hour(api, now, hour):
     # Given a one-click unsubscribe, at night, early in the morning or just before midnight
     token = token_for()
     first = T0.replace(hour=hour, minute=51)
     now.at = first
-    assert one_click(token)["statusCode"] == 200
+    assert one_click(api, token)["statusCode"] == 200
     # When the button is pressed too, seconds later
     now.at = first + timedelta(seconds=8)
-    assert call("POST", f"/u/{token}")["statusCode"] == 200  # the page's button, no body at all
+    assert api.call("POST", f"/u/{token}")["statusCode"] == 200  # the page's button, no body at all
 
     # Then the customer's group gets one event
-    (message,) = queued(stack["queue_url"])
+    (message,) = api.queued()
     assert FeedbackEvent.model_validate_json(message["Body"]).occurred_at == first
 
 
-def test_a_click_after_the_retry_window_is_a_new_event_even_on_the_same_day(stack, now):
+def test_a_click_after_the_retry_window_is_a_new_event_even_on_the_same_day(api, now):
     # Given Ada unsubscribed in the morning (and, say, consented again since)
     token = token_for()
-    assert one_click(token)["statusCode"] == 200
+    assert one_click(api, token)["statusCode"] == 200
     # When she clicks the link again later that day
     now.at = T0 + 2 * UNSUBSCRIBE_RETRY_WINDOW
-    assert one_click(token)["statusCode"] == 200
+    assert one_click(api, token)["statusCode"] == 200
 
     # Then that is a second unsubscribe, not a duplicate of the first
-    events = [FeedbackEvent.model_validate_json(m["Body"]) for m in queued(stack["queue_url"])]
+    events = [FeedbackEvent.model_validate_json(m["Body"]) for m in api.queued()]
     assert sorted(e.occurred_at for e in events) == [T0, T0 + 2 * UNSUBSCRIBE_RETRY_WINDOW]
     assert len({e.feedback_id for e in events}) == 2
 
 
-def test_a_link_signed_with_the_previous_key_still_unsubscribes(stack):
-    assert one_click(token_for(key=OLD_KEY))["statusCode"] == 200
-    assert len(queued(stack["queue_url"])) == 1
+@both
+def test_a_link_signed_with_the_previous_key_still_unsubscribes(api):
+    assert one_click(api, token_for(key=OLD_KEY))["statusCode"] == 200
+    assert len(api.queued()) == 1
 
 
 def tampered(token: str) -> str:
@@ -210,13 +257,13 @@ def tampered(token: str) -> str:
     ],
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_a_forged_or_tampered_link_is_a_plain_404_and_changes_nothing(stack, token, method):
-    response = call(method, f"/u/{token}", {"content-type": "application/x-www-form-urlencoded"}, "x=y")
+def test_a_forged_or_tampered_link_is_a_plain_404_and_changes_nothing(api, token, method):
+    response = api.call(method, f"/u/{token}", {"content-type": "application/x-www-form-urlencoded"}, "x=y")
 
     assert response["statusCode"] == 404
     assert response["headers"]["Content-Type"] == "text/plain"
     assert response["body"] == "Not Found"
-    assert queued(stack["queue_url"]) == []
+    assert api.queued() == []
 
 
 # ---------------------------------------------------------------- inbox
@@ -237,23 +284,24 @@ def app_headers(customer_id: str, write_key: str = "demo-write-key", **overrides
     }
 
 
-def deliver(stack, customer_id: str, message_id: str, title: str, at: datetime) -> None:
+def deliver(api: PublicApi, customer_id: str, message_id: str, title: str, at: datetime) -> None:
     content = Content(channel="in_app", locale="en", title=title, text=f"{title}!", url="demo://cart")
-    InboxStore(stack["customers"]).deliver("demo", f"u:{customer_id}", message_id, content, at)
+    api.inbox.deliver("demo", f"u:{customer_id}", message_id, content, at)
 
 
 def body_of(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
 
 
-def test_the_app_lists_its_customers_inbox_newest_first_with_the_unread_count(stack):
+@both
+def test_the_app_lists_its_customers_inbox_newest_first_with_the_unread_count(api):
     # Given two messages in Ada's inbox, the older one read
-    deliver(stack, "ada", "m-1", "Welcome", T0 - timedelta(hours=2))
-    deliver(stack, "ada", "m-2", "Your cart", T0 - timedelta(hours=1))
-    call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
+    deliver(api, "ada", "m-1", "Welcome", T0 - timedelta(hours=2))
+    deliver(api, "ada", "m-2", "Your cart", T0 - timedelta(hours=1))
+    api.call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
 
     # When the app asks with the write key and Ada's customer token
-    response = call("GET", "/v1/inbox/ada", app_headers("ada"))
+    response = api.call("GET", "/v1/inbox/ada", app_headers("ada"))
 
     # Then it sees both, newest first, and one unread
     assert response["statusCode"] == 200
@@ -265,9 +313,9 @@ def test_the_app_lists_its_customers_inbox_newest_first_with_the_unread_count(st
     assert body["unread"] == 1
 
 
-def test_the_write_key_may_come_in_its_own_header(stack):
+def test_the_write_key_may_come_in_its_own_header(api):
     headers = {"x-nudge-write-key": "demo-write-key", "x-nudge-customer-token": customer_token("ada")}
-    assert call("GET", "/v1/inbox/ada", headers)["statusCode"] == 200
+    assert api.call("GET", "/v1/inbox/ada", headers)["statusCode"] == 200
 
 
 @pytest.mark.parametrize(
@@ -285,31 +333,34 @@ def test_the_write_key_may_come_in_its_own_header(stack):
         pytest.param(app_headers("ada", **{"x-nudge-customer-token": "0" * 64}), id="made-up-token"),
     ],
 )
-def test_without_the_right_keys_the_inbox_stays_closed(stack, headers):
-    deliver(stack, "ada", "m-1", "Welcome", T0)
+def test_without_the_right_keys_the_inbox_stays_closed(api, headers):
+    deliver(api, "ada", "m-1", "Welcome", T0)
 
-    assert call("GET", "/v1/inbox/ada", headers)["statusCode"] == 401
-    assert call("POST", "/v1/inbox/ada/m-1/read", headers)["statusCode"] == 401
+    assert api.call("GET", "/v1/inbox/ada", headers)["statusCode"] == 401
+    assert api.call("POST", "/v1/inbox/ada/m-1/read", headers)["statusCode"] == 401
 
 
-def test_marking_a_message_read_sticks(stack, now):
-    deliver(stack, "ada", "m-1", "Welcome", T0)
+def test_marking_a_message_read_sticks(api, now):
+    deliver(api, "ada", "m-1", "Welcome", T0)
 
-    response = call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
+    response = api.call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))
 
     assert (response["statusCode"], body_of(response)) == (200, {"message_id": "m-1", "read": True})
-    listed = body_of(call("GET", "/v1/inbox/ada", app_headers("ada")))
+    listed = body_of(api.call("GET", "/v1/inbox/ada", app_headers("ada")))
     assert (listed["messages"][0]["read"], listed["unread"]) == (True, 0)
     first_read = listed["messages"][0]["read_at"]
     now.at = T0 + timedelta(minutes=5)
-    call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))  # reading again keeps the first read time
-    assert body_of(call("GET", "/v1/inbox/ada", app_headers("ada")))["messages"][0]["read_at"] == first_read
+    api.call("POST", "/v1/inbox/ada/m-1/read", app_headers("ada"))  # reading again keeps the first read time
+    assert body_of(api.call("GET", "/v1/inbox/ada", app_headers("ada")))["messages"][0]["read_at"] == first_read
 
 
-def test_marking_an_unknown_message_read_is_404(stack):
-    response = call("POST", "/v1/inbox/ada/m-404/read", app_headers("ada"))
+def test_marking_an_unknown_message_read_is_404(api):
+    response = api.call("POST", "/v1/inbox/ada/m-404/read", app_headers("ada"))
     assert response["statusCode"] == 404
 
 
-def test_an_empty_inbox_is_empty_not_an_error(stack):
-    assert body_of(call("GET", "/v1/inbox/new-customer", app_headers("new-customer"))) == {"messages": [], "unread": 0}
+def test_an_empty_inbox_is_empty_not_an_error(api):
+    assert body_of(api.call("GET", "/v1/inbox/new-customer", app_headers("new-customer"))) == {
+        "messages": [],
+        "unread": 0,
+    }

@@ -31,30 +31,36 @@ TIMINGS = {"wall_seconds", "setup_seconds", "events_per_second"}
 pytestmark = pytest.mark.slow
 
 
-def simulate(config: Path, history: Path, emulator: str) -> tuple[list[str], dict[str, Any]]:
-    """The outcome lines as printed, and the summary without its timings."""
+def simulate(config: Path, history: Path, emulator: str) -> subprocess.Popen[str]:
+    """Start ``nudge simulate`` on ``emulator``; ``outcome`` reads what it printed. The two runs of a test go at once
+    (the moto one takes most of the time; the other core does the memory one meanwhile)."""
     command = [str(NUDGE), "simulate", "--config", str(config), "--events", str(history), "--summary"]
-    done = subprocess.run(
+    return subprocess.Popen(
         [*command, "--emulator", emulator],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=280,
         cwd=ROOT,
         env={**os.environ, "TZ": "UTC"},
-        check=False,
     )
-    assert done.returncode == 0, done.stderr
-    *lines, last = done.stdout.splitlines()
+
+
+def outcome(run: subprocess.Popen[str]) -> tuple[list[str], dict[str, Any]]:
+    """The outcome lines as printed, and the summary without its timings."""
+    stdout, stderr = run.communicate(timeout=280)
+    assert run.returncode == 0, stderr
+    *lines, last = stdout.splitlines()
     summary = {name: value for name, value in json.loads(last)["summary"].items() if name not in TIMINGS}
     return lines, summary
 
 
 def test_the_sample_month_replays_line_for_line_the_same_through_moto_and_through_memory():
-    # Given a month of a small shop's traffic (964 messages, every journey of the demo shop)
-    on_moto = simulate(DEMO_CONFIG, MONTH, "moto")
+    # Given a month of a small shop's traffic (964 messages, every journey of the demo shop), replayed through moto
+    moto_run = simulate(DEMO_CONFIG, MONTH, "moto")
 
     # When it is replayed through the in-memory adapters
-    in_memory = simulate(DEMO_CONFIG, MONTH, "memory")
+    memory_run = simulate(DEMO_CONFIG, MONTH, "memory")
+    on_moto, in_memory = outcome(moto_run), outcome(memory_run)
 
     # Then every message nudge sent or held back is the same line, in the same order, and so are the totals
     lines, summary = in_memory
@@ -76,10 +82,8 @@ def test_the_fast_shops_journeys_replay_the_same_through_moto_and_through_memory
 
     history = write_history(tmp_path / "journeys.jsonl", journeys_history())
 
-    (in_memory, memory_totals), (on_moto, moto_totals) = (
-        simulate(FAST_CONFIG, history, "memory"),
-        simulate(FAST_CONFIG, history, "moto"),
-    )
+    moto_run, memory_run = simulate(FAST_CONFIG, history, "moto"), simulate(FAST_CONFIG, history, "memory")
+    (on_moto, moto_totals), (in_memory, memory_totals) = outcome(moto_run), outcome(memory_run)
 
     assert sorted(in_memory) == sorted(on_moto) and len(in_memory) >= 12
     assert by_customer(in_memory) == by_customer(on_moto)

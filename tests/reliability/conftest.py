@@ -13,11 +13,16 @@ from tests.reliability.figures import FIGURES
 
 @pytest.fixture
 def no_retry_waits(monkeypatch):
-    """botocore's retry decisions stay, its waiting goes (virtual time): no backoff sleep, no client rate limiter."""
-    from botocore.retries import adaptive, standard
+    """botocore's retry decisions stay, its waiting goes (virtual time): no backoff sleep, no client rate limiter.
+
+    The rate limiter's token bucket is switched off too: a client made before this test (the functions' clients are
+    kept per process) registered its limiter's bound method when it was made, and after a throttling fault that
+    limiter would really wait for tokens, tens of seconds per test."""
+    from botocore.retries import adaptive, bucket, standard
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", lambda self, context: 0)
     monkeypatch.setattr(adaptive.ClientRateLimiter, "on_sending_request", lambda self, request, **kwargs: None)
+    monkeypatch.setattr(bucket.TokenBucket, "acquire", lambda self, amount=1, block=True: True)
 
 
 # Read before any test runs: tests change the process environment (moto, the local stack) and put it back.

@@ -25,7 +25,7 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -177,7 +177,7 @@ _PROTOCOLS = {"sns": "query"}
 
 # ---------------------------------------------------------------- what the providers accepted
 
-_PUSH_ID = re.compile(r'nudge_message_id\\*"\s*:\s*\\*"([^"\\]+)')
+PUSH_MESSAGE_ID = re.compile(r'nudge_message_id\\*"\s*:\s*\\*"([^"\\]+)')
 
 
 class SendCounter:
@@ -210,7 +210,7 @@ class SendCounter:
             tag = next(t["Value"] for t in params.get("EmailTags", []) if t["Name"] == "nudge_message_id")
             self.sends[("email", tag)] += 1
         elif operation == "Publish":
-            found = _PUSH_ID.search(params.get("Message", ""))
+            found = PUSH_MESSAGE_ID.search(params.get("Message", ""))
             self.sends[("push", found.group(1) if found else "?")] += 1
         elif operation == "PutItem" and params.get("Item", {}).get("sk", {}).get("S", "").startswith("inbox#"):
             self.sends[("in_app", params["Item"]["sk"]["S"].removeprefix("inbox#"))] += 1
@@ -535,6 +535,36 @@ class Pipeline:
         while record.merged_into:
             record = store.load(shop_id, record.merged_into)
         return record.state
+
+    def customer_states(self, shop_id: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The states of several customers (merge pointers followed), read in one BatchGetItem (strongly consistent,
+        as the store reads) rather than one GetItem each."""
+        from shared.adapters.customers import STATE_SK, decode_state
+
+        wanted = sorted(set(keys))
+        table = self.resources["CustomersTable"]
+        items: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": [
+                        {"pk": {"S": f"{shop_id}#{key}"}, "sk": {"S": STATE_SK}} for key in wanted[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self.dynamodb.batch_get_item(RequestItems=request)
+                items.update({item["pk"]["S"]: item for item in answer["Responses"].get(table, [])})
+                request = answer.get("UnprocessedKeys") or {}
+        states: dict[str, Any] = {}
+        for key in wanted:
+            item = items.get(f"{shop_id}#{key}")
+            if item is not None and "merged_into" in item:
+                states[key] = self.customer_state(shop_id, key)
+            else:
+                states[key] = decode_state(item) if item is not None else None
+        return states
 
 
 def read_customer(customer_id: str, key: str) -> tuple[int, dict[str, Any]]:

@@ -3,77 +3,100 @@
 The FIFO queue gives one writer per customer, but not always: a record whose visibility timeout runs out while its
 first invocation is still working is handed to a second one, and an identify merges an anonymous visitor's record
 while that visitor's own events may still be in flight. The race is made exact here instead of left to threads:
-updater A's DynamoDB client runs updater B's whole apply (read, decide, conditional write) at the last moment before
+updater A's customer store runs updater B's whole apply (read, decide, conditional write) at the last moment before
 A's own write, so A always writes on a version that is no longer current.
+
+The updaters run on template.yaml in memory: the customer records' conditional writes (a put on the version read, a
+merge's transaction all or nothing) are DynamoDB's, as ``tests/parity/test_ports.py`` requires of the memory store.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.adapters.customers import CustomerStore
-from shared.adapters.queue import FifoQueue, StandardQueue
-from shared.adapters.shops import ShopDirectory
-from shared.adapters.timers import StepFunctionsTimers
+from infra.memory import MemoryCloud, MemoryCustomers
+from infra.simulate import VirtualTimers
+from shared.adapters.customers import StoredCustomer, VersionConflictError
 from shared.core.customer import decide, merge, message_digest
 from shared.models.state import CustomerState
 from shared.service.updater import StateUpdater
 from tests.factories import accepted
+from tests.memory import TEMPLATE
 from tests.reliability import figures
 from tests.reliability.histories import DEMO
-from tests.reliability.pipeline import REGION, Deployment, deployed
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 RACES = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture
-def deployment(monkeypatch):
-    with deployed(monkeypatch, [DEMO]) as deployed_:
-        yield deployed_
+def deployment() -> MemoryCloud:
+    """template.yaml in memory with the demo shop; racers share its customers table."""
+    cloud = MemoryCloud(lambda: NOW, VirtualTimers(), template=TEMPLATE)
+    cloud.shops.apply(DEMO)
+    return cloud
+
+
+class RacingRecords:
+    """The deployment's customer records, seen by one updater: just before its next write, whatever ``before_write``
+    holds runs (once); a write refused for a version that changed is counted."""
+
+    def __init__(self, records: MemoryCustomers) -> None:
+        self.records = records
+        self.before_write: Callable[[], Any] | None = None
+        self.writes_refused = 0
+
+    def load(self, shop_id: str, key: str) -> StoredCustomer:
+        return self.records.load(shop_id, key)
+
+    def follow(self, record: StoredCustomer) -> StoredCustomer:
+        return self.records.follow(record)
+
+    def save(
+        self,
+        record: StoredCustomer,
+        state: CustomerState,
+        now: datetime,
+        absorbed: Sequence[StoredCustomer] = (),
+        document: bytes | None = None,
+    ) -> None:
+        race, self.before_write = self.before_write, None
+        if race is not None:
+            race()
+        try:
+            self.records.save(record, state, now, absorbed, document)
+        except VersionConflictError:
+            self.writes_refused += 1
+            raise
 
 
 class Racer:
-    """A state updater with its own AWS clients, so a hook on one racer's calls never touches the other's."""
+    """A state updater of its own on the deployment's tables and queues."""
 
-    def __init__(self, deployment: Deployment) -> None:
-        resources = deployment.resources
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        sqs = boto3.client("sqs", region_name=REGION)
-        self.store = CustomerStore(resources["CustomersTable"], client=self.dynamodb)
+    def __init__(self, deployment: MemoryCloud) -> None:
+        self.store = RacingRecords(deployment.customers)
         self.updater = StateUpdater(
             self.store,
-            ShopDirectory(resources["ShopsTable"], client=self.dynamodb),
-            FifoQueue(resources["EventsDeadLetterQueue"], client=sqs),
+            deployment.shops,
+            deployment.events_dlq,
             lambda: NOW,
-            StepFunctionsTimers(
-                resources["TimerStateMachine"], client=boto3.client("stepfunctions", region_name=REGION)
-            ),
-            StandardQueue(resources["OutboxQueue"], client=sqs),
+            deployment.timers,
+            deployment.outbox,
         )
-        self.writes_refused = 0
+
+    @property
+    def writes_refused(self) -> int:
+        return self.store.writes_refused
 
     def interrupted_before_writing(self, other: Racer, event: Any) -> None:
         """Before this racer's next write, ``other`` applies ``event`` (once)."""
-        pending = [event]
-
-        def race(**_: Any) -> None:
-            if pending:
-                other.updater.apply(pending.pop())
-
-        def refused(http_response: Any, **_: Any) -> None:
-            if http_response is not None and http_response.status_code == 400:
-                self.writes_refused += 1
-
-        for operation in ("PutItem", "TransactWriteItems"):
-            self.dynamodb.meta.events.register(f"before-call.dynamodb.{operation}", race)
-            self.dynamodb.meta.events.register(f"after-call.dynamodb.{operation}", refused)
+        self.store.before_write = lambda: other.updater.apply(event)
 
 
 _events = st.sampled_from(["add", "remove", "consent", "withdraw", "order", "identify", "view"])

@@ -3,7 +3,10 @@
 moto runs in-process (``mock_aws``) with the resources template.yaml declares; ``tests/reliability/pipeline.py``
 drives ingest, the state updater, the channel router and the timer state machine the way API Gateway, SQS and Step
 Functions would, in virtual time, while a botocore hook fails a seeded share of the functions' DynamoDB, SQS, Step
-Functions, SES and SNS calls with throttling, 500 or 503. Each scenario is played twice, without and with faults:
+Functions, SES and SNS calls with throttling, 500 or 503. Each scenario is played twice, without and with faults;
+the run without faults (the reference) plays template.yaml in memory instead, driven the same way: the same
+handlers and services on the in-memory adapters, which ``tests/parity`` holds to the AWS ones (so the comparison
+below also says that memory and moto end every customer alike):
 
 - every event a shop sent is applied to its customer, or sits in the events dead-letter queue;
 - every customer who lost no event to the dead-letter queue ends exactly as in the run without faults;
@@ -15,17 +18,29 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from shared import clock
+from shared.adapters.timers import wake_up
 from shared.core.customer import message_digest
-from shared.models.events import QueuedEvent, SegmentEvent
+from shared.models.events import QueuedEvent, SegmentEvent, TimerEvent
+from tests.memory import MemoryStack
 from tests.reliability import figures
 from tests.reliability.histories import DEMO
-from tests.reliability.pipeline import Deployment, Faults, Pipeline, RecordOperations, SendCounter, deployed
+from tests.reliability.pipeline import (
+    PUSH_MESSAGE_ID,
+    Deployment,
+    Drained,
+    Faults,
+    Pipeline,
+    RecordOperations,
+    SendCounter,
+    deployed,
+)
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WRITE_KEY = "demo-write-key"
@@ -117,8 +132,9 @@ def play(monkeypatch, seed: int, faults: Faults | None) -> dict[str, Any]:
                 pipeline.settle()
                 # Right after it settles (well inside the 26 h dedupe window): applied, or dead-lettered
                 parked = _parked_message_ids(pipeline)
+                states = pipeline.customer_states("demo", {f"u:{message['userId']}" for message in batch})
                 for message in batch:
-                    state = pipeline.customer_state("demo", f"u:{message['userId']}")
+                    state = states[f"u:{message['userId']}"]
                     applied = state is not None and message_digest(message["messageId"]) in state.seen
                     if not applied and message["messageId"] not in parked:
                         not_applied.append(message["messageId"])
@@ -126,7 +142,8 @@ def play(monkeypatch, seed: int, faults: Faults | None) -> dict[str, Any]:
             if faults is not None:
                 faults.enabled = False  # reading the outcome is not under test
         users = sorted({m["userId"] for m in posted})
-        states = {user: pipeline.customer_state("demo", f"u:{user}") for user in users}
+        read = pipeline.customer_states("demo", [f"u:{user}" for user in users])
+        states = {user: read[f"u:{user}"] for user in users}
         return {
             "posted": posted,
             "not_applied": not_applied,
@@ -138,6 +155,115 @@ def play(monkeypatch, seed: int, faults: Faults | None) -> dict[str, Any]:
             "timers": timers,
             "drained": pipeline.drained,
         }
+
+
+class MemoryTimers:
+    """The timer state machine as the moto pipeline plays it: an execution per new timer id (the first input kept),
+    fired one at a time in (due, name) order."""
+
+    def __init__(self) -> None:
+        self.executions: dict[str, TimerEvent] = {}
+        self.fired: set[str] = set()
+
+    def start(self, events: Sequence[TimerEvent]) -> None:
+        for event in events:
+            self.executions.setdefault(event.timer_id, event)
+
+    def pending(self, until: datetime) -> dict[str, datetime]:
+        return {
+            name: datetime.fromisoformat(wake_up(event)["due_at"])
+            for name, event in self.executions.items()
+            if name not in self.fired and datetime.fromisoformat(wake_up(event)["due_at"]) <= until
+        }
+
+
+def play_in_memory(seed: int) -> dict[str, Any]:
+    """Play the scenario without faults on template.yaml in memory, driven exactly as :class:`Pipeline` drives moto
+    (the clock, the order timers fire in, a settle after each); returns what ``play`` returns."""
+    timers = MemoryTimers()
+    stack = MemoryStack([DEMO], at=START, timers=timers)
+    drained = Drained()
+
+    def settle() -> None:
+        records = stack.settle()
+        drained.records["events and outbox"] += records
+
+    def run_timers(until: datetime) -> int:
+        fired = 0
+        while pending := timers.pending(until):
+            name = min(pending, key=lambda n: (pending[n], n))
+            stack.clock.at = max(stack.clock.at, pending[name] + timedelta(seconds=1))
+            stack.cloud.fire([timers.executions[name]])
+            timers.fired.add(name)
+            fired += 1
+            settle()
+        stack.clock.at = max(stack.clock.at, until)
+        return fired
+
+    def state_of(user: str) -> Any:
+        record = stack.cloud.customers.follow(stack.cloud.customers.load("demo", f"u:{user}"))
+        return record.state
+
+    posted: list[dict[str, Any]] = []
+    not_applied: list[str] = []
+    for offset, batch in scenario(seed):
+        run_timers(until=START + offset)
+        stack.clock.at = max(stack.clock.at, START + offset)
+        status, _ = stack.post("/v1/batch", {"batch": batch}, WRITE_KEY)
+        assert status == 200, status
+        posted.extend(batch)
+        settle()
+        for message in batch:
+            state = state_of(message["userId"])
+            if state is None or message_digest(message["messageId"]) not in state.seen:
+                not_applied.append(message["messageId"])
+    fired = run_timers(until=START + timedelta(days=40))
+    users = sorted({m["userId"] for m in posted})
+    return {
+        "posted": posted,
+        "not_applied": not_applied,
+        "states": {user: state_of(user) for user in users},
+        "events_dlq": [m.as_sqs() for m in stack.cloud.events_dlq],
+        "outbox_dlq": [m.as_sqs() for m in stack.cloud.outbox_dlq],
+        "ledger": {
+            sk.removeprefix("msg#"): {
+                "status": item["status"]["S"],
+                "reason": item.get("reason", {}).get("S"),
+                "channel": item.get("channel", {}).get("S"),
+                "customer": pk.split("#", 1)[1],
+            }
+            for (pk, sk), item in stack.cloud.ledger.items.items()
+        },
+        "sends": MemorySends(stack),
+        "timers": fired,
+        "drained": drained,
+    }
+
+
+class MemorySends:
+    """What the memory channel services and the inbox accepted, per outbox message id, counted as
+    :class:`SendCounter` counts the AWS calls (email, push, in-app)."""
+
+    def __init__(self, stack: MemoryStack) -> None:
+        self.sends: Counter[tuple[str, str]] = Counter()
+        for sent in stack.transports.sent:
+            if sent.channel == "email":
+                tag = next(t["Value"] for t in sent.request["EmailTags"] if t["Name"] == "nudge_message_id")
+                self.sends[("email", tag)] += 1
+            elif sent.channel == "push":
+                found = PUSH_MESSAGE_ID.search(sent.request["Message"])
+                self.sends[("push", found.group(1) if found else "?")] += 1
+        for _, sk in stack.cloud.inbox.items:
+            self.sends[("in_app", sk.removeprefix("inbox#"))] += 1
+
+    def twice(self) -> dict[tuple[str, str], int]:
+        return {key: n for key, n in self.sends.items() if n > 1}
+
+    def per_message(self) -> Counter[str]:
+        found: Counter[str] = Counter()
+        for (_, message_id), count in self.sends.items():
+            found[message_id] += count
+        return found
 
 
 class _nothing:
@@ -283,9 +409,10 @@ _CLEAN: dict[int, dict[str, Any]] = {}
 
 
 def fault_free(monkeypatch, seed: int) -> dict[str, Any]:
-    """The scenario of ``seed`` played without faults (once per seed and session: it is the reference)."""
+    """The scenario of ``seed`` played without faults (once per seed and session: it is the reference), on
+    template.yaml in memory: the same handlers and services, on adapters ``tests/parity`` holds to the AWS ones."""
     if seed not in _CLEAN:
-        _CLEAN[seed] = play(monkeypatch, seed, None)
+        _CLEAN[seed] = play_in_memory(seed)
         assert _CLEAN[seed]["events_dlq"] == [] and _CLEAN[seed]["not_applied"] == []
         assert sum(_CLEAN[seed]["sends"].per_message().values()) > 0
     return _CLEAN[seed]

@@ -17,7 +17,7 @@ per message in the request, every one for the shop whose key was presented.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -33,9 +33,9 @@ from infra.admin import load_config
 from infra.local.gateway import http_api_event
 from infra.local.provision import HttpRoute
 from infra.local.runtime import LambdaContext
+from infra.memory import MemoryShops
 from shared import aws
 from shared.adapters.queue import FifoEntry
-from shared.adapters.shops import ShopKey
 from shared.models import segment
 from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, Ingestor, RequestRejectedError
 from shared.service.updater import StateUpdater
@@ -248,7 +248,7 @@ def test_schemathesis_cases_never_get_a_5xx_nor_a_partial_enqueue(ingest_on_moto
 @pytest.mark.parametrize("event", [[], {}, ["Product Added"]])
 def test_a_track_whose_event_name_is_not_a_string_is_refused_with_400(event):
     queue = RecordingQueue()
-    ingestor = Ingestor(Shops(), queue, lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # type: ignore[arg-type]
+    ingestor = Ingestor(SHOPS, queue, lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     with pytest.raises(RequestRejectedError) as refused:
         ingestor.ingest("track", json.dumps({"userId": "u1", "event": event}), basic_auth("demo-write-key"))
     assert refused.value.status == 400 and queue.entries == []
@@ -264,7 +264,7 @@ def test_a_track_whose_event_name_is_not_a_string_is_refused_with_400(event):
 )
 def test_a_time_out_of_range_is_refused_with_400(times):
     queue = RecordingQueue()
-    ingestor = Ingestor(Shops(), queue, lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # type: ignore[arg-type]
+    ingestor = Ingestor(SHOPS, queue, lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
     with pytest.raises(RequestRejectedError) as refused:
         ingestor.ingest(
             "track", json.dumps({"userId": "u1", "event": "Signed Up", **times}), basic_auth("demo-write-key")
@@ -284,22 +284,26 @@ def test_a_body_that_is_not_utf8_is_refused_with_400_not_500(ingest_on_moto):
 
 
 class RecordingQueue:
-    """The events queue as a list: what ``Ingestor`` enqueued."""
+    """The events queue as a list: every entry ``Ingestor`` handed over (a spy, not a queue: the FIFO queue's
+    deduplication would hide entries the assertions count)."""
 
     def __init__(self) -> None:
         self.entries: list[FifoEntry] = []
 
-    def send(self, entries: list[FifoEntry]) -> None:
+    def send(self, entries: Sequence[FifoEntry]) -> None:
         self.entries.extend(entries)
 
 
-class Shops:
-    """Two shops' write keys, and one secret key (the shop's servers may ingest with it too)."""
+def shops() -> MemoryShops:
+    """The demo and fast shops' directory (in memory, as the shops table holds it): two shops' write keys, and the
+    demo shop's secret key (the shop's servers may ingest with it too)."""
+    directory = MemoryShops()
+    directory.apply(DEMO)
+    directory.apply(FAST)
+    return directory
 
-    def authenticate(self, key: str) -> ShopKey | None:
-        if key not in KEYS:
-            return None
-        return ShopKey(shop_id=KEYS[key], kind="secret" if "secret" in key else "write")
+
+SHOPS = shops()
 
 
 json_values = st.recursive(
@@ -398,7 +402,7 @@ def test_mutated_segment_messages_are_accepted_whole_or_refused_whole(request, k
         body = {**body, "writeKey": key}
     raw = json.dumps(body, allow_nan=True)
     queue = RecordingQueue()
-    ingestor = Ingestor(Shops(), queue, lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))  # type: ignore[arg-type]
+    ingestor = Ingestor(SHOPS, queue, lambda: datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
 
     try:
         events = ingestor.ingest(endpoint, raw, authorization)

@@ -8,42 +8,37 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.queue import FifoEntry
-from shared.adapters.shops import ShopKey
+from infra.memory import MemoryCloud, MemoryQueue
+from infra.simulate import VirtualTimers
 from shared.models.events import SegmentEvent
 from shared.models.segment import MAX_AMOUNT, MAX_DEPTH, MAX_QUANTITY
 from shared.service.ingest import Ingestor, RequestRejectedError, load_body, parse_messages
 from shared.service.updater import StateUpdater
-from tests.factories import identify, product, track
+from tests.factories import identify, product, shop_config, track
+from tests.memory import TEMPLATE
 
 NOW = datetime(2026, 11, 2, 10, 1, tzinfo=UTC)
 
 
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.entries: list[FifoEntry] = []
-
-    def send(self, entries: list[FifoEntry]) -> None:
-        self.entries.extend(entries)
-
-
-class OneShop:
-    def authenticate(self, key: str) -> ShopKey | None:
-        return ShopKey(shop_id="demo", kind="write") if key == "demo-write-key" else None
+def deployment() -> MemoryCloud:
+    """template.yaml in memory with the demo shop (its write key authenticates; the events queue is FIFO)."""
+    cloud = MemoryCloud(lambda: NOW, VirtualTimers(), template=TEMPLATE)
+    cloud.shops.apply(shop_config({}))
+    return cloud
 
 
-def ingest(endpoint: str, raw: str) -> tuple[list[SegmentEvent], RecordingQueue]:
-    queue = RecordingQueue()
-    ingestor = Ingestor(OneShop(), queue, lambda: NOW)  # type: ignore[arg-type]
-    return ingestor.ingest(endpoint, raw, None), queue
+def ingest(endpoint: str, raw: str) -> tuple[list[SegmentEvent], MemoryQueue]:
+    cloud = deployment()
+    ingestor = Ingestor(cloud.shops, cloud.events, cloud.clock)
+    return ingestor.ingest(endpoint, raw, None), cloud.events
 
 
 def refused(endpoint: str, raw: str) -> RequestRejectedError:
-    queue = RecordingQueue()
-    ingestor = Ingestor(OneShop(), queue, lambda: NOW)  # type: ignore[arg-type]
+    cloud = deployment()
+    ingestor = Ingestor(cloud.shops, cloud.events, cloud.clock)
     with pytest.raises(RequestRejectedError) as caught:
         ingestor.ingest(endpoint, raw, None)
-    assert queue.entries == []
+    assert len(cloud.events) == 0
     return caught.value
 
 
@@ -69,7 +64,7 @@ def test_a_message_nested_as_deep_as_the_limit_is_accepted_and_the_updater_reads
     events, queue = ingest("track", body(message))
 
     assert len(events) == 1
-    assert StateUpdater.parse(queue.entries[0].body).message.properties == {"answers": nested(MAX_DEPTH - 2)}
+    assert StateUpdater.parse(queue.bodies()[0]).message.properties == {"answers": nested(MAX_DEPTH - 2)}
 
 
 @pytest.mark.parametrize("levels", [MAX_DEPTH - 1, 200, 260, 900])
@@ -138,7 +133,7 @@ def test_large_but_finite_numbers_in_free_form_properties_are_kept():
 
     _, queue = ingest("track", raw)
 
-    properties = StateUpdater.parse(queue.entries[0].body).message.properties
+    properties = StateUpdater.parse(queue.bodies()[0]).message.properties
     assert properties == {"big": 1.7e308, "tiny": 5e-324, "huge_int": 10**300}
 
 
@@ -184,7 +179,7 @@ def test_a_lone_surrogate_in_a_batch_names_the_message_and_a_whole_emoji_is_acce
     _, queue = ingest(
         "batch", raw.replace(',{"type":"track","userId":"u2","event":"B","properties":{"face":"\\ud83d"}}', "")
     )
-    assert StateUpdater.parse(queue.entries[0].body).message.properties == {"face": "\U0001f600"}
+    assert StateUpdater.parse(queue.bodies()[0]).message.properties == {"face": "\U0001f600"}
 
 
 # ---------------------------------------------------------------- money and quantities

@@ -3,57 +3,67 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 
-from shared.adapters.customers import MAX_MERGE_HOPS, CustomerStore, MergeChainError, StoredCustomer
+from infra.memory import MemoryCustomers
+from shared.adapters.customers import MAX_MERGE_HOPS, MergeChainError, StoredCustomer, put_request
 from shared.models.state import CustomerState
 
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
-class _Records(CustomerStore):
-    """The store's pointer logic over records in memory (``load`` is the only read it makes)."""
 
-    def __init__(self, records: list[StoredCustomer]) -> None:
-        super().__init__("customers")
-        self.records = {record.key: record for record in records}
+class CountedRecords(MemoryCustomers):
+    """Customer records in memory (as the customers table holds them), counting the loads that follow pointers."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.loads = 0
 
     def load(self, shop_id: str, key: str) -> StoredCustomer:
         self.loads += 1
-        return self.records.get(key, StoredCustomer(shop_id=shop_id, key=key))
+        return super().load(shop_id, key)
+
+    def lies(self, key: str, state: CustomerState | None = None, merged_into: str | None = None) -> StoredCustomer:
+        """The record ``key`` as it lies in the table (a pointer when ``merged_into``); what a reader holds of it."""
+        item = put_request(StoredCustomer("demo", key), state, T0, merged_into=merged_into)["Item"]
+        self.items[item["pk"]["S"]] = item
+        return StoredCustomer("demo", key, state=state, version=1, merged_into=merged_into)
 
 
-def chain(hops: int) -> _Records:
-    """``a:0`` -> ``a:1`` -> ... -> ``u:live`` in ``hops`` pointers."""
+def chain(hops: int) -> tuple[CountedRecords, StoredCustomer]:
+    """``a:0`` -> ``a:1`` -> ... -> ``u:live`` in ``hops`` pointers; the records and the first as read."""
+    records = CountedRecords()
     keys = [f"a:{i}" for i in range(hops)] + ["u:live"]
-    records = [StoredCustomer("demo", key, merged_into=target) for key, target in itertools.pairwise(keys)]
-    live = StoredCustomer("demo", "u:live", state=CustomerState(user_id="live"), version=3)
-    return _Records([*records, live])
+    first = records.lies("u:live", CustomerState(user_id="live"))
+    for key, target in reversed(list(itertools.pairwise(keys))):
+        first = records.lies(key, merged_into=target)
+    return records, first
 
 
 def test_a_record_without_a_pointer_is_its_own_live_record_and_costs_no_read():
-    store = chain(0)
-    record = store.records["u:live"]
-    assert store.follow(record) is record and store.loads == 0
+    records, live = chain(0)
+    assert records.follow(live) is live and records.loads == 0
 
 
 @pytest.mark.parametrize("hops", range(1, MAX_MERGE_HOPS + 1))
 def test_pointers_lead_to_the_live_record_within_the_hop_limit(hops):
-    store = chain(hops)
-    assert store.follow(store.records["a:0"]).key == "u:live"
-    assert store.loads == hops
+    records, first = chain(hops)
+    assert records.follow(first).key == "u:live"
+    assert records.loads == hops
 
 
 def test_a_longer_chain_is_refused_after_the_hop_limit():
-    store = chain(MAX_MERGE_HOPS + 1)
+    records, first = chain(MAX_MERGE_HOPS + 1)
     with pytest.raises(MergeChainError, match="longer than"):
-        store.follow(store.records["a:0"])
-    assert store.loads == MAX_MERGE_HOPS
+        records.follow(first)
+    assert records.loads == MAX_MERGE_HOPS
 
 
 def test_a_pointer_cycle_ends_at_the_hop_limit():
-    store = _Records(
-        [StoredCustomer("demo", "a:x", merged_into="a:y"), StoredCustomer("demo", "a:y", merged_into="a:x")]
-    )
+    records = CountedRecords()
+    first = records.lies("a:x", merged_into="a:y")
+    records.lies("a:y", merged_into="a:x")
     with pytest.raises(MergeChainError):
-        store.follow(store.records["a:x"])
+        records.follow(first)
