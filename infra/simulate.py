@@ -175,19 +175,6 @@ def _lines(path: Path) -> Iterator[IO[str]]:
         yield handle
 
 
-def in_time_order(messages: Iterable[HistoryMessage]) -> Iterator[HistoryMessage]:
-    """``messages`` as they come, refusing one that is earlier than the one before (a stream cannot be sorted)."""
-    last: HistoryMessage | None = None
-    for message in messages:
-        if last is not None and message.at < last.at:
-            raise HistoryError(
-                f"history message {message.line} ({_iso(message.at)}) comes after one at {_iso(last.at)}: "
-                "a streamed history must be in time order"
-            )
-        last = message
-        yield message
-
-
 def _timestamp(item: Any, source: str, number: int) -> datetime:
     if not isinstance(item, dict) or not isinstance(item.get("timestamp"), str):
         raise HistoryError(f"{source}:{number}: every message needs a timestamp (ISO 8601)")
@@ -206,23 +193,41 @@ def _replayable(item: dict[str, Any]) -> dict[str, Any]:
 
 def requests_of(messages: Iterable[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
     """The ingest requests that replay ``messages``: one ``/v1/batch`` per run of messages at the same instant
-    (within the batch limits), so the clock never has to stand still for a request."""
-    for _, group in itertools.groupby(messages, key=lambda m: m.at):
-        run = list(group)
-        if len(run) == 1:
-            yield run
-            continue
-        chunk: list[HistoryMessage] = []
-        size = 0
-        for message in run:
-            message_size = len(json.dumps(message.message))
-            if chunk and (len(chunk) == _MAX_BATCH_MESSAGES or size + message_size > _MAX_BATCH_BYTES):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(message)
-            size += message_size
-        if chunk:
+    (within the batch limits), so the clock never has to stand still for a request.
+
+    ``messages`` must be in time order (a stream cannot be sorted): one earlier than the one before is refused.
+    """
+    run: list[HistoryMessage] = []
+    for message in messages:
+        if run and message.at != run[0].at:
+            if message.at < run[0].at:
+                raise HistoryError(
+                    f"history message {message.line} ({_iso(message.at)}) comes after one at {_iso(run[0].at)}: "
+                    "a streamed history must be in time order"
+                )
+            yield from _batches(run)
+            run = []
+        run.append(message)
+    if run:
+        yield from _batches(run)
+
+
+def _batches(run: list[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
+    """Messages of one instant in requests within the batch limits."""
+    if len(run) == 1:
+        yield run
+        return
+    chunk: list[HistoryMessage] = []
+    size = 0
+    for message in run:
+        message_size = len(json.dumps(message.message))
+        if chunk and (len(chunk) == _MAX_BATCH_MESSAGES or size + message_size > _MAX_BATCH_BYTES):
             yield chunk
+            chunk, size = [], 0
+        chunk.append(message)
+        size += message_size
+    if chunk:
+        yield chunk
 
 
 def parse_until(text: str, last: datetime) -> datetime:
@@ -559,7 +564,7 @@ class Simulation:
             raise HistoryError("the history holds no messages")
         self.config = config
         self.total = total if total is not None else len(history) if isinstance(history, Sized) else None
-        self._messages = in_time_order(itertools.chain((first,), messages))
+        self._messages = itertools.chain((first,), messages)
         self.until = until
         self.emulator = emulator
         self.summary = Summary(start=first.at)
@@ -569,8 +574,9 @@ class Simulation:
         self._progress = progress
         self._warn = warn or (lambda line: print(line, file=sys.stderr))
         self._instrument = instrument
-        self._reported: set[str] = set()
+        self._reported: set[str] = set()  # message ids reported: one per message nudge sent or held back
         self._requests = IngestRequests()
+        self.stage: Stage | None = None  # where it runs, once it runs
 
     # ------------------------------------------------------------ running
     def run(self) -> Summary:
@@ -587,6 +593,7 @@ class Simulation:
                 stage: Stage = self._memory_stage()
             else:
                 stage = self._moto_stage(stack)
+            self.stage = stage
             self.summary.setup_seconds = time.perf_counter() - started
             self._replay(stage)
             self.summary.failed_records = stage.failed_records
@@ -598,7 +605,7 @@ class Simulation:
 
     def _memory_stage(self) -> MemoryStage:
         """template.yaml in memory, the shop applied."""
-        cloud = MemoryCloud(self.clock, self.timers)
+        cloud = MemoryCloud(self.clock, self.timers, keep_sent=False)
         cloud.shops.apply(_with_simulate_key(self.config))
         router = cloud.functions["ChannelRouterFunction"]
         cloud.functions["ChannelRouterFunction"] = observed = ObservedRuntime(
@@ -671,43 +678,36 @@ class Simulation:
     def _replay(self, stage: Stage) -> None:
         """Advance the clock from one thing to the next (a history request, a due timer, a message becoming
         visible), let it happen, and drain the queues; until nothing is left (or ``until``)."""
-        requests = requests_of(self._counted(self._messages))
+        requests = requests_of(self._messages)
         pending = next(requests, None)
         replayed = 0
-        total = self.total or 0
+        timers, clock, progress, until = self.timers, self.clock, self._progress, self.until
         while True:
-            upcoming = [
-                moment
-                for moment in (
-                    pending[0].at if pending is not None else None,
-                    self.timers.next_due,
-                    stage.next_visible(),
-                )
-                if moment is not None
-            ]
-            if not upcoming:
+            # The earliest of: the next request, the next due timer, the next message becoming visible.
+            moment = pending[0].at if pending is not None else None
+            due = timers.next_due
+            if due is not None and (moment is None or due < moment):
+                moment = due
+            visible = stage.next_visible()
+            if visible is not None and (moment is None or visible < moment):
+                moment = visible
+            if moment is None:
                 break
-            moment = min(upcoming)
-            if self.until is not None and moment > self.until:
-                self.clock.advance_to(self.until)
+            if until is not None and moment > until:
+                clock.advance_to(until)
                 break
-            self.clock.advance_to(moment)
+            clock.advance_to(moment)
             if pending is not None and pending[0].at <= moment:
                 self._ingest(stage, pending)
                 replayed += len(pending)
                 pending = next(requests, None)
             else:
-                stage.fire(self.timers.pop_due(self.clock()))
+                stage.fire(timers.pop_due(clock()))
             stage.drain()
-            if self._progress is not None:
-                self._progress(replayed, max(total, self.summary.events), self.clock())
-        for _ in self._counted(self._messages):  # after ``until``: counted, not replayed
-            pass
-
-    def _counted(self, messages: Iterator[HistoryMessage]) -> Iterator[HistoryMessage]:
-        for message in messages:
-            self.summary.events += 1
-            yield message
+            if progress is not None:
+                progress(replayed, max(self.total or 0, replayed), clock())
+        # After ``until``: the rest is counted, not replayed.
+        self.summary.events = replayed + (len(pending) if pending else 0) + sum(len(r) for r in requests)
 
     # ------------------------------------------------------------ a history request
     def _ingest(self, stage: Stage, messages: list[HistoryMessage]) -> None:

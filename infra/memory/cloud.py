@@ -120,9 +120,13 @@ class MemoryPoller(QueuePoller):
 
 
 class MemoryCloud:
-    """One deployment of template.yaml in memory, on ``clock``, with ``timers`` as the timer state machine."""
+    """One deployment of template.yaml in memory, on ``clock``, with ``timers`` as the timer state machine.
 
-    def __init__(self, clock: Clock, timers: Timers, template: Template | None = None) -> None:
+    ``keep_sent`` off: the channel services count what they accept without keeping each request (a backtest)."""
+
+    def __init__(
+        self, clock: Clock, timers: Timers, template: Template | None = None, *, keep_sent: bool = True
+    ) -> None:
         facts = template_facts(template if template is not None else load_template(ROOT / "template.yaml"))
         self.clock = clock
         self.timers = timers
@@ -131,7 +135,7 @@ class MemoryCloud:
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
-        self.transports = MemoryTransports()
+        self.transports = MemoryTransports(keep_sent=keep_sent)
         self.queues: dict[str, MemoryQueue] = {}
         for name in sorted(facts.queues, key=lambda n: facts.queues[n].dead_letters is not None):  # targets first
             queue = facts.queues[name]

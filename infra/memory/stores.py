@@ -51,7 +51,7 @@ class MemoryCustomers:
     saved customers (a customer's events come in sessions), and once: a second load decodes.
     """
 
-    def __init__(self, fresh: int = 1024) -> None:
+    def __init__(self, fresh: int = 256) -> None:
         self.items: dict[str, Item] = {}
         self.writes = 0
         self._fresh: OrderedDict[str, tuple[bytes, CustomerState]] = OrderedDict()  # pk -> (stored bytes, state)
