@@ -31,7 +31,7 @@ import sys
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,7 +60,7 @@ TEMPLATE = ROOT / "template.yaml"
 SIMULATE_WRITE_KEY = "nudge-simulate-write-key"
 _AUTHORIZATION = "Basic " + base64.b64encode(f"{SIMULATE_WRITE_KEY}:".encode()).decode()
 # Replayed timestamps arrive "now": what the history said about the original delivery does not apply.
-_DELIVERY_FIELDS = ("sentAt", "receivedAt", "writeKey")
+_DELIVERY_FIELDS = frozenset({"sentAt", "receivedAt", "writeKey"})
 _MAX_BATCH_MESSAGES = 100
 _MAX_BATCH_BYTES = 400 * 1024  # below ingest's 500 KB limit
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
@@ -86,62 +86,148 @@ class HistoryMessage:
     message: dict[str, Any]
 
 
-def read_history(path: Path) -> list[HistoryMessage]:
-    """The history's messages in time order (stable: the file's order at the same instant).
+def parse_history(lines: Iterable[str], source: str) -> Iterator[HistoryMessage]:
+    """The messages of a JSONL history in the order written, each checked (``source`` names it in errors).
 
     Each line is a Segment message with ``timestamp`` (and ``userId`` or ``anonymousId``), or a ``{"batch": [...]}``
     envelope of such messages. Blank lines and lines starting with ``#`` are skipped.
     """
-    messages: list[HistoryMessage] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise HistoryError(f"{path}: cannot read: {error.strerror}") from error
     for number, text in enumerate(lines, start=1):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         try:
             document = json.loads(text)
         except json.JSONDecodeError as error:
-            raise HistoryError(f"{path}:{number}: not JSON: {error.msg}") from error
+            raise HistoryError(f"{source}:{number}: not JSON: {error.msg}") from error
         items = document.get("batch") if isinstance(document, dict) and "batch" in document else [document]
         if not isinstance(items, list):
-            raise HistoryError(f"{path}:{number}: batch must be a list of messages")
+            raise HistoryError(f"{source}:{number}: batch must be a list of messages")
         for item in items:
-            messages.append(HistoryMessage(_timestamp(item, path, number), number, _replayable(item)))
+            yield HistoryMessage(_timestamp(item, source, number), number, _replayable(item))
+
+
+def history_of(messages: Iterable[dict[str, Any]], source: str = "history") -> Iterator[HistoryMessage]:
+    """Segment messages (already parsed, e.g. generated) as a history, in the order given; the n-th is "line" n."""
+    for number, item in enumerate(messages, start=1):
+        yield HistoryMessage(_timestamp(item, source, number), number, _replayable(item))
+
+
+def read_history(path: Path) -> list[HistoryMessage]:
+    """The whole history in time order (stable: the file's order at the same instant), in memory.
+
+    For a file too large to hold, :func:`open_history` streams it when it is in time order.
+    """
+    with _lines(path) as lines:
+        messages = list(parse_history(lines, str(path)))
     messages.sort(key=lambda m: m.at)
     return messages
 
 
-def _timestamp(item: Any, path: Path, number: int) -> datetime:
+@dataclass(frozen=True)
+class History:
+    """A history to replay: its messages in time order (iterated once per replay), how many, first and last time."""
+
+    messages: Callable[[], Iterator[HistoryMessage]]
+    count: int
+    first: datetime
+    last: datetime
+    streamed: bool  # read from the file while replaying (in time order already), not held in memory
+
+    def __iter__(self) -> Iterator[HistoryMessage]:
+        return self.messages()
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def open_history(path: Path) -> History:
+    """The history in ``path``, checked line by line before anything is replayed (a bad line is reported before the
+    first request). A file in time order is then replayed as it is read, without holding it; one that is not is
+    read into memory and sorted (stable)."""
+    count, first, last, ordered = 0, None, None, True
+    with _lines(path) as lines:
+        for message in parse_history(lines, str(path)):
+            if last is not None and message.at < last:
+                ordered = False
+            count += 1
+            first = message.at if first is None else min(first, message.at)
+            last = message.at if last is None else max(last, message.at)
+    if first is None or last is None:
+        raise HistoryError(f"{path}: the history holds no messages")
+    if not ordered:
+        held = read_history(path)
+        return History(lambda: iter(held), count, first, last, streamed=False)
+
+    def stream() -> Iterator[HistoryMessage]:
+        with _lines(path) as lines:
+            yield from parse_history(lines, str(path))
+
+    return History(stream, count, first, last, streamed=True)
+
+
+@contextmanager
+def _lines(path: Path) -> Iterator[IO[str]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as error:
+        raise HistoryError(f"{path}: cannot read: {error.strerror}") from error
+    with handle:
+        yield handle
+
+
+def _timestamp(item: Any, source: str, number: int) -> datetime:
     if not isinstance(item, dict) or not isinstance(item.get("timestamp"), str):
-        raise HistoryError(f"{path}:{number}: every message needs a timestamp (ISO 8601)")
+        raise HistoryError(f"{source}:{number}: every message needs a timestamp (ISO 8601)")
     try:
         moment = datetime.fromisoformat(item["timestamp"])
     except ValueError as error:
-        raise HistoryError(f"{path}:{number}: timestamp {item['timestamp']!r} is not ISO 8601") from error
+        raise HistoryError(f"{source}:{number}: timestamp {item['timestamp']!r} is not ISO 8601") from error
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _replayable(item: dict[str, Any]) -> dict[str, Any]:
+    if _DELIVERY_FIELDS.isdisjoint(item):
+        return item
     return {name: value for name, value in item.items() if name not in _DELIVERY_FIELDS}
 
 
-def requests_of(messages: Sequence[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
+def requests_of(messages: Iterable[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
     """The ingest requests that replay ``messages``: one ``/v1/batch`` per run of messages at the same instant
-    (within the batch limits), so the clock never has to stand still for a request."""
-    for _, run in itertools.groupby(messages, key=lambda m: m.at):
-        chunk: list[HistoryMessage] = []
-        size = 0
-        for message in run:
-            message_size = len(json.dumps(message.message))
-            if chunk and (len(chunk) == _MAX_BATCH_MESSAGES or size + message_size > _MAX_BATCH_BYTES):
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(message)
-            size += message_size
-        if chunk:
+    (within the batch limits), so the clock never has to stand still for a request.
+
+    ``messages`` must be in time order (a stream cannot be sorted): one earlier than the one before is refused.
+    """
+    run: list[HistoryMessage] = []
+    for message in messages:
+        if run and message.at != run[0].at:
+            if message.at < run[0].at:
+                raise HistoryError(
+                    f"history message {message.line} ({_iso(message.at)}) comes after one at {_iso(run[0].at)}: "
+                    "a streamed history must be in time order"
+                )
+            yield from _batches(run)
+            run = []
+        run.append(message)
+    if run:
+        yield from _batches(run)
+
+
+def _batches(run: list[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
+    """Messages of one instant in requests within the batch limits."""
+    if len(run) == 1:
+        yield run
+        return
+    chunk: list[HistoryMessage] = []
+    size = 0
+    for message in run:
+        message_size = len(json.dumps(message.message))
+        if chunk and (len(chunk) == _MAX_BATCH_MESSAGES or size + message_size > _MAX_BATCH_BYTES):
             yield chunk
+            chunk, size = [], 0
+        chunk.append(message)
+        size += message_size
+    if chunk:
+        yield chunk
 
 
 def parse_until(text: str, last: datetime) -> datetime:
@@ -417,8 +503,39 @@ class MotoStage:
         return self.queues.next_visible()
 
 
+class IngestRequests:
+    """The API Gateway HTTP API events of simulate's requests, ``POST /v1/batch`` with simulate's key: what
+    :func:`~infra.local.gateway.http_api_event` makes of such a request, its fixed parts made once."""
+
+    def __init__(self) -> None:
+        headers = {"authorization": _AUTHORIZATION, "content-type": "application/json", "host": "simulate.local"}
+        self._event = http_api_event(INGEST_ROUTE, "POST", INGEST_ROUTE.path, "", headers, b"{}", {}, "127.0.0.1")
+        self._ids = itertools.count(1)
+
+    def __call__(self, body: str) -> dict[str, Any]:
+        """The event of one request with JSON ``body`` (ASCII, as ``json.dumps`` writes it)."""
+        event, now = self._event, datetime.now(UTC)
+        context = event["requestContext"]
+        return {
+            **event,
+            "headers": dict(event["headers"]),
+            "requestContext": {
+                **context,
+                "http": dict(context["http"]),
+                "requestId": f"00000000-0000-4000-8000-{next(self._ids):012x}",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(now.timestamp() * 1000),
+            },
+            "body": body,
+        }
+
+
 class Simulation:
     """Replays one shop's history in virtual time; ``run()`` reports each outcome to ``report`` as it happens.
+
+    ``history`` is any iterable of messages in time order (a list, a :class:`History`, a generator): it is read as
+    the replay goes, once, so a long one is never held (a message earlier than the one before is refused).
+    ``total`` is how many there are, for ``progress`` (a sized history says so itself).
 
     ``emulator`` is ``memory`` (the in-memory adapters, the default) or ``moto`` (the AWS adapters against moto in
     this process, which resets its backends when it ends). While it runs, stdout is silenced (the functions' metric
@@ -429,7 +546,7 @@ class Simulation:
     def __init__(
         self,
         config: ShopConfig,
-        history: Sequence[HistoryMessage],
+        history: Iterable[HistoryMessage],
         report: Callable[[Outcome], None],
         *,
         until: datetime | None = None,
@@ -437,23 +554,29 @@ class Simulation:
         warn: Callable[[str], None] | None = None,
         instrument: Callable[[MotoStage], None] | None = None,
         emulator: str = "memory",
+        total: int | None = None,
     ) -> None:
-        if not history:
-            raise HistoryError("the history holds no messages")
         if emulator not in EMULATORS:
             raise SimulationError(f"--emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
+        messages = iter(history)
+        first = next(messages, None)
+        if first is None:
+            raise HistoryError("the history holds no messages")
         self.config = config
-        self.history = history
+        self.total = total if total is not None else len(history) if isinstance(history, Sized) else None
+        self._messages = itertools.chain((first,), messages)
         self.until = until
         self.emulator = emulator
-        self.summary = Summary(events=len(self.history), start=self.history[0].at)
-        self.clock = VirtualClock(self.history[0].at)
+        self.summary = Summary(start=first.at)
+        self.clock = VirtualClock(first.at)
         self.timers = VirtualTimers()
         self._report = report
         self._progress = progress
         self._warn = warn or (lambda line: print(line, file=sys.stderr))
         self._instrument = instrument
-        self._reported: set[str] = set()
+        self._reported: set[str] = set()  # message ids reported: one per message nudge sent or held back
+        self._requests = IngestRequests()
+        self.stage: Stage | None = None  # where it runs, once it runs
 
     # ------------------------------------------------------------ running
     def run(self) -> Summary:
@@ -470,6 +593,7 @@ class Simulation:
                 stage: Stage = self._memory_stage()
             else:
                 stage = self._moto_stage(stack)
+            self.stage = stage
             self.summary.setup_seconds = time.perf_counter() - started
             self._replay(stage)
             self.summary.failed_records = stage.failed_records
@@ -481,7 +605,7 @@ class Simulation:
 
     def _memory_stage(self) -> MemoryStage:
         """template.yaml in memory, the shop applied."""
-        cloud = MemoryCloud(self.clock, self.timers)
+        cloud = MemoryCloud(self.clock, self.timers, keep_sent=False)
         cloud.shops.apply(_with_simulate_key(self.config))
         router = cloud.functions["ChannelRouterFunction"]
         cloud.functions["ChannelRouterFunction"] = observed = ObservedRuntime(
@@ -554,35 +678,36 @@ class Simulation:
     def _replay(self, stage: Stage) -> None:
         """Advance the clock from one thing to the next (a history request, a due timer, a message becoming
         visible), let it happen, and drain the queues; until nothing is left (or ``until``)."""
-        requests = requests_of(self.history)
+        requests = requests_of(self._messages)
         pending = next(requests, None)
         replayed = 0
+        timers, clock, progress, until = self.timers, self.clock, self._progress, self.until
         while True:
-            upcoming = [
-                moment
-                for moment in (
-                    pending[0].at if pending is not None else None,
-                    self.timers.next_due,
-                    stage.next_visible(),
-                )
-                if moment is not None
-            ]
-            if not upcoming:
+            # The earliest of: the next request, the next due timer, the next message becoming visible.
+            moment = pending[0].at if pending is not None else None
+            due = timers.next_due
+            if due is not None and (moment is None or due < moment):
+                moment = due
+            visible = stage.next_visible()
+            if visible is not None and (moment is None or visible < moment):
+                moment = visible
+            if moment is None:
                 break
-            moment = min(upcoming)
-            if self.until is not None and moment > self.until:
-                self.clock.advance_to(self.until)
+            if until is not None and moment > until:
+                clock.advance_to(until)
                 break
-            self.clock.advance_to(moment)
+            clock.advance_to(moment)
             if pending is not None and pending[0].at <= moment:
                 self._ingest(stage, pending)
                 replayed += len(pending)
                 pending = next(requests, None)
             else:
-                stage.fire(self.timers.pop_due(self.clock()))
+                stage.fire(timers.pop_due(clock()))
             stage.drain()
-            if self._progress is not None:
-                self._progress(replayed, len(self.history), self.clock())
+            if progress is not None:
+                progress(replayed, max(self.total or 0, replayed), clock())
+        # After ``until``: the rest is counted, not replayed.
+        self.summary.events = replayed + (len(pending) if pending else 0) + sum(len(r) for r in requests)
 
     # ------------------------------------------------------------ a history request
     def _ingest(self, stage: Stage, messages: list[HistoryMessage]) -> None:
@@ -599,10 +724,7 @@ class Simulation:
 
     def _post(self, stage: Stage, messages: list[dict[str, Any]]) -> tuple[int, str]:
         self.summary.requests += 1
-        body = json.dumps({"batch": messages}).encode()
-        headers = {"authorization": _AUTHORIZATION, "content-type": "application/json", "host": "simulate.local"}
-        event = http_api_event(INGEST_ROUTE, "POST", INGEST_ROUTE.path, "", headers, body, {}, "127.0.0.1")
-        response = stage.ingest.invoke(event)
+        response = stage.ingest.invoke(self._requests(json.dumps({"batch": messages})))
         return int(response.get("statusCode", 200)), str(response.get("body", ""))
 
     # ------------------------------------------------------------ outcomes
@@ -789,8 +911,8 @@ def run_cli(
 
     config = load_config(config_path)
     try:
-        history = read_history(history_path)
-        end = parse_until(until, history[-1].at) if until and history else None
+        history = open_history(history_path)
+        end = parse_until(until, history.last) if until else None
         bar = ProgressBar(err) if err.isatty() else None
 
         def report(outcome: Outcome) -> None:

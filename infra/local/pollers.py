@@ -113,7 +113,10 @@ class QueuePoller:
         self._sqs.delete_message_batch(QueueUrl=self.source.queue_url, Entries=entries)
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
-        records = [lambda_sqs_record(message, self.source) for message in messages]
+        self._invoke([lambda_sqs_record(message, self.source) for message in messages])
+
+    def _invoke(self, records: list[dict[str, Any]]) -> None:
+        """Invoke the function with a batch of Lambda SQS records and settle it: delete what it handled."""
         self.batches += 1
         try:
             response = self.runtime.invoke({"Records": records})

@@ -10,12 +10,16 @@ nothing to forget. Modules below the handler (``shared``) are one per process.
 
 ``wiring``, if given, builds each environment's object graph instead (``nudge simulate --emulator moto`` puts its
 virtual clock and timers there); it is passed to the handler as its ``wiring`` argument.
+
+:class:`SerialRuntime` is the same for a caller that invokes from one thread, one invocation at a time (the
+backtest's loop): one execution environment, kept warm, and no locking around it.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import threading
 import time
 import uuid
@@ -116,3 +120,22 @@ class FunctionRuntime:
             return handler(event, LambdaContext(self.name, self.spec.memory_mb, self.spec.timeout_s))
         finally:
             self._release(handler)
+
+
+class SerialRuntime(FunctionRuntime):
+    """A function invoked from one thread, one invocation at a time: never busy, so one execution environment (one
+    cold start), reused without a lock; request ids counted rather than drawn at random."""
+
+    def __init__(self, spec: FunctionSpec, max_environments: int = 1, wiring: Callable[[], Any] | None = None) -> None:
+        super().__init__(spec, max_environments=1, wiring=wiring)
+        self._handler: Callable[[dict[str, Any], Any], Any] | None = None
+        self._requests = itertools.count(1)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        handler = self._handler
+        if handler is None:
+            handler = self._handler = self._load()
+            self.environments = 1
+        self.invocations += 1
+        request_id = f"00000000-0000-4000-8000-{next(self._requests):012x}"
+        return handler(event, LambdaContext(self.name, self.spec.memory_mb, self.spec.timeout_s, request_id))

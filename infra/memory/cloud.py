@@ -21,8 +21,8 @@ from functions.ingest.wiring import IngestWiring
 from functions.public_api.wiring import PublicApiWiring
 from functions.state_updater.wiring import StateUpdaterWiring
 from infra.local.pollers import QueuePoller
-from infra.local.provision import FunctionSpec, QueueSource
-from infra.local.runtime import FunctionRuntime
+from infra.local.provision import REGION, FunctionSpec, QueueSource
+from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory.queues import MemoryQueue, ReceivedMessage
 from infra.memory.stores import MemoryCustomers, MemoryInbox, MemoryLedger, MemoryPhoneBook, MemoryShops
 from infra.memory.transports import MemoryTransports
@@ -101,15 +101,32 @@ class MemoryPoller(QueuePoller):
     def _receive(self, max_messages: int, wait_seconds: int) -> list[dict[str, Any]]:
         return [message.as_sqs() for message in self.queue.receive(max_messages)]
 
+    def poll_once(self, wait_seconds: int = 1) -> int:
+        """Receive one batch and invoke the function with it, as the local stack's poller does; each record is
+        built straight from the memory queue's message (what ``lambda_sqs_record`` makes of its ReceiveMessage
+        form)."""
+        messages = self.queue.receive(min(self.source.batch_size, 10))
+        if messages:
+            self._busy.set()
+            try:
+                self._invoke([message.lambda_record(self.source.queue_arn, REGION) for message in messages])
+            finally:
+                self._busy.clear()
+        return len(messages)
+
     def _delete(self, receipt_handles: list[str]) -> None:
         for handle in receipt_handles:
             self.queue.delete(handle)
 
 
 class MemoryCloud:
-    """One deployment of template.yaml in memory, on ``clock``, with ``timers`` as the timer state machine."""
+    """One deployment of template.yaml in memory, on ``clock``, with ``timers`` as the timer state machine.
 
-    def __init__(self, clock: Clock, timers: Timers, template: Template | None = None) -> None:
+    ``keep_sent`` off: the channel services count what they accept without keeping each request (a backtest)."""
+
+    def __init__(
+        self, clock: Clock, timers: Timers, template: Template | None = None, *, keep_sent: bool = True
+    ) -> None:
         facts = template_facts(template if template is not None else load_template(ROOT / "template.yaml"))
         self.clock = clock
         self.timers = timers
@@ -118,7 +135,7 @@ class MemoryCloud:
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
-        self.transports = MemoryTransports()
+        self.transports = MemoryTransports(keep_sent=keep_sent)
         self.queues: dict[str, MemoryQueue] = {}
         for name in sorted(facts.queues, key=lambda n: facts.queues[n].dead_letters is not None):  # targets first
             queue = facts.queues[name]
@@ -143,8 +160,8 @@ class MemoryCloud:
             "public_api": self.public_api_wiring,
             "feedback": self.feedback_wiring,
         }
-        self.functions = {
-            logical_id: FunctionRuntime(spec, wiring=builders[spec.handler.split(".")[1]])
+        self.functions: dict[str, FunctionRuntime] = {
+            logical_id: SerialRuntime(spec, wiring=builders[spec.handler.split(".")[1]])
             for logical_id, spec in facts.functions.items()
         }
         self.pollers = [
@@ -228,7 +245,8 @@ class MemoryCloud:
         while True:
             received = 0
             for poller in self.pollers:
-                while poller.queue.ready() and (count := poller.poll_once(wait_seconds=0)):
+                queue = poller.queue
+                while len(queue) and queue.ready() and (count := poller.poll_once(wait_seconds=0)):
                     received += count
             if not received:
                 return handled
@@ -236,7 +254,9 @@ class MemoryCloud:
 
     def next_visible(self) -> Any:
         """When the next queued message becomes receivable (a delay, a visibility timeout, a retry's backoff)."""
-        upcoming = [moment for queue in self.queues.values() if (moment := queue.next_visible()) is not None]
+        upcoming = [
+            moment for queue in self.queues.values() if len(queue) and (moment := queue.next_visible()) is not None
+        ]
         return min(upcoming) if upcoming else None
 
     def dead_letters(self) -> dict[str, list[ReceivedMessage]]:

@@ -9,6 +9,7 @@ item limit included).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, item_of
 from shared.adapters.customers import (
+    StateDocument,
     StoredCustomer,
     VersionConflictError,
     encode_state,
@@ -70,14 +72,26 @@ def _too_large(operation: str) -> ClientError:
 
 class MemoryCustomers:
     """Customer records by ``pk``, each the item the DynamoDB adapter would put (version, compressed state,
-    ``merged_into``), written on the same conditions: new, or still at the version read."""
+    ``merged_into``), written on the same conditions: new, or still at the version read.
 
-    def __init__(self) -> None:
+    The state a save's document loads as (``StateDocument.loaded``, made by ``encode_state``'s check) is kept for
+    the next load of that item, which then need not decode the same bytes again; for the ``fresh`` most recently
+    saved customers (a customer's events come in sessions), and once: a second load decodes.
+    """
+
+    def __init__(self, fresh: int = 256) -> None:
         self.items: dict[str, Item] = {}
         self.writes = 0
+        self._fresh: OrderedDict[str, tuple[bytes, CustomerState]] = OrderedDict()  # pk -> (stored bytes, state)
+        self._keep = fresh
 
     def load(self, shop_id: str, key: str) -> StoredCustomer:
-        return record_of(shop_id, key, self.items.get(f"{shop_id}#{key}"))
+        pk = f"{shop_id}#{key}"
+        item = self.items.get(pk)
+        fresh = self._fresh.pop(pk, None)
+        if fresh is not None and item is not None and item.get("docz", {}).get("B") is fresh[0]:
+            return record_of(shop_id, key, item, loaded=fresh[1])
+        return record_of(shop_id, key, item)
 
     def follow(self, record: StoredCustomer) -> StoredCustomer:
         return follow_pointers(self.load, record)
@@ -90,18 +104,25 @@ class MemoryCustomers:
         absorbed: Sequence[StoredCustomer] = (),
         document: bytes | None = None,
     ) -> None:
-        puts = [put_request(record, state, now, document=document or encode_state(state))]
+        document = document or encode_state(state)
+        stored = bytes(document)  # the item keeps the bytes alone, not the state a StateDocument carries
+        puts = [put_request(record, state, now, document=stored)]
         puts += [put_request(other, None, now, merged_into=record.key) for other in absorbed]
         if any(item_size(put["Item"]) > MAX_ITEM_BYTES for put in puts):
             raise _too_large("TransactWriteItems" if absorbed else "PutItem")
         for target in (record, *absorbed):  # a transaction: every condition first, then the writes
-            stored = self.items.get(target.pk)
-            current = int(stored["version"]["N"]) if stored else 0
+            stored_item = self.items.get(target.pk)
+            current = int(stored_item["version"]["N"]) if stored_item else 0
             if current != target.version:
                 raise VersionConflictError(target.pk)
         for put, target in zip(puts, [record, *absorbed], strict=True):
             self.items[target.pk] = put["Item"]
+            self._fresh.pop(target.pk, None)
         self.writes += 1
+        if isinstance(document, StateDocument):
+            self._fresh[record.pk] = (stored, document.loaded)
+            if len(self._fresh) > self._keep:
+                self._fresh.popitem(last=False)
 
 
 # The attributes a ledger request sets, and the request's value placeholder for each.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +35,10 @@ class Sent:
 class MemoryTransports:
     """The four channel services; ``clients()`` is what ``providers_for(..., clients=...)`` takes."""
 
-    sent: list[Sent] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)  # every accepted request, unless ``keep_sent`` is off
     endpoints: dict[str, dict[str, str]] = field(default_factory=dict)  # endpoint ARN -> attributes
+    keep_sent: bool = True  # off: only counted (a long backtest need not hold every e-mail it sent)
+    accepted: Counter[Channel] = field(default_factory=Counter)  # requests accepted, by channel
     _rejections: dict[str, dict[str, Any]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -57,7 +60,9 @@ class MemoryTransports:
         if rejection is not None:
             raise ClientError(rejection, operation)  # type: ignore[arg-type]
         message_id = f"{channel}-{next(self._ids)}"
-        self.sent.append(Sent(channel, to, request, message_id))
+        self.accepted[channel] += 1
+        if self.keep_sent:
+            self.sent.append(Sent(channel, to, request, message_id))
         return message_id
 
     def next_id(self) -> int:

@@ -14,7 +14,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    SerializerFunctionWrapHandler,
     model_serializer,
     model_validator,
 )
@@ -221,10 +220,9 @@ class JourneyLogEntry(_State):
             "reason": self.reason,
         }
 
-    @model_serializer(mode="wrap", when_used="json")
-    def _as_row(self, handler: SerializerFunctionWrapHandler) -> Any:
-        fields = handler(self)
-        row = [fields.get(name) for name in _LOG_ROW]
+    @model_serializer(mode="plain", when_used="json")
+    def _as_row(self) -> list[Any]:
+        row: list[Any] = [_epoch(self.at), self.journey, self.outcome, self.seq, self.step, self.reason]
         while row and row[-1] in (None, ""):
             row.pop()
         return row
