@@ -82,11 +82,17 @@ def template_environment() -> dict[str, str]:
 def lambda_environment() -> dict[str, str]:
     """What a function's interpreter sees in Lambda (values that matter at import: tracing on, service names, the
     template's own settings)."""
+    from infra.template import load_template
+
+    declared = (
+        load_template(TEMPLATE).get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    )
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("POWERTOOLS_", "AWS_", "PYDANTIC_"))
         and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+        and k not in declared  # a resource name a local stack of this process exported: not the template's value
     }
     env.update(template_environment())
     env.update(
