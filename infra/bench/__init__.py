@@ -13,7 +13,8 @@ Five measurements, one report (stdout, and ``docs/PERFORMANCE.md`` with the comm
    next to Amazon Pinpoint's price for the same volume, and the timers priced as EventBridge Scheduler one-time
    schedules instead (one per wake-up).
 3. **The pure decision core.** ``decide`` over the same kind of traffic in memory: events per second on one core.
-4. **Cold imports.** Each function's handler module imported by a fresh interpreter, against ``import boto3``.
+4. **Cold imports.** Each function's handler module imported by a fresh interpreter, against ``import boto3``, with
+   the bytecode compiled beforehand and from source, interleaved in one run (:mod:`~infra.bench.imports`).
 5. **One maximal batch.** 2,500 events in one ``/v1/batch`` through the real ingest handler on the local stack, and
    its model against the ingest function's timeout in AWS (:mod:`infra.bench.batch`).
 

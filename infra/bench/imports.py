@@ -10,8 +10,9 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
-from infra.bench.pricing import REGION, ROOT, TEMPLATE
+from infra.bench.pricing import REGION, ROOT
 
 # ---------------------------------------------------------------- cold imports
 
@@ -51,23 +52,23 @@ class ImportFigures:
         )
 
 
-def handler_modules() -> dict[str, str]:
-    """Each function in template.yaml and the module its Handler names."""
+def handler_modules(root: Path = ROOT) -> dict[str, str]:
+    """Each function in ``root``'s template.yaml and the module its Handler names."""
     from infra.template import function_property, load_template, resources_of_type
 
-    template = load_template(TEMPLATE)
+    template = load_template(root / "template.yaml")
     return {
         logical_id.removesuffix("Function"): str(function_property(template, resource, "Handler")).rsplit(".", 1)[0]
         for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items()
     }
 
 
-def template_environment() -> dict[str, str]:
-    """The variables template.yaml's Globals give every function, where they are values rather than references to
-    resources (a parameter stands for its default)."""
+def template_environment(root: Path = ROOT) -> dict[str, str]:
+    """The variables ``root``'s template.yaml's Globals give every function, where they are values rather than
+    references to resources (a parameter stands for its default)."""
     from infra.template import load_template, target_of
 
-    template = load_template(TEMPLATE)
+    template = load_template(root / "template.yaml")
     parameters = template.get("Parameters", {})
     variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     env = {}
@@ -79,7 +80,7 @@ def template_environment() -> dict[str, str]:
     return env
 
 
-def lambda_environment() -> dict[str, str]:
+def lambda_environment(root: Path = ROOT) -> dict[str, str]:
     """What a function's interpreter sees in Lambda (values that matter at import: tracing on, service names, the
     template's own settings)."""
     from infra.template import load_template
@@ -94,7 +95,7 @@ def lambda_environment() -> dict[str, str]:
         and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
         and k not in declared  # a resource name a local stack of this process exported: not the template's value
     }
-    env.update(template_environment())
+    env.update(template_environment(root))
     env.update(
         {
             "AWS_LAMBDA_FUNCTION_NAME": "nudge-bench",
@@ -117,20 +118,20 @@ def mode_environment(env: dict[str, str], mode: str, cache: str) -> dict[str, st
     return env
 
 
-def _import_ms(module: str, env: dict[str, str]) -> float:
+def _import_ms(module: str, env: dict[str, str], root: Path = ROOT) -> float:
     """CPU time (user + system) of ``import module`` in a fresh interpreter. Not the wall clock: on a shared machine
     the wall clock also counts the time the process waited for a core, which has nothing to do with the import."""
     code = f"import time\nt = time.process_time()\nimport {module}\nprint(time.process_time() - t)"
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
     return float(done.stdout.strip()) * 1000
 
 
-def _heaviest_packages(module: str, env: dict[str, str], top: int = 5) -> list[tuple[str, float]]:
+def _heaviest_packages(module: str, env: dict[str, str], root: Path, top: int = 5) -> list[tuple[str, float]]:
     """Own import time per top-level package (``-X importtime``), largest first."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         env=env,
-        cwd=ROOT,
+        cwd=root,
         capture_output=True,
         text=True,
         check=True,
@@ -145,27 +146,28 @@ def _heaviest_packages(module: str, env: dict[str, str], top: int = 5) -> list[t
     return [(name, round(ms, 1)) for name, ms in heaviest]
 
 
-def import_times(runs: int = 7) -> ImportFigures:
+def import_times(runs: int = 7, root: Path = ROOT) -> ImportFigures:
     """Median cold import per handler and for ``import boto3``, with bytecode and from source.
 
     One warm-up round compiles each module's bytecode into a cache of this run. Then ``runs`` rounds: in each, every
     module is imported by a fresh interpreter once with bytecode and once from source, one right after the other, so
     that the machine's drift hits both modes and every module alike; the order of the modules turns by one each
     round. Each module's figure is its median over the rounds; each mode's ratio is against bare boto3's median in
-    the same mode."""
-    modules = {"boto3": "boto3", **handler_modules()}
-    base = lambda_environment()
+    the same mode. ``root`` is the checkout whose handlers are imported (another one gives earlier code's figures by
+    the same method)."""
+    modules = {"boto3": "boto3", **handler_modules(root)}
+    base = lambda_environment(root)
     with tempfile.TemporaryDirectory(prefix="nudge-pyc-") as compiled, tempfile.TemporaryDirectory() as empty:
         envs = {BYTECODE: mode_environment(base, BYTECODE, compiled), SOURCE: mode_environment(base, SOURCE, empty)}
         for module in modules.values():
-            _import_ms(module, envs[BYTECODE])
+            _import_ms(module, envs[BYTECODE], root)
         samples: dict[str, dict[str, list[float]]] = {mode: {name: [] for name in modules} for mode in MODES}
         names = list(modules)
         for round_ in range(runs):
             turn = round_ % len(names)
             for name in names[turn:] + names[:turn]:
                 for mode in MODES:
-                    samples[mode][name].append(_import_ms(modules[name], envs[mode]))
+                    samples[mode][name].append(_import_ms(modules[name], envs[mode], root))
         if os.listdir(empty):
             raise RuntimeError("an import from source wrote bytecode; the figures without .pyc would be wrong")
         columns = {}
@@ -173,5 +175,5 @@ def import_times(runs: int = 7) -> ImportFigures:
             medians = {name: statistics.median(values) for name, values in samples[mode].items()}
             columns[mode] = ImportColumn(medians.pop("boto3"), medians)
         slowest = max(columns[BYTECODE].handlers, key=columns[BYTECODE].ratio)
-        heaviest = _heaviest_packages(modules[slowest], envs[BYTECODE])
+        heaviest = _heaviest_packages(modules[slowest], envs[BYTECODE], root)
     return ImportFigures(runs, columns, slowest, heaviest)

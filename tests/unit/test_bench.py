@@ -15,7 +15,15 @@ import pytest
 from botocore.stub import Stubber
 
 from infra.bench import shop as bench_shop
-from infra.bench.imports import BYTECODE, SOURCE, ImportColumn, ImportFigures, lambda_environment, mode_environment
+from infra.bench.imports import (
+    BYTECODE,
+    SOURCE,
+    ImportColumn,
+    ImportFigures,
+    handler_modules,
+    lambda_environment,
+    mode_environment,
+)
 from infra.bench.pipeline import FunctionUsage, PipelineRun, figures_of
 from infra.bench.pricing import (
     PRICES,
@@ -345,3 +353,21 @@ def test_imports_are_timed_in_the_environment_the_template_gives_every_function(
     assert env["POWERTOOLS_LOG_LEVEL"] == "INFO"  # the LogLevel parameter's default
     assert env["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
     assert "CUSTOMERS_TABLE" not in env  # a resource's name: nothing reads it at import
+
+
+def test_another_checkout_is_measured_by_its_own_template(tmp_path):
+    (tmp_path / "template.yaml").write_text(
+        "Globals:\n"
+        "  Function:\n"
+        "    Environment:\n"
+        "      Variables: {POWERTOOLS_SERVICE_NAME: older}\n"
+        "Resources:\n"
+        "  IngestFunction:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {Handler: functions.ingest.handler.lambda_handler}\n"
+    )
+
+    assert handler_modules(tmp_path) == {"Ingest": "functions.ingest.handler"}
+    env = lambda_environment(tmp_path)
+    assert env["POWERTOOLS_SERVICE_NAME"] == "older"
+    assert "PYDANTIC_DISABLE_PLUGINS" not in env  # that checkout's template did not set it
