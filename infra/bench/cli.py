@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from infra.bench import shop
+from infra.bench.backtest import DEFAULT_EVENTS as DEFAULT_BACKTEST_EVENTS
+from infra.bench.backtest import DEFAULT_SHOPPERS as DEFAULT_BACKTEST_SHOPPERS
 from infra.bench.core import core_events, core_throughput
 from infra.bench.imports import import_times
 from infra.bench.pipeline import figures_of, run_pipeline
@@ -49,6 +51,8 @@ def command_line(args: argparse.Namespace) -> str:
         "import_runs": 7,
         "core_customers": 1000,
         "batch_events": 2500,
+        "backtest_events": DEFAULT_BACKTEST_EVENTS,
+        "backtest_shoppers": DEFAULT_BACKTEST_SHOPPERS,
     }
     for name, default in defaults.items():
         value = getattr(args, name, default)
@@ -72,6 +76,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--core-customers", type=int, default=1000, help="customers in the decision-core measurement (0: skip)"
     )
     parser.add_argument("--batch-events", type=int, default=2500, help="events in the one-batch measurement (0: skip)")
+    parser.add_argument(
+        "--backtest-events",
+        type=int,
+        default=DEFAULT_BACKTEST_EVENTS,
+        help=f"events in the backtest at scale, through simulate (default {DEFAULT_BACKTEST_EVENTS:,}; 0: skip)",
+    )
+    parser.add_argument(
+        "--backtest-shoppers",
+        type=int,
+        default=DEFAULT_BACKTEST_SHOPPERS,
+        help=f"shoppers whose months of traffic the backtest replays (default {DEFAULT_BACKTEST_SHOPPERS:,})",
+    )
     parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN, help="where to write the report")
     parser.add_argument("--no-markdown", action="store_true", help="print only")
     parser.add_argument("--json", type=Path, help="also write the raw figures as JSON")
@@ -104,12 +120,21 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
 
         with _stage(f"one batch: {args.batch_events} events through the ingest handler on the local stack", err):
             batch = measure_batch(config, args.batch_events)
+    backtest = None
+    if getattr(args, "backtest_events", 0) > 0:
+        from infra.bench.backtest import run_in_subprocess
+
+        shoppers = getattr(args, "backtest_shoppers", DEFAULT_BACKTEST_SHOPPERS)
+        with _stage(
+            f"backtest: {args.backtest_events:,} events of {shoppers:,} shoppers streamed through simulate", err
+        ):
+            backtest = run_in_subprocess(Path(args.config), args.backtest_events, shoppers, args.seed, err=err)
     config_name = (
         str(Path(args.config).resolve().relative_to(ROOT))
         if Path(args.config).resolve().is_relative_to(ROOT)
         else str(args.config)
     )
-    report = Report(command_line(args), config_name, pipeline, core, imports, batch)
+    report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest)
     out.write("\n".join(render(report, markdown=False)) + "\n")
     out.flush()
     if not args.no_markdown:
@@ -165,4 +190,5 @@ def raw_figures(report: Report) -> dict[str, Any]:
             "modelled_ms": report.batch.modelled_ms,
             "timeout_s": report.batch.timeout_s,
         },
+        "backtest": None if report.backtest is None else report.backtest.as_json(),
     }

@@ -23,6 +23,8 @@ The same arguments give the same messages.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import random
 import uuid
@@ -120,6 +122,7 @@ class Traffic:
     rng: random.Random
     days: int
     messages: list[dict[str, Any]] = field(default_factory=list)
+    start: datetime = START  # the first day of the period the traffic covers
 
     def add(self, at: datetime, shopper: Shopper, body: dict[str, Any], app: bool) -> datetime:
         """Record one call by ``shopper`` at ``at``; returns when the next call of the session happens."""
@@ -171,11 +174,13 @@ def _geometric(rng: random.Random, mean: float) -> int:
     return 1 + int(math.log(1 - rng.random()) / math.log(1 - 1 / mean)) if mean > 1 else 1
 
 
-def _visit_times(rng: random.Random, shopper: Shopper, sessions: int, days: int) -> list[datetime]:
+def _visit_times(
+    rng: random.Random, shopper: Shopper, sessions: int, days: int, start: datetime = START
+) -> list[datetime]:
     zone = ZoneInfo(shopper.timezone)
     moments = []
     for _ in range(sessions):
-        day = START + timedelta(days=rng.randrange(days))
+        day = start + timedelta(days=rng.randrange(days))
         hour = rng.choices(range(24), weights=HOURS)[0]
         local = datetime(day.year, day.month, day.day, hour, rng.randint(0, 59), rng.randint(0, 59), tzinfo=zone)
         moments.append(local.astimezone(UTC))
@@ -306,7 +311,7 @@ def _shop(traffic: Traffic, shopper: Shopper, at: datetime, app: bool, product: 
     at = traffic.track(at, shopper, "Order Completed", order, app)
     if rng.random() < REFUND:
         later = at + timedelta(days=rng.randint(3, 10))
-        if later < START + timedelta(days=traffic.days):
+        if later < traffic.start + timedelta(days=traffic.days):
             traffic.track(later, shopper, "Order Refunded", {"order_id": order_id, "total": order["total"]}, False)
     shopper.cart_id, shopper.cart = None, []
     return at
@@ -315,7 +320,7 @@ def _shop(traffic: Traffic, shopper: Shopper, at: datetime, app: bool, product: 
 def _month(traffic: Traffic, shopper: Shopper) -> None:
     rng = traffic.rng
     mean = SESSIONS_PER_MONTH[shopper.kind] * traffic.days / 30
-    visits = _visit_times(rng, shopper, 1 + _poisson(rng, max(0.0, mean - 1)), traffic.days)
+    visits = _visit_times(rng, shopper, 1 + _poisson(rng, max(0.0, mean - 1)), traffic.days, traffic.start)
     signs_up_on = rng.choice([0, 0, 0, 1]) if shopper.kind == "newcomer" else None
     for index, at in enumerate(visits):
         app = shopper.app and rng.random() < 0.7
@@ -355,13 +360,54 @@ def generate(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dic
     traffic = Traffic(rng, days)
     for shopper in list(shoppers(rng, customers)):
         _month(traffic, shopper)
+    _retry(traffic)
+    return sorted(traffic.messages, key=lambda m: m["timestamp"])
+
+
+def _retry(traffic: Traffic) -> None:
+    """A few of the period's messages sent twice: the client timed out and sent it again a little later."""
+    rng = traffic.rng
     retried = [m for m in traffic.messages if rng.random() < RETRY]
-    for message in retried:  # the client timed out and sent it again a little later
+    for message in retried:
         again = datetime.fromisoformat(message["timestamp"]) + timedelta(seconds=rng.randint(2, 30))
         traffic.messages.append(
             {**message, "timestamp": again.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         )
-    return sorted(traffic.messages, key=lambda m: m["timestamp"])
+
+
+def months(
+    customers: int = 1000, seed: int = SEED, start: datetime = START, days: int = 30
+) -> Iterator[dict[str, Any]]:
+    """The traffic of the same ``customers`` shoppers period after period of ``days`` days from ``start``, in
+    timestamp order, without end (take as many messages as wanted): a shop running for months, not one month.
+
+    Shoppers keep what they did (accounts, consents, carts, app installs) from one period to the next, so after
+    the first period nobody is new to nudge any more. One period's messages are made at a time and held until no
+    later period can come before them (a period begins up to a few hours before its first UTC day, in local
+    time), so memory holds about one period of messages, whatever the length of the history.
+    """
+    if customers < 1 or days < 1:
+        raise ValueError("customers and days must be at least 1")
+    rng = random.Random(seed)
+    people = list(shoppers(rng, customers))
+    waiting: list[tuple[str, int, dict[str, Any]]] = []  # (timestamp, order made, message): a heap
+    made = itertools.count()
+    for period in itertools.count():
+        traffic = Traffic(rng, days, start=start + timedelta(days=period * days))
+        for shopper in people:
+            _month(traffic, shopper)
+        _retry(traffic)
+        for message in traffic.messages:
+            heapq.heappush(waiting, (message["timestamp"], next(made), message))
+        traffic.messages.clear()
+        # The next period's first visits are at local midnight or later: at most a few hours before it in UTC.
+        settled = _stamp(traffic.start + timedelta(days=days - 1))
+        while waiting and waiting[0][0] < settled:
+            yield heapq.heappop(waiting)[2]
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def distinct_customers(messages: list[dict[str, Any]]) -> int:

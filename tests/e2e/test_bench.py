@@ -27,6 +27,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("bench")
     markdown, figures = folder / "PERFORMANCE.md", folder / "figures.json"
     command = [str(NUDGE), "bench", "--customers", "10", "--days", "3", "--import-runs", "1", "--core-customers", "10"]
+    command += ["--backtest-events", "2000", "--backtest-shoppers", "50"]
     done = subprocess.run(
         [*command, "--markdown", str(markdown), "--json", str(figures)],
         cwd=ROOT,
@@ -56,6 +57,7 @@ def test_the_tables_print_with_every_section(bench):
         "Timers: Step Functions or EventBridge Scheduler",
         "Pure decision core",
         "Cold import of each handler",
+        "Backtest at 2,000 events",
         "Targets",
     ):
         assert f"\n{heading}\n" in out
@@ -105,7 +107,11 @@ def test_the_counts_agree_with_each_other(bench):
 def test_the_report_is_written_with_the_command_that_made_it(bench):
     markdown = bench["markdown"]
 
-    assert "`TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10`" in markdown
+    command = (
+        "TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10 "
+        "--backtest-events 2000 --backtest-shoppers 50"
+    )
+    assert f"`{command}`" in markdown
     assert "## How to reproduce" in markdown and "## What is counted" in markdown
     assert "| DynamoDB write requests |" in markdown
 
@@ -126,3 +132,16 @@ def test_every_handler_import_is_measured_with_bytecode_and_from_source(bench):
     # compiling every module costs more than loading its bytecode
     assert imports["source"]["boto3_ms"] > imports["bytecode"]["boto3_ms"]
     assert "| module | ms, .pyc | x boto3, .pyc | ms, no .pyc | x boto3, no .pyc |" in bench["markdown"]
+
+
+def test_the_backtest_streams_a_long_history_and_reports_its_speed_and_memory(bench):
+    backtest, markdown = bench["figures"]["backtest"], bench["markdown"]
+
+    # 2,000 events of 50 shoppers: more than a month of their traffic, streamed through simulate's engine
+    assert backtest["events"] == 2000 and backtest["shoppers"] == 50
+    assert backtest["virtual_days"] > 30 and backtest["requests"] > 0 and sum(backtest["outcomes"].values()) > 0
+    # the resident set size as each quarter of the history went by, and its high-water mark
+    assert [events for events, _ in backtest["rss_mb"]] == [500, 1000, 1500, 2000]
+    assert all(mb > 0 for _, mb in backtest["rss_mb"]) and backtest["peak_rss_mb"] > 0
+    assert backtest["events_per_second"] > 0 and backtest["replay_seconds"] > 0
+    assert "## Backtest at 2,000 events" in markdown and "| peak (high-water mark) |" in markdown

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.simulate import HistoryError, VirtualClock, VirtualTimers, parse_until, read_history, requests_of
+from infra.admin import load_config
+from infra.simulate import (
+    HistoryError,
+    Simulation,
+    VirtualClock,
+    VirtualTimers,
+    history_of,
+    open_history,
+    parse_until,
+    read_history,
+    requests_of,
+)
 from infra.simulate_history import generate
 from shared import clock
 from shared.models.events import TimerEvent
@@ -90,6 +102,70 @@ def test_messages_at_the_same_instant_share_one_request_others_go_alone(tmp_path
     history = read_history(write(tmp_path / "h.jsonl", viewed(0), viewed(0), viewed(1), viewed(0)))
 
     assert [[m.at for m in request] for request in requests_of(history)] == [[T0, T0, T0], [T0 + timedelta(seconds=1)]]
+
+
+def test_a_file_in_time_order_is_checked_first_then_streamed_as_it_is_replayed(tmp_path):
+    history = open_history(write(tmp_path / "h.jsonl", viewed(0, "a"), {"batch": [viewed(1, "b"), viewed(1, "c")]}))
+
+    assert history.streamed and (len(history), history.first, history.last) == (3, T0, T0 + timedelta(seconds=1))
+    assert [m.message["userId"] for m in history] == ["a", "b", "c"]
+    assert [m.message["userId"] for m in history] == ["a", "b", "c"]  # read again for each replay
+
+
+def test_a_file_out_of_time_order_is_held_in_memory_and_sorted(tmp_path):
+    path = write(tmp_path / "h.jsonl", viewed(5, "late"), viewed(0, "first"), viewed(0, "second"))
+
+    history = open_history(path)
+
+    assert not history.streamed and (history.first, history.last) == (T0, T0 + timedelta(seconds=5))
+    assert list(history) == read_history(path)
+
+
+def test_a_bad_line_anywhere_in_a_file_is_named_before_anything_is_replayed(tmp_path):
+    history = tmp_path / "h.jsonl"
+    history.write_text(json.dumps(viewed(0)) + "\n" + json.dumps(viewed(1)) + "\n{not json\n", encoding="utf-8")
+
+    with pytest.raises(HistoryError, match=r"h\.jsonl:3: not JSON"):
+        open_history(history)
+    with pytest.raises(HistoryError, match="no messages"):
+        open_history(write(tmp_path / "empty.jsonl"))
+
+
+def test_a_streamed_history_out_of_time_order_is_refused_where_it_goes_back():
+    messages = history_of([viewed(0, "a"), viewed(2, "b"), viewed(1, "c")])
+
+    with pytest.raises(HistoryError, match=r"history message 3 .* comes after one at"):
+        list(requests_of(messages))
+
+
+def test_generated_messages_are_a_history_in_the_order_given():
+    (first, second) = history_of([viewed(0, "a", sentAt=stamp(9)), viewed(3, "b")])
+
+    assert (first.at, first.line, second.at, second.line) == (T0, 1, T0 + timedelta(seconds=3), 2)
+    assert "sentAt" not in first.message
+
+
+def test_the_simulation_reads_its_history_one_request_ahead_and_no_further():
+    # Given a history that is a generator: it can be read once, as the replay goes
+    read: list[int] = []
+
+    def messages() -> Iterator[dict[str, Any]]:
+        for n in range(40):
+            read.append(n)
+            yield viewed(60 * n, user=f"u{n % 4}", properties={"product_id": "tea"})
+
+    ahead: list[int] = []
+
+    def progress(done: int, total: int, now: datetime) -> None:
+        ahead.append(len(read) - done)
+
+    # When the memory deployment replays it
+    config = load_config(Path(__file__).resolve().parents[2] / "events" / "demo-shop.yaml")
+    summary = Simulation(config, history_of(messages()), lambda outcome: None, progress=progress, total=40).run()
+
+    # Then every message was replayed, and at no point was more than the next request read
+    assert (summary.events, summary.requests, summary.rejected) == (40, 40, 0)
+    assert max(ahead) <= 2
 
 
 def test_until_is_a_time_or_a_duration_after_the_last_message():
