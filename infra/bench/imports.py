@@ -86,7 +86,11 @@ def lambda_environment(root: Path = ROOT) -> dict[str, str]:
     from infra.template import load_template
 
     declared = (
-        load_template(TEMPLATE).get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        load_template(root / "template.yaml")
+        .get("Globals", {})
+        .get("Function", {})
+        .get("Environment", {})
+        .get("Variables", {})
     )
     env = {
         k: v
