@@ -67,3 +67,40 @@ def accepted(message: dict[str, Any], at: datetime = T0, shop_id: str = "demo") 
 
 def minutes(n: int) -> timedelta:
     return timedelta(minutes=n)
+
+
+def customer_batch(
+    user: str,
+    traits: dict[str, Any],
+    consents: list[str],
+    *,
+    zone: str,
+    locale: str = "en-GB",
+    device_token: str | None = None,
+    cart: bool = True,
+) -> list[dict[str, Any]]:
+    """What a shop's tracking client sends to create a customer: identify, consents, a cart, maybe the app."""
+    context = {"locale": locale, "timezone": zone}
+    batch = [identify(traits, userId=user, context=context)]
+    batch += [consent(channel, userId=user) for channel in consents]
+    if cart:
+        boots = product(
+            "boots", name="Trail Boots", price=120.0, cart_id="c1", image_url="https://img.example/boots.jpg"
+        )
+        batch.append(track("Product Added", boots, userId=user))
+    if device_token:
+        device = {"device": {"token": device_token, "type": "android"}}
+        batch.append(track("Application Installed", {}, userId=user, context={**context, **device}))
+    return batch
+
+
+def shopper(user: str, *channels: str) -> list[dict[str, Any]]:
+    """A customer named Jo with an e-mail address, who consents to ``channels``."""
+    return [identify({"firstName": "Jo", "email": f"{user}@example.com"}, userId=user)] + [
+        consent(channel, userId=user) for channel in channels
+    ]
+
+
+def boots(cart: str = "c1") -> dict[str, Any]:
+    """A pair of boots put into cart ``cart``."""
+    return product("boots", name="Boots", price=99.0, cart_id=cart, image_url="https://img.example/boots.jpg")

@@ -21,7 +21,7 @@ import pytest
 
 from infra.memory.cloud import PUBLIC_BASE_URL
 from shared.models.messages import OutboxMessage
-from tests.factories import consent, identify, product, track
+from tests.factories import consent, customer_batch
 from tests.memory import SECRET_KEY, MemoryStack
 
 ZONE = "Europe/Berlin"  # every customer here lives in Berlin
@@ -49,22 +49,7 @@ def make_customer(
     cart: bool = True,
 ) -> None:
     """A customer as the shop's tracking client creates one: identify, consents, a cart, maybe the app."""
-    context = {"locale": locale, "timezone": ZONE}
-    batch = [identify(traits, userId=user, context=context)]
-    batch += [consent(channel, userId=user) for channel in consents]
-    if cart:
-        batch.append(
-            track(
-                "Product Added",
-                product(
-                    "boots", name="Trail Boots", price=120.0, cart_id="c1", image_url="https://img.example/boots.jpg"
-                ),
-                userId=user,
-            )
-        )
-    if device_token:
-        device = {"device": {"token": device_token, "type": "android"}}
-        batch.append(track("Application Installed", {}, userId=user, context={**context, **device}))
+    batch = customer_batch(user, traits, consents, zone=ZONE, locale=locale, device_token=device_token, cart=cart)
     assert stack.post("/v1/batch", {"batch": batch})[0] == 200
     stack.settle()
 

@@ -26,7 +26,7 @@ from shared import clock
 from shared.adapters.queue import StandardQueue
 from shared.models.messages import OutboxMessage
 from tests.clocks import running_at
-from tests.factories import consent, identify, product, track
+from tests.factories import customer_batch
 from tests.integration.http import SECRET_KEY, call, post
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -49,22 +49,7 @@ def make_customer(
     cart: bool = True,
 ) -> None:
     """A customer as the shop's tracking client creates one: identify, consents, a cart, maybe the app."""
-    context = {"locale": locale, "timezone": ZONE}
-    batch = [identify(traits, userId=user, context=context)]
-    batch += [consent(channel, userId=user) for channel in consents]
-    if cart:
-        batch.append(
-            track(
-                "Product Added",
-                product(
-                    "boots", name="Trail Boots", price=120.0, cart_id="c1", image_url="https://img.example/boots.jpg"
-                ),
-                userId=user,
-            )
-        )
-    if device_token:
-        device = {"device": {"token": device_token, "type": "android"}}
-        batch.append(track("Application Installed", {}, userId=user, context={**context, **device}))
+    batch = customer_batch(user, traits, consents, zone=ZONE, locale=locale, device_token=device_token, cart=cart)
     assert post(stack.base_url, "/v1/batch", {"batch": batch})[0] == 200
     stack.wait_idle()
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import consent, identify, product, track
+from tests.factories import boots, consent, identify, product, shopper, track
 from tests.memory import FAST_CONFIG, MemoryStack
 
 WRITE, SECRET = "fast-write-key", "fast-secret-key"
@@ -51,16 +51,6 @@ def messages(stack: MemoryStack, user: str) -> dict[str, Any]:
 
 def sent(stack, user: str) -> list[tuple[str, str]]:
     return sorted((m["template"], m["status"]) for m in messages(stack, user)["messages"])
-
-
-def shopper(user: str, *channels: str) -> list[dict[str, Any]]:
-    return [identify({"firstName": "Jo", "email": f"{user}@example.com"}, userId=user)] + [
-        consent(channel, userId=user) for channel in channels
-    ]
-
-
-def boots(cart: str = "c1") -> dict[str, Any]:
-    return product("boots", name="Boots", price=99.0, cart_id=cart, image_url="https://img.example/boots.jpg")
 
 
 def test_a_cart_reminder_arrives_two_seconds_after_the_cart_was_left_then_the_offer(stack):
