@@ -181,3 +181,37 @@ def import_times(runs: int = 7, root: Path = ROOT) -> ImportFigures:
         slowest = max(columns[BYTECODE].handlers, key=columns[BYTECODE].ratio)
         heaviest = _heaviest_packages(modules[slowest], envs[BYTECODE], root)
     return ImportFigures(runs, columns, slowest, heaviest)
+
+
+def instructions_executed(cachegrind_report: str) -> int:
+    """The total of executed instructions (``I refs``) in valgrind cachegrind's summary."""
+    match = re.search(r"I\s+refs:\s+([\d,]+)", cachegrind_report)
+    if match is None:
+        raise ValueError("no 'I refs' line in the cachegrind report")
+    return int(match.group(1).replace(",", ""))
+
+
+def import_instructions(root: Path = ROOT) -> dict[str, int]:
+    """Instructions executed to import bare boto3 and each handler module with bytecode, minus those of an empty
+    interpreter, counted by valgrind's cachegrind without cache simulation. Unlike a time, the count does not move with
+    the machine's load (it is not a time either: an instruction that waits for memory counts once). Needs valgrind."""
+    modules = {"boto3": "boto3", **handler_modules(root)}
+    with tempfile.TemporaryDirectory(prefix="nudge-pyc-") as compiled:
+        env = mode_environment(lambda_environment(root), BYTECODE, compiled)
+        for module in modules.values():
+            _import_ms(module, env, root)
+
+        def counted(code: str) -> int:
+            cachegrind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+            done = subprocess.run(
+                [*cachegrind, sys.executable, "-c", code],
+                env=env,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return instructions_executed(done.stderr)
+
+        empty = counted("pass")
+        return {name: counted(f"import {module}") - empty for name, module in modules.items()}

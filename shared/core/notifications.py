@@ -18,8 +18,6 @@ All four arrive as the ``Message`` of an SNS notification on the feedback topic:
   Delivery ``statuses`` are ignored.
 """
 
-from __future__ import annotations
-
 import json
 import re
 from dataclasses import dataclass

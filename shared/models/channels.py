@@ -23,10 +23,8 @@ A channel whose settings are absent is simply not configured for the shop: the r
 This module imports nothing from the rest of ``shared.models`` (``config`` imports it).
 """
 
-from __future__ import annotations
-
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -75,7 +73,7 @@ class PushSettings(_Strict):
     )
 
     @model_validator(mode="after")
-    def _platform_matches_application(self) -> PushSettings:
+    def _platform_matches_application(self) -> Self:
         for platform, arn in self.platform_applications.items():
             sns_platform = arn.split(":app/", 1)[1].split("/", 1)[0]
             if sns_platform not in _SNS_PLATFORMS[platform]:

@@ -4,12 +4,10 @@ Keys may be written in the clear (``demo-write-key``) or already hashed (``sha25
 the hash, so a config repository does not have to hold live keys either.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -139,7 +137,7 @@ class ShopConfig(_Strict):
         ]
 
     @classmethod
-    def from_yaml(cls, text: str) -> ShopConfig:
+    def from_yaml(cls, text: str) -> Self:
         """Parse and validate a YAML document (raises pydantic.ValidationError or yaml.YAMLError)."""
         import yaml  # only configs read from YAML need it: not on a handler's import
 
@@ -147,6 +145,6 @@ class ShopConfig(_Strict):
         return cls.model_validate(document)
 
     @classmethod
-    def from_yaml_file(cls, path: str | Path) -> ShopConfig:
+    def from_yaml_file(cls, path: str | Path) -> Self:
         """Parse and validate the YAML file at ``path``."""
         return cls.from_yaml(Path(path).read_text(encoding="utf-8"))

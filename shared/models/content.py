@@ -8,8 +8,6 @@ This module imports nothing from ``shared.models.config`` (which imports it), so
 field names of :class:`ChannelTemplates`.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -5,8 +5,6 @@ execution name and an outbox message's id are deterministic), so deciding the ev
 crash repeats them harmlessly, where saving first could lose them for good.
 """
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict
 
 from shared.models.events import TimerEvent

@@ -39,13 +39,11 @@ This module imports nothing from the rest of ``shared.models`` (``config`` impor
 repeated here (a unit test keeps them equal to ``shared.models.config.CHANNELS``).
 """
 
-from __future__ import annotations
-
 import string
 from datetime import timedelta
 from functools import cache
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -138,7 +136,7 @@ class Condition(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _duration_where_needed(self) -> Condition:
+    def _duration_where_needed(self) -> Self:
         if self.name in CONDITIONS_WITH_DURATION and self.within is None:
             raise ValueError(f"{self.name} needs a duration, e.g. {{{self.name}: P30D}}")
         if self.name not in CONDITIONS_WITH_DURATION and self.within is not None:
@@ -159,7 +157,7 @@ class EventMatch(_Strict):
     )
 
     @model_validator(mode="after")
-    def _one_kind(self) -> EventMatch:
+    def _one_kind(self) -> Self:
         if self._kinds() != 1:
             raise ValueError(self._kind_rule())
         return self
@@ -183,7 +181,7 @@ class Trigger(EventMatch):
         return "give exactly one of event, call or inactive_for"
 
     @model_validator(mode="after")
-    def _no_filter_on_state(self) -> Trigger:
+    def _no_filter_on_state(self) -> Self:
         if self.inactive_for is not None and self.where:
             raise ValueError("an inactive_for trigger takes no where filter")
         return self
@@ -274,7 +272,7 @@ class Journey(_Strict):
         return name
 
     @model_validator(mode="after")
-    def _order_conditions_need_an_order(self) -> Journey:
+    def _order_conditions_need_an_order(self) -> Self:
         used = {c.name for c in (*self.guard, *self.exit.conditions, *self.entry.only_if)}
         used |= {c.name for step in self.steps for c in step.condition}
         if "order_reversed" in used and self.key != "order_id":

@@ -4,8 +4,6 @@ The contract between the decision core (which decides *that* a message is due), 
 *what* it says, per channel and locale) and the channel router (which decides *where* it goes, at send time).
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 

@@ -5,8 +5,6 @@ Apart from the shops' Segment events (``shared.models.events``, which re-exports
 or sends only these (the channel router, the feedback and public functions) does not load the Segment schema.
 """
 
-from __future__ import annotations
-
 import hashlib
 import re
 from datetime import UTC, datetime

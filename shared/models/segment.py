@@ -5,10 +5,8 @@ typed, including the Ecommerce Events v2 properties of the events nudge acts on.
 the model for its event name; unknown event names are accepted as plain activity.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -85,7 +83,7 @@ class Message(_Open):
         return None if value == "" else value
 
     @model_validator(mode="after")
-    def _identified(self) -> Message:
+    def _identified(self) -> Self:
         if not self.userId and not self.anonymousId:
             raise ValueError("userId or anonymousId is required")
         return self
@@ -109,7 +107,7 @@ class Product(_Open):
     image_url: Text | None = None
 
     @model_validator(mode="after")
-    def _identified(self) -> Product:
+    def _identified(self) -> Self:
         if not self.product_id and not self.sku:
             raise ValueError("product_id or sku is required")
         return self

@@ -4,8 +4,6 @@ Imported through ``shared.models.events`` when first named, so that what only ma
 load the Segment schema.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Literal
 

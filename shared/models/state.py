@@ -4,8 +4,6 @@ One item per customer, kept small on purpose (a DynamoDB write is billed per sta
 only what journeys, segments and support need is kept. Consent history is append-only and never trimmed.
 """
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 

@@ -21,6 +21,7 @@ from infra.bench.imports import (
     ImportColumn,
     ImportFigures,
     handler_modules,
+    instructions_executed,
     lambda_environment,
     mode_environment,
     template_environment,
@@ -372,3 +373,11 @@ def test_another_checkout_is_measured_by_its_own_template(tmp_path):
     env = lambda_environment(tmp_path)
     assert env["POWERTOOLS_SERVICE_NAME"] == "older"
     assert "PYDANTIC_DISABLE_PLUGINS" not in env  # that checkout's template did not set it
+
+
+def test_the_instruction_count_is_read_from_cachegrinds_summary():
+    report = "==1== Cachegrind, a high-precision tracing profiler\n==1== \n==1== I   refs:      1,416,239,015\n"
+
+    assert instructions_executed(report) == 1_416_239_015
+    with pytest.raises(ValueError, match="I refs"):
+        instructions_executed("==1== valgrind: failed to start tool\n")
