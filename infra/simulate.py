@@ -511,10 +511,15 @@ class IngestRequests:
         headers = {"authorization": _AUTHORIZATION, "content-type": "application/json", "host": "simulate.local"}
         self._event = http_api_event(INGEST_ROUTE, "POST", INGEST_ROUTE.path, "", headers, b"{}", {}, "127.0.0.1")
         self._ids = itertools.count(1)
+        self._second = -1
+        self._time = ""
 
     def __call__(self, body: str) -> dict[str, Any]:
         """The event of one request with JSON ``body`` (ASCII, as ``json.dumps`` writes it)."""
-        event, now = self._event, datetime.now(UTC)
+        event, now = self._event, time.time()
+        if int(now) != self._second:  # the request time as API Gateway writes it, to the second
+            self._second = int(now)
+            self._time = datetime.fromtimestamp(self._second, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
         context = event["requestContext"]
         return {
             **event,
@@ -523,8 +528,8 @@ class IngestRequests:
                 **context,
                 "http": dict(context["http"]),
                 "requestId": f"00000000-0000-4000-8000-{next(self._ids):012x}",
-                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "timeEpoch": int(now.timestamp() * 1000),
+                "time": self._time,
+                "timeEpoch": int(now * 1000),
             },
             "body": body,
         }

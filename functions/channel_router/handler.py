@@ -52,9 +52,10 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, wiring: OutboxConsumer | None = None
 ) -> PartialItemFailureResponse:
     consumer = wiring or environment()
+    # No context for the processor: the record handler takes none (see the state updater's handler).
     return process_partial_response(
         event=event,
         record_handler=lambda record: record_handler(record, consumer),
         processor=processor,
-        context=context,
+        context=None,
     )

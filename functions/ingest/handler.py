@@ -4,6 +4,7 @@ short paths /v1/{t,i,p,s,g,a,b}; CORS preflights for them; the settings analytic
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -36,8 +37,10 @@ def wired() -> IngestWiring:
     return wiring
 
 
-def _header(name: str) -> str | None:
-    value = app.current_event.headers.get(name)
+def _header(name: str, headers: Mapping[str, Any] | None = None) -> str | None:
+    """A request header (``headers``: the request's, when the caller has them; Powertools builds them anew each time
+    they are asked for)."""
+    value = (app.current_event.headers if headers is None else headers).get(name)
     return str(value) if value else None
 
 
@@ -55,9 +58,10 @@ def accept(endpoint: str) -> Response[dict[str, Any]]:
     if name is None:
         raise NotFoundError(f"no Segment endpoint /v1/{endpoint}")
     request = app.current_event
-    text = request_body(name, request.body, bool(request.is_base64_encoded), _header("content-encoding"))
-    origin = _header("origin")
-    events = wired().ingestor.ingest(name, text, _header("authorization"), origin)
+    headers = request.headers
+    text = request_body(name, request.body, bool(request.is_base64_encoded), _header("content-encoding", headers))
+    origin = _header("origin", headers)
+    events = wired().ingestor.ingest(name, text, _header("authorization", headers), origin)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
     logger.info("accepted", extra={"endpoint": name, "shop": events[0].shop_id, "events": len(events)})
     # ingest refused the request (403) unless this shop allows the origin

@@ -53,6 +53,8 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, wiring: StateUpdaterWiring | None = None
 ) -> PartialItemFailureResponse:
     wired = wiring or environment()
+    # No context for the processor: the record handler takes none, and with one Powertools reads the handler's
+    # signature again on every batch to find out.
     return process_partial_response(
-        event=event, record_handler=lambda record: record_handler(record, wired), processor=processor, context=context
+        event=event, record_handler=lambda record: record_handler(record, wired), processor=processor, context=None
     )

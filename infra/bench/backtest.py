@@ -194,12 +194,20 @@ def run_in_subprocess(
     ]
     root = Path(__file__).resolve().parents[2]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, check=False)
-    if err is not None and done.stderr:
-        err.write(done.stderr)
-    if done.returncode != 0:
-        raise RuntimeError(f"the backtest failed (exit {done.returncode}): {done.stderr.strip()[-2000:]}")
-    return BacktestFigures.from_json(json.loads(done.stdout.splitlines()[-1]))
+    with subprocess.Popen(
+        command, cwd=root, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        said: list[str] = []
+        for line in process.stderr:  # its progress, as it goes
+            said.append(line)
+            if err is not None:
+                err.write(line)
+                err.flush()
+        output = process.stdout.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"the backtest failed (exit {process.returncode}): {''.join(said).strip()[-2000:]}")
+    return BacktestFigures.from_json(json.loads(output.splitlines()[-1]))
 
 
 def main(argv: list[str] | None = None) -> int:

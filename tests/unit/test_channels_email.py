@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import email
+import hashlib
 import re
 from email import policy
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.adapters.channels.email import EmailProvider, email_request, mime_message, tag_value
@@ -221,3 +224,64 @@ def test_a_malformed_address_fails_permanently_without_calling_ses(address):
         EmailProvider(SETTINGS, client).send(
             Address(channel="email", value=address), content(), "m-1", context=MARKETING
         )
+
+
+# ---------------------------------------------------------------- the message is the standard library's
+
+
+def stdlib_mime_message(
+    settings: EmailSettings, to: str, body: Content, message_id: str, unsubscribe: str | None, ref: str | None
+) -> bytes:
+    """The message as the standard library builds it with set_content, add_alternative and set_boundary: what
+    mime_message builds directly, byte for byte."""
+    from email.headerregistry import Address as MailAddress
+    from email.message import EmailMessage
+
+    from shared.adapters.channels.email import FEEDBACK_REF_HEADER, MESSAGE_ID_HEADER, _MailPolicy
+
+    mail_policy = _MailPolicy(linesep="\r\n")
+    message = EmailMessage(policy=mail_policy)
+    message["From"] = MailAddress(display_name=settings.from_name or "", addr_spec=settings.from_address)
+    message["To"] = to
+    if settings.reply_to:
+        message["Reply-To"] = settings.reply_to
+    message["Subject"] = " ".join(body.title.split())
+    message[MESSAGE_ID_HEADER] = tag_value(message_id)
+    if ref is not None:
+        message[FEEDBACK_REF_HEADER] = ref
+    if unsubscribe is not None:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(body.text, cte="quoted-printable")
+    if body.html is not None:
+        message.add_alternative(body.html, subtype="html", cte="quoted-printable")
+        message.set_boundary(f"nudge-{hashlib.sha256(message_id.encode()).hexdigest()[:32]}")
+    return message.as_bytes()
+
+
+PIECES = ["a", "Z", " ", "  ", "\t", "\n", "\r\n", "\r", "ä", "€", "😀", "=", ".", "From ", "x" * 80, "é" * 30]
+PIECES += ["\u2028", "\x0c", "--", "<p>", "&amp;", '"', ",", ";", "\u00a0", "=C3=A4", "ß" * 40 + " "]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    text=st.lists(st.sampled_from(PIECES), min_size=1, max_size=60).map("".join),
+    html=st.none() | st.lists(st.sampled_from(PIECES), min_size=1, max_size=80).map("".join),
+    title=st.lists(st.sampled_from(PIECES), min_size=1, max_size=12).map("".join).filter(lambda t: t.strip()),
+    from_name=st.sampled_from([None, "Démo Shop", "Shop, Inc.", 'The "Best" Shop', "A" * 90, "Ünïcødé 😀 Store"]),
+    reply_to=st.sampled_from([None, "care@demo-shop.example"]),
+    to=st.sampled_from([TO, "Very.Long.Name.Of.A.Customer+tag@some.subdomain.example"]),
+    message_id=st.sampled_from(["m-1", "x" * 300, "msg with spaces/ä"]),
+    unsubscribe=st.sampled_from([None, UNSUBSCRIBE]),
+    ref=st.sampled_from([None, "ref-" + "r" * 120]),
+)
+def test_the_message_is_byte_for_byte_what_the_standard_library_builds(
+    text, html, title, from_name, reply_to, to, message_id, unsubscribe, ref
+):
+    sender = EmailSettings(from_address="hello@demo-shop.example", from_name=from_name, reply_to=reply_to)
+    body = Content(channel="email", locale="de", title=title, text=text, html=html)
+
+    built = mime_message(sender, to, body, message_id, unsubscribe, ref)
+
+    assert built == stdlib_mime_message(sender, to, body, message_id, unsubscribe, ref)
+    assert mime_message(sender, to, body, message_id, unsubscribe, ref) == built  # and again, headers folded once

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from email import quoprimime
 from email.header import Header
 from email.headerregistry import Address as MailAddress
 from email.message import EmailMessage
@@ -48,9 +49,14 @@ class _MailPolicy(EmailPolicy):
     folding whitespace, so the default policy would RFC 2047-encode it and it would no longer be a URL or a token
     (RFC 5322 allows 998 characters per line). A non-ASCII ``Subject`` is written as whole UTF-8 encoded words: the
     default folder can mix encoded and plain words so that decoders show doubled spaces.
+
+    A header that is the same in every message (:func:`_fixed`) is folded once.
     """
 
     def fold_binary(self, name: str, value: str) -> bytes:
+        fixed = _FOLDED.get(id(value))
+        if fixed is not None and fixed[0] is value:
+            return fixed[1]
         if name.lower() in _ONE_LINE_HEADERS:
             return f"{name}: {value}{self.linesep}".encode("ascii")
         if name.lower() == "subject" and not str(value).isascii():
@@ -60,6 +66,27 @@ class _MailPolicy(EmailPolicy):
 
 
 _POLICY = _MailPolicy(linesep="\r\n")
+_LINE_LENGTH = _POLICY.max_line_length or 78  # what set_content encodes a quoted-printable body to
+# Headers that are the same in every message of a sender, parsed (and folded) once: (name, value) -> header.
+_FIXED: dict[tuple[str, str, str], Any] = {}
+_FOLDED: dict[int, tuple[Any, bytes]] = {}  # id of a fixed header (kept alive by _FIXED) -> it, folded
+_MAX_FIXED = 1024  # senders times headers; beyond, headers are parsed per message as any other
+
+
+def _fixed(name: str, value: str, display_name: str | None = None) -> Any:
+    """The header ``name: value`` as the policy stores it (``display_name`` given: an address with that name),
+    made once and folded once."""
+    key = (name, value, display_name if display_name is not None else "\0")
+    header = _FIXED.get(key)
+    if header is None:
+        parsed = MailAddress(display_name=display_name, addr_spec=value) if display_name is not None else value
+        header = _POLICY.header_store_parse(name, parsed)[1]
+        if len(_FIXED) < _MAX_FIXED:
+            _FIXED[key] = header
+            _FOLDED[id(header)] = (header, super(_MailPolicy, _POLICY).fold_binary(name, header))
+    return header
+
+
 _EMAIL_ADDRESS = re.compile(EMAIL_ADDRESS)
 
 # SES sends to a syntactically invalid recipient with BadRequestException (SES v1 and moto: InvalidParameterValue).
@@ -90,24 +117,49 @@ def mime_message(
     unsubscribe_url: str | None,
     feedback_ref: str | None = None,
 ) -> bytes:
-    """The raw RFC 5322 message: deterministic bytes for the same inputs (the MIME boundary derives from the id)."""
+    """The raw RFC 5322 message: deterministic bytes for the same inputs (the MIME boundary derives from the id).
+
+    The message ``set_content(text, cte="quoted-printable")`` and, with HTML, ``add_alternative(html, ...)`` and
+    ``set_boundary`` make, built directly: the same headers in the same order, each part's body encoded by the same
+    function, the sender's headers and the parts' content headers parsed and folded once rather than per message.
+    """
     message = EmailMessage(policy=_POLICY)
-    message["From"] = MailAddress(display_name=settings.from_name or "", addr_spec=settings.from_address)
+    message["From"] = _fixed("From", settings.from_address, display_name=settings.from_name or "")
     message["To"] = to
     if settings.reply_to:
-        message["Reply-To"] = settings.reply_to
+        message["Reply-To"] = _fixed("Reply-To", settings.reply_to)
     message["Subject"] = _one_line(content.title)
     message[MESSAGE_ID_HEADER] = tag_value(message_id)
     if feedback_ref is not None:
         message[FEEDBACK_REF_HEADER] = feedback_ref
     if unsubscribe_url is not None:
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(content.text, cte="quoted-printable")
-    if content.html is not None:
-        message.add_alternative(content.html, subtype="html", cte="quoted-printable")
-        message.set_boundary(f"nudge-{hashlib.sha256(message_id.encode()).hexdigest()[:32]}")
+        message["List-Unsubscribe-Post"] = _fixed("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+    if content.html is None:
+        _text_part(message, content.text, "plain")
+        message["MIME-Version"] = _fixed("MIME-Version", "1.0")
+        return message.as_bytes()
+    # add_alternative moves the text's content headers into a first part, keeps MIME-Version, and makes the message
+    # multipart/alternative; the HTML part is a message of its own, so it gets a MIME-Version too.
+    message["MIME-Version"] = _fixed("MIME-Version", "1.0")
+    message["Content-Type"] = (
+        f'multipart/alternative; boundary="nudge-{hashlib.sha256(message_id.encode()).hexdigest()[:32]}"'
+    )
+    text, html = EmailMessage(policy=_POLICY), EmailMessage(policy=_POLICY)
+    _text_part(text, content.text, "plain")
+    _text_part(html, content.html, "html")
+    html["MIME-Version"] = _fixed("MIME-Version", "1.0")
+    message.set_payload([text, html])
     return message.as_bytes()
+
+
+def _text_part(part: EmailMessage, text: str, subtype: str) -> None:
+    """What ``set_text_content`` does for UTF-8 text and quoted-printable: the two content headers, the body encoded
+    as ``email.contentmanager._encode_text`` encodes it."""
+    part["Content-Type"] = _fixed("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part["Content-Transfer-Encoding"] = _fixed("Content-Transfer-Encoding", "quoted-printable")
+    lines = text.encode("utf-8").splitlines()
+    part.set_payload(quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), _LINE_LENGTH))
 
 
 def email_request(
