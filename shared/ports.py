@@ -40,6 +40,11 @@ class CustomerRecords(Protocol):
         """The live record ``record``'s ``merged_into`` pointers lead to; MergeChainError past ``MAX_MERGE_HOPS``."""
         ...
 
+    def encode(self, state: CustomerState) -> bytes:
+        """The document :meth:`save` would write for ``state``, checked to load again (UnloadableStateError if not):
+        made before anything of a decision goes out, so a state that cannot be written stops its effects too."""
+        ...
+
     def save(
         self,
         record: StoredCustomer,

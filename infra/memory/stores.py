@@ -3,8 +3,9 @@ and the shop directory, each with its DynamoDB adapter's conditions and encoding
 
 Each store builds its items with the DynamoDB adapter's own request builders (``put_request``, ``start_request``,
 ``close_request``, ``deliver_request``) and reads them with its decoders, and evaluates the request's condition here;
-so the stored bytes, the conflicts and the refusals are those of the table (a customer record over DynamoDB's 400 KB
-item limit included).
+so the stored values, the conflicts and the refusals are those of the table (a customer record over DynamoDB's 400 KB
+item limit included). One difference, invisible through the ports: a customer's state is kept as its JSON (``doc``)
+rather than compressed (``docz``) while it is too small to reach the item limit compressed or not.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shared.adapters.customers import (
     StateDocument,
     StoredCustomer,
     VersionConflictError,
+    compressed,
     encode_state,
     follow_pointers,
     put_request,
@@ -65,6 +67,18 @@ def item_size(item: Item) -> int:
     return size
 
 
+# JSON up to this size compresses to less than DynamoDB's item limit, whatever it holds (zlib adds at most about
+# 5 bytes per 16 KB block), with room for the item's other attributes: kept uncompressed, it is refused exactly
+# when the table would refuse it, which is never.
+_PLAIN_LIMIT = MAX_ITEM_BYTES - 4096
+
+
+def _document_of(item: Item) -> object:
+    """The stored document's value in a customer item (``docz`` bytes or ``doc`` text), for an identity check."""
+    value = item.get("docz") or item.get("doc") or {}
+    return value.get("B", value.get("S"))
+
+
 def _too_large(operation: str) -> ClientError:
     """What DynamoDB answers a write whose item is over its size limit (before any condition is evaluated)."""
     error = {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}
@@ -72,8 +86,8 @@ def _too_large(operation: str) -> ClientError:
 
 
 class MemoryCustomers:
-    """Customer records by ``pk``, each the item the DynamoDB adapter would put (version, compressed state,
-    ``merged_into``), written on the same conditions: new, or still at the version read.
+    """Customer records by ``pk``, each the item the DynamoDB adapter would put (version, state, ``merged_into``),
+    written on the same conditions: new, or still at the version read.
 
     The state a save's document loads as (``StateDocument.loaded``, made by ``encode_state``'s check) is kept for
     the next load of that item, which then need not decode the same bytes again; for the ``fresh`` most recently
@@ -86,11 +100,17 @@ class MemoryCustomers:
         self._fresh: OrderedDict[str, tuple[bytes, CustomerState]] = OrderedDict()  # pk -> (stored bytes, state)
         self._keep = fresh
 
+    def encode(self, state: CustomerState) -> StateDocument:
+        """The state's JSON, checked as the table's adapter checks it, and not compressed: :meth:`save` compresses
+        only a document that could reach the item size limit, so the refusals are the table's. (Compressing every
+        state was a tenth of a long backtest's time.)"""
+        return encode_state(state, compress=False)
+
     def load(self, shop_id: str, key: str) -> StoredCustomer:
         pk = f"{shop_id}#{key}"
         item = self.items.get(pk)
         fresh = self._fresh.pop(pk, None)
-        if fresh is not None and item is not None and item.get("docz", {}).get("B") is fresh[0]:
+        if fresh is not None and item is not None and _document_of(item) is fresh[0]:
             return record_of(shop_id, key, item, loaded=fresh[1])
         return record_of(shop_id, key, item)
 
@@ -105,9 +125,10 @@ class MemoryCustomers:
         absorbed: Sequence[StoredCustomer] = (),
         document: bytes | None = None,
     ) -> None:
-        document = document or encode_state(state)
-        stored = bytes(document)  # the item keeps the bytes alone, not the state a StateDocument carries
-        puts = [put_request(record, state, now, document=stored)]
+        document = document or self.encode(state)
+        if isinstance(document, StateDocument) and len(document) > _PLAIN_LIMIT:
+            document = compressed(document)  # it could reach the limit: measured as the table measures it
+        puts = [put_request(record, state, now, document=document)]
         puts += [put_request(other, None, now, merged_into=record.key) for other in absorbed]
         if any(item_size(put["Item"]) > MAX_ITEM_BYTES for put in puts):
             raise _too_large("TransactWriteItems" if absorbed else "PutItem")
@@ -121,7 +142,7 @@ class MemoryCustomers:
             self._fresh.pop(target.pk, None)
         self.writes += 1
         if isinstance(document, StateDocument):
-            self._fresh[record.pk] = (stored, document.loaded)
+            self._fresh[record.pk] = (_document_of(puts[0]["Item"]), document.loaded)
             if len(self._fresh) > self._keep:
                 self._fresh.popitem(last=False)
 

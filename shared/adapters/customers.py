@@ -2,7 +2,9 @@
 
 Item (``pk`` = ``<shop>#<customer key>``, ``sk`` = ``state``): ``version`` (number), ``docz`` (the state as compact
 JSON, zlib-compressed: a write is billed per started KB, and a 5 KB state compresses to about 1 KB), ``updated_at``,
-and ``merged_into`` on the record of an anonymous visitor whose history joined a known customer.
+and ``merged_into`` on the record of an anonymous visitor whose history joined a known customer. ``doc`` (the same
+JSON uncompressed, a string) is read too: items written before compression have it, and so do the in-memory
+adapter's (``infra.memory``), which compresses only what could reach the item size limit.
 """
 
 from __future__ import annotations
@@ -60,17 +62,20 @@ class StoredCustomer:
 
 
 class StateDocument(bytes):
-    """The bytes :func:`encode_state` stores, carrying ``loaded``: the state they load as, which the check made.
+    """The bytes :func:`encode_state` stores, carrying ``loaded``: the state they load as, which the check made,
+    and ``compressed``: zlib data (the ``docz`` attribute) or the JSON itself (``doc``).
 
     A store that keeps its items in memory may hand ``loaded`` to the next load of that very item instead of
     decoding the same bytes again (nobody else holds it). Everywhere else it is the bytes it is.
     """
 
     loaded: CustomerState
+    compressed: bool
 
 
-def encode_state(state: CustomerState) -> StateDocument:
-    """The state as stored: compact JSON, zlib-compressed (a 5 KB state becomes about 1 KB, one write unit).
+def encode_state(state: CustomerState, compress: bool = True) -> StateDocument:
+    """The state as stored: compact JSON, zlib-compressed (a 5 KB state becomes about 1 KB, one write unit);
+    ``compress=False``: the JSON alone (what the in-memory adapter keeps while it cannot reach the size limit).
 
     The JSON is loaded once before it is compressed: a state that would not load again (an infinite amount is
     written as ``null``) raises UnloadableStateError instead of being written, so no event can break a customer.
@@ -82,9 +87,26 @@ def encode_state(state: CustomerState) -> StateDocument:
         raise UnloadableStateError(f"the new state cannot be written as JSON: {error}") from error
     except ValidationError as error:
         raise UnloadableStateError(f"the new state would not load again: {_first_problem(error)}") from error
-    stored = StateDocument(zlib.compress(document, _COMPRESSION_LEVEL))
-    stored.loaded = loaded
+    stored = StateDocument(zlib.compress(document, _COMPRESSION_LEVEL) if compress else document)
+    stored.loaded, stored.compressed = loaded, compress
     return stored
+
+
+def compressed(document: StateDocument) -> StateDocument:
+    """``document`` as zlib data (itself if it is already)."""
+    if document.compressed:
+        return document
+    stored = StateDocument(zlib.compress(document, _COMPRESSION_LEVEL))
+    stored.loaded, stored.compressed = document.loaded, True
+    return stored
+
+
+def document_attribute(document: bytes) -> dict[str, Any]:
+    """The item attribute holding ``document``: ``docz`` for zlib data, ``doc`` for a :class:`StateDocument` that
+    kept the JSON uncompressed."""
+    if isinstance(document, StateDocument) and not document.compressed:
+        return {"doc": {"S": document.decode()}}
+    return {"docz": {"B": bytes(document)}}  # the bytes alone, not the state a StateDocument carries
 
 
 def decode_state(item: dict[str, Any]) -> CustomerState | None:
@@ -157,7 +179,7 @@ def put_request(
         "updated_at": {"S": now.isoformat()},
     }
     if state is not None:
-        item["docz"] = {"B": document if document is not None else encode_state(state)}
+        item.update(document_attribute(document if document is not None else encode_state(state)))
     if merged_into is not None:
         item["merged_into"] = {"S": merged_into}
     if record.version == 0:
@@ -172,6 +194,10 @@ def put_request(
 
 class CustomerStore(DynamoDBTable):
     """Loads and saves customer state with optimistic locking."""
+
+    def encode(self, state: CustomerState) -> StateDocument:
+        """The document :meth:`save` writes for ``state`` (compressed), or UnloadableStateError."""
+        return encode_state(state)
 
     def load(self, shop_id: str, key: str) -> StoredCustomer:
         """The customer's record (strongly consistent), or an empty record at version 0."""

@@ -20,7 +20,6 @@ from shared.adapters.customers import (
     StoredCustomer,
     UnloadableStateError,
     VersionConflictError,
-    encode_state,
 )
 from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
@@ -138,7 +137,7 @@ class StateUpdater:
         # execution of a name; the send ledger lets a message out once). Saving first could lose them for good.
         # The new state is checked to load again before anything goes out (UnloadableStateError parks the event).
         saves = new_state is not None and (not decision.duplicate or bool(absorbed))
-        document = encode_state(new_state) if new_state is not None and saves else None
+        document = self._store.encode(new_state) if new_state is not None and saves else None
         self._carry_out(decision.effects)
         if new_state is not None and document is not None:
             self._store.save(record, new_state, now, absorbed=absorbed, document=document)

@@ -179,6 +179,18 @@ def test_a_state_larger_than_a_dynamodb_item_is_refused_and_nothing_is_written(s
     assert side.customers.load("demo", key).version == 0
 
 
+def test_a_state_over_the_item_limit_as_json_but_not_compressed_is_written_and_loads(side):
+    # Given a customer whose traits come to about 900 KB of JSON that compresses well (repeated text)
+    key = unique("u:wordy")
+    wordy = CustomerState(user_id="wordy", traits={f"t{i}": "the same words again " * 1_400 for i in range(30)})
+    assert len(wordy.model_dump_json()) > 400 * 1024
+
+    # When it is saved, Then it is written (compressed it fits the item), and it loads as it was saved
+    side.customers.save(side.customers.load("demo", key), wordy, T0)
+    loaded = side.customers.load("demo", key)
+    assert (loaded.version, loaded.state) == (1, wordy)
+
+
 def test_a_stored_state_that_does_not_load_is_refused_naming_the_record(side):
     # Given a record an older updater wrote with an infinite revenue (stored as null)
     key = unique("u:old")

@@ -58,6 +58,9 @@ class RacingRecords:
     def follow(self, record: StoredCustomer) -> StoredCustomer:
         return self.records.follow(record)
 
+    def encode(self, state: CustomerState) -> bytes:
+        return self.records.encode(state)
+
     def save(
         self,
         record: StoredCustomer,
