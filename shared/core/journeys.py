@@ -190,7 +190,7 @@ def merge_journeys(known: CustomerState, other: CustomerState) -> dict[str, Any]
     for name in {*known.journey_history, *other.journey_history}:
         entries = set(known.journey_history.get(name, [])) | set(other.journey_history.get(name, []))
         history[name] = sorted(entries, key=lambda entry: entry[1])[-MAX_JOURNEY_HISTORY:]
-    moved = [e.model_copy(update={"seq": e.seq + offset}) if e.seq is not None else e for e in other.journey_log]
+    moved = [e._replace(seq=e.seq + offset) if e.seq is not None else e for e in other.journey_log]
     return {
         "journeys": [*known.journeys, *adopted],
         "journey_history": history,
