@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.wiring import from_environment
-from shared.observability import count, logger, metrics, tracer
+from shared.observability import add_count, count, logger, metrics, tracer
 from shared.service.feedback import FeedbackIntake, Intake
 from shared.wiring import Built
 
@@ -19,11 +18,11 @@ environment = Built(from_environment)  # this execution environment's wiring (La
 
 def report(intake: Intake) -> None:
     """Counts and ids only: notifications carry addresses and phone numbers, logs never do."""
-    metrics.add_metric(name="FeedbackEvents", unit=MetricUnit.Count, value=len(intake.events))
+    add_count("FeedbackEvents", len(intake.events))
     for reason in intake.dropped:
         count("FeedbackDropped", channel=intake.source, outcome=reason)
     if intake.ignored:
-        metrics.add_metric(name="FeedbackIgnored", unit=MetricUnit.Count, value=len(intake.ignored))
+        add_count("FeedbackIgnored", len(intake.ignored))
     log = logger.warning if intake.dropped else logger.info
     log(
         "feedback",

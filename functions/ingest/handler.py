@@ -10,13 +10,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.ingest.wiring import IngestWiring, from_environment
 from shared.adapters.queue import EnqueueError
-from shared.observability import logger, metrics, tracer
+from shared.observability import add_count, logger, metrics, tracer
 from shared.service.browser import allow_origin_headers, allows, preflight, request_scheme, settings_document
 from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, RequestRejectedError, request_body
 from shared.wiring import Built
@@ -62,7 +61,7 @@ def accept(endpoint: str) -> Response[dict[str, Any]]:
     text = request_body(name, request.body, bool(request.is_base64_encoded), _header("content-encoding", headers))
     origin = _header("origin", headers)
     events = wired().ingestor.ingest(name, text, _header("authorization", headers), origin)
-    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
+    add_count("EventsAccepted", len(events))
     logger.info("accepted", extra={"endpoint": name, "shop": events[0].shop_id, "events": len(events)})
     # ingest refused the request (403) unless this shop allows the origin
     headers = allow_origin_headers(origin) if origin else {}
@@ -103,7 +102,7 @@ def sdk_settings(write_key: str) -> Response[dict[str, Any]]:
 
 @app.exception_handler(RequestRejectedError)  # type: ignore[untyped-decorator]
 def rejected(error: RequestRejectedError) -> Response[dict[str, Any]]:
-    metrics.add_metric(name="RequestsRejected", unit=MetricUnit.Count, value=1)
+    add_count("RequestsRejected", 1)
     logger.info("rejected", extra={"status": error.status, "reason": error.message, "errors": len(error.errors)})
     # A page whose origin a shop allows may read why (a refused origin gets no CORS headers at all).
     headers = {} if error.status == 403 else _cors_for_any_shop()

@@ -6,12 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.public_api.wiring import PublicApiWiring, from_environment
 from shared.core.tokens import InvalidTokenError
-from shared.observability import logger, metrics, tracer
+from shared.observability import add_count, logger, metrics, tracer
 from shared.service.paths import decode_path_parameters
 from shared.service.public import (
     PAGE_HEADERS,
@@ -56,7 +55,7 @@ def unsubscribe_page_probe(token: str) -> Response[str]:
 @app.post("/u/<token>")
 def unsubscribe_one_click(token: str) -> Response[str]:
     event, page = unsubscribe().confirm(token)
-    metrics.add_metric(name="Unsubscribes", unit=MetricUnit.Count, value=1)
+    add_count("Unsubscribes", 1)
     logger.info(
         "unsubscribed", extra={"shop": event.shop_id, "channel": event.channel, "feedback_id": event.feedback_id}
     )

@@ -173,3 +173,25 @@ def test_with_metrics_disabled_a_count_prints_nothing(
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     count("Messages", outcome="sent")
     assert capsys.readouterr().out == ""
+
+
+def test_an_added_count_is_published_at_the_flush_only_while_metrics_are_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    from shared.observability import add_count, metrics
+
+    # Given metrics off (simulate, the tests), an added count leaves nothing for the flush to publish
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    add_count("EventsAccepted", 3)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    with pytest.warns(UserWarning, match="No application metrics to publish"):
+        metrics.flush_metrics()
+    assert emf_blobs(capsys.readouterr().out) == []
+
+    # With metrics on, the counts added in one invocation are published together at its flush
+    add_count("EventsAccepted", 3)
+    add_count("EventsAccepted", 2)
+    metrics.flush_metrics()
+    (blob,) = emf_blobs(capsys.readouterr().out)
+    assert blob["EventsAccepted"] == [3.0, 2.0]
+    assert blob["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "EventsAccepted", "Unit": "Count"}]
