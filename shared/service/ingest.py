@@ -201,9 +201,18 @@ def load_body(endpoint: str, raw: str) -> dict[str, Any]:
     return _load_json(raw)
 
 
-def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
-    """Validate a request body into Segment messages, or raise RequestRejectedError (413 or 400)."""
+# A compact JSON dump of a message read from an ASCII body is at most this many times the body's length: only a
+# number can grow (``9e15`` is written ``9000000000000000.0``).
+_DUMP_GROWTH = 5
+
+
+def parse_messages(endpoint: str, body: dict[str, Any], text: str | None = None) -> list[Any]:
+    """Validate a request body into Segment messages, or raise RequestRejectedError (413 or 400).
+
+    ``text`` is the body as received, if the caller has it: a batch too short for any of its messages to reach the
+    per-message limit is not measured message by message."""
     batch = endpoint in BATCH_ENDPOINTS
+    measure = batch and not (text is not None and len(text) * _DUMP_GROWTH <= MAX_EVENT_BYTES and text.isascii())
     items = _merge_batch_defaults(body) if batch else [{**body, "type": endpoint}]
     messages: list[Any] = []
     errors: list[FieldError] = []
@@ -212,7 +221,7 @@ def parse_messages(endpoint: str, body: dict[str, Any]) -> list[Any]:
         if unfit := _unfit(item, 1, ()):
             errors.append(FieldError(unfit[0] or "(message)", unfit[1], where))
             continue
-        if batch and len(json.dumps(item, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
+        if measure and len(json.dumps(item, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
             raise RequestRejectedError(
                 413, "a message is too large", [FieldError("(message)", f"at most {MAX_EVENT_BYTES} bytes", where)]
             )
@@ -300,7 +309,7 @@ class Ingestor:
         if origin and not allows(self._shops.allowed_origins(shop.shop_id), origin):
             message = f"origin {origin} is not in the shop's allowed_origins; nothing was accepted"
             raise RequestRejectedError(403, message)
-        messages = parse_messages(endpoint, body)
+        messages = parse_messages(endpoint, body, raw_body)
         batch = endpoint in BATCH_ENDPOINTS
         events = [
             SegmentEvent(

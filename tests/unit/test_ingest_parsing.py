@@ -73,6 +73,22 @@ def test_too_large_requests_are_refused_with_413():
     assert (error.status, error.errors[0].index) == (413, 1)
 
 
+def test_a_batch_message_over_the_limit_once_written_out_is_413_even_when_the_body_is_shorter():
+    # Given a batch whose message is 17 KB as sent, but 60 KB written out: 9e15 is written 9000000000000000.0
+    numbers = "[" + ",".join(["9e15"] * 3_200) + "]"
+    text = '{"batch":[{"type":"track","event":"Numbers","userId":"u1","properties":{"n":' + numbers + "}}]}"
+    assert len(text) < MAX_EVENT_BYTES
+
+    # When it is parsed with the body as received, Then the message is measured and refused
+    with pytest.raises(RequestRejectedError) as refused:
+        parse_messages("batch", load_body("batch", text), text)
+    assert (refused.value.status, refused.value.errors[0].index) == (413, 0)
+
+    # And a short batch is accepted whole without measuring each message
+    short = '{"batch":[{"type":"track","event":"A","userId":"u1"},{"type":"track","event":"B","userId":"u1"}]}'
+    assert [m.event for m in parse_messages("batch", load_body("batch", short), short)] == ["A", "B"]
+
+
 def test_batch_context_and_sent_at_apply_to_every_item_unless_the_item_has_its_own():
     body = {
         "batch": [track("A"), track("B", context={"locale": "fr-FR"})],
