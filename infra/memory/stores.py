@@ -97,7 +97,7 @@ class MemoryCustomers:
     def __init__(self, fresh: int = 256) -> None:
         self.items: dict[str, Item] = {}
         self.writes = 0
-        self._fresh: OrderedDict[str, tuple[bytes, CustomerState]] = OrderedDict()  # pk -> (stored bytes, state)
+        self._fresh: OrderedDict[str, tuple[object, CustomerState]] = OrderedDict()  # pk -> (stored document, state)
         self._keep = fresh
 
     def encode(self, state: CustomerState) -> StateDocument:

@@ -364,7 +364,7 @@ def _offer(raw: object, zone: tzinfo) -> OfferView | None:
 
 
 def _product(raw: ProductRef | Mapping[str, Any], shop_url: str | None) -> ProductView | None:
-    fields: Mapping[str, Any] = raw.model_dump() if isinstance(raw, ProductRef) else raw
+    fields: Mapping[str, Any] = raw._asdict() if isinstance(raw, ProductRef) else raw
     product_id = _text(fields.get("product_id") or fields.get("id") or fields.get("sku"), 200)
     if product_id is None:
         return None

@@ -91,14 +91,25 @@ class Cart(_State):
         return sum((item.price or 0.0) * item.quantity for item in self.items)
 
 
-class ProductRef(_State):
+class ProductRef(NamedTuple):
+    """A product the customer viewed or wishlisted, with what a message needs to show it.
+
+    Stored as a JSON row ``[product_id, at, name, price, category, image_url, url]`` (rows written before 2026-12
+    are objects with these keys; they load the same): twenty recent views are most of a customer's record, and a
+    row is about a third shorter than an object with keys, and quicker to read and write.
+    """
+
     product_id: str
+    at: datetime
     name: str | None = None
     price: float | None = None
     category: str | None = None
     image_url: str | None = None
     url: str | None = None
-    at: datetime
+
+    def view(self) -> dict[str, Any]:
+        """Readable JSON for people (the customers API): an object with keys and ISO time, unlike the stored row."""
+        return {**self._asdict(), "at": _iso(self.at)}
 
 
 class OrderRef(_State):

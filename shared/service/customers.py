@@ -21,6 +21,8 @@ def customer_view(record: StoredCustomer, customer_id: str) -> dict[str, Any]:
     state = record.state
     body: dict[str, Any] = {"customer_id": customer_id, "record": record.key, "version": record.version}
     body.update(state.model_dump(mode="json", exclude={"seen", "consents"}))
+    body["viewed"] = [product.view() for product in state.viewed]
+    body["wishlist"] = [product.view() for product in state.wishlist]
     body["consent"] = {
         channel: (decision.model_dump(mode="json") if (decision := state.consent(channel)) else None)
         for channel in CHANNELS

@@ -56,7 +56,7 @@ def extreme_state(locale: str, price: float, quantity: int, lines: int) -> Custo
             "viewed": products,
             # the product the sample message is about stays (a back-in-stock message needs it), at the extreme price
             "wishlist": [
-                *(p.model_copy(update={"price": price, "name": ODD_NAMES[1]}) for p in state.wishlist),
+                *(p._replace(price=price, name=ODD_NAMES[1]) for p in state.wishlist),
                 *products[:3],
             ],
             "orders": state.orders.model_copy(
