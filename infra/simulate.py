@@ -90,7 +90,7 @@ def parse_history(lines: Iterable[str], source: str) -> Iterator[HistoryMessage]
     """The messages of a JSONL history in the order written, each checked (``source`` names it in errors).
 
     Each line is a Segment message with ``timestamp`` (and ``userId`` or ``anonymousId``), or a ``{"batch": [...]}``
-    envelope of such messages. Blank lines and lines starting with ``#`` are skipped.
+    envelope of such messages (:func:`messages_in`). Blank lines and lines starting with ``#`` are skipped.
     """
     for number, text in enumerate(lines, start=1):
         if not text.strip() or text.lstrip().startswith("#"):
@@ -99,17 +99,31 @@ def parse_history(lines: Iterable[str], source: str) -> Iterator[HistoryMessage]
             document = json.loads(text)
         except json.JSONDecodeError as error:
             raise HistoryError(f"{source}:{number}: not JSON: {error.msg}") from error
-        items = document.get("batch") if isinstance(document, dict) and "batch" in document else [document]
-        if not isinstance(items, list):
-            raise HistoryError(f"{source}:{number}: batch must be a list of messages")
-        for item in items:
-            yield HistoryMessage(_timestamp(item, source, number), number, _replayable(item))
+        yield from messages_in(document, source, number)
 
 
 def history_of(messages: Iterable[dict[str, Any]], source: str = "history") -> Iterator[HistoryMessage]:
-    """Segment messages (already parsed, e.g. generated) as a history, in the order given; the n-th is "line" n."""
+    """Segment messages or batch envelopes (already parsed, e.g. generated) as a history, in the order given; the
+    n-th is "line" n."""
     for number, item in enumerate(messages, start=1):
-        yield HistoryMessage(_timestamp(item, source, number), number, _replayable(item))
+        yield from messages_in(item, source, number)
+
+
+def messages_in(document: Any, source: str, number: int) -> Iterator[HistoryMessage]:
+    """The messages of one history line: a message, which arrives at its ``timestamp``, or a ``{"batch": [...]}``
+    envelope of messages. An envelope with a ``sentAt`` of its own is one request its client sent then (a mobile
+    SDK's flush of its queue): its messages arrive at that moment, each keeping its timestamp (never before it).
+    Without one, each arrives at its timestamp."""
+    if not (isinstance(document, dict) and "batch" in document):
+        yield HistoryMessage(_timestamp(document, source, number), number, _replayable(document))
+        return
+    items = document["batch"]
+    if not isinstance(items, list):
+        raise HistoryError(f"{source}:{number}: batch must be a list of messages")
+    sent = _moment(document["sentAt"], source, number) if "sentAt" in document else None
+    for item in items:
+        at = _timestamp(item, source, number)
+        yield HistoryMessage(at if sent is None else max(at, sent), number, _replayable(item))
 
 
 def read_history(path: Path) -> list[HistoryMessage]:
@@ -178,10 +192,14 @@ def _lines(path: Path) -> Iterator[IO[str]]:
 def _timestamp(item: Any, source: str, number: int) -> datetime:
     if not isinstance(item, dict) or not isinstance(item.get("timestamp"), str):
         raise HistoryError(f"{source}:{number}: every message needs a timestamp (ISO 8601)")
+    return _moment(item["timestamp"], source, number, "timestamp")
+
+
+def _moment(text: Any, source: str, number: int, field: str = "sentAt") -> datetime:
     try:
-        moment = datetime.fromisoformat(item["timestamp"])
-    except ValueError as error:
-        raise HistoryError(f"{source}:{number}: timestamp {item['timestamp']!r} is not ISO 8601") from error
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as error:
+        raise HistoryError(f"{source}:{number}: {field} {text!r} is not ISO 8601") from error
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

@@ -124,7 +124,7 @@ def run_backtest(
     if events < 1 or shoppers < 1:
         raise ValueError("events and shoppers must be at least 1")
     config = load_config(config_path)
-    traffic = _Timed(itertools.islice(shop.months(shoppers, seed), events))
+    traffic = _Timed(itertools.islice(history_of(shop.months(shoppers, seed), source="generated history"), events))
     outcomes: Counter[str] = Counter()
     marks = sorted({max(1, round(events * share)) for share in CHECKPOINTS})
     readings: list[tuple[int, float]] = []
@@ -142,7 +142,7 @@ def run_backtest(
 
     simulation = Simulation(
         config,
-        history_of(iter(traffic), source="generated history"),
+        iter(traffic),
         report,
         progress=on_progress,
         warn=progress or (lambda line: None),

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
@@ -221,16 +221,12 @@ class PipelineRun:
         return sum(size * n for size, n in self.executions_by_wake_ups.items())
 
 
-def history_of(messages: Sequence[dict[str, Any]]) -> list[HistoryMessage]:
-    """Generated messages as simulate's history (in time order, each at its timestamp)."""
-    from infra.simulate import HistoryMessage
+def history_of(bodies: Sequence[dict[str, Any]]) -> list[HistoryMessage]:
+    """Generated request bodies as simulate's history, in time order: a message at its timestamp, an app's batch at
+    its ``sentAt``."""
+    from infra.simulate import history_of as messages_of
 
-    history = [
-        HistoryMessage(datetime.fromisoformat(m["timestamp"]).astimezone(UTC), line, m)
-        for line, m in enumerate(messages, start=1)
-    ]
-    history.sort(key=lambda m: m.at)
-    return history
+    return sorted(messages_of(bodies, source="generated history"), key=lambda m: m.at)
 
 
 def run_pipeline(
@@ -239,7 +235,7 @@ def run_pipeline(
     """Generate the shop's traffic and replay it, metered, through the real handlers (moto in this process)."""
     from infra.simulate import Simulation
 
-    messages = shop.generate(customers, days, seed)
+    bodies = shop.history(customers, days, seed)
     targeted: set[str] = set()
     outcomes: Counter[tuple[str, str]] = Counter()
 
@@ -251,7 +247,7 @@ def run_pipeline(
     probe = Probe()
     timers, by_journey, by_size = journey_timers()
     simulation = Simulation(
-        config, history_of(messages), report, warn=progress or (lambda line: None), instrument=probe, emulator="moto"
+        config, history_of(bodies), report, warn=progress or (lambda line: None), instrument=probe, emulator="moto"
     )
     simulation.timers = timers
     try:
@@ -267,7 +263,7 @@ def run_pipeline(
         events=summary.events,
         requests=summary.requests,
         rejected=summary.rejected,
-        distinct_customers=shop.distinct_customers(messages),
+        distinct_customers=shop.distinct_customers(shop.messages_of(bodies)),
         targeted_customers=len(targeted),
         virtual_start=summary.start,
         virtual_end=summary.end,

@@ -16,6 +16,11 @@ one session in ten adds to cart, 45 % of carts reach checkout and 70 % of checko
 convert and about 70 % of carts are abandoned (Baymard Institute's long-run average is about 70 %). Now and then a
 member withdraws e-mail consent, an order is refunded, or a client retries a request with the same messageId.
 
+Requests are what the clients send: analytics.js posts each call when it is made; Segment's mobile SDKs
+(analytics-swift, analytics-kotlin) queue an app's calls and post them together to ``/v1/batch`` when 20 are queued or
+at a tick every 30 s from the app's start (their defaults, ``flushAt`` and ``flushInterval``), each call keeping its
+own timestamp (:meth:`Traffic.requests`).
+
 The run starts on an empty nudge: members are new to it, so their first identify starts a welcome journey that a
 shop running nudge for a while would not see again (``nudge bench`` reports executions per journey, so this shows).
 The same arguments give the same messages.
@@ -50,6 +55,9 @@ PUSH_CONSENT = 0.55
 WITHDRAW = 0.01  # of identified shoppers, per session
 REFUND = 0.03  # of orders
 RETRY = 0.004  # of messages, sent twice with the same messageId
+# analytics-swift's and analytics-kotlin's defaults: a flush when 20 calls are queued, and one every 30 s.
+FLUSH_AT = 20
+FLUSH_INTERVAL = timedelta(seconds=30)
 
 FIRST_NAMES = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Lena", "Lukas", "Mia"]
 LOCALES = [("en", "Europe/London"), ("de", "Europe/Berlin"), ("de", "Europe/Berlin"), ("de-AT", "Europe/Vienna")]
@@ -123,6 +131,29 @@ class Traffic:
     days: int
     messages: list[dict[str, Any]] = field(default_factory=list)
     start: datetime = START  # the first day of the period the traffic covers
+    app_sessions: list[list[dict[str, Any]]] = field(default_factory=list)  # each app session's messages, in order
+    retries: list[tuple[dict[str, Any], dict[str, Any], timedelta]] = field(
+        default_factory=list
+    )  # (sent, again, after)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request bodies the clients post, in the order they arrive: a browser's message alone, when it happens;
+        an app's messages in one ``{"batch": [...], "sentAt": ...}`` per flush of its SDK (:func:`flushes`). A
+        client's retry goes as the message first went, a few seconds after it."""
+        flushed: dict[tuple[str, str], datetime] = {}
+        bodies: list[dict[str, Any]] = []
+        for session in self.app_sessions:
+            for sent_at, batch in flushes(session):
+                bodies.append({"batch": batch, "sentAt": _stamp(sent_at)})
+                flushed.update((_identity(message), sent_at) for message in batch)
+        from_app = {_identity(again): flushed[_identity(sent)] + after for sent, again, after in self.retries}
+        for message in self.messages:
+            identity = _identity(message)
+            if identity in from_app:
+                bodies.append({"batch": [message], "sentAt": _stamp(from_app[identity])})
+            elif identity not in flushed:
+                bodies.append(message)
+        return sorted(bodies, key=arrival)
 
     def add(self, at: datetime, shopper: Shopper, body: dict[str, Any], app: bool) -> datetime:
         """Record one call by ``shopper`` at ``at``; returns when the next call of the session happens."""
@@ -135,6 +166,8 @@ class Traffic:
             "context": {**_context(shopper, app, body), **body.get("context", {})},
         }
         self.messages.append(message)
+        if app:
+            self.app_sessions[-1].append(message)
         return at + timedelta(seconds=self.rng.randint(5, 90))
 
     def track(self, at: datetime, shopper: Shopper, event: str, properties: dict[str, Any], app: bool) -> datetime:
@@ -159,6 +192,44 @@ def _context(shopper: Shopper, app: bool, body: dict[str, Any]) -> dict[str, Any
         if path:
             context["page"] = {"path": path, "url": SHOP_URL + path, "title": body.get("name", "Shop")}
     return context
+
+
+def flushes(session: list[dict[str, Any]]) -> list[tuple[datetime, list[dict[str, Any]]]]:
+    """When a mobile SDK posts one app session's messages, and which: the queue goes out as the 20th message is
+    queued, or else at the next 30 s tick of the app's flush timer (which starts with the app: the session's first
+    message), whichever comes first (analytics-kotlin's ``FrequencyFlushPolicy`` ticks at a fixed interval; a
+    count flush does not move it)."""
+    opened = _time(session[0])
+    sent: list[tuple[datetime, list[dict[str, Any]]]] = []
+    queued: list[dict[str, Any]] = []
+    tick = opened
+    for message in session:
+        at = _time(message)
+        if queued and at >= tick:
+            sent.append((tick, queued))
+            queued = []
+        if not queued:
+            tick = opened + FLUSH_INTERVAL * ((at - opened) // FLUSH_INTERVAL + 1)
+        queued.append(message)
+        if len(queued) == FLUSH_AT:
+            sent.append((at, queued))
+            queued = []
+    if queued:
+        sent.append((tick, queued))
+    return sent
+
+
+def arrival(body: dict[str, Any]) -> str:
+    """When a request body reaches nudge: a batch's ``sentAt``, else the message's timestamp."""
+    return str(body.get("sentAt") or body["timestamp"])
+
+
+def _identity(message: dict[str, Any]) -> tuple[str, str]:
+    return message["messageId"], message["timestamp"]  # a retry repeats the messageId, a little later
+
+
+def _time(message: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(message["timestamp"])
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -324,6 +395,8 @@ def _month(traffic: Traffic, shopper: Shopper) -> None:
     signs_up_on = rng.choice([0, 0, 0, 1]) if shopper.kind == "newcomer" else None
     for index, at in enumerate(visits):
         app = shopper.app and rng.random() < 0.7
+        if app:
+            traffic.app_sessions.append([])  # the app starts, and its SDK's queue and flush timer with it
         if shopper.kind == "member" and not shopper.identified:
             at = _sign_up(traffic, shopper, at, app)  # the first login nudge sees
         elif shopper.kind == "member" and rng.random() < 0.15:
@@ -354,6 +427,16 @@ def shoppers(rng: random.Random, count: int) -> Iterator[Shopper]:
 
 def generate(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dict[str, Any]]:
     """The shop's traffic, sorted by timestamp (a few client retries repeat a message with its messageId)."""
+    return sorted(_traffic(customers, days, seed).messages, key=lambda m: m["timestamp"])
+
+
+def history(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dict[str, Any]]:
+    """The same traffic as the request bodies the clients post, in the order they arrive (:meth:`Traffic.requests`):
+    a history for ``nudge simulate``, whose batch lines with a ``sentAt`` arrive at it."""
+    return _traffic(customers, days, seed).requests()
+
+
+def _traffic(customers: int, days: int, seed: int) -> Traffic:
     if customers < 1 or days < 1:
         raise ValueError("customers and days must be at least 1")
     rng = random.Random(seed)
@@ -361,25 +444,28 @@ def generate(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dic
     for shopper in list(shoppers(rng, customers)):
         _month(traffic, shopper)
     _retry(traffic)
-    return sorted(traffic.messages, key=lambda m: m["timestamp"])
+    return traffic
 
 
 def _retry(traffic: Traffic) -> None:
     """A few of the period's messages sent twice: the client timed out and sent it again a little later."""
     rng = traffic.rng
     retried = [m for m in traffic.messages if rng.random() < RETRY]
+    app = {_identity(message) for session in traffic.app_sessions for message in session}
     for message in retried:
-        again = datetime.fromisoformat(message["timestamp"]) + timedelta(seconds=rng.randint(2, 30))
-        traffic.messages.append(
-            {**message, "timestamp": again.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
-        )
+        after = timedelta(seconds=rng.randint(2, 30))
+        again = {**message, "timestamp": _stamp(datetime.fromisoformat(message["timestamp"]) + after)}
+        traffic.messages.append(again)
+        if _identity(message) in app:
+            traffic.retries.append((message, again, after))
 
 
 def months(
     customers: int = 1000, seed: int = SEED, start: datetime = START, days: int = 30
 ) -> Iterator[dict[str, Any]]:
-    """The traffic of the same ``customers`` shoppers period after period of ``days`` days from ``start``, in
-    timestamp order, without end (take as many messages as wanted): a shop running for months, not one month.
+    """The traffic of the same ``customers`` shoppers period after period of ``days`` days from ``start``, as the
+    request bodies the clients post (:meth:`Traffic.requests`) in the order they arrive, without end (take as many
+    as wanted): a shop running for months, not one month.
 
     Shoppers keep what they did (accounts, consents, carts, app installs) from one period to the next, so after
     the first period nobody is new to nudge any more. One period's messages are made at a time and held until no
@@ -390,16 +476,15 @@ def months(
         raise ValueError("customers and days must be at least 1")
     rng = random.Random(seed)
     people = list(shoppers(rng, customers))
-    waiting: list[tuple[str, int, dict[str, Any]]] = []  # (timestamp, order made, message): a heap
+    waiting: list[tuple[str, int, dict[str, Any]]] = []  # (arrival, order made, request body): a heap
     made = itertools.count()
     for period in itertools.count():
         traffic = Traffic(rng, days, start=start + timedelta(days=period * days))
         for shopper in people:
             _month(traffic, shopper)
         _retry(traffic)
-        for message in traffic.messages:
-            heapq.heappush(waiting, (message["timestamp"], next(made), message))
-        traffic.messages.clear()
+        for body in traffic.requests():
+            heapq.heappush(waiting, (arrival(body), next(made), body))
         # The next period's first visits are at local midnight or later: at most a few hours before it in UTC.
         settled = _stamp(traffic.start + timedelta(days=days - 1))
         while waiting and waiting[0][0] < settled:
@@ -408,6 +493,11 @@ def months(
 
 def _stamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def messages_of(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages the request bodies carry."""
+    return [message for body in bodies for message in body.get("batch", [body])]
 
 
 def distinct_customers(messages: list[dict[str, Any]]) -> int:

@@ -8,10 +8,10 @@ shop secret key sent the event; with the public write key the merge is refused a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -44,6 +44,20 @@ class PermanentEventError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedRecord:
+    """One record of an events-queue batch: its body, message group, SQS messageId and receive count."""
+
+    body: str
+    group_id: str
+    message_id: str
+    receive_count: int = 1
+
+
+Event = SegmentEvent | TimerEvent | FeedbackEvent
+Parsed = tuple[QueuedRecord, Event | PermanentEventError]  # a record, and its event or why it has none
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What applying one queued message did."""
 
@@ -52,6 +66,10 @@ class Outcome:
     decision: Decision
     merged: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()  # known customers it asked to merge without a secret key
+
+
+RecordResult = Outcome | Exception | None
+"""What became of one record of a batch: its outcome, the exception it failed with, or None when it was parked."""
 
 
 class StateUpdater:
@@ -79,18 +97,78 @@ class StateUpdater:
         """Apply one queued message; None when it was parked in the dead-letter queue with its reason: one that can
         never be applied, or one that still fails on its last receive (SQS's redrive would move it without a why).
         Raises otherwise, for SQS to deliver it again."""
-        entry = FifoEntry(group_id, message_id, body)
+        record = QueuedRecord(body, group_id, message_id, receive_count)
+        return self._settle(record, max_receives, lambda: self.apply(self.parse(body)))
+
+    def handle_batch(self, records: Sequence[QueuedRecord], max_receives: int = 5) -> list[RecordResult]:
+        """Apply a batch of the events queue; per record, in the batch's order: its outcome, None when it was parked
+        in the dead-letter queue (as :meth:`handle`), or the exception it failed with, for SQS to deliver it again.
+
+        Each message group's records are applied in order, and a failed record fails the later records of its group
+        (they are not applied: their result is that same exception); other groups go on. Consecutive records of one
+        customer are decided one after the other on one loaded state, which is saved once (:meth:`_apply_run`): a
+        batch of an app's or an import's events costs one read and one write instead of one each per event. A record
+        that does not parse, and an event that merges another record (a transaction of its own), end a run.
+        """
+        by_group: dict[str, list[int]] = {}
+        for index, record in enumerate(records):
+            by_group.setdefault(record.group_id, []).append(index)
+        results: list[RecordResult] = [None] * len(records)
+        for indices in by_group.values():
+            group = [records[index] for index in indices]
+            for index, result in zip(indices, self._handle_group(group, max_receives), strict=True):
+                results[index] = result
+        return results
+
+    def _handle_group(self, records: list[QueuedRecord], max_receives: int) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        failure: Exception | None = None
+        for run in _runs(records):
+            if failure is not None:  # an earlier record of the group failed: these wait for their redelivery
+                results += [failure] * len(run)
+                continue
+            handled = self._handle_run(run, max_receives)
+            results += handled
+            failure = next((result for result in handled if isinstance(result, Exception)), None)
+        return results
+
+    def _handle_run(self, run: list[Parsed], max_receives: int) -> list[RecordResult]:
+        """A run of one customer's records: decided together and saved once. If that fails in any way, the records
+        are handled one by one as :meth:`handle` does, which finds the one that failed (or is to be parked) and
+        saves the ones before it; effects the run carried out go out again then, harmlessly (effects before save)."""
+        events = [event for _, event in run if not isinstance(event, PermanentEventError)]
+        if len(events) == len(run) > 1:
+            try:
+                return list(self._apply_run(events))
+            except Exception:  # not swallowed: one by one, the record that fails fails alone
+                return self._one_by_one(run, max_receives)
+        return self._one_by_one(run, max_receives)
+
+    def _one_by_one(self, run: list[Parsed], max_receives: int) -> list[RecordResult]:
+        results: list[RecordResult] = []
+        for record, event in run:
+            try:
+                results.append(self._settle(record, max_receives, partial(self._apply_parsed, event)))
+            except Exception as error:
+                return results + [error] * (len(run) - len(results))
+        return results
+
+    def _settle(self, record: QueuedRecord, max_receives: int, work: Callable[[], Outcome]) -> Outcome | None:
+        """``work``'s outcome, or None when the record was parked: at once when it can never be applied, on its
+        last receive when it still fails; raises otherwise."""
+        entry = FifoEntry(record.group_id, record.message_id, record.body)
         try:
-            event = self.parse(body)
-            return self.apply(event)
+            return work()
         except (PermanentEventError, UnloadableStateError) as error:
             # A state that does not load will not load on the next receive either: parked at once, with why.
             self._dead_letters.park(entry, str(error))
             return None
         except Exception as error:
-            if receive_count < max_receives:
+            if record.receive_count < max_receives:
                 raise
-            self._dead_letters.park(entry, f"gave up after {receive_count} attempts: {type(error).__name__}: {error}")
+            self._dead_letters.park(
+                entry, f"gave up after {record.receive_count} attempts: {type(error).__name__}: {error}"
+            )
             return None
 
     @staticmethod
@@ -107,13 +185,41 @@ class StateUpdater:
         config = self._shops.config(event.shop_id)
         if config is None:
             raise PermanentEventError(f"unknown shop {event.shop_id!r}")
-        for attempt in range(_ATTEMPTS):
-            try:
-                return self._apply_once(event, config)
-            except VersionConflictError:
-                if attempt == _ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
+        return _retried(lambda: self._apply_once(event, config))
+
+    def _apply_parsed(self, event: Event | PermanentEventError) -> Outcome:
+        if isinstance(event, PermanentEventError):
+            raise event
+        return self.apply(event)
+
+    def _apply_run(self, events: list[Event]) -> list[Outcome]:
+        """Apply consecutive events of one customer, none of which merges another record: one load, each event
+        decided in order on the state the one before left, every effect carried out, then one save (retried from
+        the load when another writer got there first). Duplicates among them are found by the state's own dedupe
+        digests, so one delivered twice in the batch is applied once."""
+        config = self._shops.config(events[0].shop_id)
+        if config is None:  # each event is parked with the reason when they are handled one by one
+            raise PermanentEventError(f"unknown shop {events[0].shop_id!r}")
+        return _retried(lambda: self._apply_run_once(events, config))
+
+    def _apply_run_once(self, events: list[Event], config: ShopConfig) -> list[Outcome]:
+        record = self._store.follow(self._store.load(events[0].shop_id, events[0].customer))
+        state = record.state
+        now = self._clock()  # the batch came at one moment
+        decisions: list[Decision] = []
+        for event in events:
+            # The state was read for this run alone, and each decision's state is the next one's input.
+            decision = decide(state, event, now, config, owned=True)
+            state = decision.state or state
+            decisions.append(decision)
+        changed = any(not decision.duplicate for decision in decisions)
+        # As for one event: the state is checked to load again before any effect goes out, effects before the save.
+        document = encode_state(state) if state is not None and changed else None
+        for decision in decisions:
+            self._carry_out(decision.effects)
+        if state is not None and document is not None:
+            self._store.save(record, state, now, document=document)
+        return [Outcome(event, record.key, decision) for event, decision in zip(events, decisions, strict=True)]
 
     def _apply_once(self, event: SegmentEvent | TimerEvent | FeedbackEvent, config: ShopConfig) -> Outcome:
         try:
@@ -186,3 +292,47 @@ class StateUpdater:
             if self._outbox is None:
                 raise RuntimeError("a decision sent a message, but this updater has no outbox")
             self._outbox.send_many(sends)
+
+
+def _retried[T](attempt: Callable[[], T]) -> T:
+    """``attempt()``, tried again (up to ``_ATTEMPTS`` in all) while another writer got there first."""
+    for number in range(_ATTEMPTS):
+        try:
+            return attempt()
+        except VersionConflictError:
+            if number == _ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _runs(records: list[QueuedRecord]) -> Iterator[list[Parsed]]:
+    """One message group's records, parsed, cut into runs applied together: consecutive events of one customer.
+
+    A record that does not parse is a run of its own (parked alone, the state around it saved first, so parking
+    it never runs ahead of a failure before it), and so is an event that merges other records (it may need a
+    transaction with them)."""
+    run: list[Parsed] = []
+    for record in records:
+        try:
+            parsed: Event | PermanentEventError = StateUpdater.parse(record.body)
+        except PermanentEventError as error:
+            parsed = error
+        if run and not _joins(run[-1][1], parsed):
+            yield run
+            run = []
+        run.append((record, parsed))
+    if run:
+        yield run
+
+
+def _joins(previous: Event | PermanentEventError, event: Event | PermanentEventError) -> bool:
+    """Whether ``event`` is applied in the same run as the ``previous`` one."""
+    if isinstance(previous, PermanentEventError) or isinstance(event, PermanentEventError):
+        return False
+    if _merges(previous) or _merges(event):
+        return False
+    return (event.shop_id, event.customer) == (previous.shop_id, previous.customer)
+
+
+def _merges(event: Event) -> bool:
+    return isinstance(event, SegmentEvent) and bool(event.merges)

@@ -219,6 +219,33 @@ def test_a_month_looks_like_a_shop_most_sessions_browse_few_order():
     assert events["Consent Updated"] > 0 and events["identify"] > 0 and events["Application Installed"] > 0
 
 
+def test_an_apps_calls_go_in_one_batch_per_flush_of_its_sdk_when_20_are_queued_or_at_the_30_s_tick():
+    # Given an app session's calls at these seconds after the app started
+    def call(seconds: float) -> dict:
+        at = bench_shop.START + timedelta(seconds=seconds)
+        return {"messageId": f"m{seconds}", "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+
+    session = [call(s) for s in (0, 12, 29.5, 30, 95)] + [call(100 + s / 10) for s in range(25)]
+
+    # When its SDK flushes them
+    sent = [((at - bench_shop.START).total_seconds(), len(batch)) for at, batch in bench_shop.flushes(session)]
+
+    # Then three go at the first tick, one at the second, and the 20th queued call after 95 s goes at once
+    assert sent == [(30, 3), (60, 1), (101.8, 20), (120, 6)]
+
+
+def test_the_history_posts_browser_calls_alone_and_app_calls_in_batches_of_the_same_messages():
+    bodies = bench_shop.history(60, 10, seed=5)
+    batches = [body for body in bodies if "batch" in body]
+
+    assert sorted(bench_shop.messages_of(bodies), key=lambda m: m["timestamp"]) == bench_shop.generate(60, 10, seed=5)
+    assert batches and any(len(body["batch"]) > 1 for body in batches)
+    assert all(m["context"]["library"]["name"].startswith("analytics-") for b in batches for m in b["batch"])
+    assert all(m["timestamp"] <= b["sentAt"] for b in batches for m in b["batch"])
+    assert [bench_shop.arrival(body) for body in bodies] == sorted(bench_shop.arrival(body) for body in bodies)
+    assert bench_shop.history(60, 10, seed=5) == bodies
+
+
 # ---------------------------------------------------------------- the report
 
 

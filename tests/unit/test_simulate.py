@@ -82,12 +82,28 @@ def test_the_original_delivery_times_are_dropped_the_replay_delivers_at_the_time
     assert not {"sentAt", "receivedAt", "writeKey"} & set(message.message)
 
 
+def test_a_batch_line_with_its_own_sent_at_arrives_then_in_one_request_keeping_the_timestamps(tmp_path):
+    # Given an app's flush: three calls made over 25 s, posted together 30 s after the app started
+    flush = {"batch": [viewed(0, "a"), viewed(10, "a"), viewed(25, "a")], "sentAt": stamp(30)}
+    history = read_history(write(tmp_path / "h.jsonl", viewed(12, "b"), flush))
+
+    # When it is replayed
+    requests = [[(m.message["userId"], m.at, m.message["timestamp"]) for m in r] for r in requests_of(history)]
+
+    # Then the browser's message goes at its time, the flush's three at 30 s in one request, with their own times
+    assert requests == [
+        [("b", T0 + timedelta(seconds=12), stamp(12))],
+        [("a", T0 + timedelta(seconds=30), stamp(seconds)) for seconds in (0, 10, 25)],
+    ]
+
+
 @pytest.mark.parametrize(
     ("line", "why"),
     [
         ("{not json", "not JSON"),
         (json.dumps({"type": "track", "event": "x", "userId": "u1"}), "needs a timestamp"),
         (json.dumps(viewed(0) | {"timestamp": "yesterday"}), "not ISO 8601"),
+        (json.dumps({"batch": [viewed(0)], "sentAt": "later"}), "sentAt 'later' is not ISO 8601"),
     ],
 )
 def test_a_line_that_cannot_be_replayed_is_named_with_the_reason(tmp_path, line, why):
