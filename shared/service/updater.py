@@ -214,7 +214,7 @@ class StateUpdater:
             decisions.append(decision)
         changed = any(not decision.duplicate for decision in decisions)
         # As for one event: the state is checked to load again before any effect goes out, effects before the save.
-        document = encode_state(state) if state is not None and changed else None
+        document = self._store.encode(state) if state is not None and changed else None
         for decision in decisions:
             self._carry_out(decision.effects)
         if state is not None and document is not None:
