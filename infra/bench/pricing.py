@@ -87,8 +87,8 @@ class Target:
 
 
 TARGETS = (
-    Target("dynamodb_writes_per_event", "DynamoDB writes per event", 1.15),
-    Target("executions_per_event", "Step Functions executions per event", 0.02),
+    Target("dynamodb_writes_per_event", "DynamoDB writes per event", 1.10),
+    Target("executions_per_event", "Step Functions executions per event", 0.03),
     Target("cost_per_million", "AWS cost per 1M events ($)", 2.00),
     Target("import_ratio", "handler import vs bare boto3 (worst, .pyc or not, x)", 2.0),
     Target("core_events_per_second", "decision core events/s (one core)", 20_000, at_most=False),
