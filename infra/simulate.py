@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import heapq
 import itertools
 import json
@@ -611,6 +612,7 @@ class Simulation:
             stack.enter_context(_environment({}))
             stack.enter_context(_quiet_logs())  # first: the logger's handler must keep the real stdout
             stack.enter_context(_quiet_metrics())
+            stack.enter_context(_batch_gc())
             stack.enter_context(clock.use(self.clock))
             if self.emulator == "memory":
                 stage: Stage = self._memory_stage()
@@ -841,6 +843,24 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+# The replay allocates and drops many small objects per event (requests, events, decisions) while a few hundred
+# MB of customers, ledger and queues stay alive: with the default thresholds (2000, 10, 10) the collector runs so
+# often that it is several percent of a long backtest. Collections some thirty times rarer keep the resident set
+# flat all the same (the reference cycles a replay leaves are few); the handlers themselves are not touched.
+_GC_THRESHOLDS = (70_000, 50, 50)
+
+
+@contextmanager
+def _batch_gc() -> Iterator[None]:
+    """The garbage collector tuned for a long replay, restored afterwards."""
+    saved = gc.get_threshold()
+    gc.set_threshold(*_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
 
 
 @contextmanager
