@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.public_api.wiring import PublicApiWiring, from_environment
+from shared import collector
 from shared.core.tokens import InvalidTokenError
 from shared.observability import logger, metrics, tracer
 from shared.service.paths import decode_path_parameters
@@ -98,3 +99,6 @@ def lambda_handler(
 ) -> dict[str, Any]:
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)
