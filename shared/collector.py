@@ -2,8 +2,8 @@
 
 Importing a handler makes some 85,000 objects (modules, classes, functions, botocore's and pydantic's tables) that
 live as long as the execution environment. With the collector on, every 2,000 new objects start a collection of the
-young ones: some 45 in one import, a tenth of its time, and they find almost nothing to free (a few hundred objects
-of cyclic garbage). :func:`pause`, called by each function's package (which Lambda imports before the handler
+young ones: some 40 in one import, nearly a tenth of its time, and they find almost nothing to free (a few hundred
+objects of cyclic garbage). :func:`pause`, called by each function's package (which Lambda imports before the handler
 module), turns the collector off; :func:`resume`, at the end of each handler module, moves every object then alive
 into the permanent generation (:func:`gc.freeze`) and turns the collector back on. No collection looks at the
 frozen objects again, so the invocations' collections go through only what the invocations made, instead of the
