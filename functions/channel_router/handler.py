@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.channel_router.wiring import from_environment
+from shared import collector
 from shared.observability import count, logger, tracer
 from shared.service.outbox import OutboxConsumer
 from shared.wiring import Built
@@ -59,3 +60,6 @@ def lambda_handler(
         processor=processor,
         context=None,
     )
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)

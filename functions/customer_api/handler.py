@@ -10,6 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.customer_api.wiring import CustomerApiWiring, from_environment
+from shared import collector
 from shared.adapters.customers import UnloadableStateError
 from shared.observability import logger, metrics, tracer
 from shared.ports import Ledger
@@ -74,3 +75,6 @@ def lambda_handler(
 ) -> dict[str, Any]:
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)

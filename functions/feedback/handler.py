@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.wiring import from_environment
+from shared import collector
 from shared.observability import add_count, count, logger, metrics, tracer
 from shared.service.feedback import FeedbackIntake, Intake
 from shared.wiring import Built
@@ -44,3 +45,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, wiring: Feedba
     for record in SNSEvent(event).records:
         logger.set_correlation_id(record.sns.message_id)
         report(intake.handle(record.sns.message, record.sns.message_id, record.sns.timestamp))
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.ingest.wiring import IngestWiring, from_environment
+from shared import collector
 from shared.adapters.queue import EnqueueError
 from shared.observability import add_count, logger, metrics, tracer
 from shared.service.browser import allow_origin_headers, allows, preflight, request_scheme, settings_document
@@ -124,3 +125,6 @@ def unavailable(error: Exception) -> Response[dict[str, Any]]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext, wiring: IngestWiring | None = None) -> dict[str, Any]:
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)

@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.public_api.wiring import PublicApiWiring, from_environment
+from shared import collector
 from shared.core.tokens import InvalidTokenError
 from shared.observability import add_count, logger, metrics, tracer
 from shared.service.paths import decode_path_parameters
@@ -97,3 +98,6 @@ def lambda_handler(
 ) -> dict[str, Any]:
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)

@@ -20,8 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.adapters.table import DynamoDBTable
-from shared.models.config import Channel
 from shared.models.messages import Attempt, LedgerEntry, LedgerStatus, OutboxMessage
+from shared.models.vocabulary import Channel
 
 SK_PREFIX = "msg#"
 RETENTION = timedelta(days=400)  # support can answer "what did they get?" for more than a year

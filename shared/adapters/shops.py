@@ -16,14 +16,25 @@ from typing import TYPE_CHECKING, cast
 
 from shared import clock
 from shared.adapters.table import DynamoDBTable
-from shared.models.config import KeyKind, ShopConfig, hash_key
+from shared.models.vocabulary import KeyKind, hash_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from shared.models.config import ShopConfig
+
 _CACHE_SECONDS = 60.0
 _ORIGINS_PK = "origins"
 _ORIGINS_ATTR = "o:"
+
+
+def _parse_config(stored: str) -> ShopConfig:
+    """A stored configuration, validated. The configuration's schema (journeys, templates, channel settings) loads
+    here, at the first configuration read, not with the directory: the ingest and support APIs only look up keys and
+    origins, and the public API reads a configuration for inbox calls only."""
+    from shared.models.config import ShopConfig
+
+    return ShopConfig.model_validate_json(stored)
 
 
 class ShopDirectoryError(Exception):
@@ -64,7 +75,7 @@ class ShopDirectory(DynamoDBTable):
         if cached and cached[0] > time.monotonic():
             return cached[1]
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
-        found = ShopConfig.model_validate_json(item["config"]["S"]) if item else None
+        found = _parse_config(item["config"]["S"]) if item else None
         self._configs[shop_id] = (time.monotonic() + _CACHE_SECONDS, found)
         return found
 
@@ -157,5 +168,5 @@ class ShopDirectory(DynamoDBTable):
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
         if not item:
             return set()
-        stored = ShopConfig.model_validate_json(item["config"]["S"])
+        stored = _parse_config(item["config"]["S"])
         return {*stored.shop.write_keys, *stored.shop.secret_keys}

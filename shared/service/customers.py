@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.adapters.customers import MergeChainError, StoredCustomer
-from shared.models.config import CHANNELS
 from shared.models.messages import LedgerEntry
+from shared.models.vocabulary import CHANNELS
 from shared.ports import CustomerRecords, Shops
 from shared.service.keys import secret_key_from
 

@@ -35,8 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.core.tokens import UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
-from shared.models.config import KEY_HASH_PREFIX, Channel
 from shared.models.nudge_events import FeedbackEvent
+from shared.models.vocabulary import KEY_HASH_PREFIX, Channel
 from shared.ports import EventQueue, Inbox, Shops
 from shared.service.feedback_events import feedback_entry
 from shared.service.keys import secret_key_from

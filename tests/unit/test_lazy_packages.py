@@ -117,7 +117,9 @@ NOT_BY = {
         "shared.adapters.channels.push",
         "shared.core.notifications",
         "shared.models.segment",  # it makes feedback events, never reads a shop's Segment events
+        "shared.models.config",  # read at the first inbox call (the shop's keys), never for an unsubscribe
     ],
+    "customer_api": ["shared.models.config", "jinja2"],  # it looks up keys, never reads a shop's configuration
     "feedback": [
         "shared.adapters.channels.email",
         "shared.adapters.channels.inbox",
@@ -125,7 +127,7 @@ NOT_BY = {
         "shared.models.config",  # it names channels, never reads a shop's configuration
         "shared.models.segment",
     ],
-    "ingest": ["shared.models.state", "jinja2"],
+    "ingest": ["shared.models.state", "shared.models.config", "jinja2"],
 }
 
 
