@@ -10,7 +10,7 @@ rather than compressed (``docz``) while it is too small to reach the item limit 
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -57,7 +57,7 @@ def item_size(item: Item) -> int:
         size += len(name.encode())
         for kind, data in value.items():
             if kind == "S":
-                size += len(data.encode())
+                size += len(data) if data.isascii() else len(data.encode())  # UTF-8 bytes, without a copy if ASCII
             elif kind == "B":
                 size += len(data)
             elif kind == "N":
@@ -179,10 +179,27 @@ def _updated(key: tuple[str, str], item: Item | None, values: dict[str, Any], se
 
 class MemoryLedger:
     """Ledger items by (customer partition, message id), updated as the ledger's UpdateItem requests say, on their
-    conditions."""
+    conditions; removed once past their ``expires_at``, as the table's time to live removes them (DynamoDB does
+    it within days; here at the next write after that moment). A backtest of years keeps the ledger's retention,
+    not every message ever sent."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], Item] = {}
+        self._expiring: deque[tuple[int, tuple[str, str]]] = deque()  # (expires_at, key) in the order written
+
+    def _expire(self, now: datetime) -> None:
+        # Every write sets expires_at to its time plus the same retention, so the order written is the order due.
+        moment = int(now.timestamp())
+        while self._expiring and self._expiring[0][0] <= moment:
+            _, key = self._expiring.popleft()
+            item = self.items.get(key)
+            if item is not None and int(item["expires_at"]["N"]) <= moment:  # not written again since
+                del self.items[key]
+
+    def _put(self, key: tuple[str, str], item: Item, now: datetime) -> None:
+        self._expire(now)
+        self.items[key] = item
+        self._expiring.append((int(item["expires_at"]["N"]), key))
 
     @staticmethod
     def _key(message: OutboxMessage) -> tuple[str, str]:
@@ -210,7 +227,7 @@ class MemoryLedger:
         if not allowed:
             raise LedgerConflictError(key[1])
         values = start_request(message, channel, attempts, now, previous)["ExpressionAttributeValues"]
-        self.items[key] = _updated(key, item, values, _STARTED)
+        self._put(key, _updated(key, item, values, _STARTED), now)
 
     def close(
         self,
@@ -247,7 +264,7 @@ class MemoryLedger:
         updated = _updated(key, item, request["ExpressionAttributeValues"], _CLOSED)
         for name in ("in_flight", "lease_until", *(("reason",) if reason is None else ())):
             updated.pop(name, None)
-        self.items[key] = updated
+        self._put(key, updated, now)
 
     def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
         pk = f"{shop_id}#{customer}"

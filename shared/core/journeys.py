@@ -571,7 +571,9 @@ def _log(run: _Run, journey: str, seq: int | None, step: int | None, outcome: Jo
         previous = next((e for e in reversed(state.journey_log) if e.journey == journey), None)
         if previous is not None and (previous.outcome, previous.reason) == (outcome, reason):
             return
-    entry = JourneyLogEntry(at=run.now, journey=journey, outcome=outcome, seq=seq, step=step, reason=reason)
+    entry = JourneyLogEntry(
+        at=int(run.now.timestamp()), journey=journey, outcome=outcome, seq=seq, step=step, reason=reason
+    )
     state.journey_log = [*state.journey_log, entry][-MAX_JOURNEY_LOG:]
     instance = f"{journey}#{seq}" if seq is not None else journey
     run.decision.notes.append(f"{instance}: {outcome}" + (f" ({reason})" if reason else ""))

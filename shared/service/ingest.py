@@ -166,6 +166,17 @@ def _unfit(value: Any, depth: int, path: tuple[str, ...]) -> tuple[str, str] | N
     return None
 
 
+# What a body must hold for one of its values to be unfit: a number no float holds (NaN, Infinity, an exponent of
+# three digits, a run of more than 308 digits), or more opening brackets than MAX_DEPTH (brackets in strings count
+# too: the test may say yes wrongly, never no).
+_MAYBE_NOT_FINITE = re.compile(r"NaN|Infinity|[eE][+-]?\d{3}|\d{309}")
+
+
+def _maybe_unfit(text: str) -> bool:
+    """Whether the body ``text`` may hold a value :func:`_unfit` refuses (otherwise its messages are not walked)."""
+    return text.count("{") + text.count("[") > MAX_DEPTH or _MAYBE_NOT_FINITE.search(text) is not None
+
+
 def _merge_batch_defaults(body: dict[str, Any]) -> list[Any]:
     """Items of a batch, with the batch's own ``context``, ``integrations`` and ``sentAt`` applied to each."""
     items = body.get("batch")
@@ -213,12 +224,13 @@ def parse_messages(endpoint: str, body: dict[str, Any], text: str | None = None)
     per-message limit is not measured message by message."""
     batch = endpoint in BATCH_ENDPOINTS
     measure = batch and not (text is not None and len(text) * _DUMP_GROWTH <= MAX_EVENT_BYTES and text.isascii())
+    walk = text is None or _maybe_unfit(text)
     items = _merge_batch_defaults(body) if batch else [{**body, "type": endpoint}]
     messages: list[Any] = []
     errors: list[FieldError] = []
     for index, item in enumerate(items):
         where = index if batch else None
-        if unfit := _unfit(item, 1, ()):
+        if walk and (unfit := _unfit(item, 1, ())):
             errors.append(FieldError(unfit[0] or "(message)", unfit[1], where))
             continue
         if measure and len(json.dumps(item, separators=(",", ":")).encode()) > MAX_EVENT_BYTES:
