@@ -12,7 +12,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -130,9 +130,23 @@ def _lone_surrogate_at(value: Any, path: tuple[int | str, ...] = ()) -> tuple[in
     return None
 
 
-def _load_json(raw: str) -> dict[str, Any]:
+def _load_json(raw: str, not_finite: list[_NotFinite] | None = None) -> dict[str, Any]:
+    """The body as a JSON object; each number no float holds becomes a :class:`_NotFinite`, also put in
+    ``not_finite`` when given (so a caller knows whether to look for them at all)."""
+    seen = not_finite if not_finite is not None else []
+
+    def constant(text: str) -> _NotFinite:
+        seen.append(_NotFinite(text))
+        return seen[-1]
+
+    def number(text: str) -> float | _NotFinite:
+        value = _finite_float(text)
+        if isinstance(value, _NotFinite):
+            seen.append(value)
+        return value
+
     try:
-        body = json.loads(raw, parse_constant=_NotFinite, parse_float=_finite_float)
+        body = json.loads(raw, parse_constant=constant, parse_float=number)
     except RecursionError as error:
         rule = f"objects and arrays nest at most {MAX_DEPTH} levels deep"
         raise RequestRejectedError(400, "body is nested too deeply", [FieldError("(body)", rule)]) from error
@@ -166,17 +180,6 @@ def _unfit(value: Any, depth: int, path: tuple[str, ...]) -> tuple[str, str] | N
     return None
 
 
-# What a body must hold for one of its values to be unfit: a number no float holds (NaN, Infinity, an exponent of
-# three digits, a run of more than 308 digits), or more opening brackets than MAX_DEPTH (brackets in strings count
-# too: the test may say yes wrongly, never no).
-_MAYBE_NOT_FINITE = re.compile(r"NaN|Infinity|[eE][+-]?\d{3}|\d{309}")
-
-
-def _maybe_unfit(text: str) -> bool:
-    """Whether the body ``text`` may hold a value :func:`_unfit` refuses (otherwise its messages are not walked)."""
-    return text.count("{") + text.count("[") > MAX_DEPTH or _MAYBE_NOT_FINITE.search(text) is not None
-
-
 def _merge_batch_defaults(body: dict[str, Any]) -> list[Any]:
     """Items of a batch, with the batch's own ``context``, ``integrations`` and ``sentAt`` applied to each."""
     items = body.get("batch")
@@ -203,13 +206,15 @@ def _merge_batch_defaults(body: dict[str, Any]) -> list[Any]:
     return merged
 
 
-def load_body(endpoint: str, raw: str) -> dict[str, Any]:
-    """The request body as a JSON object, or RequestRejectedError (413 too large, 400 not a JSON object)."""
+def load_body(endpoint: str, raw: str, not_finite: list[Any] | None = None) -> dict[str, Any]:
+    """The request body as a JSON object, or RequestRejectedError (413 too large, 400 not a JSON object).
+
+    ``not_finite``, when given, receives the numbers of the body no float holds (see :func:`parse_messages`)."""
     size = len(raw.encode())
     limit = MAX_BATCH_BYTES if endpoint in BATCH_ENDPOINTS else MAX_EVENT_BYTES
     if size > limit:
         raise RequestRejectedError(413, f"request is {size} bytes; the limit is {limit}")
-    return _load_json(raw)
+    return _load_json(raw, not_finite)
 
 
 # A compact JSON dump of a message read from an ASCII body is at most this many times the body's length: only a
@@ -217,14 +222,18 @@ def load_body(endpoint: str, raw: str) -> dict[str, Any]:
 _DUMP_GROWTH = 5
 
 
-def parse_messages(endpoint: str, body: dict[str, Any], text: str | None = None) -> list[Any]:
+def parse_messages(
+    endpoint: str, body: dict[str, Any], text: str | None = None, not_finite: Sequence[Any] | None = None
+) -> list[Any]:
     """Validate a request body into Segment messages, or raise RequestRejectedError (413 or 400).
 
-    ``text`` is the body as received, if the caller has it: a batch too short for any of its messages to reach the
-    per-message limit is not measured message by message."""
+    ``text`` is the body as received and ``not_finite`` what :func:`load_body` found in it, if the caller has them:
+    a batch too short for any of its messages to reach the per-message limit is not measured message by message,
+    and a body without numbers no float holds, and with too few brackets to nest too deep, is not walked for them
+    (brackets in strings count too: the test may walk needlessly, never skip wrongly)."""
     batch = endpoint in BATCH_ENDPOINTS
     measure = batch and not (text is not None and len(text) * _DUMP_GROWTH <= MAX_EVENT_BYTES and text.isascii())
-    walk = text is None or _maybe_unfit(text)
+    walk = text is None or not_finite is None or bool(not_finite) or text.count("{") + text.count("[") > MAX_DEPTH
     items = _merge_batch_defaults(body) if batch else [{**body, "type": endpoint}]
     messages: list[Any] = []
     errors: list[FieldError] = []
@@ -311,7 +320,8 @@ class Ingestor:
         ``origin`` is the browser's Origin header: a page on an origin the shop does not allow is refused (403).
         """
         received_at = as_utc(self._clock())
-        body = load_body(endpoint, raw_body)
+        not_finite: list[Any] = []
+        body = load_body(endpoint, raw_body, not_finite)
         key = write_key_from(authorization, body)
         # The public write key (browsers, apps) or a secret key (the shop's own servers); each event remembers which,
         # because only a secret key may merge two known customers (the updater enforces it).
@@ -321,7 +331,7 @@ class Ingestor:
         if origin and not allows(self._shops.allowed_origins(shop.shop_id), origin):
             message = f"origin {origin} is not in the shop's allowed_origins; nothing was accepted"
             raise RequestRejectedError(403, message)
-        messages = parse_messages(endpoint, body, raw_body)
+        messages = parse_messages(endpoint, body, raw_body, not_finite)
         batch = endpoint in BATCH_ENDPOINTS
         events = [
             SegmentEvent(
