@@ -75,14 +75,14 @@ class StateDocument(bytes):
 
 def encode_state(state: CustomerState, compress: bool = True) -> StateDocument:
     """The state as stored: compact JSON without the fields at their defaults, zlib-compressed (a 5 KB state becomes
-    about 1 KB, one write unit); ``compress=False``: the JSON alone, every field written (what the in-memory adapter
-    keeps while it cannot reach the size limit: leaving out the defaults costs more time than it saves there).
+    about 1 KB, one write unit); ``compress=False``: the JSON alone (what the in-memory adapter keeps while it
+    cannot reach the size limit).
 
     The JSON is loaded once before it is compressed: a state that would not load again (an infinite amount is
     written as ``null``) raises UnloadableStateError instead of being written, so no event can break a customer.
     """
     try:
-        document = state.model_dump_json(exclude_defaults=compress).encode()
+        document = state.model_dump_json(exclude_defaults=True).encode()
         loaded = CustomerState.model_validate_json(document)
     except PydanticSerializationError as error:
         raise UnloadableStateError(f"the new state cannot be written as JSON: {error}") from error
@@ -94,12 +94,10 @@ def encode_state(state: CustomerState, compress: bool = True) -> StateDocument:
 
 
 def compressed(document: StateDocument) -> StateDocument:
-    """``document`` as the table's adapter stores it: zlib data of the JSON without defaults (itself if it is)."""
+    """``document`` as zlib data (itself if it is already)."""
     if document.compressed:
         return document
-    stored = StateDocument(
-        zlib.compress(document.loaded.model_dump_json(exclude_defaults=True).encode(), _COMPRESSION_LEVEL)
-    )
+    stored = StateDocument(zlib.compress(document, _COMPRESSION_LEVEL))
     stored.loaded, stored.compressed = document.loaded, True
     return stored
 
