@@ -847,9 +847,9 @@ def _environment(extra: dict[str, str]) -> Iterator[None]:
 
 # The replay allocates and drops many small objects per event (requests, events, decisions) while a few hundred
 # MB of customers, ledger and queues stay alive: with the default thresholds (2000, 10, 10) the collector runs so
-# often that it is several percent of a long backtest. Collections some thirty times rarer keep the resident set
+# often that it is several percent of a long backtest. Young collections some thirty times rarer keep the resident set
 # flat all the same (the reference cycles a replay leaves are few); the handlers themselves are not touched.
-_GC_THRESHOLDS = (70_000, 50, 50)
+_GC_THRESHOLDS = (70_000, 10, 10)
 
 
 @contextmanager

@@ -6,13 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.customer_api.wiring import CustomerApiWiring, from_environment
 from shared import collector
 from shared.adapters.customers import UnloadableStateError
-from shared.observability import logger, metrics, tracer
+from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
 from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
 from shared.service.paths import decode_path_parameters
@@ -67,12 +66,13 @@ def unloadable(error: UnloadableStateError) -> Response[dict[str, Any]]:
     return Response(500, content_types.APPLICATION_JSON, body)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, wiring: CustomerApiWiring | None = None
 ) -> dict[str, Any]:
+    correlate_request(event)
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
 

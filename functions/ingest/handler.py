@@ -9,14 +9,13 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.ingest.wiring import IngestWiring, from_environment
 from shared import collector
 from shared.adapters.queue import EnqueueError
-from shared.observability import add_count, logger, metrics, tracer
+from shared.observability import add_count, correlate_request, logger, metrics, tracer
 from shared.service.browser import allow_origin_headers, allows, preflight, request_scheme, settings_document
 from shared.service.ingest import BATCH_ENDPOINTS, SINGLE_ENDPOINTS, RequestRejectedError, request_body
 from shared.wiring import Built
@@ -119,10 +118,11 @@ def unavailable(error: Exception) -> Response[dict[str, Any]]:
     return Response(503, content_types.APPLICATION_JSON, {"success": False, "message": "temporarily unavailable"})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext, wiring: IngestWiring | None = None) -> dict[str, Any]:
+    correlate_request(event)
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
 

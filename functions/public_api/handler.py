@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.public_api.wiring import PublicApiWiring, from_environment
 from shared import collector
 from shared.core.tokens import InvalidTokenError
-from shared.observability import add_count, logger, metrics, tracer
+from shared.observability import add_count, correlate_request, logger, metrics, tracer
 from shared.service.paths import decode_path_parameters
 from shared.service.public import (
     PAGE_HEADERS,
@@ -90,12 +89,13 @@ def unknown_message(error: UnknownInboxMessageError) -> Response[dict[str, Any]]
     return Response(404, content_types.APPLICATION_JSON, {"message": str(error)})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)  # inbox answers hold message texts
 @metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, wiring: PublicApiWiring | None = None
 ) -> dict[str, Any]:
+    correlate_request(event)
     app.append_context(wiring=wiring or environment())  # type: ignore[no-untyped-call]
     return app.resolve(event, context)
 

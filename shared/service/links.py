@@ -9,7 +9,7 @@ secret the template creates; it is read through Powertools Parameters and cached
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.core.tokens import issue_unsubscribe_token
 from shared.models.vocabulary import Channel
@@ -61,14 +61,14 @@ class Links:
         self._base = public_base_url.rstrip("/")
         self._signing_keys = signing_keys
 
-    def for_message(self, message: OutboxMessage, config: ShopConfig, channel: Channel) -> Mapping[str, Any]:
+    def for_message(self, message: OutboxMessage, config: ShopConfig, channel: Channel) -> Mapping[str, str]:
         """Template context additions for ``message`` on ``channel``: the unsubscribe URL of a marketing email."""
         if channel != "email":
             return {}
         key = self._signing_keys()[0]
         token = issue_unsubscribe_token(key, message.shop_id, message.customer, "email")
         # The same signed token names the customer in bounce and complaint notifications (X-Nudge-Ref header).
-        links: dict[str, Any] = {"feedback_ref": token}
+        links = {"feedback_ref": token}
         if not message.transactional:
             links["unsubscribe_url"] = self._base + unsubscribe_path(token)
         return links

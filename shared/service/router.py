@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from shared.adapters.channels import ChannelProvider
 from shared.adapters.customers import MergeChainError
@@ -55,7 +55,7 @@ class Delivery:
 
 
 ProvidersFor = Callable[[ShopConfig], Mapping[Channel, ChannelProvider]]
-LinksFor = Callable[[OutboxMessage, ShopConfig, Channel], Mapping[str, Any]]
+LinksFor = Callable[[OutboxMessage, ShopConfig, Channel], Mapping[str, str]]
 
 
 class ChannelRouter:

@@ -195,3 +195,14 @@ def test_an_added_count_is_published_at_the_flush_only_while_metrics_are_on(
     (blob,) = emf_blobs(capsys.readouterr().out)
     assert blob["EventsAccepted"] == [3.0, 2.0]
     assert blob["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "EventsAccepted", "Unit": "Count"}]
+
+
+def test_an_api_request_s_log_lines_carry_its_request_id_as_correlation_id():
+    from shared.observability import correlate_request, logger
+
+    # Given the API Gateway event of a request (requestContext.requestId, as Powertools' API_GATEWAY_HTTP path reads it)
+    correlate_request({"requestContext": {"requestId": "req-123"}, "body": "{}"})
+    assert logger.get_correlation_id() == "req-123"
+    # When an event without a request context follows, Then its lines carry no stale id
+    correlate_request({"body": "{}"})
+    assert logger.get_correlation_id() is None
