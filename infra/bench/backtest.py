@@ -7,7 +7,7 @@ until nothing is left to do.
 
 Measured, in a process of its own (so the memory is the backtest's alone): the wall time, the part of it spent
 making the traffic (not the replay's), events per second of the replay, the resident set size as the history
-passes each quarter and its high-water mark (``getrusage``'s ``ru_maxrss``).
+passes each quarter and its high-water mark (Linux's ``VmHWM``).
 
 ``python -m infra.bench.backtest --events N`` runs it and prints the figures as JSON (``nudge bench`` does that).
 """
@@ -52,7 +52,7 @@ class BacktestFigures:
     outcomes: dict[str, int]
     customers: int  # customer records at the end (live ones and merged pointers)
     ledger_entries: int  # messages in the send ledger at the end
-    peak_rss_mb: float  # high-water mark of the resident set size (ru_maxrss)
+    peak_rss_mb: float  # high-water mark of the resident set size (VmHWM)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)  # (events replayed, resident set size then)
 
     @property
@@ -83,8 +83,18 @@ def rss_mb() -> float | None:
     return pages * resource.getpagesize() / 1e6
 
 
-def peak_rss_mb() -> float:
-    """The resident set size's high-water mark of this process, in MB (``ru_maxrss`` is in KB on Linux)."""
+def peak_rss_mb(status: Path = Path("/proc/self/status")) -> float:
+    """The resident set size's high-water mark of this process's own memory, in MB: Linux's ``VmHWM``.
+
+    Not ``getrusage``'s ``ru_maxrss`` where ``VmHWM`` can be read: Linux carries ``ru_maxrss`` over ``exec``, so a
+    backtest started by ``nudge bench`` would report the bench's own high-water mark from before it started
+    (``ru_maxrss``, in KB on Linux, is the fallback elsewhere)."""
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    except (OSError, IndexError, ValueError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
 
 

@@ -354,8 +354,9 @@ def backtest_lines(figures: BacktestFigures, markdown: bool) -> list[str]:
     lines += [
         "",
         "Resident set size of the backtest's own process, read from the kernel as the history passed each quarter; "
-        "the peak is `getrusage`'s `ru_maxrss`. What stays grows per customer (a record each), per message sent "
-        "(its send ledger entry, and the id the report knows it by) and per timer execution started (its name, which "
+        "the peak is the process's own high-water mark (Linux's `VmHWM`). What stays grows per customer (a record "
+        "each), per message sent (its send ledger entry, and the id the report knows it by) and per timer execution "
+        "started (its name, which "
         "Step Functions does not take twice), not per event: the history is read as it is replayed, due wake-ups "
         "are dropped, queue deduplication ids expire after five minutes.",
     ]

@@ -408,3 +408,15 @@ def test_the_instruction_count_is_read_from_cachegrinds_summary():
     assert instructions_executed(report) == 1_416_239_015
     with pytest.raises(ValueError, match="I refs"):
         instructions_executed("==1== valgrind: failed to start tool\n")
+
+
+def test_the_backtest_s_peak_memory_is_its_own_not_what_exec_carried_over(tmp_path):
+    from infra.bench.backtest import peak_rss_mb
+
+    # Given a process whose own high-water mark is 150 MB (Linux's VmHWM) while ru_maxrss remembers its parent's 454 MB
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmPeak:\t  900000 kB\nVmHWM:\t  146484 kB\nVmRSS:\t  140000 kB\n")
+    # Then the peak reported is the process's own
+    assert round(peak_rss_mb(status)) == 150
+    # And with nothing to read it falls back to getrusage, a positive figure
+    assert peak_rss_mb(tmp_path / "missing") > 0
