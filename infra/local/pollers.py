@@ -23,6 +23,20 @@ _log = logging.getLogger("nudge_local")
 _ATTRIBUTES = ["All"]
 
 
+def lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """SQS message attributes (``ReceiveMessage``'s ``MessageAttributes``) as Lambda's SQS event spells them."""
+    return {
+        name: {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": value.get("BinaryValue"),
+            "stringListValues": value.get("StringListValues", []),
+            "binaryListValues": value.get("BinaryListValues", []),
+            "dataType": value["DataType"],
+        }
+        for name, value in attributes.items()
+    }
+
+
 def lambda_sqs_record(message: dict[str, Any], source: QueueSource) -> dict[str, Any]:
     """One SQS message as Lambda hands it to a function (the ``Records`` entry of an SQS event)."""
     attributes = dict(message.get("Attributes", {}))
@@ -31,16 +45,7 @@ def lambda_sqs_record(message: dict[str, Any], source: QueueSource) -> dict[str,
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": attributes,
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "binaryValue": value.get("BinaryValue"),
-                "stringListValues": value.get("StringListValues", []),
-                "binaryListValues": value.get("BinaryListValues", []),
-                "dataType": value["DataType"],
-            }
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
+        "messageAttributes": lambda_message_attributes(message.get("MessageAttributes", {})),
         "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": source.queue_arn,

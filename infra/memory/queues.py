@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from infra.local.pollers import lambda_message_attributes
 from shared.adapters.queue import EnqueueError, FifoEntry
 from shared.ports import Clock
 
@@ -48,8 +49,8 @@ class ReceivedMessage:
     first_received_at: datetime | None = None
     receipt_handle: str | None = None
 
-    def as_sqs(self) -> dict[str, Any]:
-        """As SQS's ReceiveMessage returns it (``AttributeNames=["All"]``)."""
+    def _system_attributes(self) -> dict[str, str]:
+        """The message's system attributes as SQS reports them (``AttributeNames=["All"]``)."""
         attributes = {
             "ApproximateReceiveCount": str(self.receive_count),
             "SentTimestamp": str(_millis(self.sent_at)),
@@ -62,43 +63,28 @@ class ReceivedMessage:
                 "MessageDeduplicationId": self.deduplication_id or "",
                 "SequenceNumber": str(self.sequence),
             }
+        return attributes
+
+    def as_sqs(self) -> dict[str, Any]:
+        """As SQS's ReceiveMessage returns it (``AttributeNames=["All"]``)."""
         return {
             "MessageId": self.message_id,
             "ReceiptHandle": self.receipt_handle or "",
             "MD5OfBody": hashlib.md5(self.body.encode()).hexdigest(),
             "Body": self.body,
-            "Attributes": attributes,
+            "Attributes": self._system_attributes(),
             "MessageAttributes": self.attributes,
         }
 
     def lambda_record(self, queue_arn: str, region: str) -> dict[str, Any]:
         """As Lambda's event source mapping hands it to a function: ``lambda_sqs_record`` of :meth:`as_sqs`, built
         directly (the backtest receives a batch per event)."""
-        attributes = {
-            "ApproximateReceiveCount": str(self.receive_count),
-            "SentTimestamp": str(_millis(self.sent_at)),
-            "ApproximateFirstReceiveTimestamp": str(_millis(self.first_received_at or self.sent_at)),
-            "SenderId": _ACCOUNT,
-        }
-        if self.group_id is not None:
-            attributes["MessageGroupId"] = self.group_id
-            attributes["MessageDeduplicationId"] = self.deduplication_id or ""
-            attributes["SequenceNumber"] = str(self.sequence)
         return {
             "messageId": self.message_id,
             "receiptHandle": self.receipt_handle or "",
             "body": self.body,
-            "attributes": attributes,
-            "messageAttributes": {
-                name: {
-                    "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
-                    "stringListValues": value.get("StringListValues", []),
-                    "binaryListValues": value.get("BinaryListValues", []),
-                    "dataType": value["DataType"],
-                }
-                for name, value in self.attributes.items()
-            },
+            "attributes": self._system_attributes(),
+            "messageAttributes": lambda_message_attributes(self.attributes),
             "md5OfBody": hashlib.md5(self.body.encode()).hexdigest(),
             "eventSource": "aws:sqs",
             "eventSourceARN": queue_arn,
