@@ -8,8 +8,9 @@ message kind for a channel in the customer's best locale (``de-AT`` -> ``de`` ->
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shared.lazy import lazy_names
 
 if TYPE_CHECKING:
     from shared.content.context import build_context
@@ -20,27 +21,21 @@ if TYPE_CHECKING:
 
 # Each name loads its own module when it is first looked up: ``shared.content.errors`` alone does not load jinja2.
 _MODULES = {
-    "build_context": "context",
-    "ContentError": "errors",
-    "TemplateMissingError": "errors",
-    "TemplateRenderError": "errors",
-    "fallback_chain": "locales",
-    "PARTS": "renderer",
-    "STOP_INSTRUCTIONS": "renderer",
-    "render": "renderer",
-    "render_message": "renderer",
-    "shipped_kinds": "validation",
-    "shipped_locales": "validation",
-    "validate_templates": "validation",
+    "build_context": "shared.content.context",
+    "ContentError": "shared.content.errors",
+    "TemplateMissingError": "shared.content.errors",
+    "TemplateRenderError": "shared.content.errors",
+    "fallback_chain": "shared.content.locales",
+    "PARTS": "shared.content.renderer",
+    "STOP_INSTRUCTIONS": "shared.content.renderer",
+    "render": "shared.content.renderer",
+    "render_message": "shared.content.renderer",
+    "shipped_kinds": "shared.content.validation",
+    "shipped_locales": "shared.content.validation",
+    "validate_templates": "shared.content.validation",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 __all__ = [

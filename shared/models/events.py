@@ -10,9 +10,9 @@ Segment schema.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shared.lazy import lazy_names
 from shared.models.nudge_events import FeedbackEvent as FeedbackEvent
 from shared.models.nudge_events import FeedbackReason as FeedbackReason
 from shared.models.nudge_events import TimerEvent as TimerEvent
@@ -25,12 +25,4 @@ if TYPE_CHECKING:
     from shared.models.segment_events import QueuedEvent as QueuedEvent
     from shared.models.segment_events import SegmentEvent as SegmentEvent
 
-_SEGMENT_NAMES = ("SegmentEvent", "QueuedEvent")
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _SEGMENT_NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module("shared.models.segment_events"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, dict.fromkeys(("SegmentEvent", "QueuedEvent"), "shared.models.segment_events"))

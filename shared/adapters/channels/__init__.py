@@ -9,12 +9,12 @@ reads AWS errors in one function (``push_error``, ``email_error``, ``sms_error``
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared import clock as wall_clock
+from shared.lazy import lazy_names
 
 if TYPE_CHECKING:
     from shared.adapters.channels.email import EmailProvider
@@ -38,13 +38,7 @@ _MODULES = {
     "SendContext": "shared.models.channels",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULES[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _MODULES)
 
 
 if TYPE_CHECKING:
