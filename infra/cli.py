@@ -14,6 +14,7 @@ from shared.models.config import CHANNELS
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "events" / "demo-shop.yaml"
 FAST_CONFIG = DEMO_CONFIG.with_name("fast-shop.yaml")  # the same engine with journeys that wait seconds
+PACED_CONFIG = DEMO_CONFIG.with_name("paced-shop.yaml")  # journeys that wait seconds, one message a day
 
 
 def _say(line: str) -> None:
@@ -185,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args.port, args.config or [DEMO_CONFIG], args.log_level)
         if args.command == "demo":
-            return demo(args.config or [DEMO_CONFIG, FAST_CONFIG])
+            return demo(args.config or [DEMO_CONFIG, FAST_CONFIG, PACED_CONFIG])
         if args.command == "config":
             return validate(args.file, strict=args.strict)
         if args.command == "send":

@@ -21,6 +21,7 @@ from infra.metering import READ_OPERATIONS, WRITE_OPERATIONS, ApiCallMeter
 WRITE_KEY = "demo-write-key"
 SECRET_KEY = "demo-secret-key"
 FAST_KEY, FAST_SECRET = "fast-write-key", "fast-secret-key"  # events/fast-shop.yaml
+PACED_KEY, PACED_SECRET = "paced-write-key", "paced-secret-key"  # events/paced-shop.yaml: one message a day
 
 TRAIL_RUNNER = {
     "product_id": "trail-runner-2",
@@ -171,12 +172,22 @@ class Demo:
             },
             key=FAST_KEY,
         )
+        fay = f"fay-{run}"
+        self.step(10, "Paced shop (one marketing message a day): Fay signs up and leaves her cart; two journeys fire")
+        self.send(
+            "/v1/batch",
+            {"batch": [*shopper(fay, "Fay", "en-GB"), _track("Product Added", boots, userId=fay)]},
+            key=PACED_KEY,
+        )
         self.out("   ... waiting 8 s of wall time for the timers (moto's Step Functions interpreter) ...")
         time.sleep(8)
         self.wait_idle(timeout=60, timers=True)
         _show_messages(self, carla, "Carla")
         _show_messages(self, dan, "Dan")
         _show_messages(self, eva, "Eva")
+        _show_messages(
+            self, fay, "Fay (her welcome took the day's slot; the cart reminder waits for tomorrow)", PACED_SECRET
+        )
 
     # ------------------------------------------------------------ the story
     def run(self) -> dict[str, float]:
@@ -291,17 +302,19 @@ class Demo:
         return {"accepted": self.accepted, "writes": writes, "writes_per_event": per_event}
 
 
-def _messages(demo: Demo, user: str) -> dict[str, Any]:
-    status, body = demo.request("GET", f"/v1/customers/{user}/messages", key=FAST_SECRET)
+def _messages(demo: Demo, user: str, key: str = FAST_SECRET) -> dict[str, Any]:
+    status, body = demo.request("GET", f"/v1/customers/{user}/messages", key=key)
     return body if status == 200 else {"messages": [], "journey_log": []}
 
 
-def _show_messages(demo: Demo, user: str, label: str) -> None:
-    body = _messages(demo, user)
+def _show_messages(demo: Demo, user: str, label: str, key: str = FAST_SECRET) -> None:
+    body = _messages(demo, user, key)
     demo.out(f"   {label}: what support sees at GET /v1/customers/{user}/messages")
     for message in sorted(body["messages"], key=lambda m: m["created_at"] or ""):
         where = f" on {message['channel']}" if message["channel"] else ""
         why = f" ({message['reason']})" if message["reason"] else ""
+        if message["details"].get("deferred_until"):
+            why += f" until {message['details']['deferred_until']}"
         title = f' "{message["title"]}"' if message["title"] else ""
         demo.out(
             f"     {message['journey']} step {message['step']} {message['template']}: {message['status']}"

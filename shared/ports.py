@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from shared.adapters.channels import ChannelProvider
+    from shared.adapters.contacts import ContactRecord
     from shared.adapters.customers import StoredCustomer
     from shared.adapters.phone_index import PhoneChannel, PhoneOwner
     from shared.adapters.queue import FifoEntry
     from shared.adapters.shops import ShopKey
+    from shared.core.policy import ContactLog
     from shared.models.channels import InboxItem
     from shared.models.config import Channel, ShopConfig
     from shared.models.events import TimerEvent
@@ -95,6 +97,19 @@ class Ledger(Protocol):
 
     def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
         """A customer's messages, newest first."""
+        ...
+
+
+class Contacts(Protocol):
+    """Each customer's contact log (the sends that took a slot of the shop's caps, the deferred messages waiting for
+    one), written only on the condition of the version read."""
+
+    def load(self, shop_id: str, customer: str) -> ContactRecord:
+        """The log (strongly consistent), or an empty one at version 0."""
+        ...
+
+    def save(self, record: ContactRecord, log: ContactLog, now: datetime, keep: timedelta) -> None:
+        """Write ``log`` over ``record``, kept at least ``keep``; ContactConflictError if it changed since read."""
         ...
 
 

@@ -14,6 +14,7 @@ def on_aws(
     """The outbox consumer on DynamoDB, SQS, Step Functions and the channels' AWS services, as the template names
     them; ``timers`` replaces Step Functions (``nudge simulate --emulator moto`` keeps its timers in virtual time)."""
     from shared.adapters.channels import InboxStore
+    from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
     from shared.adapters.phone_index import PhoneIndex
@@ -27,6 +28,7 @@ def on_aws(
         customers=CustomerStore(settings.customers_table),
         shops=ShopDirectory(settings.shops_table),
         ledger=SendLedger(settings.customers_table),
+        contacts=ContactStore(settings.customers_table),
         phones=PhoneIndex(settings.customers_table),
         inbox=InboxStore(settings.customers_table),
         events=FifoQueue(settings.events_queue_url),

@@ -12,11 +12,19 @@ Not shipped to Lambda (the layer holds ``shared/`` only).
 
 from infra.memory.cloud import MemoryCloud
 from infra.memory.queues import MemoryQueue, ReceivedMessage
-from infra.memory.stores import MemoryCustomers, MemoryInbox, MemoryLedger, MemoryPhoneBook, MemoryShops
+from infra.memory.stores import (
+    MemoryContacts,
+    MemoryCustomers,
+    MemoryInbox,
+    MemoryLedger,
+    MemoryPhoneBook,
+    MemoryShops,
+)
 from infra.memory.transports import MemoryTransports
 
 __all__ = [
     "MemoryCloud",
+    "MemoryContacts",
     "MemoryCustomers",
     "MemoryInbox",
     "MemoryLedger",

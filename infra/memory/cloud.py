@@ -24,7 +24,14 @@ from infra.local.pollers import QueuePoller
 from infra.local.provision import REGION, FunctionSpec, QueueSource
 from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory.queues import MemoryQueue, ReceivedMessage
-from infra.memory.stores import MemoryCustomers, MemoryInbox, MemoryLedger, MemoryPhoneBook, MemoryShops
+from infra.memory.stores import (
+    MemoryContacts,
+    MemoryCustomers,
+    MemoryInbox,
+    MemoryLedger,
+    MemoryPhoneBook,
+    MemoryShops,
+)
 from infra.memory.transports import MemoryTransports
 from infra.template import Template, function_property, load_template, target_of
 from shared.models.events import TimerEvent
@@ -132,6 +139,7 @@ class MemoryCloud:
         self.timers = timers
         self.customers = MemoryCustomers()
         self.ledger = MemoryLedger()
+        self.contacts = MemoryContacts()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
@@ -193,6 +201,7 @@ class MemoryCloud:
             customers=self.customers,
             shops=self.shops,
             ledger=self.ledger,
+            contacts=self.contacts,
             phones=self.phones,
             inbox=self.inbox,
             events=self.events,

@@ -10,6 +10,7 @@ rather than compressed (``docz``) while it is too small to reach the item limit 
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -19,6 +20,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, item_of
+from shared.adapters.contacts import ContactConflictError, ContactRecord, contact_key, save_request
+from shared.adapters.contacts import record_of as contact_record_of
 from shared.adapters.customers import (
     StateDocument,
     StoredCustomer,
@@ -39,6 +42,7 @@ from shared.adapters.ledger import (
 )
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
 from shared.adapters.shops import ShopDirectoryError, ShopKey
+from shared.core.policy import ContactLog
 from shared.models.channels import InboxItem
 from shared.models.config import Channel, KeyKind, ShopConfig, hash_key
 from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
@@ -269,6 +273,31 @@ class MemoryLedger:
     def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
         pk = f"{shop_id}#{customer}"
         return newest_first([entry_of(item) for (p, _), item in self.items.items() if p == pk], limit)
+
+
+class MemoryContacts:
+    """Contact log items by customer partition, written as the DynamoDB adapter's PutItem says, on its condition (the
+    version read). A lock makes read-compare-write one step, as the table's condition is, for routers on threads. One
+    item per customer, kept (the table's time to live removes it some time after ``expires_at``; nothing reads that
+    moment)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Item] = {}
+        self._lock = threading.Lock()
+
+    def load(self, shop_id: str, customer: str) -> ContactRecord:
+        with self._lock:
+            return contact_record_of(shop_id, customer, self.items.get(contact_key(shop_id, customer)["pk"]["S"]))
+
+    def save(self, record: ContactRecord, log: ContactLog, now: datetime, keep: timedelta) -> None:
+        request = save_request(record, log, now, keep)
+        pk = request["Item"]["pk"]["S"]
+        with self._lock:
+            stored = self.items.get(pk)
+            current = int(stored["version"]["N"]) if stored is not None else 0
+            if current != record.version:
+                raise ContactConflictError(pk)
+            self.items[pk] = request["Item"]
 
 
 class MemoryPhoneBook:

@@ -2,25 +2,25 @@
 
 A channel is a candidate when the customer's consent for it is in force at send time, nudge has a usable address
 for it (push token of a configured platform, email address, phone number, WhatsApp number, installed app) that has
-not bounced or died, the shop has configured the channel, and no delivery rule holds it back (SMS marketing only
-between 08:00 and 21:00 in the customer's time zone, as the US TCPA requires). Every channel that is not a candidate
-says why, for the customer's timeline.
+not bounced or died, the shop has configured the channel, and no time rule holds a marketing message back: the
+shop's quiet hours in the customer's time zone (``contact_policy``), and on SMS the 08:00-21:00 window the US TCPA
+requires. Every channel that is not a candidate says why, for the customer's timeline.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from shared.core.policy import SMS_WINDOW, next_open, open_at, zone_of
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import Address, OutboxMessage
 from shared.models.state import CustomerState
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-SMS_WINDOW = (time(8, 0), time(21, 0))  # recipient-local; marketing SMS outside it are deferred
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def _refusal(
         return "no_consent"
     if not config.channels.configured(channel):
         return "channel_not_configured"
-    if channel == "sms" and not message.transactional and not _inside_sms_window(state, config, now):
+    if not message.transactional and not open_at(config.contact_policy, channel, customer_zone(state, config), now):
         return "quiet_hours"
     return None
 
@@ -128,13 +128,16 @@ def _platform(device_type: str | None) -> str | None:
     return None
 
 
-def _inside_sms_window(state: CustomerState, config: ShopConfig, now: datetime) -> bool:
-    try:
-        zone = ZoneInfo(state.timezone or config.shop.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo(config.shop.timezone)
-    local = now.astimezone(zone).time()
-    return SMS_WINDOW[0] <= local < SMS_WINDOW[1]
+def customer_zone(state: CustomerState, config: ShopConfig) -> ZoneInfo:
+    """The customer's time zone, else the shop's."""
+    return zone_of(state.timezone, config.shop.timezone)
+
+
+def reopens_at(state: CustomerState, config: ShopConfig, routing: Routing, now: datetime) -> datetime:
+    """For a message every channel of which is in quiet hours now: the first moment one of them opens."""
+    quiet = [skip.channel for skip in routing.skipped if skip.reason == "quiet_hours"]
+    zone = customer_zone(state, config)
+    return min(next_open(config.contact_policy, channel, zone, now) for channel in quiet)
 
 
 def next_sms_window(state: CustomerState, config: ShopConfig, now: datetime) -> datetime:

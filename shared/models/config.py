@@ -5,11 +5,11 @@ the hash, so a config repository does not have to hold live keys either.
 """
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.models.channels import EmailSettings, InAppSettings, PushSettings, SmsSettings, WhatsAppSettings
 from shared.models.content import TemplateSettings
@@ -101,6 +101,79 @@ class ChannelSettings(_Strict):
         return channel == "in_app" or getattr(self, channel) is not None
 
 
+class FrequencyCap(_Strict):
+    """At most ``max`` marketing messages to one customer in any window of length ``per`` (on ``channel`` only, when
+    given; else on every channel together)."""
+
+    per: Duration = Field(description="the window, an ISO 8601 duration such as P1D or P7D")
+    max: int = Field(description="messages allowed in any such window, at least 1")
+    channel: Channel | None = Field(default=None, description="count only this channel's messages")
+
+    @field_validator("max")
+    @classmethod
+    def _satisfiable(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1: a cap of 0 could never be met and would drop every message")
+        if value > 10_000:
+            raise ValueError("must be at most 10000")
+        return value
+
+
+class QuietHours(_Strict):
+    """A span of the customer's local day when no marketing message goes out (``start`` to ``end``, across midnight
+    when ``end`` is earlier): a message due then is deferred to ``end``."""
+
+    start: time = Field(description="local time the quiet hours begin, e.g. '21:00'")
+    end: time = Field(description="local time they end, e.g. '08:00'")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError("start and end must differ (an empty or whole-day span is not quiet hours)")
+        return self
+
+    def covers(self, local: time) -> bool:
+        """Whether ``local`` (the customer's wall-clock time) falls in the quiet hours."""
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+# The channels quiet hours apply to when the shop gives them once for all: those that reach the customer's device.
+# The in-app inbox is read when the customer opens the app, so it is quiet only where the shop says so per channel.
+QUIET_CHANNELS: tuple[Channel, ...] = ("push", "email", "sms", "whatsapp")
+
+
+class ContactPolicy(_Strict):
+    """How often and when marketing messages may reach one customer, across all journeys (EX3). Transactional
+    messages are exempt. A message that hits a cap or quiet hours is deferred to the first moment it is allowed;
+    it is dropped, with the reason on record, if that is later than ``max_deferral`` after it was due or a message of
+    higher ``priority`` takes the slot."""
+
+    caps: list[FrequencyCap] = Field(default_factory=list, max_length=10)
+    quiet_hours: QuietHours | None = Field(default=None, description="for every channel that reaches a device")
+    channel_quiet_hours: dict[Channel, QuietHours | None] = Field(
+        default_factory=dict, description="per channel, over quiet_hours; null: none on that channel"
+    )
+    max_deferral: Duration = Field(
+        default=timedelta(days=2), description="how long a deferred message may wait before it is dropped"
+    )
+
+    def quiet_hours_for(self, channel: Channel) -> QuietHours | None:
+        """The quiet hours of ``channel``: its own if the shop gave them, else the shop's default for devices."""
+        if channel in self.channel_quiet_hours:
+            return self.channel_quiet_hours[channel]
+        return self.quiet_hours if channel in QUIET_CHANNELS else None
+
+    def caps_for(self, channel: Channel) -> list[FrequencyCap]:
+        """The caps a message on ``channel`` counts against."""
+        return [cap for cap in self.caps if cap.channel in (None, channel)]
+
+    @property
+    def longest_cap(self) -> timedelta:
+        return max((cap.per for cap in self.caps), default=timedelta(0))
+
+
 # What the router needs under ``channels:`` to send on a channel, for messages that say what is missing.
 PROVIDER_SETTINGS: dict[Channel, str] = {
     "push": "channels.push.platform_applications (an SNS platform application ARN per platform)",
@@ -118,6 +191,12 @@ class ShopConfig(_Strict):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     journeys: Journeys = Field(default_factory=dict, description="journey name -> journey (presets applied)")
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
+
+    def priority_of(self, journey: str) -> int:
+        """The priority of messages of ``journey`` when they compete for a capped slot (higher wins; 0 if unknown)."""
+        found = self.journeys.get(journey)
+        return found.priority if found is not None else 0
 
     def channel_warnings(self) -> list[str]:
         """Every channel the shop prefers (or a journey step names) that it cannot send on, with its path and the

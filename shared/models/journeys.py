@@ -263,6 +263,12 @@ class Journey(_Strict):
     steps: list[JourneyStep] = Field(min_length=1, max_length=MAX_STEPS)
     exit: Exit = Field(default_factory=Exit)
     guard: Conditions = Field(default=(), description="checked at every step; failing ends the instance")
+    priority: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="0-100: when messages compete for a slot the contact policy's caps leave, the higher one goes",
+    )
 
     @field_validator("preset")
     @classmethod

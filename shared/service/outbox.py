@@ -20,7 +20,7 @@ from shared.adapters.ledger import LedgerConflictError
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
 from shared.models.nudge_events import FeedbackEvent, TimerEvent
-from shared.ports import CustomerRecords, EventQueue, Inbox, Ledger, Outbox, PhoneBook, Shops, Timers
+from shared.ports import Contacts, CustomerRecords, EventQueue, Inbox, Ledger, Outbox, PhoneBook, Shops, Timers
 from shared.service.links import Links
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
 
@@ -90,8 +90,8 @@ class OutboxConsumer:
             self._outbox.delay_retry(receipt_handle, backoff_seconds(receive_count))
             raise
         if delivery.retry_at is not None:
-            # Deferred (quiet hours): one timer until the window opens puts it back through the customer's FIFO
-            # group (SQS could delay it by at most 15 minutes, so an overnight wait would hop some 40 times).
+            # Deferred (quiet hours, a frequency cap): one timer until it may go puts it back through the customer's
+            # FIFO group (SQS could delay it by at most 15 minutes, so an overnight wait would hop some 40 times).
             self._timers.start([deferral_timer(message, delivery.retry_at)])
         return delivery
 
@@ -116,6 +116,7 @@ def assemble_consumer(
     customers: CustomerRecords,
     shops: Shops,
     ledger: Ledger,
+    contacts: Contacts,
     phones: PhoneBook,
     inbox: Inbox,
     events: EventQueue,
@@ -138,5 +139,5 @@ def assemble_consumer(
     def feedback(event: FeedbackEvent) -> None:
         events.send([feedback_entry(event)])
 
-    router = ChannelRouter(customers, shops, ledger, providers, links.for_message, clock, feedback, phones)
+    router = ChannelRouter(customers, shops, ledger, providers, links.for_message, clock, feedback, phones, contacts)
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers)

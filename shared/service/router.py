@@ -1,10 +1,12 @@
 """The channel router: one outbox message reaches the customer on one channel, at most once, only with consent.
 
 For each message: the ledger says whether it was already handled; the customer's state is read *now* (consent at send
-time, not when the journey started); the pure ``route`` picks the candidate channels in order; the first candidate is
-rendered and marked in flight in the ledger before its provider is called. A permanent provider failure (dead push
-endpoint, invalid number, hard bounce) moves on to the next candidate; a transient one leaves the message pending
-for SQS to redeliver with backoff, and after the last receive it is parked in the dead-letter queue with its reason.
+time, not when the journey started); the pure ``route`` picks the candidate channels in order; a marketing message
+of a shop with frequency caps takes a slot in the customer's contact log (``shared.core.policy``) or is deferred or
+dropped there; the first candidate is rendered and marked in flight in the ledger before its provider is called. A
+permanent provider failure (dead push endpoint, invalid number, hard bounce) moves on to the next candidate; a
+transient one leaves the message pending for SQS to redeliver with backoff, and after the last receive it is parked in
+the dead-letter queue with its reason.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from datetime import datetime
 from typing import Literal
 
 from shared.adapters.channels import ChannelProvider
+from shared.adapters.contacts import ContactConflictError
 from shared.adapters.customers import MergeChainError
 from shared.adapters.ledger import LedgerConflictError
 from shared.content.errors import ContentError
-from shared.core.routing import Routing, next_sms_window, route
+from shared.core.policy import Ask, ContactLog, Verdict, admit, defer
+from shared.core.routing import Routing, customer_zone, reopens_at, route
 from shared.models.channels import PushPlatform, SendContext
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import (
@@ -26,15 +30,17 @@ from shared.models.messages import (
     Attempt,
     AttemptOutcome,
     Content,
+    LedgerEntry,
     OutboxMessage,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from shared.models.nudge_events import FeedbackEvent
 from shared.models.state import CustomerState
-from shared.ports import CustomerRecords, Ledger, PhoneBook, Shops
+from shared.ports import Contacts, CustomerRecords, Ledger, PhoneBook, Shops
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
+CONTACT_ATTEMPTS = 5  # reads of a contact log another router keeps writing, before SQS retries the message later
 
 
 class UnknownShopError(Exception):
@@ -71,8 +77,10 @@ class ChannelRouter:
         clock: Callable[[], datetime],
         feedback: Callable[[FeedbackEvent], None] | None = None,
         phones: PhoneBook | None = None,
+        contacts: Contacts | None = None,
     ) -> None:
         self._phones = phones
+        self._contacts = contacts
         self._feedback = feedback or (lambda event: None)
         self._customers = customers
         self._shops = shops
@@ -100,13 +108,26 @@ class ChannelRouter:
             )
             return Delivery(message, "failed", reason="outcome_unknown", attempts=attempts)
 
-        state = self._state(message)
+        customer, state = self._state(message)
         routing = route(state, message, config, now)
         if not routing.candidates:
-            return self._close_without_candidates(message, config, state, routing, now, attempts)
+            return self._close_without_candidates(message, config, customer, state, routing, now, attempts, entry)
+        candidates = routing.candidates
+        if self._capped(message, config):
+            assert state is not None  # a candidate needs a state
+            ask = _ask(message, config, [a.channel for a in candidates])
+            zone = customer_zone(state, config)
+            verdict = self._with_log(
+                message, config, customer, now, lambda log: admit(log, config.contact_policy, ask, now, zone)
+            )
+            if verdict.action != "send":
+                return self._close_by_policy(message, verdict, now, attempts)
+            # From the first channel the caps admit on (a channel's own cap may have refused those before it).
+            admitted = next(index for index, a in enumerate(candidates) if a.channel == verdict.channel)
+            candidates = candidates[admitted:]
         providers = self._providers_for(config)
         previous: Channel | None = None
-        for address in routing.candidates:
+        for address in candidates:
             provider = providers.get(address.channel)
             if provider is None:
                 attempts.append(self._attempt(address.channel, "skipped", "channel_not_configured", now))
@@ -179,23 +200,81 @@ class ChannelRouter:
         self,
         message: OutboxMessage,
         config: ShopConfig,
+        customer: str,
         state: CustomerState | None,
         routing: Routing,
         now: datetime,
         attempts: list[Attempt],
+        entry: LedgerEntry | None,
     ) -> Delivery:
         status, reason = routing.outcome_if_none
         skipped = {skip.channel: skip.reason for skip in routing.skipped}
+        if status == "deferred" and state is not None:  # quiet hours on every channel that could carry it
+            until = reopens_at(state, config, routing, now)
+            ask = _ask(message, config, [])
+            policy = config.contact_policy
+            if self._capped(message, config):  # the hold it leaves lets a higher priority take that moment's slot
+                verdict = self._with_log(
+                    message, config, customer, now, lambda log: defer(log, policy, ask, until, "quiet_hours", now)
+                )
+            else:
+                verdict = defer(ContactLog(), policy, ask, until, "quiet_hours", now)
+            return self._close_by_policy(message, verdict, now, attempts, {"skipped": skipped})
+        if entry is not None and entry.status == "deferred" and self._capped(message, config):
+            self._with_log(message, config, customer, now, lambda log: _forget(log, message.message_id))
         self._ledger.close(message, status, now, reason=reason, attempts=attempts, details={"skipped": skipped})
-        retry_at = next_sms_window(state, config, now) if status == "deferred" and state is not None else None
-        return Delivery(message, status, reason=reason, attempts=attempts, retry_at=retry_at)
+        return Delivery(message, status, reason=reason, attempts=attempts)
 
-    def _state(self, message: OutboxMessage) -> CustomerState | None:
-        """The customer's state now, through merges; a broken merge chain reads as no state (nothing to send on)."""
+    # ---------------------------------------------------------------- contact policy
+    def _capped(self, message: OutboxMessage, config: ShopConfig) -> bool:
+        """Whether the message counts against the shop's frequency caps (marketing, and the shop has caps)."""
+        return bool(config.contact_policy.caps) and not message.transactional and self._contacts is not None
+
+    def _with_log(
+        self,
+        message: OutboxMessage,
+        config: ShopConfig,
+        customer: str,
+        now: datetime,
+        decide: Callable[[ContactLog], Verdict],
+    ) -> Verdict:
+        """``decide`` over the customer's contact log, written back on the version read (read again on a conflict)."""
+        assert self._contacts is not None
+        policy = config.contact_policy
+        for _ in range(CONTACT_ATTEMPTS):
+            record = self._contacts.load(message.shop_id, customer)
+            verdict = decide(record.log)
+            if verdict.log is None or verdict.log == record.log:
+                return verdict
+            try:
+                self._contacts.save(record, verdict.log, now, policy.longest_cap + policy.max_deferral)
+            except ContactConflictError:
+                continue
+            return verdict
+        raise LedgerConflictError(message.message_id)  # SQS brings it back after a backoff
+
+    def _close_by_policy(
+        self,
+        message: OutboxMessage,
+        verdict: Verdict,
+        now: datetime,
+        attempts: list[Attempt],
+        details: dict[str, object] | None = None,
+    ) -> Delivery:
+        """Record a deferral (the message comes back at ``verdict.until``) or a drop with its reason."""
+        status: Literal["deferred", "suppressed"] = "deferred" if verdict.action == "defer" else "suppressed"
+        details = {**(details or {}), **verdict.details}
+        self._ledger.close(message, status, now, reason=verdict.reason, attempts=attempts, details=details)
+        return Delivery(message, status, reason=verdict.reason, attempts=attempts, retry_at=verdict.until)
+
+    def _state(self, message: OutboxMessage) -> tuple[str, CustomerState | None]:
+        """The key of the customer's live record and their state now, through merges; a broken merge chain reads as
+        no state (nothing to send on)."""
         try:
-            return self._customers.follow(self._customers.load(message.shop_id, message.customer)).state
+            record = self._customers.follow(self._customers.load(message.shop_id, message.customer))
         except MergeChainError:
-            return None
+            return message.customer, None
+        return record.key, record.state
 
     def _render(
         self, message: OutboxMessage, config: ShopConfig, state: CustomerState | None, channel: Channel
@@ -291,6 +370,23 @@ _FEEDBACK_FOR_REASON = {
     "invalid_email_address": "invalid_address",
     "sms_opted_out": "sms_opt_out",
 }
+
+
+def _ask(message: OutboxMessage, config: ShopConfig, channels: list[Channel]) -> Ask:
+    """What ``message`` asks of the contact policy: a slot on one of ``channels``, at its journey's priority, by its
+    deadline (``max_deferral`` after it was first due)."""
+    return Ask(
+        message.message_id,
+        config.priority_of(message.journey),
+        tuple(channels),
+        message.created_at,
+        config.contact_policy.max_deferral,
+    )
+
+
+def _forget(log: ContactLog, message_id: str) -> Verdict:
+    """The log without the hold of a message that ended without a slot (no channel could carry it)."""
+    return Verdict("drop", log.without_hold(message_id))
 
 
 def _platform(name: str | None) -> PushPlatform:

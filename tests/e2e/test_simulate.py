@@ -21,6 +21,8 @@ import pytest
 
 from tests.conftest import DEMO_CONFIG, FAST_CONFIG
 
+PACED_CONFIG = DEMO_CONFIG.with_name("paced-shop.yaml")
+
 ROOT = Path(__file__).resolve().parents[2]
 NUDGE = Path(sys.executable).with_name("nudge")
 MONTH = ROOT / "events" / "history" / "small-shop-month.jsonl"
@@ -210,6 +212,22 @@ def test_a_text_message_due_at_night_goes_out_when_the_recipients_morning_begins
     # Then the reminder is held back by quiet hours and sent at 08:00 Berlin time the next morning
     reminder = next(line for line in lines if line["template"] == "cart_reminder")
     assert (reminder["channel"], reminder["status"], reminder["at"]) == ("sms", "sent", "2026-11-03T07:00:00Z")
+
+
+@pytest.mark.parametrize("emulator", ["memory", "moto"])
+def test_a_shop_that_allows_one_message_a_day_sends_the_second_journeys_message_the_next_day(tmp_path, emulator):
+    # Given the paced shop (one marketing message a day) and a customer who signs up and leaves a cart at once
+    history = [*shopper("fay", 0, "email"), track("Product Added", "fay", 1, boots())]
+
+    # When the history is simulated
+    lines, _ = simulate(PACED_CONFIG, write_history(tmp_path / "paced.jsonl", history), "--emulator", emulator)
+
+    # Then the welcome (due after 1 s) took the day's slot and the cart reminder (due after 2 s) went a day later
+    sent = {
+        line["template"]: datetime.fromisoformat(line["at"]) for line in of(lines, "fay") if line["status"] == "sent"
+    }
+    assert set(sent) == {"welcome", "cart_reminder"}
+    assert sent["cart_reminder"] - sent["welcome"] == timedelta(days=1)
 
 
 def test_until_stops_the_clock_there(tmp_path):

@@ -80,6 +80,7 @@ class Side:
     name: str
     customers: Any
     ledger: Any
+    contacts: Any
     shops: Any
     phones: Any
     inbox: Any
@@ -99,6 +100,7 @@ class Side:
 def moto_side(deployment: Deployment) -> Side:
     """The AWS adapters on the provisioned template (inside the caller's ``mock_aws``)."""
     from shared.adapters.channels.inbox import InboxStore
+    from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
     from shared.adapters.phone_index import PhoneIndex
@@ -163,6 +165,7 @@ def moto_side(deployment: Deployment) -> Side:
         name="moto",
         customers=CustomerStore(table),
         ledger=SendLedger(table),
+        contacts=ContactStore(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
         inbox=InboxStore(table),
@@ -215,6 +218,7 @@ def memory_side(start: datetime) -> Side:
         name="memory",
         customers=cloud.customers,
         ledger=cloud.ledger,
+        contacts=cloud.contacts,
         shops=cloud.shops,
         phones=cloud.phones,
         inbox=cloud.inbox,

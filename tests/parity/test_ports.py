@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from shared.adapters.contacts import ContactConflictError
 from shared.adapters.customers import (
     MAX_MERGE_HOPS,
     MergeChainError,
@@ -30,6 +31,7 @@ from shared.adapters.customers import (
 from shared.adapters.ledger import LedgerConflictError
 from shared.adapters.queue import FifoEntry
 from shared.adapters.shops import ShopDirectoryError, ShopKey
+from shared.core.policy import Contact, ContactLog, Hold
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
 from shared.models.messages import Attempt, Content, OutboxMessage
@@ -856,3 +858,39 @@ def test_the_memory_sms_and_whatsapp_services_take_and_answer_what_the_aws_api_d
     with Stubber(client) as stub:
         stub.add_response(operation, answer, expected_params=sent.request)
         getattr(client, operation)(**sent.request)
+
+
+# ---------------------------------------------------------------- contact log
+
+
+def test_a_contact_log_is_read_back_as_written_and_versioned(side):
+    customer = unique("u:contact")
+    assert side.contacts.load("demo", customer).version == 0  # no item yet: an empty log
+    log = ContactLog(
+        sends=(Contact("m1", T0, "email", 70),),
+        holds=(Hold("m2", 40, T0 + timedelta(days=1), T0 + timedelta(days=2)),),
+    )
+
+    side.contacts.save(side.contacts.load("demo", customer), log, T0, timedelta(days=9))
+
+    record = side.contacts.load("demo", customer)
+    assert (record.version, record.log) == (1, log)
+
+
+def test_a_contact_log_written_since_it_was_read_refuses_the_older_writer(side):
+    customer = unique("u:contact")
+    # Given two routers that read the same (empty, then first) version of one customer's log
+    first_read = side.contacts.load("demo", customer)
+    second_read = side.contacts.load("demo", customer)
+    side.contacts.save(first_read, ContactLog(sends=(Contact("m1", T0, "email", 50),)), T0, timedelta(days=1))
+
+    # When the second writes what it decided on its stale read, Then it is refused and the first one's slot stays
+    with pytest.raises(ContactConflictError):
+        side.contacts.save(second_read, ContactLog(sends=(Contact("m2", T0, "push", 50),)), T0, timedelta(days=1))
+    assert [c.message_id for c in side.contacts.load("demo", customer).log.sends] == ["m1"]
+
+    # And a writer that read the current version goes through
+    current = side.contacts.load("demo", customer)
+    both = ContactLog(sends=(*current.log.sends, Contact("m2", T0, "push", 50)))
+    side.contacts.save(current, both, T0, timedelta(days=1))
+    assert side.contacts.load("demo", customer).version == 2
