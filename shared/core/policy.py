@@ -242,3 +242,35 @@ def _next_room(log: ContactLog, caps: list[FrequencyCap], channel: Channel, now:
         if len(times) >= cap.max:
             when = max(when, times[cap.max - 1] + cap.per)
     return when
+
+
+# ---------------------------------------------------------------- best send time
+
+MIN_ACTIVITY = 10  # events in the customer's hour histogram before their own hours are trusted
+
+
+def best_moment(
+    activity_by_hour: list[int], zone: ZoneInfo, due: datetime, within: timedelta, now: datetime, fallback_hour: int
+) -> datetime:
+    """When a ``send_time: best`` message should go (IN5): the start of the local hour, at or after ``now`` and
+    before ``due + within``, in which the customer was most often active (their events counted by local hour), the
+    earliest of equals; ``now`` itself when the current hour is that hour or the window is over. A customer with fewer
+    than ``MIN_ACTIVITY`` events gets the shop's ``fallback_hour``. With the same activity, a message deferred to the
+    answer gets ``now`` there; newer activity can only move it later, and never past the window."""
+    end = due + within
+    if now >= end:
+        return now
+    scores = list(activity_by_hour)
+    if sum(scores) < MIN_ACTIVITY:
+        scores = [1 if hour == fallback_hour else 0 for hour in range(24)]
+    local_now = now.astimezone(zone)
+    best, best_score = now, scores[local_now.hour]
+    hour_start = local_now.replace(minute=0, second=0, microsecond=0)
+    for step in range(1, int(within / timedelta(hours=1)) + 2):
+        candidate = (hour_start + timedelta(hours=step)).astimezone(UTC)
+        if candidate >= end:
+            break
+        score = scores[candidate.astimezone(zone).hour]
+        if score > best_score:
+            best, best_score = candidate, score
+    return best

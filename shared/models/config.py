@@ -158,6 +158,12 @@ class ContactPolicy(_Strict):
     max_deferral: Duration = Field(
         default=timedelta(days=2), description="how long a deferred message may wait before it is dropped"
     )
+    best_hour: int = Field(
+        default=10,
+        ge=0,
+        le=23,
+        description="send_time best: the local hour for customers with too little activity to learn theirs from",
+    )
 
     def quiet_hours_for(self, channel: Channel) -> QuietHours | None:
         """The quiet hours of ``channel``: its own if the shop gave them, else the shop's default for devices."""
@@ -192,6 +198,18 @@ class ShopConfig(_Strict):
     journeys: Journeys = Field(default_factory=dict, description="journey name -> journey (presets applied)")
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
+
+    @model_validator(mode="after")
+    def _best_time_within_deferral(self) -> Self:
+        longest = self.contact_policy.max_deferral
+        for name, journey in self.journeys.items():
+            for index, step in enumerate(journey.steps):
+                if step.send_time == "best" and step.within > longest:
+                    raise ValueError(
+                        f"journeys.{name}.steps[{index}].within ({step.within}) is longer than"
+                        f" contact_policy.max_deferral ({longest}): the message would be dropped before its best time"
+                    )
+        return self
 
     def priority_of(self, journey: str) -> int:
         """The priority of messages of ``journey`` when they compete for a capped slot (higher wins; 0 if unknown)."""

@@ -220,6 +220,19 @@ class JourneyStep(_Strict):
         default=None, description="path or URL; may use {offer_code}, {cart_id}, {order_id}, {instance}"
     )
     transactional: bool = False
+    send_time: Literal["due", "best"] = Field(
+        default="due",
+        description="best: wait, within `within` of the due time, for the hour this customer is most active (IN5)",
+    )
+    within: PositiveDuration = Field(
+        default=timedelta(days=1), description="with send_time best: how far after the due time it may go"
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.within > timedelta(days=7):
+            raise ValueError("within may be at most P7D (a customer's day repeats; a longer wait only delays)")
+        return self
 
 
 class Entry(_Strict):

@@ -21,7 +21,7 @@ from shared.adapters.contacts import ContactConflictError
 from shared.adapters.customers import MergeChainError
 from shared.adapters.ledger import LedgerConflictError
 from shared.content.errors import ContentError
-from shared.core.policy import Ask, ContactLog, Verdict, admit, defer
+from shared.core.policy import Ask, ContactLog, Verdict, admit, best_moment, defer
 from shared.core.routing import Routing, customer_zone, reopens_at, route
 from shared.models.channels import PushPlatform, SendContext
 from shared.models.config import Channel, ShopConfig
@@ -109,6 +109,8 @@ class ChannelRouter:
             return Delivery(message, "failed", reason="outcome_unknown", attempts=attempts)
 
         customer, state = self._state(message)
+        if state is not None and (best := self._best_moment(message, config, state, now)) > now:
+            return self._defer(message, config, customer, best, "best_send_time", now, attempts)
         routing = route(state, message, config, now)
         if not routing.candidates:
             return self._close_without_candidates(message, config, customer, state, routing, now, attempts, entry)
@@ -211,21 +213,48 @@ class ChannelRouter:
         skipped = {skip.channel: skip.reason for skip in routing.skipped}
         if status == "deferred" and state is not None:  # quiet hours on every channel that could carry it
             until = reopens_at(state, config, routing, now)
-            ask = _ask(message, config, [])
-            policy = config.contact_policy
-            if self._capped(message, config):  # the hold it leaves lets a higher priority take that moment's slot
-                verdict = self._with_log(
-                    message, config, customer, now, lambda log: defer(log, policy, ask, until, "quiet_hours", now)
-                )
-            else:
-                verdict = defer(ContactLog(), policy, ask, until, "quiet_hours", now)
-            return self._close_by_policy(message, verdict, now, attempts, {"skipped": skipped})
+            return self._defer(message, config, customer, until, "quiet_hours", now, attempts, {"skipped": skipped})
         if entry is not None and entry.status == "deferred" and self._capped(message, config):
             self._with_log(message, config, customer, now, lambda log: _forget(log, message.message_id))
         self._ledger.close(message, status, now, reason=reason, attempts=attempts, details={"skipped": skipped})
         return Delivery(message, status, reason=reason, attempts=attempts)
 
     # ---------------------------------------------------------------- contact policy
+    def _defer(
+        self,
+        message: OutboxMessage,
+        config: ShopConfig,
+        customer: str,
+        until: datetime,
+        reason: str,
+        now: datetime,
+        attempts: list[Attempt],
+        details: dict[str, object] | None = None,
+    ) -> Delivery:
+        """Defer ``message`` to ``until`` for ``reason`` (or drop it, past its maximum deferral)."""
+        ask = _ask(message, config, [])
+        policy = config.contact_policy
+        if self._capped(message, config):  # the hold it leaves lets a higher priority take that moment's slot
+            verdict = self._with_log(
+                message, config, customer, now, lambda log: defer(log, policy, ask, until, reason, now)
+            )
+        else:
+            verdict = defer(ContactLog(), policy, ask, until, reason, now)
+        return self._close_by_policy(message, verdict, now, attempts, details)
+
+    @staticmethod
+    def _best_moment(message: OutboxMessage, config: ShopConfig, state: CustomerState, now: datetime) -> datetime:
+        """For a marketing message of a ``send_time: best`` step: when it should go; else ``now``."""
+        journey = config.journeys.get(message.journey)
+        if message.transactional or journey is None or message.step >= len(journey.steps):
+            return now
+        step = journey.steps[message.step]
+        if step.send_time != "best":
+            return now
+        zone = customer_zone(state, config)
+        hour = config.contact_policy.best_hour
+        return best_moment(state.activity_by_hour, zone, message.created_at, step.within, now, hour)
+
     def _capped(self, message: OutboxMessage, config: ShopConfig) -> bool:
         """Whether the message counts against the shop's frequency caps (marketing, and the shop has caps)."""
         return bool(config.contact_policy.caps) and not message.transactional and self._contacts is not None

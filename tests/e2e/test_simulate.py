@@ -230,6 +230,31 @@ def test_a_shop_that_allows_one_message_a_day_sends_the_second_journeys_message_
     assert sent["cart_reminder"] - sent["welcome"] == timedelta(days=1)
 
 
+def test_a_best_time_step_goes_out_in_the_hour_each_customer_is_most_active(tmp_path):
+    # Given the fast shop with a welcome that waits for the best hour within a day
+    config = FAST_CONFIG.read_text(encoding="utf-8").replace(
+        "      - {wait: PT1S, template: welcome, offer: {percent: 10, valid_for: P14D, prefix: WELCOME}}\n"
+        "      - {wait: PT2S, template: welcome_loyalty}\n",
+        "      - {wait: PT1S, template: welcome, send_time: best, within: P1D}\n",
+    )
+    assert "send_time: best" in config
+    (tmp_path / "shop.yaml").write_text(config, encoding="utf-8")
+    # and a customer who browsed at 20:30 Berlin time on twelve evenings, and one nudge knows nothing of
+    berlin = {"timezone": "Europe/Berlin"}
+    evenings = [
+        {**track("Product Viewed", "eve", -86400 * day + 11 * 3600 - 1800, {"product_id": "tea"}), "context": berlin}
+        for day in range(1, 13)
+    ]
+    signups = [{**m, "context": berlin} for m in (*shopper("eve", 0, "email"), *shopper("new", 0, "email"))]
+
+    # When both sign up at 10:00 Berlin time (the welcome is due a second later)
+    lines, _ = simulate(tmp_path / "shop.yaml", write_history(tmp_path / "best.jsonl", [*evenings, *signups]))
+
+    # Then the evening browser gets it at 20:00 her time, the new customer at once (the shop's hour, 10:00)
+    sent = {line["customer"]: line["at"] for line in lines if line["template"] == "welcome"}
+    assert sent == {"u:eve": "2026-11-02T19:00:00Z", "u:new": "2026-11-02T09:00:01Z"}
+
+
 def test_until_stops_the_clock_there(tmp_path):
     history = write_history(tmp_path / "cart.jsonl", journeys_history()[:3])  # the abandoned cart only
 

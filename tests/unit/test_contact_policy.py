@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from shared.core.policy import Ask, Contact, ContactLog, Hold, admit, defer, next_open, open_at
+from shared.core.policy import Ask, Contact, ContactLog, Hold, admit, best_moment, defer, next_open, open_at
 from shared.models.config import ContactPolicy, QuietHours, ShopConfig
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -214,3 +214,53 @@ def test_the_log_round_trips_through_its_json_and_forgets_what_no_rule_needs():
     assert ContactLog.from_json(log.to_json()) == log
     trimmed = log.trimmed(ONE_A_DAY, berlin(10, 12))
     assert ([c.message_id for c in trimmed.sends], [h.message_id for h in trimmed.holds]) == (["new"], ["kept"])
+
+
+# ---------------------------------------------------------------- best send time
+
+
+def evenings(count: int = 12) -> list[int]:
+    """A customer active mostly at 20:00, a little at 09:00 (their local hours)."""
+    hours = [0] * 24
+    hours[20], hours[9] = count, 2
+    return hours
+
+
+def test_best_time_waits_for_the_hour_the_customer_is_most_active():
+    due = berlin(10, 10)
+    assert best_moment(evenings(), BERLIN, due, DAY, due, 10) == berlin(10, 20)
+
+
+def test_best_time_sends_at_once_inside_the_best_hour_and_at_the_end_of_the_window():
+    assert best_moment(evenings(), BERLIN, berlin(10, 10), DAY, berlin(10, 20, 30), 10) == berlin(10, 20, 30)
+    # a six-hour window from 10:00 reaches neither 20:00 nor 09:00: no hour in it beats the present one
+    assert best_moment(evenings(), BERLIN, berlin(10, 10), timedelta(hours=6), berlin(10, 10), 10) == berlin(10, 10)
+    assert best_moment(evenings(), BERLIN, berlin(9, 10), DAY, berlin(10, 11), 10) == berlin(10, 11)  # window over
+
+
+def test_a_customer_with_little_history_gets_the_shops_hour():
+    few = [0] * 24
+    few[20] = 3
+    assert best_moment(few, BERLIN, berlin(10, 12), DAY, berlin(10, 12), 18) == berlin(10, 18)
+
+
+def test_best_time_is_the_customers_local_hour():
+    tokyo = ZoneInfo("Asia/Tokyo")
+    due = datetime(2026, 11, 10, 10, 0, tzinfo=tokyo)
+    assert best_moment(evenings(), tokyo, due, DAY, due, 10) == datetime(2026, 11, 10, 20, 0, tzinfo=tokyo)
+
+
+def test_a_best_time_window_longer_than_the_maximum_deferral_is_a_config_error():
+    with pytest.raises(ValidationError) as refused:
+        ShopConfig.model_validate(
+            {
+                "shop": {"id": "demo", "name": "Demo", "write_keys": ["w" * 8], "secret_keys": ["s" * 8]},
+                "contact_policy": {"max_deferral": "P1D"},
+                "journeys": {
+                    "welcome": {
+                        "steps": [{"wait": "PT0S", "template": "welcome", "send_time": "best", "within": "P2D"}]
+                    }
+                },
+            }
+        )
+    assert "journeys.welcome.steps[0].within" in str(refused.value)
