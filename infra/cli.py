@@ -156,6 +156,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_cmd.add_argument("file", type=Path)
     apply_cmd.add_argument("--table", required=True, help="the ShopsTableName output of the stack")
 
+    offers_cmd = commands.add_parser("offers", help="offer codes").add_subparsers(dest="action", required=True)
+    upload_cmd = offers_cmd.add_parser("upload", help="add a file of discount codes to a pool (one code a line)")
+    upload_cmd.add_argument("file", type=Path)
+    upload_cmd.add_argument("--pool", required=True, help="the pool's name, as the shop config's offers name it")
+    upload_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+    upload_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+
+    key_cmd = offers_cmd.add_parser("webhook-key", help="the key a shop's endpoint verifies offer webhooks with")
+    key_cmd.add_argument("--shop", required=True)
+    key_cmd.add_argument("--secret-arn", required=True, help="the SigningSecretArn output of the stack")
+    key_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
+
     simulate_cmd = commands.add_parser(
         "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
     )
@@ -199,6 +211,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.bench.cli import run_cli as bench
 
             return bench(args)
+        if args.command == "offers" and args.action == "upload":
+            from infra.offers_cli import upload
+
+            return upload(args.file, args.pool, args.api, args.key)
+        if args.command == "offers":
+            import os
+
+            from infra.offers_cli import webhook_keys
+
+            if args.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+            return webhook_keys(args.shop, args.secret_arn)
         if args.command == "shops":
             config = apply_config(args.file, args.table)
             _say(f"stored shop {config.shop.id} in {args.table}")

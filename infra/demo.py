@@ -188,6 +188,25 @@ class Demo:
         _show_messages(
             self, fay, "Fay (her welcome took the day's slot; the cart reminder waits for tomorrow)", PACED_SECRET
         )
+        self._checkout(carla, boots)
+
+    def _checkout(self, user: str, product: dict[str, Any]) -> None:
+        """The shop's checkout checks the code of the customer's cart offer, she orders with it, it checks again."""
+        offered = [m for m in _messages(self, user)["messages"] if m["template"] == "cart_offer"]
+        code = offered[0]["details"].get("offer_code") if offered else None
+        if not code:
+            self.out("   (no cart offer was sent, so there is no code to check)")
+            return
+        self.step(11, f"Fast shop: the checkout checks Carla's code {code}; she orders with it; it checks again")
+        self._check_code(code)
+        order = {"order_id": f"o-{code[-4:]}", "revenue": 80.91, "coupon": code, "products": [product]}
+        self.send("/v1/track", _track("Order Completed", order, userId=user), key=FAST_KEY)
+        self._check_code(code)
+
+    def _check_code(self, code: str) -> None:
+        status, body = self.request("GET", f"/v1/offers/{code}", key=FAST_SECRET)
+        keep = ("status", "customer", "percent", "expires_at", "order_id")
+        self.out(f"   GET /v1/offers/{code} -> {status} {json.dumps({k: body.get(k) for k in keep})}")
 
     # ------------------------------------------------------------ the story
     def run(self) -> dict[str, float]:

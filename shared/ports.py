@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from shared.adapters.channels import ChannelProvider
     from shared.adapters.contacts import ContactRecord
     from shared.adapters.customers import StoredCustomer
+    from shared.adapters.offers import IssuedOffer
     from shared.adapters.phone_index import PhoneChannel, PhoneOwner
     from shared.adapters.queue import FifoEntry
     from shared.adapters.shops import ShopKey
@@ -110,6 +111,28 @@ class Contacts(Protocol):
 
     def save(self, record: ContactRecord, log: ContactLog, now: datetime, keep: timedelta) -> None:
         """Write ``log`` over ``record``, kept at least ``keep``; ContactConflictError if it changed since read."""
+        ...
+
+
+class Offers(Protocol):
+    """Offer codes handed out (so a checkout can check them) and the pools of codes shops upload."""
+
+    def find(self, shop_id: str, code: str) -> IssuedOffer | None: ...
+
+    def issue(self, offer: IssuedOffer) -> None:
+        """Record ``offer`` handed out (again by the same message: harmless); ValueError if another message has it."""
+        ...
+
+    def redeem(self, shop_id: str, code: str, customer: str, order_id: str, at: datetime) -> bool:
+        """Record the first order that used ``code``; False if nudge never handed it out or it was used before."""
+        ...
+
+    def upload(self, shop_id: str, pool: str, codes: Sequence[str]) -> int: ...
+
+    def available(self, shop_id: str, pool: str) -> int: ...
+
+    def claim(self, pool: str, offer: IssuedOffer) -> IssuedOffer:
+        """A code of ``pool`` handed out for ``offer``'s message (the same one on a redelivery); PoolEmptyError."""
         ...
 
 

@@ -33,6 +33,9 @@ def record_handler(record: SQSRecord, consumer: OutboxConsumer) -> None:
         channel=delivery.channel or "none",
         outcome=delivery.status,
     )
+    if delivery.reason == "offer_pool_empty":  # the OfferPoolEmpty alarm (template.yaml) pages the shop's operator
+        count("OfferPoolEmpty")
+        logger.error("offer code pool empty", extra={"shop": delivery.message.shop_id, "details": delivery.details})
     logger.info(
         "delivery",
         extra={

@@ -17,6 +17,7 @@ def on_aws(
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
+    from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
     from shared.adapters.queue import FifoQueue, StandardQueue
     from shared.adapters.shops import ShopDirectory
@@ -29,6 +30,7 @@ def on_aws(
         shops=ShopDirectory(settings.shops_table),
         ledger=SendLedger(settings.customers_table),
         contacts=ContactStore(settings.customers_table),
+        offers=OfferStore(settings.customers_table),
         phones=PhoneIndex(settings.customers_table),
         inbox=InboxStore(settings.customers_table),
         events=FifoQueue(settings.events_queue_url),

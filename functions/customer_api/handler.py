@@ -1,4 +1,5 @@
-"""Support read API with a shop secret key: a customer's state, and every message nudge sent or held back."""
+"""Support API with a shop secret key: a customer's state, every message nudge sent or held back, and the offer codes
+a checkout checks (and the pools of codes the shop uploads)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from shared.adapters.customers import UnloadableStateError
 from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
 from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
+from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
 from shared.wiring import Built
 
@@ -34,6 +36,15 @@ def ledger() -> Ledger:
     return wiring.ledger
 
 
+def offers() -> OfferDesk:
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.offers
+
+
+def shop() -> str:
+    return reader().shop_for(app.current_event.headers.get("authorization"))
+
+
 @app.get("/v1/customers/<customer_id>")
 def get_customer(customer_id: str) -> dict[str, Any]:
     shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
@@ -49,7 +60,36 @@ def get_customer_messages(customer_id: str) -> dict[str, Any]:
     record = reader().find(shop_id, customer_id)
     if record is None:
         raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
-    return messages_view(record, customer_id, ledger().list(shop_id, record.key))
+    view = messages_view(record, customer_id, ledger().list(shop_id, record.key))
+    for message in view["messages"]:  # each offer code with its state now, as the checkout would see it
+        if code := message["details"].get("offer_code"):
+            message["offer"] = offers().lookup(shop_id, code)
+    return view
+
+
+@app.get("/v1/offers/<code>")
+def get_offer(code: str) -> dict[str, Any]:
+    return offers().lookup(shop(), code)
+
+
+@app.post("/v1/offers/pools/<pool>")
+def post_pool(pool: str) -> dict[str, Any]:
+    shop_id = shop()
+    try:
+        body = app.current_event.json_body
+    except ValueError as error:
+        raise UploadError([{"field": "body", "rule": f"must be JSON: {error}"}]) from error
+    return offers().upload(shop_id, pool, body)
+
+
+@app.get("/v1/offers/pools/<pool>")
+def get_pool(pool: str) -> dict[str, Any]:
+    return offers().pool(shop(), pool)
+
+
+@app.exception_handler(UploadError)  # type: ignore[untyped-decorator]
+def refused_upload(error: UploadError) -> Response[dict[str, Any]]:
+    return Response(400, content_types.APPLICATION_JSON, {"message": str(error), "errors": error.errors})
 
 
 @app.exception_handler(AccessDeniedError)  # type: ignore[untyped-decorator]

@@ -7,24 +7,30 @@ from dataclasses import dataclass
 from functions.customer_api.settings import CustomerApiSettings
 from shared.ports import Ledger
 from shared.service.customers import CustomerReader
+from shared.service.offers import OfferDesk
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerApiWiring:
-    """The customer reader (keys, merge pointers) and the send ledger."""
+    """The customer reader (keys, merge pointers), the send ledger and the offer codes."""
 
     reader: CustomerReader
     ledger: Ledger
+    offers: OfferDesk
 
 
 def on_aws(settings: CustomerApiSettings) -> CustomerApiWiring:
-    """The customers and shops tables, as the template names them."""
+    """The customers and shops tables, as the template names them, and the wall clock."""
+    from shared import clock
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
+    from shared.adapters.offers import OfferStore
     from shared.adapters.shops import ShopDirectory
 
-    reader = CustomerReader(CustomerStore(settings.customers_table), ShopDirectory(settings.shops_table))
-    return CustomerApiWiring(reader, SendLedger(settings.customers_table))
+    shops = ShopDirectory(settings.shops_table)
+    reader = CustomerReader(CustomerStore(settings.customers_table), shops)
+    offers = OfferDesk(OfferStore(settings.customers_table), shops, clock.now)
+    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers)
 
 
 def from_environment() -> CustomerApiWiring:

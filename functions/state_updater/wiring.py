@@ -24,6 +24,7 @@ def on_aws(
     """DynamoDB, SQS and Step Functions, as the template names them; ``timers`` replaces Step Functions
     (``nudge simulate --emulator moto`` keeps its timers in virtual time)."""
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.offers import OfferStore
     from shared.adapters.queue import FifoQueue, StandardQueue
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
@@ -35,6 +36,7 @@ def on_aws(
         clock,
         timers if timers is not None else StepFunctionsTimers(settings.timer_state_machine_arn),
         StandardQueue(settings.outbox_queue_url),
+        OfferStore(settings.customers_table),
     )
     return StateUpdaterWiring(updater, settings.events_max_receives)
 

@@ -17,6 +17,7 @@ from infra.memory.stores import (
     MemoryCustomers,
     MemoryInbox,
     MemoryLedger,
+    MemoryOffers,
     MemoryPhoneBook,
     MemoryShops,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "MemoryCustomers",
     "MemoryInbox",
     "MemoryLedger",
+    "MemoryOffers",
     "MemoryPhoneBook",
     "MemoryQueue",
     "MemoryShops",

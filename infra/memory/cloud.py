@@ -29,6 +29,7 @@ from infra.memory.stores import (
     MemoryCustomers,
     MemoryInbox,
     MemoryLedger,
+    MemoryOffers,
     MemoryPhoneBook,
     MemoryShops,
 )
@@ -140,6 +141,7 @@ class MemoryCloud:
         self.customers = MemoryCustomers()
         self.ledger = MemoryLedger()
         self.contacts = MemoryContacts()
+        self.offers = MemoryOffers()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
@@ -190,7 +192,9 @@ class MemoryCloud:
     def state_updater_wiring(self) -> StateUpdaterWiring:
         from shared.service.updater import StateUpdater
 
-        updater = StateUpdater(self.customers, self.shops, self.events_dlq, self.clock, self.timers, self.outbox)
+        updater = StateUpdater(
+            self.customers, self.shops, self.events_dlq, self.clock, self.timers, self.outbox, self.offers
+        )
         return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
 
     def channel_router_wiring(self) -> Any:
@@ -202,6 +206,7 @@ class MemoryCloud:
             shops=self.shops,
             ledger=self.ledger,
             contacts=self.contacts,
+            offers=self.offers,
             phones=self.phones,
             inbox=self.inbox,
             events=self.events,
@@ -216,8 +221,10 @@ class MemoryCloud:
 
     def customer_api_wiring(self) -> CustomerApiWiring:
         from shared.service.customers import CustomerReader
+        from shared.service.offers import OfferDesk
 
-        return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger)
+        offers = OfferDesk(self.offers, self.shops, self.clock)
+        return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers)
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.public import InboxApi, Unsubscribe

@@ -10,6 +10,7 @@ rather than compressed (``docz``) while it is too small to reach the item limit 
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ from shared.adapters.ledger import (
     newest_first,
     start_request,
 )
+from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import ContactLog
@@ -298,6 +300,65 @@ class MemoryContacts:
             if current != record.version:
                 raise ContactConflictError(pk)
             self.items[pk] = request["Item"]
+
+
+class MemoryOffers:
+    """Handed-out codes and code pools, with the DynamoDB adapter's conditions: a code goes to one message, a message
+    gets one code, a code handed out is never handed out again, free codes are taken in key order (as the table's
+    Query returns them) and the first order that used a code is the one on record."""
+
+    def __init__(self) -> None:
+        self.offers: dict[tuple[str, str], IssuedOffer] = {}
+        self.free: dict[tuple[str, str], list[str]] = {}  # (shop, pool) -> free codes, sorted
+        self.claims: dict[tuple[str, str, str], str] = {}  # (shop, pool, message) -> code
+        self._lock = threading.Lock()
+
+    def find(self, shop_id: str, code: str) -> IssuedOffer | None:
+        return self.offers.get((shop_id, code))
+
+    def issue(self, offer: IssuedOffer) -> None:
+        with self._lock:
+            held = self.offers.get((offer.shop_id, offer.code))
+            if held is not None and held.message_id != offer.message_id:
+                raise ValueError(f"offer code {offer.code!r} was handed out by another message")
+            self.offers[(offer.shop_id, offer.code)] = offer
+
+    def redeem(self, shop_id: str, code: str, customer: str, order_id: str, at: datetime) -> bool:
+        with self._lock:
+            held = self.offers.get((shop_id, code))
+            if held is None or held.redeemed_at is not None:
+                return False
+            update = {"redeemed_at": at, "order_id": order_id, "redeemed_by": customer}
+            self.offers[(shop_id, code)] = held.model_copy(update=update)
+            return True
+
+    def upload(self, shop_id: str, pool: str, codes: Sequence[str]) -> int:
+        with self._lock:
+            free = self.free.setdefault((shop_id, pool), [])
+            for code in codes:
+                index = bisect.bisect_left(free, code)
+                if index == len(free) or free[index] != code:
+                    free.insert(index, code)
+        return len(codes)
+
+    def available(self, shop_id: str, pool: str) -> int:
+        return len(self.free.get((shop_id, pool), []))
+
+    def claim(self, pool: str, offer: IssuedOffer) -> IssuedOffer:
+        with self._lock:
+            held = self.claims.get((offer.shop_id, pool, offer.message_id))
+            if held is not None:
+                return self.offers[(offer.shop_id, held)]
+            free = self.free.get((offer.shop_id, pool), [])
+            while free:
+                code = free.pop(0)
+                if (offer.shop_id, code) in self.offers:
+                    continue  # handed out before (uploaded again): never again
+                taken = offer.model_copy(update={"code": code, "pool": pool})
+                self.claims[(offer.shop_id, pool, offer.message_id)] = code
+                self.offers[(offer.shop_id, code)] = taken
+                return taken
+            raise PoolEmptyError(pool)
 
 
 class MemoryPhoneBook:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from shared.core import journeys
 from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect, Send
+from shared.models.effects import Effect, RedeemOffer, Send
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.segment import (
     Alias,
@@ -117,6 +117,9 @@ def decide(
     if isinstance(event, SegmentEvent):
         _apply(current, event, config)
         outcome = journeys.on_event(current, event, now, config, customer_of(current, event))
+        redeemed = _redemption(event, customer_of(current, event))
+        if redeemed is not None:
+            outcome.effects.append(redeemed)
     elif isinstance(event, TimerEvent):
         outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
     else:
@@ -124,6 +127,18 @@ def decide(
         # do not react to it: consent is checked again at send time.
         return Decision(state=current, notes=apply_feedback(current, event))
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
+
+
+def _redemption(event: SegmentEvent, customer: str) -> RedeemOffer | None:
+    """An ``Order Completed`` with a ``coupon``: the offer code it used, to be recorded redeemed."""
+    message = event.message
+    if not (isinstance(message, OrderTrack) and message.event == "Order Completed" and message.properties.coupon):
+        return None
+    order = message.properties
+    order_id = order.order_id or f"at-{event.occurred_at.isoformat()}"
+    return RedeemOffer(
+        shop_id=event.shop_id, code=order.coupon, customer=customer, order_id=order_id, at=event.occurred_at
+    )
 
 
 def _copy(state: CustomerState | None) -> CustomerState:

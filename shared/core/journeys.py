@@ -36,7 +36,7 @@ from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import SegmentEvent, TimerEvent
 from shared.models.journeys import Condition, EventMatch, Journey, JourneyStep
-from shared.models.messages import OutboxMessage
+from shared.models.messages import OFFER_CODE_PLACEHOLDER, OutboxMessage
 from shared.models.segment import Identify, TrackCall
 from shared.models.state import (
     DEFAULT_CART,
@@ -590,9 +590,22 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
     variables.update(_order_variables(run.state, journey, instance))
     code = ""
     if step.offer is not None:
-        code = offer_code(step.offer.prefix, run.shop_id, run.customer, instance, instance.step)
         expires = _second(due + step.offer.valid_for)
-        variables["offer"] = {"code": code, "percent": step.offer.percent, "expires_at": _iso(expires)}
+        offer: dict[str, Any] = {"percent": step.offer.percent, "expires_at": _iso(expires)}
+        source = run.config.offers.get(step.offer.prefix)
+        if source is not None and source.static is not None:
+            code = source.static
+            offer["source"] = "static"
+        elif source is not None and source.pool is not None:
+            code = OFFER_CODE_PLACEHOLDER  # the router takes one from the pool when the message goes out
+            offer["pool"] = source.pool
+        elif source is not None and source.webhook is not None:
+            code = offer_code(step.offer.prefix, run.shop_id, run.customer, instance, instance.step)
+            offer["source"] = "webhook"  # the router registers it with the shop before the message goes out
+            offer["prefix"] = step.offer.prefix
+        else:
+            code = offer_code(step.offer.prefix, run.shop_id, run.customer, instance, instance.step)
+        variables["offer"] = {"code": code, **offer}
     if step.deep_link is not None:
         fields = {
             "offer_code": code,

@@ -11,13 +11,22 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.models.channels import EmailSettings, InAppSettings, PushSettings, SmsSettings, WhatsAppSettings
+from shared.models.channels import (
+    EmailSettings,
+    HttpsUrl,
+    InAppSettings,
+    PushSettings,
+    SmsSettings,
+    WhatsAppSettings,
+)
 from shared.models.content import TemplateSettings
 from shared.models.journeys import Journeys
 from shared.models.vocabulary import CHANNELS as CHANNELS
 from shared.models.vocabulary import KEY_HASH_PREFIX as KEY_HASH_PREFIX
 from shared.models.vocabulary import Channel as Channel
 from shared.models.vocabulary import KeyKind as KeyKind
+from shared.models.vocabulary import OfferCode as OfferCode
+from shared.models.vocabulary import PoolName as PoolName
 from shared.models.vocabulary import TimeZoneName as TimeZoneName
 from shared.models.vocabulary import hash_key as hash_key
 
@@ -180,6 +189,28 @@ class ContactPolicy(_Strict):
         return max((cap.per for cap in self.caps), default=timedelta(0))
 
 
+class OfferSource(_Strict):
+    """Where the codes of one offer (named by its ``prefix`` in the journey step) come from: one ``static`` code the
+    shop's checkout already honours; a ``pool`` of codes the shop uploaded, each handed out once; or codes nudge makes
+    and registers with the shop's ``webhook`` first. An offer the shop does not list gets codes nudge makes (prefix +
+    10 characters), which ``GET /v1/offers/{code}`` confirms."""
+
+    static: OfferCode | None = None
+    pool: PoolName | None = None
+    webhook: HttpsUrl | None = Field(
+        default=None,
+        description="nudge makes the code and registers it here (signed POST) before the message carrying it goes out",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if sum(source is not None for source in (self.static, self.pool, self.webhook)) != 1:
+            raise ValueError(
+                "give exactly one of static (a code), pool (the name of an uploaded pool) or webhook (an https URL)"
+            )
+        return self
+
+
 # What the router needs under ``channels:`` to send on a channel, for messages that say what is missing.
 PROVIDER_SETTINGS: dict[Channel, str] = {
     "push": "channels.push.platform_applications (an SNS platform application ARN per platform)",
@@ -198,6 +229,13 @@ class ShopConfig(_Strict):
     journeys: Journeys = Field(default_factory=dict, description="journey name -> journey (presets applied)")
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
+    offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
+        default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"
+    )
+
+    def static_offer(self, code: str) -> tuple[str, OfferSource] | None:
+        """The offer whose static code is ``code``: (prefix, source), or None."""
+        return next(((prefix, source) for prefix, source in self.offers.items() if source.static == code), None)
 
     @model_validator(mode="after")
     def _best_time_within_deferral(self) -> Self:

@@ -1,9 +1,11 @@
 """Effects: what a decision asks the world to do. The core returns them; the updater carries them out.
 
-The updater carries out the effects before it saves the new state; both effects are idempotent (a timer's
+The updater carries out the effects before it saves the new state; every effect is idempotent (a timer's
 execution name and an outbox message's id are deterministic), so deciding the event again after a lost save or a
 crash repeats them harmlessly, where saving first could lose them for good.
 """
+
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,4 +29,17 @@ class Send(BaseModel):
     message: OutboxMessage
 
 
-type Effect = StartTimer | Send
+class RedeemOffer(BaseModel):
+    """An order used ``code``: if it is an offer code nudge handed out, record it redeemed (once; the first order
+    wins). Any other coupon (the shop's own) changes nothing."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    code: str
+    customer: str
+    order_id: str
+    at: datetime
+
+
+type Effect = StartTimer | Send | RedeemOffer

@@ -15,6 +15,7 @@ from shared.models.vocabulary import Channel
 # except ``deferred`` (a time rule holds the message back; it goes out again later).
 LedgerStatus = Literal["pending", "deferred", "sent", "suppressed", "failed"]
 FINAL_STATUSES: frozenset[LedgerStatus] = frozenset({"sent", "suppressed", "failed"})
+OFFER_CODE_PLACEHOLDER = "{offer_code}"  # a pool's code, in a message's offer and deep link until the router takes one
 AttemptOutcome = Literal["sent", "permanent_failure", "transient_failure", "skipped"]
 
 

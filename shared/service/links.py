@@ -61,6 +61,11 @@ class Links:
         self._base = public_base_url.rstrip("/")
         self._signing_keys = signing_keys
 
+    @property
+    def signing_keys(self) -> Callable[[], Sequence[bytes]]:
+        """The deployment's signing keys, newest first (webhook keys derive from them too)."""
+        return self._signing_keys
+
     def for_message(self, message: OutboxMessage, config: ShopConfig, channel: Channel) -> Mapping[str, str]:
         """Template context additions for ``message`` on ``channel``: the unsubscribe URL of a marketing email."""
         if channel != "email":

@@ -20,7 +20,7 @@ from shared.adapters.ledger import LedgerConflictError
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
 from shared.models.nudge_events import FeedbackEvent, TimerEvent
-from shared.ports import Contacts, CustomerRecords, EventQueue, Inbox, Ledger, Outbox, PhoneBook, Shops, Timers
+from shared.ports import Contacts, CustomerRecords, EventQueue, Inbox, Ledger, Offers, Outbox, PhoneBook, Shops, Timers
 from shared.service.links import Links
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
 
@@ -117,6 +117,7 @@ def assemble_consumer(
     shops: Shops,
     ledger: Ledger,
     contacts: Contacts,
+    offers: Offers,
     phones: PhoneBook,
     inbox: Inbox,
     events: EventQueue,
@@ -127,9 +128,11 @@ def assemble_consumer(
     clock: Callable[[], datetime],
     max_receives: int,
     provider_clients: Mapping[Channel, Any] | None = None,
+    post: Callable[[str, bytes, dict[str, str]], int] | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
-    one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients."""
+    one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
+    ``post`` the HTTP client of offer webhooks."""
     from shared.adapters.channels import providers_for
     from shared.service.feedback_events import feedback_entry
 
@@ -139,5 +142,10 @@ def assemble_consumer(
     def feedback(event: FeedbackEvent) -> None:
         events.send([feedback_entry(event)])
 
-    router = ChannelRouter(customers, shops, ledger, providers, links.for_message, clock, feedback, phones, contacts)
+    from shared.service.webhooks import OfferWebhooks
+
+    webhooks = OfferWebhooks(links.signing_keys, post) if post is not None else OfferWebhooks(links.signing_keys)
+    router = ChannelRouter(
+        customers, shops, ledger, providers, links.for_message, clock, feedback, phones, contacts, offers, webhooks
+    )
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers)

@@ -14,18 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shared.adapters.channels import ChannelProvider
 from shared.adapters.contacts import ContactConflictError
 from shared.adapters.customers import MergeChainError
 from shared.adapters.ledger import LedgerConflictError
+from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.content.errors import ContentError
 from shared.core.policy import Ask, ContactLog, Verdict, admit, best_moment, defer
 from shared.core.routing import Routing, customer_zone, reopens_at, route
 from shared.models.channels import PushPlatform, SendContext
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import (
+    OFFER_CODE_PLACEHOLDER,
     Address,
     Attempt,
     AttemptOutcome,
@@ -37,7 +39,10 @@ from shared.models.messages import (
 )
 from shared.models.nudge_events import FeedbackEvent
 from shared.models.state import CustomerState
-from shared.ports import Contacts, CustomerRecords, Ledger, PhoneBook, Shops
+from shared.ports import Contacts, CustomerRecords, Ledger, Offers, PhoneBook, Shops
+
+if TYPE_CHECKING:
+    from shared.service.webhooks import OfferWebhooks
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
 CONTACT_ATTEMPTS = 5  # reads of a contact log another router keeps writing, before SQS retries the message later
@@ -58,6 +63,7 @@ class Delivery:
     title: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     retry_at: datetime | None = None  # a deferred message goes out again then
+    details: dict[str, object] = field(default_factory=dict)
 
 
 ProvidersFor = Callable[[ShopConfig], Mapping[Channel, ChannelProvider]]
@@ -78,7 +84,11 @@ class ChannelRouter:
         feedback: Callable[[FeedbackEvent], None] | None = None,
         phones: PhoneBook | None = None,
         contacts: Contacts | None = None,
+        offers: Offers | None = None,
+        webhooks: OfferWebhooks | None = None,
     ) -> None:
+        self._offers = offers
+        self._webhooks = webhooks
         self._phones = phones
         self._contacts = contacts
         self._feedback = feedback or (lambda event: None)
@@ -127,6 +137,11 @@ class ChannelRouter:
             # From the first channel the caps admit on (a channel's own cap may have refused those before it).
             admitted = next(index for index, a in enumerate(candidates) if a.channel == verdict.channel)
             candidates = candidates[admitted:]
+        if "offer" in message.variables and self._offers is not None:
+            prepared = self._prepare_offer(message, config, customer, now, attempts)
+            if isinstance(prepared, Delivery):
+                return prepared
+            message = prepared
         providers = self._providers_for(config)
         previous: Channel | None = None
         for address in candidates:
@@ -161,6 +176,7 @@ class ChannelRouter:
             details = {
                 **receipt.details,
                 **({"provider_message_id": receipt.provider_message_id} if receipt.provider_message_id else {}),
+                **({"offer_code": offer["code"]} if isinstance(offer := message.variables.get("offer"), dict) else {}),
             }
             self._ledger.close(
                 message,
@@ -218,6 +234,84 @@ class ChannelRouter:
             self._with_log(message, config, customer, now, lambda log: _forget(log, message.message_id))
         self._ledger.close(message, status, now, reason=reason, attempts=attempts, details={"skipped": skipped})
         return Delivery(message, status, reason=reason, attempts=attempts)
+
+    # ---------------------------------------------------------------- offer codes
+    def _prepare_offer(
+        self, message: OutboxMessage, config: ShopConfig, customer: str, now: datetime, attempts: list[Attempt]
+    ) -> OutboxMessage | Delivery:
+        """The message with its offer code known to the checkout: a pool's code taken for it, or the code nudge made
+        recorded; a message whose offer expired, or whose pool is empty, is dropped with that reason instead."""
+        assert self._offers is not None
+        offer = dict(message.variables["offer"])
+        expires = datetime.fromisoformat(offer["expires_at"])
+        if expires <= now:
+            return self._drop(message, "offer_expired", now, attempts, {"offer_expired_at": offer["expires_at"]})
+        if offer.get("source") == "static":
+            return message  # the shop's own code: its checkout knows it
+        issued = IssuedOffer(
+            shop_id=message.shop_id,
+            code=offer["code"],
+            customer=customer,
+            message_id=message.message_id,
+            journey=message.journey,
+            percent=offer["percent"],
+            expires_at=expires,
+            issued_at=now,
+        )
+        if offer.get("source") == "webhook":
+            return self._announce(message, config, issued, offer.get("prefix", ""), now, attempts)
+        pool = offer.get("pool")
+        if pool is None:
+            self._offers.issue(issued)
+            return message
+        try:
+            taken = self._offers.claim(pool, issued)
+        except PoolEmptyError:
+            return self._drop(message, "offer_pool_empty", now, attempts, {"pool": pool})
+        variables = {**message.variables, "offer": {**offer, "code": taken.code}}
+        if isinstance(link := variables.get("deep_link"), str):
+            variables["deep_link"] = link.replace(OFFER_CODE_PLACEHOLDER, taken.code)
+        return message.model_copy(update={"variables": variables})
+
+    def _announce(
+        self,
+        message: OutboxMessage,
+        config: ShopConfig,
+        issued: IssuedOffer,
+        prefix: str,
+        now: datetime,
+        attempts: list[Attempt],
+    ) -> OutboxMessage | Delivery:
+        """Register the code with the shop's system before the message goes (once: an acknowledged code is on
+        record); a refusal drops the message, no answer leaves it for SQS to bring back (TransientDeliveryError)."""
+        assert self._offers is not None
+        held = self._offers.find(issued.shop_id, issued.code)
+        if held is not None and held.acknowledged_at is not None:
+            return message
+        source = config.offers.get(prefix)
+        if source is None or source.webhook is None or self._webhooks is None:
+            return self._drop(message, "offer_webhook_not_configured", now, attempts, {"prefix": prefix})
+        try:
+            self._webhooks.announce(source.webhook, issued, now)
+        except PermanentDeliveryError as error:
+            return self._drop(message, error.reason, now, attempts, {"offer_code": issued.code})
+        except TransientDeliveryError as error:  # support sees why it waits; SQS brings it back with backoff
+            details = {"offer_code": issued.code}
+            self._ledger.close(message, "pending", now, reason=error.reason, attempts=attempts, details=details)
+            raise
+        self._offers.issue(issued.model_copy(update={"acknowledged_at": now}))
+        return message
+
+    def _drop(
+        self,
+        message: OutboxMessage,
+        reason: str,
+        now: datetime,
+        attempts: list[Attempt],
+        details: dict[str, object],
+    ) -> Delivery:
+        self._ledger.close(message, "suppressed", now, reason=reason, attempts=attempts, details=details)
+        return Delivery(message, "suppressed", reason=reason, attempts=attempts, details=details)
 
     # ---------------------------------------------------------------- contact policy
     def _defer(

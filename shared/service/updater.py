@@ -24,10 +24,10 @@ from shared.adapters.customers import (
 from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.models.config import ShopConfig
-from shared.models.effects import Effect, Send, StartTimer
+from shared.models.effects import Effect, RedeemOffer, Send, StartTimer
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
-from shared.ports import CustomerRecords, EventQueue, Outbox, Shops, Timers
+from shared.ports import CustomerRecords, EventQueue, Offers, Outbox, Shops, Timers
 
 
 @cache
@@ -83,7 +83,9 @@ class StateUpdater:
         clock: Callable[[], datetime],
         timers: Timers | None = None,
         outbox: Outbox | None = None,
+        offers: Offers | None = None,
     ) -> None:
+        self._offers = offers
         self._store = store
         self._shops = shops
         self._dead_letters = dead_letters
@@ -292,6 +294,10 @@ class StateUpdater:
             if self._outbox is None:
                 raise RuntimeError("a decision sent a message, but this updater has no outbox")
             self._outbox.send_many(sends)
+        for effect in effects:
+            if isinstance(effect, RedeemOffer) and self._offers is not None:
+                # A coupon nudge never handed out (the shop's own) is refused by the store's condition: nothing to do.
+                self._offers.redeem(effect.shop_id, effect.code, effect.customer, effect.order_id, effect.at)
 
 
 def _retried[T](attempt: Callable[[], T]) -> T:

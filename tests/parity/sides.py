@@ -81,6 +81,7 @@ class Side:
     customers: Any
     ledger: Any
     contacts: Any
+    offers: Any
     shops: Any
     phones: Any
     inbox: Any
@@ -103,6 +104,7 @@ def moto_side(deployment: Deployment) -> Side:
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
+    from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
@@ -166,6 +168,7 @@ def moto_side(deployment: Deployment) -> Side:
         customers=CustomerStore(table),
         ledger=SendLedger(table),
         contacts=ContactStore(table),
+        offers=OfferStore(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
         inbox=InboxStore(table),
@@ -219,6 +222,7 @@ def memory_side(start: datetime) -> Side:
         customers=cloud.customers,
         ledger=cloud.ledger,
         contacts=cloud.contacts,
+        offers=cloud.offers,
         shops=cloud.shops,
         phones=cloud.phones,
         inbox=cloud.inbox,

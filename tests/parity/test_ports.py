@@ -29,6 +29,7 @@ from shared.adapters.customers import (
     VersionConflictError,
 )
 from shared.adapters.ledger import LedgerConflictError
+from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.queue import FifoEntry
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import Contact, ContactLog, Hold
@@ -894,3 +895,70 @@ def test_a_contact_log_written_since_it_was_read_refuses_the_older_writer(side):
     both = ContactLog(sends=(*current.log.sends, Contact("m2", T0, "push", 50)))
     side.contacts.save(current, both, T0, timedelta(days=1))
     assert side.contacts.load("demo", customer).version == 2
+
+
+# ---------------------------------------------------------------- offer codes
+
+
+def issued(code: str, message_id: str | None = None, customer: str = "u:ada") -> IssuedOffer:
+    return IssuedOffer(
+        shop_id="demo",
+        code=code,
+        customer=customer,
+        message_id=message_id or unique("msg"),
+        journey="cart_abandonment",
+        percent=10,
+        expires_at=T0 + timedelta(days=2),
+        issued_at=T0,
+    )
+
+
+def test_a_handed_out_code_is_found_and_belongs_to_its_message_only(side):
+    offer = issued(unique("CART").upper())
+    assert side.offers.find("demo", offer.code) is None
+
+    side.offers.issue(offer)
+    side.offers.issue(offer)  # the same message again (a redelivery): harmless
+
+    assert side.offers.find("demo", offer.code) == offer
+    with pytest.raises(ValueError, match="another message"):
+        side.offers.issue(issued(offer.code))
+
+
+def test_the_first_order_that_used_a_code_is_the_one_on_record(side):
+    offer = issued(unique("CART").upper())
+    side.offers.issue(offer)
+
+    assert side.offers.redeem("demo", offer.code, "u:ada", "o-1", T0 + timedelta(hours=1))
+    assert not side.offers.redeem("demo", offer.code, "u:bob", "o-2", T0 + timedelta(hours=2))
+    assert not side.offers.redeem("demo", unique("SHOPS-OWN"), "u:ada", "o-3", T0)  # not a code nudge handed out
+
+    found = side.offers.find("demo", offer.code)
+    assert (found.order_id, found.redeemed_by, found.status(T0)) == ("o-1", "u:ada", "redeemed")
+
+
+def test_a_pool_hands_each_code_out_once_in_key_order_and_a_message_keeps_its_code(side):
+    pool = unique("pool")
+    codes = [f"{pool}-C", f"{pool}-A", f"{pool}-B"]
+    assert side.offers.upload("demo", pool, codes) == 3
+    assert side.offers.available("demo", pool) == 3
+
+    first = side.offers.claim(pool, issued("", "m1"))
+    again = side.offers.claim(pool, issued("", "m1"))  # the same message, redelivered
+    second = side.offers.claim(pool, issued("", "m2"))
+
+    assert (first.code, again.code, second.code) == (f"{pool}-A", f"{pool}-A", f"{pool}-B")
+    assert (first.pool, side.offers.find("demo", first.code).message_id) == (pool, "m1")
+    assert side.offers.available("demo", pool) == 1
+
+
+def test_an_empty_pool_says_so_and_a_code_uploaded_again_is_not_handed_out_twice(side):
+    pool = unique("pool")
+    side.offers.upload("demo", pool, [f"{pool}-A"])
+    side.offers.claim(pool, issued("", "m1"))
+
+    side.offers.upload("demo", pool, [f"{pool}-A"])  # the shop uploads its list again
+
+    with pytest.raises(PoolEmptyError):
+        side.offers.claim(pool, issued("", "m2"))
+    assert side.offers.available("demo", pool) == 0

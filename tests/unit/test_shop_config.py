@@ -86,3 +86,27 @@ def test_every_preferred_or_step_channel_without_provider_settings_is_warned_wit
 
 def test_a_shop_that_can_send_on_every_channel_it_names_has_no_warnings():
     assert ShopConfig.from_yaml_file(Path(__file__).parents[2] / "events" / "demo-shop.yaml").channel_warnings() == []
+
+
+@pytest.mark.parametrize(
+    ("offers", "path", "rule"),
+    [
+        ("{CART: {static: CART10, pool: cart}}", "offers.CART", "exactly one of static"),
+        ("{CART: {pool: cart, webhook: 'https://shop.example/c'}}", "offers.CART", "exactly one of static"),
+        ("{CART: {}}", "offers.CART", "exactly one of static"),
+        ("{CART: {static: 'ten off'}}", "offers.CART.static", "should match pattern"),
+        ("{CART: {pool: Cart Codes}}", "offers.CART.pool", "should match pattern"),
+        ("{cart: {pool: cart}}", "offers.cart.[key]", "should match pattern"),
+        ("{CART: {webhook: 'http://shop.example/codes'}}", "offers.CART.webhook", "must be an ASCII https:// URL"),
+    ],
+)
+def test_an_offer_source_that_cannot_work_is_reported_with_its_path(offers, path, rule):
+    found = errors_of(BASE + f"offers: {offers}\n")
+    assert any(where == path and rule in message for where, message in found), found
+
+
+def test_offers_name_a_static_code_or_a_pool_per_offer_prefix():
+    config = ShopConfig.from_yaml(BASE + "offers: {CART: {static: CART10}, WELCOME: {pool: welcome-codes}}\n")
+    assert config.static_offer("CART10") == ("CART", config.offers["CART"])
+    assert config.static_offer("WELCOME10") is None
+    assert config.offers["WELCOME"].pool == "welcome-codes"

@@ -15,6 +15,7 @@ from shared.core.tokens import (
     verify_inbox_token,
     verify_unsubscribe_token,
 )
+from shared.core.webhooks import signature_header, verify, webhook_key
 
 KEY = b"unsubscribe-key-2026-aaaaaaaaaaaa"
 OLD_KEY = b"unsubscribe-key-2025-bbbbbbbbbbbb"
@@ -152,3 +153,32 @@ def test_inbox_tokens_survive_a_key_rotation():
 
     assert verify_inbox_token([INBOX_KEY, OLD_KEY], "demo", "ada-42", old)
     assert not verify_inbox_token([INBOX_KEY], "demo", "ada-42", old)
+
+
+# ---------------------------------------------------------------- offer webhooks (Stripe-style signatures)
+
+
+def test_a_webhook_signature_verifies_with_the_shops_key_and_only_for_that_body():
+    key = webhook_key(b"deployment-key", "demo")
+    body = b'{"code":"CARTABC"}'
+    header = signature_header([key], body, 1_800_000_000)
+
+    assert verify(key, header, body, now=1_800_000_100)
+    assert not verify(key, header, b'{"code":"CARTXYZ"}', now=1_800_000_100)  # the body was changed
+    assert not verify(webhook_key(b"deployment-key", "other-shop"), header, body, now=1_800_000_100)
+    assert not verify(key, "v1=" + header.split("v1=")[1], body, now=1_800_000_100)  # no timestamp
+    assert not verify(key, "garbage", body, now=1_800_000_100)
+
+
+def test_a_captured_webhook_request_replayed_after_five_minutes_is_refused():
+    key = webhook_key(b"deployment-key", "demo")
+    header = signature_header([key], b"{}", 1_800_000_000)
+    assert verify(key, header, b"{}", now=1_800_000_300)
+    assert not verify(key, header, b"{}", now=1_800_000_301)
+    assert not verify(key, header, b"{}", now=1_799_999_699)  # from the future, beyond the tolerance
+
+
+def test_during_a_key_rotation_the_shops_previous_key_still_verifies():
+    new, old = webhook_key(b"new-deployment-key", "demo"), webhook_key(b"old-deployment-key", "demo")
+    header = signature_header([new, old], b"{}", 1_800_000_000)
+    assert verify(old, header, b"{}", now=1_800_000_000) and verify(new, header, b"{}", now=1_800_000_000)
