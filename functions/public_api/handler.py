@@ -11,6 +11,7 @@ from functions.public_api.wiring import PublicApiWiring, from_environment
 from shared import collector
 from shared.core.tokens import InvalidTokenError
 from shared.observability import add_count, correlate_request, logger, metrics, tracer
+from shared.service.decide import DecideRequestError, NoOfferDecisionsError
 from shared.service.paths import decode_path_parameters
 from shared.service.public import (
     PAGE_HEADERS,
@@ -72,6 +73,26 @@ def get_inbox(customer_id: str) -> dict[str, Any]:
 def mark_read(customer_id: str, message_id: str) -> dict[str, Any]:
     shop_id = inbox().shop_for(app.current_event.headers, customer_id)
     return inbox().mark_read(shop_id, customer_id, message_id)
+
+
+@app.post("/v1/offers/decide")
+def decide_offer() -> dict[str, Any]:
+    wiring: PublicApiWiring = app.context["wiring"]
+    try:
+        body = app.current_event.json_body
+    except ValueError as error:
+        raise DecideRequestError([{"field": "body", "rule": f"must be JSON: {error}"}]) from error
+    return wiring.decider.decide(app.current_event.headers, body)
+
+
+@app.exception_handler(DecideRequestError)  # type: ignore[untyped-decorator]
+def bad_decide_request(error: DecideRequestError) -> Response[dict[str, Any]]:
+    return Response(400, content_types.APPLICATION_JSON, {"message": str(error), "errors": error.errors})
+
+
+@app.exception_handler(NoOfferDecisionsError)  # type: ignore[untyped-decorator]
+def no_decisions(error: NoOfferDecisionsError) -> Response[dict[str, Any]]:
+    return Response(404, content_types.APPLICATION_JSON, {"message": str(error)})
 
 
 @app.exception_handler(InvalidTokenError)  # type: ignore[untyped-decorator]

@@ -7,27 +7,35 @@ from dataclasses import dataclass
 from functions.public_api.settings import PublicApiSettings
 from shared import clock as wall_clock
 from shared.ports import Clock
+from shared.service.decide import OfferDecider
 from shared.service.public import InboxApi, Unsubscribe
 
 
 @dataclass(frozen=True, slots=True)
 class PublicApiWiring:
-    """One-click unsubscribe and the in-app inbox."""
+    """One-click unsubscribe, the in-app inbox and the real-time offer decision."""
 
     unsubscribe: Unsubscribe
     inbox: InboxApi
+    decider: OfferDecider
 
 
 def on_aws(settings: PublicApiSettings, clock: Clock = wall_clock.now) -> PublicApiWiring:
     """The signing secret, the events FIFO queue, the shops and customers tables, as the template names them."""
     from shared.adapters.channels.inbox import InboxStore
+    from shared.adapters.customers import CustomerStore
+    from shared.adapters.offers import OfferStore
     from shared.adapters.queue import FifoQueue
     from shared.adapters.shops import ShopDirectory
     from shared.service.links import SigningSecret
 
+    shops, events = ShopDirectory(settings.shops_table), FifoQueue(settings.events_queue_url)
+    inbox = InboxApi(shops, InboxStore(settings.customers_table), clock)
+    customers, offers = CustomerStore(settings.customers_table), OfferStore(settings.customers_table)
     return PublicApiWiring(
-        Unsubscribe(SigningSecret(settings.signing_secret_arn), FifoQueue(settings.events_queue_url), clock),
-        InboxApi(ShopDirectory(settings.shops_table), InboxStore(settings.customers_table), clock),
+        Unsubscribe(SigningSecret(settings.signing_secret_arn), events, clock),
+        inbox,
+        OfferDecider(inbox.shop_for, shops, customers, offers, events, clock),
     )
 
 

@@ -51,6 +51,7 @@ def command_line(args: argparse.Namespace) -> str:
         "import_runs": 7,
         "core_customers": 1000,
         "batch_events": 2500,
+        "decide_calls": 400,
         "backtest_events": DEFAULT_BACKTEST_EVENTS,
         "backtest_shoppers": DEFAULT_BACKTEST_SHOPPERS,
     }
@@ -76,6 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--core-customers", type=int, default=1000, help="customers in the decision-core measurement (0: skip)"
     )
     parser.add_argument("--batch-events", type=int, default=2500, help="events in the one-batch measurement (0: skip)")
+    parser.add_argument(
+        "--decide-calls", type=int, default=400, help="offer decisions timed on the local stack (0: skip)"
+    )
     parser.add_argument(
         "--backtest-events",
         type=int,
@@ -120,6 +124,12 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
 
         with _stage(f"one batch: {args.batch_events} events through the ingest handler on the local stack", err):
             batch = measure_batch(config, args.batch_events)
+    decide = None
+    if getattr(args, "decide_calls", 0) > 0:
+        from infra.bench.decide import measure_decide
+
+        with _stage(f"offer decisions: {args.decide_calls} requests over HTTP on the local stack", err):
+            decide = measure_decide(config, args.decide_calls)
     backtest = None
     if getattr(args, "backtest_events", 0) > 0:
         from infra.bench.backtest import run_in_subprocess
@@ -134,7 +144,7 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
         if Path(args.config).resolve().is_relative_to(ROOT)
         else str(args.config)
     )
-    report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest)
+    report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest, decide)
     out.write("\n".join(render(report, markdown=False)) + "\n")
     out.flush()
     if not args.no_markdown:
@@ -191,4 +201,5 @@ def raw_figures(report: Report) -> dict[str, Any]:
             "timeout_s": report.batch.timeout_s,
         },
         "backtest": None if report.backtest is None else report.backtest.as_json(),
+        "decide": None if report.decide is None else report.decide.as_json(),
     }

@@ -34,6 +34,7 @@ from infra.bench.pricing import (
 
 if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
     from infra.bench.batch import BatchFigures
+    from infra.bench.decide import DecideFigures
 
 
 # ---------------------------------------------------------------- the report
@@ -50,6 +51,7 @@ class Report:
     imports: ImportFigures | None
     batch: BatchFigures | None = None
     backtest: BacktestFigures | None = None
+    decide: DecideFigures | None = None
     machine: str = field(
         default_factory=lambda: f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
@@ -310,6 +312,11 @@ def render(report: Report, markdown: bool) -> list[str]:
 
         out += heading(f"One {report.batch.events:,}-event batch")
         out += render_batch(report.batch)
+    if report.decide is not None:
+        from infra.bench.decide import render_decide
+
+        out += heading("Real-time offer decision")
+        out += render_decide(report.decide)
     if report.backtest is not None:
         out += heading(f"Backtest at {_events_label(report.backtest.events)} events")
         out += backtest_lines(report.backtest, markdown)

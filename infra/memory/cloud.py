@@ -227,11 +227,12 @@ class MemoryCloud:
         return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers)
 
     def public_api_wiring(self) -> PublicApiWiring:
+        from shared.service.decide import OfferDecider
         from shared.service.public import InboxApi, Unsubscribe
 
-        return PublicApiWiring(
-            Unsubscribe(self.signing_keys, self.events, self.clock), InboxApi(self.shops, self.inbox, self.clock)
-        )
+        inbox = InboxApi(self.shops, self.inbox, self.clock)
+        decider = OfferDecider(inbox.shop_for, self.shops, self.customers, self.offers, self.events, self.clock)
+        return PublicApiWiring(Unsubscribe(self.signing_keys, self.events, self.clock), inbox, decider)
 
     def feedback_wiring(self) -> Any:
         from shared.adapters.channels.push import EndpointReader

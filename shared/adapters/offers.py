@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.table import DynamoDBTable
 
@@ -42,7 +42,8 @@ class IssuedOffer(BaseModel):
     customer: str
     message_id: str
     journey: str
-    percent: int
+    percent: int = Field(description="0 for free shipping alone")
+    free_shipping: bool = False
     expires_at: datetime
     issued_at: datetime
     pool: str | None = None
@@ -78,6 +79,8 @@ def offer_item(offer: IssuedOffer) -> dict[str, Any]:
     }
     if offer.pool is not None:
         item["pool"] = {"S": offer.pool}
+    if offer.free_shipping:
+        item["free_shipping"] = {"BOOL": True}
     if offer.acknowledged_at is not None:
         item["acknowledged_at"] = {"S": offer.acknowledged_at.isoformat()}
     return item
@@ -117,6 +120,7 @@ def offer_of(item: dict[str, Any]) -> IssuedOffer:
         message_id=item["message_id"]["S"],
         journey=item["journey"]["S"],
         percent=int(item["percent"]["N"]),
+        free_shipping=item.get("free_shipping", {}).get("BOOL", False),
         expires_at=datetime.fromisoformat(item["offer_expires_at"]["S"]),
         issued_at=datetime.fromisoformat(item["issued_at"]["S"]),
         **text,

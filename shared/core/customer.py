@@ -29,6 +29,7 @@ from shared.models.segment import (
     OrderTrack,
     Product,
     ProductTrack,
+    Track,
     TrackCall,
 )
 from shared.models.state import (
@@ -53,6 +54,7 @@ from shared.models.state import (
     OrderRef,
     ProductRef,
     PushToken,
+    ShownOffer,
 )
 
 
@@ -267,6 +269,22 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) 
         state.app.installed_at = state.app.installed_at or at
     elif name == "Application Uninstalled":
         state.app.uninstalled_at = at
+    elif name == OFFER_SHOWN and event.authority == "secret" and isinstance(message, Track):
+        # Sent by POST /v1/offers/decide (or the shop's own servers): the public write key cannot claim an offer.
+        _record_offer_shown(state, message.properties, at)
+
+
+def _record_offer_shown(state: CustomerState, properties: dict[str, Any], at: datetime) -> None:
+    try:
+        shown = ShownOffer.model_validate({**{k: properties[k] for k in SHOWN_FIELDS if k in properties}, "at": at})
+    except ValueError:
+        return  # not what the decision sends: nothing to record
+    state.offers_shown = [*state.offers_shown, shown][-MAX_OFFERS_SHOWN:]
+
+
+OFFER_SHOWN = "Offer Shown"
+SHOWN_FIELDS = ("code", "tier", "percent", "free_shipping", "expires_at")
+MAX_OFFERS_SHOWN = 5
 
 
 def _record_consent(

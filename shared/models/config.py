@@ -7,7 +7,7 @@ the hash, so a config repository does not have to hold live keys either.
 import re
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -211,6 +211,47 @@ class OfferSource(_Strict):
         return self
 
 
+Segment = Literal["new_visitor", "new_customer", "repeat", "loyal", "at_risk"]
+
+
+class DecisionOffer(_Strict):
+    """What a tier offers: a percentage off and/or free shipping, with one ``static`` code or codes nudge makes
+    (``prefix`` + 10 characters, valid ``valid_for`` from when it is first shown)."""
+
+    percent: int | None = Field(default=None, ge=1, le=100)
+    free_shipping: bool = False
+    static: OfferCode | None = None
+    prefix: str = Field(default="", pattern=r"^[A-Z0-9]{0,12}$")
+    valid_for: Duration = timedelta(days=2)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.percent is None and not self.free_shipping:
+            raise ValueError("give percent, free_shipping: true, or both")
+        return self
+
+
+class DecisionTier(_Strict):
+    """Customers of these ``segments`` get ``offer`` (null: no offer; e.g. loyal customers who buy at full price)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    segments: list[Segment] = Field(min_length=1)
+    offer: DecisionOffer | None = None
+
+
+class OfferDecisions(_Strict):
+    """``POST /v1/offers/decide`` (J13, IN6): which offer a customer on an exit-intent, cart or checkout page sees
+    now. The first tier whose segments include the customer's wins; at most one offer per customer per
+    ``once_per`` (asking again in that time shows the same one). Segments come from the customer's orders:
+    ``new_visitor`` (none), ``new_customer`` (one), ``repeat`` (fewer than ``loyal_orders``), ``loyal`` (at least
+    ``loyal_orders``), ``at_risk`` (ordered, but not within ``at_risk_after``)."""
+
+    tiers: list[DecisionTier] = Field(min_length=1, max_length=20)
+    once_per: Duration = timedelta(days=7)
+    loyal_orders: int = Field(default=4, ge=2, le=1000)
+    at_risk_after: Duration = timedelta(days=90)
+
+
 # What the router needs under ``channels:`` to send on a channel, for messages that say what is missing.
 PROVIDER_SETTINGS: dict[Channel, str] = {
     "push": "channels.push.platform_applications (an SNS platform application ARN per platform)",
@@ -229,6 +270,7 @@ class ShopConfig(_Strict):
     journeys: Journeys = Field(default_factory=dict, description="journey name -> journey (presets applied)")
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
+    offer_decisions: OfferDecisions | None = None
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"
     )

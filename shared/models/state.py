@@ -234,6 +234,17 @@ class MergeRefusal(_State):
     message_id: str
 
 
+class ShownOffer(_State):
+    """An offer the real-time decision showed the customer (``POST /v1/offers/decide``)."""
+
+    at: datetime
+    code: str | None = None
+    tier: str
+    percent: int | None = None
+    free_shipping: bool = False
+    expires_at: datetime | None = None
+
+
 class CustomerState(_State):
     """Everything nudge knows about one customer of one shop."""
 
@@ -259,6 +270,7 @@ class CustomerState(_State):
     undeliverable: dict[Channel, list[str]] = Field(
         default_factory=dict, description="addresses/tokens that bounced, died or are invalid (bounded per channel)"
     )
+    offers_shown: list[ShownOffer] = Field(default_factory=list, description="the latest few, oldest first")
     whatsapp_inbound_at: datetime | None = Field(
         default=None, description="when the customer last wrote on WhatsApp (opens the 24 h window)"
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from shared.adapters.offers import UPLOAD_LIMIT, duplicates
 from shared.models.vocabulary import OfferCode, PoolName
 from shared.ports import Offers, Shops
+from shared.service.bodies import field_errors
 
 if TYPE_CHECKING:
     from shared.models.config import ShopConfig
@@ -66,6 +67,7 @@ class OfferDesk:
             "source": "pool" if offer.pool else "generated",
             "pool": offer.pool,
             "percent": offer.percent,
+            "free_shipping": offer.free_shipping,
             "customer": offer.customer,
             "journey": offer.journey,
             "message_id": offer.message_id,
@@ -81,9 +83,7 @@ class OfferDesk:
             name = _pool_names().validate_python(pool)
             upload = PoolUpload.model_validate(body)
         except ValidationError as error:
-            raise UploadError(
-                [{"field": ".".join(str(p) for p in e["loc"]) or "body", "rule": e["msg"]} for e in error.errors()]
-            ) from error
+            raise UploadError(field_errors(error)) from error
         repeated = duplicates(upload.codes)
         if repeated:
             shown = ", ".join(repeated[:20]) + (f" and {len(repeated) - 20} more" if len(repeated) > 20 else "")

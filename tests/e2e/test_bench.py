@@ -27,7 +27,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("bench")
     markdown, figures = folder / "PERFORMANCE.md", folder / "figures.json"
     command = [str(NUDGE), "bench", "--customers", "10", "--days", "3", "--import-runs", "1", "--core-customers", "10"]
-    command += ["--backtest-events", "2000", "--backtest-shoppers", "50"]
+    command += ["--backtest-events", "2000", "--backtest-shoppers", "50", "--decide-calls", "40"]
     done = subprocess.run(
         [*command, "--markdown", str(markdown), "--json", str(figures)],
         cwd=ROOT,
@@ -58,11 +58,20 @@ def test_the_tables_print_with_every_section(bench):
         "Pure decision core",
         "Cold import of each handler",
         "Backtest at 2,000 events",
+        "Real-time offer decision",
         "Targets",
     ):
         assert f"\n{heading}\n" in out
     assert "Amazon Pinpoint for the same volume" in out
     assert re.search(r"^Engine total\s+\$[\d.]+$", out, flags=re.MULTILINE)
+
+
+def test_an_offer_decision_reads_the_customer_once_and_records_only_new_offers(bench):
+    decide = bench["figures"]["decide"]
+    assert decide["calls"] == 40 and decide["reads_per_call"] == 1.0  # the customer's state, nothing else
+    assert 0 < decide["recorded"] < decide["calls"]  # the first of a period records; asking again repeats it
+    assert round(decide["sends_per_call"] * decide["calls"]) == decide["recorded"]  # one Offer Shown event each
+    assert 0 < decide["p50_ms"] <= decide["p99_ms"] <= decide["max_ms"]
 
 
 def test_per_event_figures_are_the_totals_divided_by_the_events(bench):

@@ -10,6 +10,7 @@ the tables built from template.yaml's key schema).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -34,7 +35,7 @@ from shared.core.tokens import issue_unsubscribe_token
 from shared.models.config import ShopConfig
 from shared.models.events import FeedbackEvent
 from shared.models.messages import Content
-from shared.service.public import UNSUBSCRIBE_RETRY_WINDOW, InboxApi, Unsubscribe
+from shared.service.public import UNSUBSCRIBE_RETRY_WINDOW, Unsubscribe
 from tests.clocks import SetClock
 from tests.integration.emulated import emulated_template
 from tests.memory import QUIET, TEMPLATE
@@ -86,7 +87,7 @@ def in_memory(now: SetClock) -> PublicApi:
     cloud.shops.apply(shop("demo", "demo-write-key", DEMO_SECRET))
     cloud.shops.apply(shop("other", "other-write-key", OTHER_SECRET))
     keys = [NEW_KEY, OLD_KEY]
-    wiring = PublicApiWiring(Unsubscribe(lambda: keys, cloud.events, now), InboxApi(cloud.shops, cloud.inbox, now))
+    wiring = dataclasses.replace(cloud.public_api_wiring(), unsubscribe=Unsubscribe(lambda: keys, cloud.events, now))
     return PublicApi(wiring, lambda: [message.as_sqs() for message in cloud.events], cloud.inbox)
 
 
