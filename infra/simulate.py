@@ -630,7 +630,7 @@ class Simulation:
 
     def _memory_stage(self) -> MemoryStage:
         """template.yaml in memory, the shop applied."""
-        cloud = MemoryCloud(self.clock, self.timers, keep_sent=False)
+        cloud = MemoryCloud(self.clock, self.timers, keep_sent=False, webhook_post=acknowledge_webhook)
         cloud.shops.apply(_with_simulate_key(self.config))
         router = cloud.functions["ChannelRouterFunction"]
         cloud.functions["ChannelRouterFunction"] = observed = ObservedRuntime(
@@ -692,7 +692,8 @@ class Simulation:
             from functions.channel_router import wiring as router
             from functions.channel_router.settings import ChannelRouterSettings
 
-            return lambda: router.on_aws(ChannelRouterSettings.from_environment(), self.clock, self.timers)
+            settings = ChannelRouterSettings.from_environment
+            return lambda: router.on_aws(settings(), self.clock, self.timers, acknowledge_webhook)
         if function == "ingest":
             from functions.ingest import wiring as ingest
             from functions.ingest.settings import IngestSettings
@@ -982,3 +983,8 @@ def run_cli(
         out.write(json.dumps({"summary": totals.as_json()}, ensure_ascii=False) + "\n")
     out.flush()
     return 0
+
+
+def acknowledge_webhook(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """A shop's offer webhook in a simulation: acknowledged, never called (a backtest must not reach the shop)."""
+    return 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from functions.channel_router.settings import ChannelRouterSettings
 from shared import clock as wall_clock
 from shared.ports import Clock, Timers
@@ -9,10 +11,14 @@ from shared.service.outbox import OutboxConsumer
 
 
 def on_aws(
-    settings: ChannelRouterSettings, clock: Clock = wall_clock.now, timers: Timers | None = None
+    settings: ChannelRouterSettings,
+    clock: Clock = wall_clock.now,
+    timers: Timers | None = None,
+    post: Callable[[str, bytes, dict[str, str]], int] | None = None,
 ) -> OutboxConsumer:
     """The outbox consumer on DynamoDB, SQS, Step Functions and the channels' AWS services, as the template names
-    them; ``timers`` replaces Step Functions (``nudge simulate --emulator moto`` keeps its timers in virtual time)."""
+    them; ``timers`` replaces Step Functions (``nudge simulate --emulator moto`` keeps its timers in virtual time),
+    ``post`` the HTTP client of offer webhooks (a simulation acknowledges them without calling the shop)."""
     from shared.adapters.channels import InboxStore
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
@@ -40,6 +46,7 @@ def on_aws(
         links=Links(settings.public_base_url, SigningSecret(settings.signing_secret_arn)),
         clock=clock,
         max_receives=settings.outbox_max_receives,
+        post=post,
     )
 
 

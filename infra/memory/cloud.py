@@ -133,9 +133,16 @@ class MemoryCloud:
     ``keep_sent`` off: the channel services count what they accept without keeping each request (a backtest)."""
 
     def __init__(
-        self, clock: Clock, timers: Timers, template: Template | None = None, *, keep_sent: bool = True
+        self,
+        clock: Clock,
+        timers: Timers,
+        template: Template | None = None,
+        *,
+        keep_sent: bool = True,
+        webhook_post: Callable[[str, bytes, dict[str, str]], int] | None = None,
     ) -> None:
         facts = template_facts(template if template is not None else load_template(ROOT / "template.yaml"))
+        self.webhook_post = webhook_post  # None: offer webhooks go out over HTTP (a test's server on loopback)
         self.clock = clock
         self.timers = timers
         self.customers = MemoryCustomers()
@@ -217,6 +224,7 @@ class MemoryCloud:
             clock=self.clock,
             max_receives=self.outbox._max_receives or 5,
             provider_clients=self.transports.clients(),
+            post=self.webhook_post,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:

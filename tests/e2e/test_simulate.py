@@ -255,6 +255,20 @@ def test_a_best_time_step_goes_out_in_the_hour_each_customer_is_most_active(tmp_
     assert sent == {"u:eve": "2026-11-02T19:00:00Z", "u:new": "2026-11-02T09:00:01Z"}
 
 
+@pytest.mark.parametrize("emulator", ["memory", "moto"])
+def test_a_simulation_never_calls_the_shops_offer_webhook(tmp_path, emulator):
+    # Given the fast shop whose cart offer codes are registered through a webhook nobody could reach
+    config = FAST_CONFIG.read_text(encoding="utf-8") + "offers:\n  CART: {webhook: 'https://shop.invalid/codes'}\n"
+    (tmp_path / "shop.yaml").write_text(config, encoding="utf-8")
+    history = [*shopper("cara", 0, "email"), track("Product Added", "cara", 1, boots())]
+
+    # When a customer's cart offer comes due in a simulation
+    lines, _ = simulate(tmp_path / "shop.yaml", write_history(tmp_path / "h.jsonl", history), "--emulator", emulator)
+
+    # Then it is sent as if the shop had acknowledged the code (no request left the machine)
+    assert ("cart_offer", "sent") in {(line["template"], line["status"]) for line in of(lines, "cara")}
+
+
 def test_until_stops_the_clock_there(tmp_path):
     history = write_history(tmp_path / "cart.jsonl", journeys_history()[:3])  # the abandoned cart only
 
