@@ -126,10 +126,10 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
             batch = measure_batch(config, args.batch_events)
     decide = None
     if getattr(args, "decide_calls", 0) > 0:
-        from infra.bench.decide import measure_decide
+        from infra.bench.decide import run_in_subprocess as measure_decide
 
         with _stage(f"offer decisions: {args.decide_calls} requests over HTTP on the local stack", err):
-            decide = measure_decide(config, args.decide_calls)
+            decide = measure_decide(Path(args.config), args.decide_calls)
     backtest = None
     if getattr(args, "backtest_events", 0) > 0:
         from infra.bench.backtest import run_in_subprocess

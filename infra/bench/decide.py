@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -182,3 +183,36 @@ def render_decide(f: DecideFigures) -> list[str]:
         f"{f.writes_per_call:.2f} writes, {f.sends_per_call:.2f} SQS requests (the shop's keys and configuration "
         "cached in the execution environment after the first request).",
     ]
+
+
+def run_in_subprocess(config_path: Path, calls: int) -> DecideFigures:
+    """:func:`measure_decide` in a fresh interpreter: the emulator keeps its resources per process, and the bench has
+    run a local stack already (a second one in the same process would find its secret taken)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "infra.bench.decide", "--config", str(config_path), "--calls", str(calls)]
+    done = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the offer decision measurement failed:\n{done.stderr[-3000:]}")
+    return DecideFigures(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from infra.admin import load_config
+
+    parser = argparse.ArgumentParser(description="time POST /v1/offers/decide on a local stack; one JSON line")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--calls", type=int, default=400)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure_decide(load_config(args.config), args.calls).as_json()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -118,7 +118,7 @@ def test_the_report_is_written_with_the_command_that_made_it(bench):
 
     command = (
         "TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10 "
-        "--backtest-events 2000 --backtest-shoppers 50"
+        "--decide-calls 40 --backtest-events 2000 --backtest-shoppers 50"
     )
     assert f"`{command}`" in markdown
     assert "## How to reproduce" in markdown and "## What is counted" in markdown
