@@ -180,8 +180,8 @@ def render_decide(f: DecideFigures) -> list[str]:
         f"every value segment (each asked {f.calls // max(1, f.customers)} times; {f.recorded} requests recorded a "
         f"new offer, the others repeated one or offered none): **p50 {f.p50_ms:,.1f} ms, p99 {f.p99_ms:,.1f} ms** "
         f"(max {f.max_ms:,.1f} ms), client side on loopback. Per request: {f.reads_per_call:.2f} DynamoDB reads, "
-        f"{f.writes_per_call:.2f} writes, {f.sends_per_call:.2f} SQS requests (the shop's keys and configuration "
-        "cached in the execution environment after the first request).",
+        f"{f.writes_per_call:.2f} writes (a code nudge made), {f.sends_per_call:.2f} SQS sends (the `Offer Shown` "
+        "events); the shop's keys and configuration cached in the execution environment after the first request.",
     ]
 
 
