@@ -45,6 +45,7 @@ from shared.models.state import (
     MAX_TRAITS,
     MAX_VIEWED,
     MAX_WISHLIST,
+    OFFER_SHOWN,
     Cart,
     CartItem,
     ConsentRecord,
@@ -276,14 +277,12 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) 
 
 def _record_offer_shown(state: CustomerState, properties: dict[str, Any], at: datetime) -> None:
     try:
-        shown = ShownOffer.model_validate({**{k: properties[k] for k in SHOWN_FIELDS if k in properties}, "at": at})
+        shown = ShownOffer.model_validate({**properties, "at": at})
     except ValueError:
         return  # not what the decision sends: nothing to record
     state.offers_shown = [*state.offers_shown, shown][-MAX_OFFERS_SHOWN:]
 
 
-OFFER_SHOWN = "Offer Shown"
-SHOWN_FIELDS = ("code", "tier", "percent", "free_shipping", "expires_at")
 MAX_OFFERS_SHOWN = 5
 
 

@@ -10,11 +10,10 @@ once (two tabs) get the same code before either showing is recorded.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shared.core.journeys import digest
 from shared.models.config import OfferDecisions, Segment, ShopConfig
 from shared.models.state import CustomerState, ShownOffer
 
@@ -28,6 +27,7 @@ class OfferDecision:
     tier: str | None
     offer: ShownOffer | None
     repeat: bool = False
+    period: int = 0  # the number of the ``once_per`` window it was decided in
 
     def view(self) -> dict[str, object]:
         offer = self.offer
@@ -72,7 +72,7 @@ def decide_offer(state: CustomerState | None, config: ShopConfig, customer: str,
         return OfferDecision(segment, tier.name if tier else None, None)
     offer = tier.offer
     window = int(now.timestamp() // settings.once_per.total_seconds())
-    code = offer.static or offer.prefix + _digest(config.shop.id, customer, window)
+    code = offer.static or offer.prefix + digest("decide", config.shop.id, customer, window)[:10]
     shown = ShownOffer(
         at=now,
         code=code,
@@ -81,9 +81,4 @@ def decide_offer(state: CustomerState | None, config: ShopConfig, customer: str,
         free_shipping=offer.free_shipping,
         expires_at=None if offer.static else (now + offer.valid_for).astimezone(UTC).replace(microsecond=0),
     )
-    return OfferDecision(segment, tier.name, shown)
-
-
-def _digest(*parts: object) -> str:
-    raw = hashlib.sha256("\n".join(["decide", *map(str, parts)]).encode()).digest()
-    return base64.b32encode(raw).decode().rstrip("=")[:10]
+    return OfferDecision(segment, tier.name, shown, period=window)

@@ -155,8 +155,8 @@ def step_due_at(journey: Journey, instance: JourneyInstance, index: int) -> date
 
 def timer_id(shop_id: str, customer: str, instance: JourneyInstance) -> str:
     """The execution name for the instance's current step and arm count: readable prefix + 80-bit digest."""
-    digest = _digest("timer", shop_id, customer, instance.id, instance.step, instance.arms).lower()
-    name = f"{instance.journey[:30]}-{instance.seq}-{instance.step}-{instance.arms}-{digest}"
+    suffix = digest("timer", shop_id, customer, instance.id, instance.step, instance.arms).lower()
+    name = f"{instance.journey[:30]}-{instance.seq}-{instance.step}-{instance.arms}-{suffix}"
     return name[-MAX_TIMER_ID:]
 
 
@@ -168,13 +168,13 @@ def wake_up_id(execution: str, step: int) -> str:
 
 def message_id(shop_id: str, customer: str, instance: JourneyInstance, step: int) -> str:
     """The outbox message id of a step: the same instance and step are the same message, however often decided."""
-    digest = _digest("message", shop_id, customer, instance.id, step).lower()
-    return f"{instance.journey}-{instance.seq}-{step}-{digest}"
+    suffix = digest("message", shop_id, customer, instance.id, step).lower()
+    return f"{instance.journey}-{instance.seq}-{step}-{suffix}"
 
 
 def offer_code(prefix: str, shop_id: str, customer: str, instance: JourneyInstance, step: int) -> str:
     """A discount code: ``prefix`` + 10 base32 characters of a digest of shop, customer, instance and step."""
-    return prefix + _digest("offer", shop_id, customer, instance.id, step)[:10]
+    return prefix + digest("offer", shop_id, customer, instance.id, step)[:10]
 
 
 def merge_journeys(known: CustomerState, other: CustomerState) -> dict[str, Any]:
@@ -736,7 +736,8 @@ def _second(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def _digest(*parts: object) -> str:
+def digest(*parts: object) -> str:
+    """16 characters of [A-Z2-7] naming ``parts`` (timer and message ids, offer codes)."""
     raw = hashlib.blake2b("\n".join(map(str, parts)).encode(), digest_size=10).digest()
     return base64.b32encode(raw).decode()  # 16 characters of [A-Z2-7], no padding for 10 bytes
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from shared.core.policy import SMS_WINDOW, next_open, open_at, zone_of
+from shared.core.policy import next_open, open_at, zone_of
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import Address, OutboxMessage
 from shared.models.state import CustomerState
@@ -138,13 +138,3 @@ def reopens_at(state: CustomerState, config: ShopConfig, routing: Routing, now: 
     quiet = [skip.channel for skip in routing.skipped if skip.reason == "quiet_hours"]
     zone = customer_zone(state, config)
     return min(next_open(config.contact_policy, channel, zone, now) for channel in quiet)
-
-
-def next_sms_window(state: CustomerState, config: ShopConfig, now: datetime) -> datetime:
-    """When the customer's next SMS window opens (for a deferred message)."""
-    zone = ZoneInfo(state.timezone or config.shop.timezone)
-    local = now.astimezone(zone)
-    opening = local.replace(hour=SMS_WINDOW[0].hour, minute=0, second=0, microsecond=0)
-    if local.time() >= SMS_WINDOW[0]:
-        opening += timedelta(days=1)
-    return opening

@@ -234,8 +234,12 @@ class MergeRefusal(_State):
     message_id: str
 
 
+OFFER_SHOWN = "Offer Shown"  # the track event that records a ShownOffer (from the secret authority only)
+
+
 class ShownOffer(_State):
-    """An offer the real-time decision showed the customer (``POST /v1/offers/decide``)."""
+    """An offer the real-time decision showed the customer (``POST /v1/offers/decide``); an ``Offer Shown`` event's
+    properties are these fields but ``at``."""
 
     at: datetime
     code: str | None = None

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.adapters.offers import IssuedOffer
 from shared.adapters.queue import FifoEntry
 from shared.models.nudge_events import deduplication_id
+from shared.models.state import OFFER_SHOWN, ShownOffer
 from shared.ports import CustomerRecords, EventQueue, Offers, Shops
 from shared.service.bodies import field_errors
 
@@ -97,23 +98,16 @@ class OfferDecider:
                         issued_at=now,
                     )
                 )
-            self._events.send([_shown_entry(shop_id, request.customer_id, decision.tier or "", offer, now)])
+            self._events.send([_shown_entry(shop_id, request.customer_id, offer, decision.period, now)])
         return {"placement": request.placement, **decision.view()}
 
 
-def _shown_entry(shop_id: str, user_id: str, tier: str, offer: Any, now: datetime) -> FifoEntry:
+def _shown_entry(shop_id: str, user_id: str, offer: ShownOffer, period: int, now: datetime) -> FifoEntry:
     """The ``Offer Shown`` event, as the shop's servers would send it (secret key: the write key cannot claim one),
-    deduplicated per code (or tier) and period."""
+    one per customer and ``once_per`` window (two tabs at once record it once)."""
     from shared.models.events import SegmentEvent
 
-    message_id = f"offer-shown-{offer.code or tier}-{offer.at.date().isoformat()}"
-    properties = {
-        "code": offer.code,
-        "tier": tier,
-        "percent": offer.percent,
-        "free_shipping": offer.free_shipping,
-        "expires_at": offer.expires_at.isoformat() if offer.expires_at else None,
-    }
+    message_id = f"offer-shown-{period}"
     event = SegmentEvent.model_validate(
         {
             "shop_id": shop_id,
@@ -121,11 +115,11 @@ def _shown_entry(shop_id: str, user_id: str, tier: str, offer: Any, now: datetim
             "authority": "secret",
             "message": {
                 "type": "track",
-                "event": "Offer Shown",
+                "event": OFFER_SHOWN,
                 "userId": user_id,
                 "messageId": message_id,
                 "timestamp": now,
-                "properties": properties,
+                "properties": offer.model_dump(mode="json", exclude={"at"}),
             },
         }
     )

@@ -19,7 +19,8 @@ Post = Callable[[str, bytes, dict[str, str]], int]  # url, body, headers -> HTTP
 
 
 def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    import urllib.error  # only a router that announces a code loads the HTTP client
+    import http.client  # only a router that announces a code loads the HTTP client
+    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
@@ -28,6 +29,8 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+    except http.client.HTTPException as error:  # a broken answer (cut off, garbled): no answer, as a timeout is
+        raise OSError(f"{type(error).__name__}: {error}") from error
 
 
 class OfferWebhooks:

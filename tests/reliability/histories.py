@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from infra.admin import load_config
 from shared.core.customer import decide
-from shared.core.routing import next_sms_window, route
+from shared.core.routing import reopens_at, route
 from shared.models.config import ShopConfig
 from shared.models.effects import Send, StartTimer
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent
@@ -423,7 +423,7 @@ def play(
                 outcome.suppressed[reason] += 1
                 if status == "deferred" and state is not None:  # quiet hours: not final, out again when they end
                     ledger.discard(message.message_id)
-                    at(next_sms_window(state, config, now), "outbox", (message, False))
+                    at(reopens_at(state, config, routing, now), "outbox", (message, False))
                 continue
             channel = routing.candidates[0].channel
             allowed = oracle.allows(message.customer, channel)

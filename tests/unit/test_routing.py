@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.core.routing import next_sms_window, route
+from shared.core.routing import reopens_at, route
 from shared.models.config import ShopConfig
 from shared.models.messages import OutboxMessage
 from shared.models.state import AppState, ConsentRecord, CustomerState, PushToken
@@ -139,7 +139,7 @@ def test_marketing_sms_wait_for_08_00_to_21_00_in_the_customers_own_zone(zone, l
         outcome = "sent"
     else:
         assert routing.outcome_if_none == ("deferred", "quiet_hours")
-        opening = next_sms_window(state, CONFIG, now).astimezone(ZoneInfo(zone))
+        opening = reopens_at(state, CONFIG, routing, now).astimezone(ZoneInfo(zone))
         outcome = f"deferred until {opening:%Y-%m-%d %H:%M}"
     assert outcome == expected
 
