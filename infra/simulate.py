@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 from unittest import mock
+from urllib.parse import quote
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -59,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
 # Simulate's own write key, added to the shop's keys inside the simulation only: a config may hold its keys hashed.
 SIMULATE_WRITE_KEY = "nudge-simulate-write-key"
+SIMULATE_SECRET_KEY = "nudge-simulate-secret-key"  # likewise, for the history lines that call the secret-key API
 _AUTHORIZATION = "Basic " + base64.b64encode(f"{SIMULATE_WRITE_KEY}:".encode()).decode()
 # Replayed timestamps arrive "now": what the history said about the original delivery does not apply.
 _DELIVERY_FIELDS = frozenset({"sentAt", "receivedAt", "writeKey"})
@@ -79,12 +81,37 @@ class HistoryError(SimulationError):
 
 
 @dataclass(frozen=True, slots=True)
+class ApiLine:
+    """A kind of history line that is one request to nudge's own API at its ``timestamp``, not a Segment message:
+    the line without ``type`` and ``timestamp`` (and without the fields that go into the path) is the body."""
+
+    route: HttpRoute
+    path_fields: tuple[str, ...]  # fields of the line that fill the route's {placeholders}
+    auth: str  # "secret": the shop's secret key; "customer": the write key and the line's customer's token
+
+    def path_parameters(self, line: dict[str, Any]) -> dict[str, str]:
+        return {name: line[name] for name in self.path_fields}
+
+    def body(self, line: dict[str, Any]) -> dict[str, Any]:
+        left_out = {"type", "timestamp", *self.path_fields}
+        return {name: value for name, value in line.items() if name not in left_out}
+
+
+# History lines that call the API (docs/SIMULATE.md, "Lines that call nudge's API"), by their ``type``.
+API_LINES = {
+    "offer_pool": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/offers/pools/{pool}"), ("pool",), "secret"),
+    "offer_decision": ApiLine(HttpRoute("PublicApiFunction", "POST", "/v1/offers/decide"), (), "customer"),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryMessage:
-    """One Segment message of the history, and when it happened."""
+    """One line of the history (a Segment message, or a request to nudge's API), and when it happens."""
 
     at: datetime
     line: int
     message: dict[str, Any]
+    api: ApiLine | None = None  # the API request this line is, if it is not a Segment message
 
 
 def parse_history(lines: Iterable[str], source: str) -> Iterator[HistoryMessage]:
@@ -115,6 +142,10 @@ def messages_in(document: Any, source: str, number: int) -> Iterator[HistoryMess
     envelope of messages. An envelope with a ``sentAt`` of its own is one request its client sent then (a mobile
     SDK's flush of its queue): its messages arrive at that moment, each keeping its timestamp (never before it).
     Without one, each arrives at its timestamp."""
+    if isinstance(document, dict) and (api := API_LINES.get(str(document.get("type")))) is not None:
+        line = _api_line(api, document, source, number)
+        yield HistoryMessage(_timestamp(document, source, number), number, line, api)
+        return
     if not (isinstance(document, dict) and "batch" in document):
         yield HistoryMessage(_timestamp(document, source, number), number, _replayable(document))
         return
@@ -204,6 +235,14 @@ def _moment(text: Any, source: str, number: int, field: str = "sentAt") -> datet
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _api_line(api: ApiLine, line: dict[str, Any], source: str, number: int) -> dict[str, Any]:
+    """The line, checked for what the request cannot be made without (the API checks the body itself)."""
+    for name in (*api.path_fields, *(("customer_id",) if api.auth == "customer" else ())):
+        if not isinstance(line.get(name), str) or not line[name]:
+            raise HistoryError(f"{source}:{number}: a {line['type']} line needs {name} (a non-empty string)")
+    return line
+
+
 def _replayable(item: dict[str, Any]) -> dict[str, Any]:
     if _DELIVERY_FIELDS.isdisjoint(item):
         return item
@@ -211,22 +250,27 @@ def _replayable(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def requests_of(messages: Iterable[HistoryMessage]) -> Iterator[list[HistoryMessage]]:
-    """The ingest requests that replay ``messages``: one ``/v1/batch`` per run of messages at the same instant
-    (within the batch limits), so the clock never has to stand still for a request.
+    """The requests that replay ``messages``: one ``/v1/batch`` per run of Segment messages at the same instant
+    (within the batch limits), so the clock never has to stand still for a request; an API line alone, in its place.
 
     ``messages`` must be in time order (a stream cannot be sorted): one earlier than the one before is refused.
     """
     run: list[HistoryMessage] = []
+    last: HistoryMessage | None = None
     for message in messages:
-        if run and message.at != run[0].at:
-            if message.at < run[0].at:
-                raise HistoryError(
-                    f"history message {message.line} ({_iso(message.at)}) comes after one at {_iso(run[0].at)}: "
-                    "a streamed history must be in time order"
-                )
+        if last is not None and message.at < last.at:
+            raise HistoryError(
+                f"history message {message.line} ({_iso(message.at)}) comes after one at {_iso(last.at)}: "
+                "a streamed history must be in time order"
+            )
+        last = message
+        if run and (message.at != run[0].at or message.api is not None):
             yield from _batches(run)
             run = []
-        run.append(message)
+        if message.api is not None:
+            yield [message]
+        else:
+            run.append(message)
     if run:
         yield from _batches(run)
 
@@ -366,6 +410,21 @@ class Outcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What nudge's API answered to a history line that called it (an offer decision, a pool upload)."""
+
+    at: datetime
+    request: str  # the line's type
+    customer: str | None  # the customer it was about ("u:<id>"), if any
+    status: int
+    body: Any
+
+    def as_json(self) -> dict[str, Any]:
+        about = {"customer": self.customer} if self.customer else {}
+        return {"at": _iso(self.at), "request": self.request, **about, "status": self.status, "answer": self.body}
+
+
 @dataclass
 class Summary:
     """Totals of one simulation."""
@@ -443,6 +502,10 @@ class Stage(Protocol):
 
     ingest: FunctionRuntime
 
+    def function(self, logical_id: str) -> FunctionRuntime:
+        """The template's function ``logical_id`` (an API line's handler)."""
+        ...
+
     @property
     def failed_records(self) -> int:
         """Records the functions failed (left on a queue to be retried or dead-lettered)."""
@@ -467,6 +530,9 @@ class MemoryStage:
 
     cloud: MemoryCloud
     ingest: FunctionRuntime
+
+    def function(self, logical_id: str) -> FunctionRuntime:
+        return self.cloud.functions[logical_id]
 
     @property
     def failed_records(self) -> int:
@@ -493,6 +559,9 @@ class MotoStage:
     queues: EmulatedQueues
     sqs: Any
     runtimes: dict[str, FunctionRuntime] = field(default_factory=dict)
+
+    def function(self, logical_id: str) -> FunctionRuntime:
+        return self.runtimes[logical_id]
 
     @property
     def failed_records(self) -> int:
@@ -564,7 +633,8 @@ class Simulation:
     ``emulator`` is ``memory`` (the in-memory adapters, the default) or ``moto`` (the AWS adapters against moto in
     this process, which resets its backends when it ends). While it runs, stdout is silenced (the functions' metric
     lines): ``report`` should write to a stream it was handed before. ``instrument``, if given, is called with the
-    moto stage before the first message (``nudge bench`` attaches its meter there).
+    moto stage before the first message (``nudge bench`` attaches its meter there). ``answered`` is given what the
+    API answered to each history line that called it (:data:`API_LINES`).
     """
 
     def __init__(
@@ -579,6 +649,7 @@ class Simulation:
         instrument: Callable[[MotoStage], None] | None = None,
         emulator: str = "memory",
         total: int | None = None,
+        answered: Callable[[Answer], None] | None = None,
     ) -> None:
         if emulator not in EMULATORS:
             raise SimulationError(f"--emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
@@ -595,6 +666,7 @@ class Simulation:
         self.clock = VirtualClock(first.at)
         self.timers = VirtualTimers()
         self._report = report
+        self._answered = answered or (lambda answer: None)
         self._progress = progress
         self._warn = warn or (lambda line: print(line, file=sys.stderr))
         self._instrument = instrument
@@ -724,7 +796,10 @@ class Simulation:
                 break
             clock.advance_to(moment)
             if pending is not None and pending[0].at <= moment:
-                self._ingest(stage, pending)
+                if pending[0].api is not None:
+                    self._call(stage, pending[0], pending[0].api)
+                else:
+                    self._ingest(stage, pending)
                 replayed += len(pending)
                 pending = next(requests, None)
             else:
@@ -752,6 +827,34 @@ class Simulation:
         self.summary.requests += 1
         response = stage.ingest.invoke(self._requests(json.dumps({"batch": messages})))
         return int(response.get("statusCode", 200)), str(response.get("body", ""))
+
+    def _call(self, stage: Stage, line: HistoryMessage, api: ApiLine) -> None:
+        """Make the API request a history line is, with simulate's keys; report the answer, warn of a refusal."""
+        message = line.message
+        parameters = api.path_parameters(message)
+        path = api.route.path.format(**{name: quote(value, safe="") for name, value in parameters.items()})
+        headers = {"content-type": "application/json", "host": "simulate.local"}
+        customer: str | None = message.get("customer_id")
+        if api.auth == "secret" or customer is None:
+            headers["authorization"] = f"Bearer {SIMULATE_SECRET_KEY}"
+        else:
+            from shared.core.tokens import inbox_token
+            from shared.service.public import customer_token_keys
+
+            (key,) = customer_token_keys([hash_key(SIMULATE_SECRET_KEY)])
+            headers["x-nudge-write-key"] = SIMULATE_WRITE_KEY
+            headers["x-nudge-customer-token"] = inbox_token(key, self.config.shop.id, customer)
+        body = json.dumps(api.body(message)).encode()
+        event = http_api_event(api.route, api.route.method, path, "", headers, body, parameters, "127.0.0.1")
+        self.summary.requests += 1
+        response = stage.function(api.route.function).invoke(event)
+        status, text = int(response.get("statusCode", 200)), str(response.get("body", ""))
+        if status != 200:
+            self.summary.rejected += 1
+            self._warn(f"simulate: history line {line.line} ({message['type']}) refused ({status}): {text}")
+            return
+        about = f"u:{customer}" if customer else None
+        self._answered(Answer(self.clock(), message["type"], about, status, json.loads(text)))
 
     # ------------------------------------------------------------ outcomes
     def _settled(self, ledger: Ledger, event: dict[str, Any]) -> None:
@@ -907,8 +1010,11 @@ def _quiet_logs() -> Iterator[None]:
 
 
 def _with_simulate_key(config: ShopConfig) -> ShopConfig:
-    keys = [*config.shop.write_keys, hash_key(SIMULATE_WRITE_KEY)]
-    return config.model_copy(update={"shop": config.shop.model_copy(update={"write_keys": keys})})
+    keys = {
+        "write_keys": [*config.shop.write_keys, hash_key(SIMULATE_WRITE_KEY)],
+        "secret_keys": [*config.shop.secret_keys, hash_key(SIMULATE_SECRET_KEY)],
+    }
+    return config.model_copy(update={"shop": config.shop.model_copy(update=keys)})
 
 
 # ---------------------------------------------------------------- the command
@@ -959,7 +1065,7 @@ def run_cli(
         end = parse_until(until, history.last) if until else None
         bar = ProgressBar(err) if err.isatty() else None
 
-        def report(outcome: Outcome) -> None:
+        def report(outcome: Outcome | Answer) -> None:
             out.write(json.dumps(outcome.as_json(), ensure_ascii=False) + "\n")
 
         simulation = Simulation(
@@ -970,6 +1076,7 @@ def run_cli(
             progress=bar,
             warn=lambda line: print(line, file=err),
             emulator=emulator,
+            answered=report,
         )
         try:
             totals = simulation.run()

@@ -269,6 +269,79 @@ def test_a_simulation_never_calls_the_shops_offer_webhook(tmp_path, emulator):
     assert ("cart_offer", "sent") in {(line["template"], line["status"]) for line in of(lines, "cara")}
 
 
+OFFERS = """
+offers:
+  CART: {pool: cart-codes}
+offer_decisions:
+  once_per: P7D
+  tiers:
+    - {name: first_visit, segments: [new_visitor], offer: {free_shipping: true, static: FREESHIP}}
+    - {name: returning, segments: [new_customer, repeat], offer: {percent: 5, prefix: BACK}}
+"""
+
+
+def test_pool_uploads_and_offer_decisions_in_a_history_are_made_at_their_time_on_both_emulators(tmp_path):
+    # Given the fast shop, whose cart offer codes come from a pool, and which decides offers for its pages
+    (tmp_path / "shop.yaml").write_text(FAST_CONFIG.read_text(encoding="utf-8") + OFFERS, encoding="utf-8")
+    # and a history in which the shop uploads one code, two customers leave carts, and one of them, asked about
+    # on an exit-intent page before and a week after her first order, buys
+    week = 7 * 86400 + 60  # past the once-a-week period of the first decision
+    history = [
+        {"type": "offer_pool", "timestamp": at(0), "pool": "cart-codes", "codes": ["SAVE-1"]},
+        *shopper("ana", 0, "email"),
+        *shopper("ben", 0, "email"),
+        track("Product Added", "ana", 1, boots()),
+        track("Product Added", "ben", 2, boots()),
+        {"type": "offer_decision", "timestamp": at(3), "customer_id": "ana", "placement": "exit_intent"},
+        track("Order Completed", "ana", 10, {"order_id": "o-ana", "revenue": 99.0, "products": [boots()]}),
+        {"type": "offer_decision", "timestamp": at(week), "customer_id": "ana", "placement": "exit_intent"},
+    ]
+    path = write_history(tmp_path / "offers.jsonl", history)
+
+    # When it is simulated on the in-memory adapters and on moto
+    lines, _ = simulate(tmp_path / "shop.yaml", path)
+    on_moto, _ = simulate(tmp_path / "shop.yaml", path, "--emulator", "moto")
+
+    # Then the upload's answer is printed at its time, the pool's one code goes to the first cart offer and the
+    # second is held back as the pool is empty
+    assert lines[0] == {
+        "at": at(0),
+        "request": "offer_pool",
+        "status": 200,
+        "answer": {"pool": "cart-codes", "uploaded": 1, "available": 1},
+    }
+    offers = {line["customer"]: line for line in lines if line.get("template") == "cart_offer"}
+    assert offers["u:ana"]["status"] == "sent"
+    assert (offers["u:ben"]["status"], offers["u:ben"]["reason"]) == ("suppressed", "offer_pool_empty")
+    # and each decision is what the customer's state was then: free shipping as a first visitor, a 5 % code of
+    # her own a week after her first order
+    decisions = [line for line in lines if line.get("request") == "offer_decision"]
+    assert [(d["at"], d["customer"], d["answer"]["tier"]) for d in decisions] == [
+        (at(3), "u:ana", "first_visit"),
+        (at(week), "u:ana", "returning"),
+    ]
+    assert decisions[0]["answer"]["offer"]["code"] == "FREESHIP"
+    assert decisions[1]["answer"]["offer"]["code"].startswith("BACK") and not decisions[1]["answer"]["repeat"]
+    # and moto printed the same lines
+    assert on_moto == lines
+
+
+def test_a_history_line_the_api_refuses_is_named_and_the_rest_goes_on(tmp_path):
+    (tmp_path / "shop.yaml").write_text(FAST_CONFIG.read_text(encoding="utf-8") + OFFERS, encoding="utf-8")
+    history = [
+        {"type": "offer_decision", "timestamp": at(0), "customer_id": "ana", "placement": "footer"},
+        {"type": "offer_pool", "timestamp": at(1), "pool": "cart-codes", "codes": ["SAVE-1", "SAVE-1"]},
+        *shopper("ana", 2, "email"),
+    ]
+
+    lines, stderr = simulate(tmp_path / "shop.yaml", write_history(tmp_path / "bad.jsonl", history), "--summary")
+
+    assert "history line 4 (offer_decision) refused (400)" in stderr and "placement" in stderr
+    assert "history line 3 (offer_pool) refused (400)" in stderr and "SAVE-1" in stderr
+    assert lines[-1]["summary"]["rejected"] == 2
+    assert "welcome" in {line.get("template") for line in lines}
+
+
 def test_until_stops_the_clock_there(tmp_path):
     history = write_history(tmp_path / "cart.jsonl", journeys_history()[:3])  # the abandoned cart only
 

@@ -12,6 +12,8 @@ import pytest
 
 from infra.admin import load_config
 from infra.simulate import (
+    API_LINES,
+    TEMPLATE,
     HistoryError,
     Simulation,
     VirtualClock,
@@ -23,6 +25,7 @@ from infra.simulate import (
     requests_of,
 )
 from infra.simulate_history import generate
+from infra.template import load_template
 from shared import clock
 from shared.models.events import TimerEvent
 
@@ -104,6 +107,11 @@ def test_a_batch_line_with_its_own_sent_at_arrives_then_in_one_request_keeping_t
         (json.dumps({"type": "track", "event": "x", "userId": "u1"}), "needs a timestamp"),
         (json.dumps(viewed(0) | {"timestamp": "yesterday"}), "not ISO 8601"),
         (json.dumps({"batch": [viewed(0)], "sentAt": "later"}), "sentAt 'later' is not ISO 8601"),
+        (json.dumps({"type": "offer_pool", "timestamp": stamp(0), "codes": ["A"]}), "offer_pool line needs pool"),
+        (
+            json.dumps({"type": "offer_decision", "timestamp": stamp(0), "placement": "cart"}),
+            "offer_decision line needs customer_id",
+        ),
     ],
 )
 def test_a_line_that_cannot_be_replayed_is_named_with_the_reason(tmp_path, line, why):
@@ -118,6 +126,28 @@ def test_messages_at_the_same_instant_share_one_request_others_go_alone(tmp_path
     history = read_history(write(tmp_path / "h.jsonl", viewed(0), viewed(0), viewed(1), viewed(0)))
 
     assert [[m.at for m in request] for request in requests_of(history)] == [[T0, T0, T0], [T0 + timedelta(seconds=1)]]
+
+
+def test_a_line_that_calls_the_api_is_a_request_of_its_own_in_its_place(tmp_path):
+    pool = {"type": "offer_pool", "timestamp": stamp(0), "pool": "cart-codes", "codes": ["SAVE-1"]}
+    decision = {"type": "offer_decision", "timestamp": stamp(1), "customer_id": "u1", "placement": "cart"}
+    history = read_history(write(tmp_path / "h.jsonl", viewed(0, "a"), pool, viewed(0, "b"), decision, viewed(1)))
+
+    requests = [[m.message.get("userId") or m.message["type"] for m in request] for request in requests_of(history)]
+
+    assert requests == [["a"], ["offer_pool"], ["b"], ["offer_decision"], ["u1"]]
+    (call,) = requests_of(history[1:2])
+    assert call[0].api is not None and call[0].api.body(call[0].message) == {"codes": ["SAVE-1"]}
+    assert call[0].api.path_parameters(call[0].message) == {"pool": "cart-codes"}
+
+
+def test_every_api_line_is_a_route_the_template_gives_its_function():
+    resources = load_template(TEMPLATE)["Resources"]
+
+    for api in API_LINES.values():
+        events = resources[api.route.function]["Properties"]["Events"].values()
+        routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi"}
+        assert (api.route.method, api.route.path) in routes
 
 
 def test_a_file_in_time_order_is_checked_first_then_streamed_as_it_is_replayed(tmp_path):
