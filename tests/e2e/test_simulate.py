@@ -230,7 +230,8 @@ def test_a_shop_that_allows_one_message_a_day_sends_the_second_journeys_message_
     assert sent["cart_reminder"] - sent["welcome"] == timedelta(days=1)
 
 
-def test_a_best_time_step_goes_out_in_the_hour_each_customer_is_most_active(tmp_path):
+@pytest.mark.parametrize("emulator", ["memory", "moto"])
+def test_a_best_time_step_goes_out_in_the_hour_each_customer_is_most_active(tmp_path, emulator):
     # Given the fast shop with a welcome that waits for the best hour within a day
     config = FAST_CONFIG.read_text(encoding="utf-8").replace(
         "      - {wait: PT1S, template: welcome, offer: {percent: 10, valid_for: P14D, prefix: WELCOME}}\n"
@@ -248,7 +249,8 @@ def test_a_best_time_step_goes_out_in_the_hour_each_customer_is_most_active(tmp_
     signups = [{**m, "context": berlin} for m in (*shopper("eve", 0, "email"), *shopper("new", 0, "email"))]
 
     # When both sign up at 10:00 Berlin time (the welcome is due a second later)
-    lines, _ = simulate(tmp_path / "shop.yaml", write_history(tmp_path / "best.jsonl", [*evenings, *signups]))
+    history = write_history(tmp_path / "best.jsonl", [*evenings, *signups])
+    lines, _ = simulate(tmp_path / "shop.yaml", history, "--emulator", emulator)
 
     # Then the evening browser gets it at 20:00 her time, the new customer at once (the shop's hour, 10:00)
     sent = {line["customer"]: line["at"] for line in lines if line["template"] == "welcome"}
