@@ -33,9 +33,17 @@ def memory_stack(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run every test on the local stack before the tests that use ``mock_aws``.
+    """Run every test on the local stack before the tests that use ``mock_aws``, and the slow end-to-end runs next.
 
     The local stack's emulator runs in this process, and moto keeps one set of backends per process: a ``mock_aws``
-    block resets them all when it ends, which would wipe the stack's tables and queues under later tests.
+    block resets them all when it ends, which would wipe the stack's tables and queues under later tests. The suite
+    runs on every core (pytest-xdist, ``-n auto`` in pyproject.toml), each worker taking the next tests in this order,
+    so each worker's local-stack tests still come first; the slow runs (a minute and more each, in subprocesses)
+    start early rather than leaving one worker busy at the end while the others wait.
     """
-    items.sort(key=lambda item: "local_stack" not in getattr(item, "fixturenames", ()))
+    items.sort(
+        key=lambda item: (
+            "local_stack" not in getattr(item, "fixturenames", ()),
+            item.get_closest_marker("slow") is None,
+        )
+    )
