@@ -37,7 +37,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Literal, Protocol
 from unittest import mock
 from urllib.parse import quote
 
@@ -87,7 +87,8 @@ class ApiLine:
 
     route: HttpRoute
     path_fields: tuple[str, ...]  # fields of the line that fill the route's {placeholders}
-    auth: str  # "secret": the shop's secret key; "customer": the write key and the line's customer's token
+    # "secret": the shop's secret key; "customer": the write key and the line's customer's token
+    auth: Literal["secret", "customer"]
 
     def path_parameters(self, line: dict[str, Any]) -> dict[str, str]:
         return {name: line[name] for name in self.path_fields}
@@ -834,10 +835,11 @@ class Simulation:
         parameters = api.path_parameters(message)
         path = api.route.path.format(**{name: quote(value, safe="") for name, value in parameters.items()})
         headers = {"content-type": "application/json", "host": "simulate.local"}
-        customer: str | None = message.get("customer_id")
-        if api.auth == "secret" or customer is None:
+        customer: str | None = message.get("customer_id")  # checked when the line was read, if the API needs it
+        if api.auth == "secret":
             headers["authorization"] = f"Bearer {SIMULATE_SECRET_KEY}"
         else:
+            assert customer is not None
             from shared.core.tokens import inbox_token
             from shared.service.public import customer_token_keys
 
