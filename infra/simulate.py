@@ -102,6 +102,7 @@ class ApiLine:
 API_LINES = {
     "offer_pool": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/offers/pools/{pool}"), ("pool",), "secret"),
     "offer_decision": ApiLine(HttpRoute("PublicApiFunction", "POST", "/v1/offers/decide"), (), "customer"),
+    "catalog": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/catalog"), (), "secret"),
 }
 
 

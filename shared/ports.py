@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from shared.adapters.catalog import HeldProduct
     from shared.adapters.channels import ChannelProvider
     from shared.adapters.contacts import ContactRecord
     from shared.adapters.customers import StoredCustomer
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from shared.adapters.queue import FifoEntry
     from shared.adapters.shops import ShopKey
     from shared.core.policy import ContactLog
+    from shared.models.catalog import Product
     from shared.models.channels import InboxItem
     from shared.models.config import Channel, ShopConfig
     from shared.models.events import TimerEvent
@@ -133,6 +135,18 @@ class Offers(Protocol):
 
     def claim(self, pool: str, offer: IssuedOffer) -> IssuedOffer:
         """A code of ``pool`` handed out for ``offer``'s message (the same one on a redelivery); PoolEmptyError."""
+        ...
+
+
+class Catalog(Protocol):
+    """The shop's products, each written only on the condition of the version read (0: not held yet)."""
+
+    def get(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, HeldProduct]:
+        """The held products among ``product_ids`` (strongly consistent), by id; the others are not held."""
+        ...
+
+    def put(self, shop_id: str, product: Product, version: int) -> None:
+        """Store ``product`` over the one read at ``version``; ProductConflictError if it changed since."""
         ...
 
 

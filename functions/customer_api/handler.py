@@ -1,5 +1,5 @@
-"""Support API with a shop secret key: a customer's state, every message nudge sent or held back, and the offer codes
-a checkout checks (and the pools of codes the shop uploads)."""
+"""Support API with a shop secret key: a customer's state, every message nudge sent or held back, the offer codes
+a checkout checks (and the pools of codes the shop uploads), and the shop's catalogue."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from shared import collector
 from shared.adapters.customers import UnloadableStateError
 from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
+from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFoundError
 from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
@@ -39,6 +40,11 @@ def ledger() -> Ledger:
 def offers() -> OfferDesk:
     wiring: CustomerApiWiring = app.context["wiring"]
     return wiring.offers
+
+
+def catalog() -> CatalogDesk:
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.catalog
 
 
 def shop() -> str:
@@ -85,6 +91,35 @@ def post_pool(pool: str) -> dict[str, Any]:
 @app.get("/v1/offers/pools/<pool>")
 def get_pool(pool: str) -> dict[str, Any]:
     return offers().pool(shop(), pool)
+
+
+@app.get("/v1/catalog")
+def get_catalog() -> dict[str, Any]:
+    return {"shop": shop()}  # whose catalogue this key writes (``nudge catalog import`` checks it first)
+
+
+@app.post("/v1/catalog")
+def post_catalog() -> dict[str, Any]:
+    shop_id = shop()
+    try:
+        body = app.current_event.json_body
+    except ValueError as error:
+        raise CatalogUploadError([{"field": "body", "rule": f"must be JSON: {error}"}]) from error
+    return catalog().upsert(shop_id, body)
+
+
+@app.get("/v1/catalog/<product_id>")
+def get_product(product_id: str) -> dict[str, Any]:
+    shop_id = shop()
+    try:
+        return catalog().product(shop_id, product_id)
+    except ProductNotFoundError as error:
+        raise NotFoundError(str(error)) from error
+
+
+@app.exception_handler(CatalogUploadError)  # type: ignore[untyped-decorator]
+def refused_catalog(error: CatalogUploadError) -> Response[dict[str, Any]]:
+    return Response(400, content_types.APPLICATION_JSON, {"message": str(error), "errors": error.errors})
 
 
 @app.exception_handler(UploadError)  # type: ignore[untyped-decorator]

@@ -6,22 +6,25 @@ from dataclasses import dataclass
 
 from functions.customer_api.settings import CustomerApiSettings
 from shared.ports import Ledger
+from shared.service.catalog import CatalogDesk
 from shared.service.customers import CustomerReader
 from shared.service.offers import OfferDesk
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerApiWiring:
-    """The customer reader (keys, merge pointers), the send ledger and the offer codes."""
+    """The customer reader (keys, merge pointers), the send ledger, the offer codes and the catalogue."""
 
     reader: CustomerReader
     ledger: Ledger
     offers: OfferDesk
+    catalog: CatalogDesk
 
 
 def on_aws(settings: CustomerApiSettings) -> CustomerApiWiring:
     """The customers and shops tables, as the template names them, and the wall clock."""
     from shared import clock
+    from shared.adapters.catalog import CatalogStore
     from shared.adapters.customers import CustomerStore
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
@@ -30,7 +33,8 @@ def on_aws(settings: CustomerApiSettings) -> CustomerApiWiring:
     shops = ShopDirectory(settings.shops_table)
     reader = CustomerReader(CustomerStore(settings.customers_table), shops)
     offers = OfferDesk(OfferStore(settings.customers_table), shops, clock.now)
-    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers)
+    catalog = CatalogDesk(CatalogStore(settings.customers_table), clock.now)
+    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog)
 
 
 def from_environment() -> CustomerApiWiring:

@@ -13,6 +13,7 @@ Not shipped to Lambda (the layer holds ``shared/`` only).
 from infra.memory.cloud import MemoryCloud
 from infra.memory.queues import MemoryQueue, ReceivedMessage
 from infra.memory.stores import (
+    MemoryCatalog,
     MemoryContacts,
     MemoryCustomers,
     MemoryInbox,
@@ -24,6 +25,7 @@ from infra.memory.stores import (
 from infra.memory.transports import MemoryTransports
 
 __all__ = [
+    "MemoryCatalog",
     "MemoryCloud",
     "MemoryContacts",
     "MemoryCustomers",

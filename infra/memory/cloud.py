@@ -25,6 +25,7 @@ from infra.local.provision import REGION, FunctionSpec, QueueSource
 from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory.queues import MemoryQueue, ReceivedMessage
 from infra.memory.stores import (
+    MemoryCatalog,
     MemoryContacts,
     MemoryCustomers,
     MemoryInbox,
@@ -149,6 +150,7 @@ class MemoryCloud:
         self.ledger = MemoryLedger()
         self.contacts = MemoryContacts()
         self.offers = MemoryOffers()
+        self.catalog = MemoryCatalog()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
@@ -228,11 +230,13 @@ class MemoryCloud:
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:
+        from shared.service.catalog import CatalogDesk
         from shared.service.customers import CustomerReader
         from shared.service.offers import OfferDesk
 
         offers = OfferDesk(self.offers, self.shops, self.clock)
-        return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers)
+        catalog = CatalogDesk(self.catalog, self.clock)
+        return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers, catalog)
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider

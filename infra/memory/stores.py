@@ -20,6 +20,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.catalog import HeldProduct, ProductConflictError, held_of, product_pk
+from shared.adapters.catalog import put_request as product_put_request
 from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, item_of
 from shared.adapters.contacts import ContactConflictError, ContactRecord, contact_key, save_request
 from shared.adapters.contacts import record_of as contact_record_of
@@ -45,6 +47,7 @@ from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import ContactLog
+from shared.models.catalog import Product
 from shared.models.channels import InboxItem
 from shared.models.config import Channel, KeyKind, ShopConfig, hash_key
 from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
@@ -299,6 +302,32 @@ class MemoryContacts:
             current = int(stored["version"]["N"]) if stored is not None else 0
             if current != record.version:
                 raise ContactConflictError(pk)
+            self.items[pk] = request["Item"]
+
+
+class MemoryCatalog:
+    """Products as the DynamoDB adapter stores them (the same item, the same JSON), written on the same condition:
+    new, or still at the version read."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Item] = {}
+        self._lock = threading.Lock()
+
+    def get(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, HeldProduct]:
+        found = {}
+        for product_id in dict.fromkeys(product_ids):
+            item = self.items.get(product_pk(shop_id, product_id))
+            if item is not None:
+                found[product_id] = held_of(item)
+        return found
+
+    def put(self, shop_id: str, product: Product, version: int) -> None:
+        request = product_put_request(shop_id, product, version)
+        pk = request["Item"]["pk"]["S"]
+        with self._lock:
+            item = self.items.get(pk)
+            if (int(item["version"]["N"]) if item else 0) != version:
+                raise ProductConflictError(pk)
             self.items[pk] = request["Item"]
 
 

@@ -82,6 +82,7 @@ class Side:
     ledger: Any
     contacts: Any
     offers: Any
+    catalog: Any
     shops: Any
     phones: Any
     inbox: Any
@@ -100,6 +101,7 @@ class Side:
 
 def moto_side(deployment: Deployment) -> Side:
     """The AWS adapters on the provisioned template (inside the caller's ``mock_aws``)."""
+    from shared.adapters.catalog import CatalogStore
     from shared.adapters.channels.inbox import InboxStore
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
@@ -169,6 +171,7 @@ def moto_side(deployment: Deployment) -> Side:
         ledger=SendLedger(table),
         contacts=ContactStore(table),
         offers=OfferStore(table),
+        catalog=CatalogStore(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
         inbox=InboxStore(table),
@@ -223,6 +226,7 @@ def memory_side(start: datetime) -> Side:
         ledger=cloud.ledger,
         contacts=cloud.contacts,
         offers=cloud.offers,
+        catalog=cloud.catalog,
         shops=cloud.shops,
         phones=cloud.phones,
         inbox=cloud.inbox,

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from shared.adapters.catalog import ProductConflictError
 from shared.adapters.contacts import ContactConflictError
 from shared.adapters.customers import (
     MAX_MERGE_HOPS,
@@ -33,6 +34,7 @@ from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.queue import FifoEntry
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import Contact, ContactLog, Hold
+from shared.models.catalog import Product
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
 from shared.models.messages import Attempt, Content, OutboxMessage
@@ -962,3 +964,41 @@ def test_an_empty_pool_says_so_and_a_code_uploaded_again_is_not_handed_out_twice
     with pytest.raises(PoolEmptyError):
         side.offers.claim(pool, issued("", "m2"))
     assert side.offers.available("demo", pool) == 0
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+def product(product_id: str, **fields: Any) -> Product:
+    values = {"title": "Mug", "link": "https://shop.example/m", "price": "12.50 EUR", "availability": "in_stock"}
+    return Product.model_validate({"id": product_id, **values, **fields, "updated_at": T0})
+
+
+def test_products_are_written_on_the_version_read_and_read_back_as_written(side):
+    shop = unique("shop")
+    assert side.catalog.get(shop, ["mug"]) == {}
+
+    side.catalog.put(shop, product("mug", quantity=3, related=["cup"]), 0)
+    with pytest.raises(ProductConflictError):
+        side.catalog.put(shop, product("mug"), 0)  # another upload created it first
+    held = side.catalog.get(shop, ["mug", "unknown"])
+    assert list(held) == ["mug"]
+    assert (held["mug"].version, held["mug"].product.quantity, held["mug"].product.related) == (1, 3, ["cup"])
+
+    side.catalog.put(shop, product("mug", availability="out_of_stock"), 1)
+    with pytest.raises(ProductConflictError):
+        side.catalog.put(shop, product("mug"), 1)  # written on a stale read
+    assert side.catalog.get(shop, ["mug"])["mug"].product.availability == "out_of_stock"
+    assert side.catalog.get(unique("other-shop"), ["mug"]) == {}
+
+
+def test_a_read_of_more_products_than_one_request_takes_finds_them_all(side):
+    shop = unique("shop")
+    ids = [f"p-{n:03}" for n in range(130)]  # BatchGetItem takes 100 keys
+    for product_id in ids[::2]:
+        side.catalog.put(shop, product(product_id, sale_price="9.99 EUR"), 0)
+
+    held = side.catalog.get(shop, [*ids, ids[0]])  # an id twice is read once
+
+    assert sorted(held) == ids[::2]
+    assert str(held["p-128"].product.effective_price(T0)) == "9.99 EUR"
