@@ -168,6 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     key_cmd.add_argument("--secret-arn", required=True, help="the SigningSecretArn output of the stack")
     key_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
 
+    catalog_cmd = commands.add_parser("catalog", help="the shop's products").add_subparsers(
+        dest="action", required=True
+    )
+    import_cmd = catalog_cmd.add_parser(
+        "import", help="post a Google Merchant Center feed (text or XML) to the shop's catalogue, checked first"
+    )
+    import_cmd.add_argument("file", type=Path, help="the feed: tab-separated text, RSS 2.0 or Atom")
+    import_cmd.add_argument("--shop", required=True, help="the shop's id; the key must be one of its keys")
+    import_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+    import_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+
     simulate_cmd = commands.add_parser(
         "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
     )
@@ -223,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.endpoint_url:
                 os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
             return webhook_keys(args.shop, args.secret_arn)
+        if args.command == "catalog":
+            from infra.catalog_cli import import_feed
+
+            return import_feed(args.file, args.shop, args.api, args.key)
         if args.command == "shops":
             config = apply_config(args.file, args.table)
             _say(f"stored shop {config.shop.id} in {args.table}")

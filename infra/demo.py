@@ -189,6 +189,32 @@ class Demo:
             self, fay, "Fay (her welcome took the day's slot; the cart reminder waits for tomorrow)", PACED_SECRET
         )
         self._checkout(carla, boots)
+        self._restock(run, shopper)
+
+    def _restock(self, run: str, shopper: Any) -> None:
+        """The catalogue: a sold-out lantern, a customer who asks to be told, the shop's restock (J7)."""
+        gus = f"gus-{run}"
+        lantern = {
+            "id": f"lantern-{run}",
+            "title": "Storm lantern",
+            "link": f"https://fast.shop.example/p/lantern-{run}",
+            "image_link": f"https://fast.shop.example/p/lantern-{run}.jpg",
+            "price": "39.00 EUR",
+            "availability": "out_of_stock",
+            "quantity": 0,
+        }
+        self.step(12, "Fast shop: its catalogue says the storm lantern is sold out; Gus taps 'notify me'")
+        status, answer = self.request("POST", "/v1/catalog", {"products": [lantern]}, key=FAST_SECRET)
+        self.out(f"   POST /v1/catalog -> {status} created {answer.get('created')}")
+        asked = _track("Back In Stock Requested", {"product_id": lantern["id"]}, userId=gus)
+        self.send("/v1/batch", {"batch": [*shopper(gus, "Gus", "en-GB"), asked]}, key=FAST_KEY)
+        self.step(13, "Fast shop: the lantern is back in stock; the restock fan-out tells everyone who waits")
+        restock = {"products": [{"id": lantern["id"], "availability": "in_stock", "quantity": 25}]}
+        status, answer = self.request("POST", "/v1/catalog", restock, key=FAST_SECRET)
+        for change in answer.get("changes", []):
+            self.out(f"   POST /v1/catalog -> {status}: {change['field']} {change['from']} -> {change['to']}")
+        self.wait_idle(timeout=60, timers=True)
+        _show_messages(self, gus, "Gus")
 
     def _checkout(self, user: str, product: dict[str, Any]) -> None:
         """The shop's checkout checks the code of the customer's cart offer, she orders with it, it checks again."""

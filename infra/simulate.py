@@ -49,6 +49,7 @@ from infra.local.providers import LocalProviders
 from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner, set_up_shop_channels
 from infra.local.runtime import FunctionRuntime
 from infra.memory import MemoryCloud
+from infra.memory.restocks import VirtualRestocks
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
 from shared.adapters.timers import wake_up
@@ -667,6 +668,8 @@ class Simulation:
         self.summary = Summary(start=first.at)
         self.clock = VirtualClock(first.at)
         self.timers = VirtualTimers()
+        self._restocks: VirtualRestocks | None = None  # the moto stage's restock machine (memory has its own)
+        self._fan_out_queue_url = ""
         self._report = report
         self._answered = answered or (lambda answer: None)
         self._progress = progress
@@ -730,6 +733,7 @@ class Simulation:
         stack.callback(providers.stop)
         stack.enter_context(_sqs_follows(self.clock))
         deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
+        self._fan_out_queue_url = deployment.physical["FanOutQueue"]
         # only failures, on stderr: stdout is the report
         os.environ.update({**deployment.environment(), "POWERTOOLS_LOG_LEVEL": "ERROR"})
         ShopDirectory(deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
@@ -773,7 +777,25 @@ class Simulation:
             from functions.ingest.settings import IngestSettings
 
             return lambda: ingest.on_aws(IngestSettings.from_environment(), self.clock)
+        if function == "customer_api":
+            from functions.customer_api import wiring as customer_api
+            from functions.customer_api.settings import CustomerApiSettings
+
+            return lambda: customer_api.on_aws(CustomerApiSettings.from_environment(), self._moto_restocks())
+        if function == "fan_out":
+            from functions.fan_out import wiring as fan_out
+            from functions.fan_out.settings import FanOutSettings
+
+            return lambda: fan_out.on_aws(FanOutSettings.from_environment(), self.clock, self._moto_restocks())
         return None  # the others do not run in a simulation
+
+    def _moto_restocks(self) -> VirtualRestocks:
+        """The restock state machine in virtual time over moto's fan-out queue (one for the simulation)."""
+        if self._restocks is None:
+            from shared.adapters.queue import StandardQueue
+
+            self._restocks = VirtualRestocks(StandardQueue(self._fan_out_queue_url))
+        return self._restocks
 
     def _replay(self, stage: Stage) -> None:
         """Advance the clock from one thing to the next (a history request, a due timer, a message becoming

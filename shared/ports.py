@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from shared.adapters.catalog import HeldProduct
+    from shared.adapters.catalog import HeldProduct, Waiter
     from shared.adapters.channels import ChannelProvider
     from shared.adapters.contacts import ContactRecord
     from shared.adapters.customers import StoredCustomer
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shared.models.events import TimerEvent
     from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
     from shared.models.state import CustomerState
+    from shared.service.restock import PageDone, RestockJob
 
 Clock = Callable[[], datetime]
 
@@ -148,6 +149,28 @@ class Catalog(Protocol):
     def put(self, shop_id: str, product: Product, version: int) -> None:
         """Store ``product`` over the one read at ``version``; ProductConflictError if it changed since."""
         ...
+
+
+class WaitingLists(Protocol):
+    """Per product, the customers waiting for it, read page by page in key order."""
+
+    def watch(self, shop_id: str, product_id: str, waiter: Waiter) -> None: ...
+
+    def page(self, shop_id: str, product_id: str, limit: int, after: str | None) -> tuple[list[Waiter], str | None]: ...
+
+    def forget(self, shop_id: str, product_id: str, customers: Sequence[str]) -> None: ...
+
+
+class Restocks(Protocol):
+    """Restock fan-outs: one per restock, started once (starting it again changes nothing)."""
+
+    def start(self, job: RestockJob) -> None: ...
+
+
+class RestockTasks(Protocol):
+    """The restock fan-out's page tasks, answered when a page is done."""
+
+    def succeed(self, token: str, done: PageDone) -> None: ...
 
 
 class Shops(Protocol):

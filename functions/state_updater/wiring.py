@@ -23,6 +23,7 @@ def on_aws(
 ) -> StateUpdaterWiring:
     """DynamoDB, SQS and Step Functions, as the template names them; ``timers`` replaces Step Functions
     (``nudge simulate --emulator moto`` keeps its timers in virtual time)."""
+    from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
     from shared.adapters.offers import OfferStore
     from shared.adapters.queue import FifoQueue, StandardQueue
@@ -37,6 +38,8 @@ def on_aws(
         timers if timers is not None else StepFunctionsTimers(settings.timer_state_machine_arn),
         StandardQueue(settings.outbox_queue_url),
         OfferStore(settings.customers_table),
+        CatalogStore(settings.customers_table),
+        WaitingList(settings.customers_table),
     )
     return StateUpdaterWiring(updater, settings.events_max_receives)
 

@@ -239,6 +239,8 @@ class LocalStack:
             horizon = now + self._timer_horizon
             for arn in self._state_machines():
                 for execution in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                    if arn not in self._timer_machines():
+                        return False  # a fan-out (a restock) is busy until it ends
                     # A wake-up due more than a few seconds ago was sent (the execution waits for a later one)
                     dues = self._due_epochs(execution["executionArn"])
                     if any(now - _SENT_WITHIN <= due <= horizon for due in dues):
@@ -254,6 +256,9 @@ class LocalStack:
             wakes = document.get("wake_ups", [])
             self._due[execution_arn] = [datetime.fromisoformat(w["due_at"]).timestamp() for w in wakes]
         return self._due[execution_arn]
+
+    def _timer_machines(self) -> list[str]:
+        return [self.deployment.physical["TimerStateMachine"]]
 
     def _state_machines(self) -> list[str]:
         return [arn for arn in self.deployment.physical.values() if arn.startswith("arn:aws:states:")]

@@ -21,6 +21,7 @@ from infra.memory.stores import (
     MemoryOffers,
     MemoryPhoneBook,
     MemoryShops,
+    MemoryWaitingLists,
 )
 from infra.memory.transports import MemoryTransports
 
@@ -36,5 +37,6 @@ __all__ = [
     "MemoryQueue",
     "MemoryShops",
     "MemoryTransports",
+    "MemoryWaitingLists",
     "ReceivedMessage",
 ]

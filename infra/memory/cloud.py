@@ -24,6 +24,7 @@ from infra.local.pollers import QueuePoller
 from infra.local.provision import REGION, FunctionSpec, QueueSource
 from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory.queues import MemoryQueue, ReceivedMessage
+from infra.memory.restocks import VirtualRestocks
 from infra.memory.stores import (
     MemoryCatalog,
     MemoryContacts,
@@ -33,6 +34,7 @@ from infra.memory.stores import (
     MemoryOffers,
     MemoryPhoneBook,
     MemoryShops,
+    MemoryWaitingLists,
 )
 from infra.memory.transports import MemoryTransports
 from infra.template import Template, function_property, load_template, target_of
@@ -151,6 +153,7 @@ class MemoryCloud:
         self.contacts = MemoryContacts()
         self.offers = MemoryOffers()
         self.catalog = MemoryCatalog()
+        self.waiting = MemoryWaitingLists()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
@@ -171,6 +174,7 @@ class MemoryCloud:
         self.events_dlq = self.queues["EventsDeadLetterQueue"]
         self.outbox = self.queues["OutboxQueue"]
         self.outbox_dlq = self.queues["OutboxDeadLetterQueue"]
+        self.restocks = VirtualRestocks(self.queues["FanOutQueue"])  # the restock state machine, in virtual time
         builders: dict[str, Callable[[], Any]] = {
             "ingest": self.ingest_wiring,
             "state_updater": self.state_updater_wiring,
@@ -178,6 +182,7 @@ class MemoryCloud:
             "customer_api": self.customer_api_wiring,
             "public_api": self.public_api_wiring,
             "feedback": self.feedback_wiring,
+            "fan_out": self.fan_out_wiring,
         }
         self.functions: dict[str, FunctionRuntime] = {
             logical_id: SerialRuntime(spec, wiring=builders[spec.handler.split(".")[1]])
@@ -202,7 +207,15 @@ class MemoryCloud:
         from shared.service.updater import StateUpdater
 
         updater = StateUpdater(
-            self.customers, self.shops, self.events_dlq, self.clock, self.timers, self.outbox, self.offers
+            self.customers,
+            self.shops,
+            self.events_dlq,
+            self.clock,
+            self.timers,
+            self.outbox,
+            self.offers,
+            self.catalog,
+            self.waiting,
         )
         return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
 
@@ -235,7 +248,7 @@ class MemoryCloud:
         from shared.service.offers import OfferDesk
 
         offers = OfferDesk(self.offers, self.shops, self.clock)
-        catalog = CatalogDesk(self.catalog, self.clock)
+        catalog = CatalogDesk(self.catalog, self.clock, self.waiting, self.restocks)
         return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers, catalog)
 
     def public_api_wiring(self) -> PublicApiWiring:
@@ -252,6 +265,13 @@ class MemoryCloud:
 
         endpoints = EndpointReader(self.transports.clients()["push"])
         return FeedbackIntake(self.events, self.phones, endpoints, self.signing_keys, self.clock)
+
+    def fan_out_wiring(self) -> Any:
+        from functions.fan_out.wiring import FanOutWiring
+        from shared.service.restock import RestockPager
+
+        pager = RestockPager(self.catalog, self.waiting, self.events, self.shops, self.clock)
+        return FanOutWiring(pager, self.restocks)
 
     @staticmethod
     def signing_keys() -> list[bytes]:

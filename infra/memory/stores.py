@@ -20,7 +20,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.catalog import HeldProduct, ProductConflictError, held_of, product_pk
+from shared.adapters.catalog import (
+    HeldProduct,
+    ProductConflictError,
+    Waiter,
+    held_of,
+    product_pk,
+    waiter_item,
+    waiter_of,
+    waiting_pk,
+)
 from shared.adapters.catalog import put_request as product_put_request
 from shared.adapters.channels.inbox import DEFAULT_RETENTION, deliver_request, item_of
 from shared.adapters.contacts import ContactConflictError, ContactRecord, contact_key, save_request
@@ -329,6 +338,36 @@ class MemoryCatalog:
             if (int(item["version"]["N"]) if item else 0) != version:
                 raise ProductConflictError(pk)
             self.items[pk] = request["Item"]
+
+
+class MemoryWaitingLists:
+    """Customers waiting for products, as the DynamoDB adapter stores them, read in key order (a Query's order:
+    the customer keys' UTF-8 bytes, as Python compares these strings)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Item]] = {}  # pk -> sk -> item
+        self._lock = threading.Lock()
+
+    def watch(self, shop_id: str, product_id: str, waiter: Waiter) -> None:
+        with self._lock:
+            self.items.setdefault(waiting_pk(shop_id, product_id), {})[waiter.customer] = waiter_item(
+                shop_id, product_id, waiter
+            )
+
+    def page(self, shop_id: str, product_id: str, limit: int, after: str | None) -> tuple[list[Waiter], str | None]:
+        with self._lock:
+            listed = self.items.get(waiting_pk(shop_id, product_id), {})
+            keys = sorted(key for key in listed if after is None or key > after)
+            taken = keys[:limit]
+            waiters = [waiter_of(listed[key]) for key in taken]
+        # DynamoDB answers a LastEvaluatedKey when the page is full, whether or not more follow.
+        return waiters, (taken[-1] if len(taken) == limit else None)
+
+    def forget(self, shop_id: str, product_id: str, customers: Sequence[str]) -> None:
+        with self._lock:
+            listed = self.items.get(waiting_pk(shop_id, product_id), {})
+            for customer in customers:
+                listed.pop(customer, None)
 
 
 class MemoryOffers:

@@ -3,10 +3,15 @@
 raises by one. A write is conditional on the version it read (or on the item being new), so two uploads that change
 the same product at once cannot both believe they saw the change: the second reads again and compares with what
 the first wrote.
+
+The customers waiting for a product (architecture §10: an index item written with the state change that causes
+it): ``pk = <shop>#waiting#<product id>``, ``sk = <customer key>``, with ``since`` and the table's TTL attribute
+``expires_at`` at the end of the wait. A restock reads it page by page in key order, and removes each page it told.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.table import DynamoDBTable
@@ -81,3 +86,66 @@ class CatalogStore(DynamoDBTable):
             self.client.put_item(TableName=self._table, **put_request(shop_id, product, version))
         except self.client.exceptions.ConditionalCheckFailedException as error:
             raise ProductConflictError(product_pk(shop_id, product.id)) from error
+
+
+# ---------------------------------------------------------------- customers waiting for a product
+
+
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    """A customer waiting for a product since ``since``, until ``until``."""
+
+    customer: str
+    since: datetime
+    until: datetime
+
+
+def waiting_pk(shop_id: str, product_id: str) -> str:
+    return f"{shop_id}#waiting#{product_id}"
+
+
+def waiter_item(shop_id: str, product_id: str, waiter: Waiter) -> dict[str, Any]:
+    return {
+        "pk": {"S": waiting_pk(shop_id, product_id)},
+        "sk": {"S": waiter.customer},
+        "since": {"S": waiter.since.isoformat()},
+        "expires_at": {"N": str(int(waiter.until.timestamp()))},
+    }
+
+
+def waiter_of(item: dict[str, Any]) -> Waiter:
+    until = datetime.fromtimestamp(int(item["expires_at"]["N"]), UTC)
+    return Waiter(item["sk"]["S"], datetime.fromisoformat(item["since"]["S"]), until)
+
+
+class WaitingList(DynamoDBTable):
+    """Customers waiting for products, in the customers table."""
+
+    def watch(self, shop_id: str, product_id: str, waiter: Waiter) -> None:
+        """List ``waiter`` (again: the later wait replaces the earlier)."""
+        self.client.put_item(TableName=self._table, Item=waiter_item(shop_id, product_id, waiter))
+
+    def page(self, shop_id: str, product_id: str, limit: int, after: str | None) -> tuple[list[Waiter], str | None]:
+        """Up to ``limit`` waiters in key order after the customer ``after``; and the last one's key if more may
+        follow (DynamoDB's LastEvaluatedKey), else None. Lapsed waits the TTL has not removed yet are included."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": waiting_pk(shop_id, product_id)}},
+            "Limit": limit,
+            "ConsistentRead": True,
+        }
+        if after is not None:
+            query["ExclusiveStartKey"] = {"pk": {"S": waiting_pk(shop_id, product_id)}, "sk": {"S": after}}
+        answer = self.client.query(**query)
+        last = answer.get("LastEvaluatedKey")
+        return [waiter_of(item) for item in answer.get("Items", [])], (last["sk"]["S"] if last else None)
+
+    def forget(self, shop_id: str, product_id: str, customers: Sequence[str]) -> None:
+        """Take ``customers`` off the list (told, or no longer waiting)."""
+        pk = waiting_pk(shop_id, product_id)
+        requests = [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": c}}}} for c in dict.fromkeys(customers)]
+        for start in range(0, len(requests), 25):
+            pending: Any = {self._table: requests[start : start + 25]}
+            while pending:  # BatchWriteItem may leave some for a retry (throttling)
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or None

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from shared.core import journeys
 from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect, RedeemOffer, Send
+from shared.models.effects import Effect, RedeemOffer, Send, WatchProduct
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.segment import (
     Alias,
@@ -44,6 +44,7 @@ from shared.models.state import (
     MAX_RECENT_ORDERS,
     MAX_TRAITS,
     MAX_VIEWED,
+    MAX_WAITS,
     MAX_WISHLIST,
     OFFER_SHOWN,
     Cart,
@@ -54,6 +55,7 @@ from shared.models.state import (
     MergeRefusalReason,
     OrderRef,
     ProductRef,
+    ProductWait,
     PushToken,
     ShownOffer,
 )
@@ -123,6 +125,7 @@ def decide(
         redeemed = _redemption(event, customer_of(current, event))
         if redeemed is not None:
             outcome.effects.append(redeemed)
+        outcome.effects += _watches(current, event, config)
     elif isinstance(event, TimerEvent):
         outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
     else:
@@ -142,6 +145,52 @@ def _redemption(event: SegmentEvent, customer: str) -> RedeemOffer | None:
     return RedeemOffer(
         shop_id=event.shop_id, code=order.coupon, customer=customer, order_id=order_id, at=event.occurred_at
     )
+
+
+# A customer waits for a product they asked about ("notify me"), or wishlisted or carted while it was out of stock.
+_WAITING_EVENTS = {
+    "Back In Stock Requested": False,
+    "Product Added to Wishlist": True,
+    "Product Added": True,
+    "Wishlist Product Added to Cart": True,
+}
+
+
+def _watches(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> list[Effect]:
+    """The customer onto the list of those waiting for the event's product (a restock fans out to it); a restock
+    that reached them ("Back In Stock") used their "notify me" up."""
+    message = event.message
+    if not isinstance(message, ProductTrack):
+        return []
+    product_id = message.properties.key
+    if message.event == "Back In Stock":
+        state.waits = [wait for wait in state.waits if wait.product_id != product_id]
+        return []
+    if message.event not in _WAITING_EVENTS or not _restocks_reach(config):
+        return []
+    at = event.occurred_at
+    watch = WatchProduct(
+        shop_id=event.shop_id,
+        product_id=product_id,
+        customer=customer_of(state, event),
+        since=at,
+        until=at + config.catalog.wait_expiry,
+        if_out_of_stock=_WAITING_EVENTS[message.event],
+    )
+    return [watch]
+
+
+def _restocks_reach(config: ShopConfig) -> bool:
+    """The shop has a journey a restock starts: only then are waiting customers listed."""
+    return any(
+        journey.enabled and any(trigger.event == "Back In Stock" for trigger in journey.trigger)
+        for journey in config.journeys.values()
+    )
+
+
+def _wait(state: CustomerState, product_id: str, at: datetime) -> None:
+    waits = [wait for wait in state.waits if wait.product_id != product_id]
+    state.waits = [*waits, ProductWait(product_id=product_id, since=at)][-MAX_WAITS:]
 
 
 def _copy(state: CustomerState | None) -> CustomerState:
@@ -238,6 +287,8 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) 
             state.wishlist = _remember_product(state.wishlist, product, at, MAX_WISHLIST)
         elif name == "Product Removed from Wishlist":
             state.wishlist = [p for p in state.wishlist if p.product_id != product.key]
+        elif name == "Back In Stock Requested":
+            _wait(state, product.key, at)
         elif name == "Wishlist Product Added to Cart":
             state.wishlist = [p for p in state.wishlist if p.product_id != product.key]
             _add_to_cart(state, cart_id, product, at)
@@ -405,6 +456,8 @@ def _complete_order(state: CustomerState, order: OrderProperties, at: datetime) 
     orders.products_bought = _bounded_union(orders.products_bought, bought, MAX_PRODUCTS_BOUGHT)
     orders.categories_bought = _bounded_union(orders.categories_bought, categories, MAX_PRODUCTS_BOUGHT)
     state.orders = orders
+    if state.waits:  # what the customer bought, they no longer wait for
+        state.waits = [wait for wait in state.waits if wait.product_id not in bought]
     # The order closes the cart it came from; without a cart_id, every open cart (shops have one per customer).
     if order.cart_id:
         _set_cart(state, order.cart_id, None)

@@ -77,8 +77,8 @@ def on_event(
     Exits first (an order ends the cart reminder), then triggers: enter a journey, or, for an instance already
     waiting, move its reference time without starting another execution (lazy re-arm).
     """
-    run = _Run(state, config, event.shop_id, customer, _second(now))
     facts = _Facts(event)
+    run = _Run(state, config, event.shop_id, customer, _second(now), facts=facts)
     _end_unconfigured(run)
     for instance in list(state.journeys):
         reason = _exit_reason(run, config.journeys[instance.journey], instance, facts)
@@ -210,6 +210,7 @@ class _Run:
     customer: str
     now: datetime
     decision: JourneyDecision = field(default_factory=JourneyDecision)
+    facts: _Facts | None = None  # the shop's event being decided (None for a timer)
     # (journey, key) of instances this event ended: the event that ended one does not start the next.
     ended: set[tuple[str, str | None]] = field(default_factory=set)
 
@@ -588,6 +589,7 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
         variables[journey.key] = instance.key
     variables.update(_cart_variables(run.state, journey, instance))
     variables.update(_order_variables(run.state, journey, instance))
+    variables.update(_product_variables(run, journey, instance))
     code = ""
     if step.offer is not None:
         expires = _second(due + step.offer.valid_for)
@@ -647,6 +649,20 @@ def _order_variables(state: CustomerState, journey: Journey, instance: JourneyIn
     return {"categories": list(order.categories), "order_amount": order.amount}
 
 
+_PRODUCT_FIELDS = ("product_id", "name", "price", "category", "image_url", "url")
+
+
+def _product_variables(run: _Run, journey: Journey, instance: JourneyInstance) -> dict[str, Any]:
+    """For a journey about one product (its product_id key), the product as the event that triggered it tells it
+    (a restock carries the catalogue's); a later step finds it in the customer's views and wishlist instead."""
+    if journey.key != "product_id" or run.facts is None:
+        return {}
+    properties = run.facts.properties
+    if str(properties.get("product_id")) != instance.key:
+        return {}
+    return {"product": {name: properties[name] for name in _PRODUCT_FIELDS if properties.get(name) is not None}}
+
+
 def _order(state: CustomerState, instance: JourneyInstance) -> OrderRef | None:
     return next((o for o in state.orders.recent if o.order_id == instance.key), None)
 
@@ -666,6 +682,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "still_inactive": ("no activity since the inactivity began", "active since the inactivity began"),
     "not_ordered_within": ("no order within {}", "ordered within {}"),
     "inactive_for": ("inactive for {}", "active within {}"),
+    "waits_for_product": ("waits for the product", "no longer waits for the product"),
 }
 
 
@@ -706,6 +723,23 @@ def _holds(run: _Run, journey: Journey, instance: JourneyInstance, condition: Co
         case "inactive_for":
             assert condition.within is not None
             return last_activity is None or last_activity <= run.now - condition.within
+        case "waits_for_product":
+            return instance.key is not None and waits_for(state, instance.key, run.now - run.config.catalog.wait_expiry)
+
+
+def waits_for(state: CustomerState, product_id: str, since: datetime) -> bool:
+    """The customer waits for ``product_id``: asked to be told after ``since``, or wishlisted it after ``since``
+    and has not bought it, or has it in a cart that changed after ``since``."""
+    if any(wait.product_id == product_id and wait.since > since for wait in state.waits):
+        return True
+    if product_id in state.orders.products_bought:
+        return False
+    if any(ref.product_id == product_id and ref.at > since for ref in state.wishlist):
+        return True
+    return any(
+        cart.updated_at > since and any(item.product_id == product_id for item in cart.items)
+        for cart in state.carts.values()
+    )
 
 
 def _has_cart(state: CustomerState, journey: Journey, instance: JourneyInstance) -> bool:

@@ -30,6 +30,7 @@ UPLOAD_LIMIT = 500  # products per request
 RELATED_LIMIT = 50
 
 _PRICE = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,4})?)\s*([A-Za-z]{3})\s*$")
+_CENT = Decimal("0.01")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -42,7 +43,11 @@ class Money(BaseModel):
     currency: str
 
     def __str__(self) -> str:
-        return f"{self.amount:.2f} {self.currency}"
+        """Two decimals, or as many as the amount has beyond them (``1.005 KWD``): one spelling per amount."""
+        amount = self.amount
+        if amount == amount.quantize(_CENT):
+            return f"{amount:.2f} {self.currency}"
+        return f"{format(amount.normalize(), 'f')} {self.currency}"
 
 
 def _money(value: Any) -> Any:
@@ -91,7 +96,7 @@ GroupId = Annotated[str, BeforeValidator(_clean), StringConstraints(min_length=1
 def _url(value: Any) -> Any:
     if isinstance(value, str):
         value = value.strip()
-        if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
+        if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
             raise ValueError("must be an http(s) URL")
     return value
 

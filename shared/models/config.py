@@ -239,6 +239,22 @@ class DecisionTier(_Strict):
     offer: DecisionOffer | None = None
 
 
+class CatalogSettings(_Strict):
+    """What the catalogue's journeys go by (J7 back in stock): how long a customer waits for a product, and how fast
+    a restock may reach the customers waiting for it."""
+
+    wait_expiry: Duration = Field(
+        default=timedelta(days=90),
+        description="a wait (notify me, or a wishlist or cart add while out of stock) lapses after this long",
+    )
+    restock_rate: int = Field(
+        default=50,
+        ge=1,
+        le=3000,
+        description="customers per second a restock notifies at most (the providers' and the shop's own limits)",
+    )
+
+
 class OfferDecisions(_Strict):
     """``POST /v1/offers/decide`` (J13, IN6): which offer a customer on an exit-intent, cart or checkout page sees
     now. The first tier whose segments include the customer's wins; at most one offer per customer per
@@ -271,6 +287,7 @@ class ShopConfig(_Strict):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
     offer_decisions: OfferDecisions | None = None
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"
     )

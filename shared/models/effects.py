@@ -42,4 +42,19 @@ class RedeemOffer(BaseModel):
     at: datetime
 
 
-type Effect = StartTimer | Send | RedeemOffer
+class WatchProduct(BaseModel):
+    """Put the customer on the list of those waiting for ``product_id`` until ``until`` (a restock fans out to that
+    list). ``if_out_of_stock``: only if the catalogue holds the product out of stock now (a wishlist or cart add);
+    else always (an explicit "notify me")."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    product_id: str
+    customer: str
+    since: datetime
+    until: datetime
+    if_out_of_stock: bool
+
+
+type Effect = StartTimer | Send | RedeemOffer | WatchProduct

@@ -61,6 +61,8 @@ ConditionName = Literal[
     "still_inactive",  # no activity after the instance's reference time (inactive_for: the last activity)
     "not_ordered_within",  # {not_ordered_within: P30D}: no order in that long before now
     "inactive_for",  # {inactive_for: P60D}: no activity in that long before now
+    "waits_for_product",  # the customer waits for the instance's product (its product_id key): asked to be told,
+    # or wishlisted it (and has not bought it) or has it in a cart, within the shop's catalog.wait_expiry
 ]
 CONDITIONS_WITH_DURATION: frozenset[str] = frozenset({"not_ordered_within", "inactive_for"})
 DEEP_LINK_FIELDS = frozenset({"offer_code", "cart_id", "order_id", "instance"})

@@ -174,6 +174,8 @@ PRODUCT_EVENTS = frozenset(
         "Product Added to Wishlist",
         "Product Removed from Wishlist",
         "Wishlist Product Added to Cart",
+        "Back In Stock Requested",  # a "notify me" button on a product that is out of stock
+        "Back In Stock",  # nudge's own: a restock reached a customer waiting for the product
     }
 )
 ORDER_EVENTS = frozenset(

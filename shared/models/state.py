@@ -13,6 +13,7 @@ from shared.models.vocabulary import Channel
 
 MAX_VIEWED = 20
 MAX_WISHLIST = 50
+MAX_WAITS = 20  # products a customer asked to hear about when they are back in stock
 MAX_PRODUCTS_BOUGHT = 50
 MAX_RECENT_ORDERS = 10
 MAX_PUSH_TOKENS = 5
@@ -249,6 +250,13 @@ class ShownOffer(_State):
     expires_at: datetime | None = None
 
 
+class ProductWait(_State):
+    """The customer asked to hear when ``product_id`` is back in stock ("notify me"), at ``since``."""
+
+    product_id: str
+    since: datetime
+
+
 class CustomerState(_State):
     """Everything nudge knows about one customer of one shop."""
 
@@ -263,6 +271,7 @@ class CustomerState(_State):
     carts: dict[str, Cart] = Field(default_factory=dict)
     viewed: list[ProductRef] = Field(default_factory=list)
     wishlist: list[ProductRef] = Field(default_factory=list)
+    waits: list[ProductWait] = Field(default_factory=list, description="back-in-stock requests, oldest first")
     orders: Orders = Field(default_factory=Orders)
     newsletter_subscribed_at: datetime | None = None
     first_seen_at: datetime | None = None

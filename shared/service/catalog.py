@@ -5,6 +5,10 @@ the ones a message needs) before anything is written, and a refusal names each p
 then compared with what nudge held: unchanged ones are not written at all, and the changes the engine acts on
 (availability, the effective price, quantity) are detected against the held product under the write's version
 condition, so a concurrent upload of the same product makes this one read again and compare with what it wrote.
+
+A product that comes back in stock (or arrives in stock) while customers wait for it starts its restock fan-out
+(``shared.service.restock``) before it is written: if the write then fails, the upload is refused and posted again,
+and the fan-out, named after the product's new version, checks at every page that the product is still in stock.
 """
 
 from collections.abc import Callable
@@ -15,8 +19,9 @@ from pydantic import ValidationError
 
 from shared.adapters.catalog import HeldProduct, ProductConflictError
 from shared.models.catalog import NEW_PRODUCT_NEEDS, WATCHED, CatalogUpload, Product, ProductUpdate
-from shared.ports import Catalog
+from shared.ports import Catalog, Restocks, WaitingLists
 from shared.service.bodies import field_errors
+from shared.service.restock import RestockJob, restock_id
 
 WRITE_ATTEMPTS = 5  # reads and writes of one product that another upload keeps changing under it
 
@@ -65,9 +70,17 @@ def changes_of(held: Product, product: Product, now: datetime) -> list[dict[str,
 class CatalogDesk:
     """What a shop's systems post about their products, and what they can read back."""
 
-    def __init__(self, catalog: Catalog, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        clock: Callable[[], datetime],
+        waiting: WaitingLists | None = None,
+        restocks: Restocks | None = None,
+    ) -> None:
         self._catalog = catalog
         self._clock = clock
+        self._waiting = waiting
+        self._restocks = restocks
 
     def upsert(self, shop_id: str, body: Any) -> dict[str, Any]:
         """Store the body's products, all or nothing; CatalogUploadError names what is wrong."""
@@ -94,8 +107,11 @@ class CatalogDesk:
         for _ in range(WRITE_ATTEMPTS):
             if held is not None and _content(product) == _content(held.product):
                 return "unchanged", []
+            version = held.version if held is not None else 0
+            if product.buyable() and (held is None or not held.product.buyable()):
+                self._restock(shop_id, product.id, version + 1, now)
             try:
-                self._catalog.put(shop_id, product, held.version if held is not None else 0)
+                self._catalog.put(shop_id, product, version)
             except ProductConflictError:
                 held = self._catalog.get(shop_id, [update.id]).get(update.id)
                 product = merged(held.product if held is not None else None, update, now)
@@ -104,6 +120,17 @@ class CatalogDesk:
                 return "created", []
             return "updated", changes_of(held.product, product, now)
         raise ProductConflictError(f"product {update.id!r} kept changing under {WRITE_ATTEMPTS} attempts to write it")
+
+    def _restock(self, shop_id: str, product_id: str, version: int, now: datetime) -> None:
+        """Start the product's restock fan-out if anyone waits for it."""
+        if self._waiting is None or self._restocks is None:
+            return
+        waiters, _ = self._waiting.page(shop_id, product_id, 1, None)
+        if waiters:
+            job = RestockJob(
+                shop_id=shop_id, product_id=product_id, restock_id=restock_id(shop_id, product_id, version), at=now
+            )
+            self._restocks.start(job)
 
     def product(self, shop_id: str, product_id: str) -> dict[str, Any]:
         """The held product as JSON, with the price a customer pays now."""

@@ -15,6 +15,7 @@ from functools import cache, partial
 
 from pydantic import TypeAdapter, ValidationError
 
+from shared.adapters.catalog import Waiter
 from shared.adapters.customers import (
     MergeChainError,
     StoredCustomer,
@@ -24,10 +25,10 @@ from shared.adapters.customers import (
 from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.models.config import ShopConfig
-from shared.models.effects import Effect, RedeemOffer, Send, StartTimer
+from shared.models.effects import Effect, RedeemOffer, Send, StartTimer, WatchProduct
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
-from shared.ports import CustomerRecords, EventQueue, Offers, Outbox, Shops, Timers
+from shared.ports import Catalog, CustomerRecords, EventQueue, Offers, Outbox, Shops, Timers, WaitingLists
 
 
 @cache
@@ -84,8 +85,12 @@ class StateUpdater:
         timers: Timers | None = None,
         outbox: Outbox | None = None,
         offers: Offers | None = None,
+        catalog: Catalog | None = None,
+        waiting: WaitingLists | None = None,
     ) -> None:
         self._offers = offers
+        self._catalog = catalog
+        self._waiting = waiting
         self._store = store
         self._shops = shops
         self._dead_letters = dead_letters
@@ -298,6 +303,21 @@ class StateUpdater:
             if isinstance(effect, RedeemOffer) and self._offers is not None:
                 # A coupon nudge never handed out (the shop's own) is refused by the store's condition: nothing to do.
                 self._offers.redeem(effect.shop_id, effect.code, effect.customer, effect.order_id, effect.at)
+            elif isinstance(effect, WatchProduct):
+                self._watch(effect)
+
+    def _watch(self, effect: WatchProduct) -> None:
+        """List the customer as waiting for the product; a wishlist or cart add only while the catalogue holds it
+        out of stock (a product it does not hold yet is not known to be out of stock)."""
+        if self._waiting is None:
+            return
+        if effect.if_out_of_stock:
+            held = self._catalog.get(effect.shop_id, [effect.product_id]) if self._catalog is not None else {}
+            product = held.get(effect.product_id)
+            if product is None or product.product.availability != "out_of_stock":
+                return
+        waiter = Waiter(effect.customer, effect.since, effect.until)
+        self._waiting.watch(effect.shop_id, effect.product_id, waiter)
 
 
 def _retried[T](attempt: Callable[[], T]) -> T:

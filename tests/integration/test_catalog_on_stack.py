@@ -82,3 +82,27 @@ def test_only_the_shops_secret_key_reaches_its_catalogue(local_stack):
     assert call(local_stack, "POST", "/v1/catalog", {"products": [product(shoe)]}, key=None)[0] == 401
     assert call(local_stack, "POST", "/v1/catalog", {"products": [product(shoe)]}, key="fast-write-key")[0] == 401
     assert call(local_stack, "GET", f"/v1/catalog/{shoe}")[0] == 404
+
+
+def test_nudge_catalog_import_posts_a_merchant_center_feed_and_refuses_another_shops_key(local_stack):
+    import io
+    from pathlib import Path
+
+    from infra.catalog_cli import import_feed
+
+    feed = Path(__file__).resolve().parents[1] / "data" / "feeds" / "products.tsv"
+    said = io.StringIO()
+
+    assert import_feed(feed, "fast", local_stack.base_url, SECRET, out=said, batch=2) == 0
+    status, view = call(local_stack, "GET", "/v1/catalog/sku-1")
+    assert (status, view["title"], view["price"], view["availability"]) == (
+        200,
+        "Trail Runner 2",
+        "89.90 EUR",
+        "in_stock",
+    )
+    assert "3 received" in said.getvalue().replace(",", "")
+
+    other = io.StringIO()
+    assert import_feed(feed, "demo", local_stack.base_url, SECRET, out=other) == 2  # the key is the fast shop's
+    assert "fast" in other.getvalue()

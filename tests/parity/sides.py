@@ -83,6 +83,7 @@ class Side:
     contacts: Any
     offers: Any
     catalog: Any
+    waiting: Any
     shops: Any
     phones: Any
     inbox: Any
@@ -101,7 +102,7 @@ class Side:
 
 def moto_side(deployment: Deployment) -> Side:
     """The AWS adapters on the provisioned template (inside the caller's ``mock_aws``)."""
-    from shared.adapters.catalog import CatalogStore
+    from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.channels.inbox import InboxStore
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
@@ -172,6 +173,7 @@ def moto_side(deployment: Deployment) -> Side:
         contacts=ContactStore(table),
         offers=OfferStore(table),
         catalog=CatalogStore(table),
+        waiting=WaitingList(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
         inbox=InboxStore(table),
@@ -227,6 +229,7 @@ def memory_side(start: datetime) -> Side:
         contacts=cloud.contacts,
         offers=cloud.offers,
         catalog=cloud.catalog,
+        waiting=cloud.waiting,
         shops=cloud.shops,
         phones=cloud.phones,
         inbox=cloud.inbox,

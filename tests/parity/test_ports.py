@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from shared.adapters.catalog import ProductConflictError
+from shared.adapters.catalog import ProductConflictError, Waiter
 from shared.adapters.contacts import ContactConflictError
 from shared.adapters.customers import (
     MAX_MERGE_HOPS,
@@ -1002,3 +1002,27 @@ def test_a_read_of_more_products_than_one_request_takes_finds_them_all(side):
 
     assert sorted(held) == ids[::2]
     assert str(held["p-128"].product.effective_price(T0)) == "9.99 EUR"
+
+
+def test_a_waiting_list_pages_in_key_order_to_its_end_and_forgets_whom_it_told(side):
+    shop, product_id = unique("shop"), "boots"
+    customers = [f"u:{n:02}" for n in range(7)] + ["a:anon"]
+    for customer in reversed(customers):
+        side.waiting.watch(shop, product_id, Waiter(customer, T0, T0 + timedelta(days=90)))
+    side.waiting.watch(shop, product_id, Waiter("u:03", T0 + timedelta(hours=1), T0 + timedelta(days=91)))
+
+    pages, after = [], None
+    while True:
+        waiters, after = side.waiting.page(shop, product_id, 3, after)
+        pages.append([waiter.customer for waiter in waiters])
+        if after is None:
+            break
+
+    assert [c for page in pages for c in page] == sorted(customers)  # every one once, in key order
+    assert all(len(page) <= 3 for page in pages)
+    again = side.waiting.page(shop, product_id, 10, None)[0]
+    assert [w.until for w in again if w.customer == "u:03"] == [T0 + timedelta(days=91)]  # the later wait
+    side.waiting.forget(shop, product_id, ["u:00", "u:03", "u:99"])
+    left = [w.customer for w in side.waiting.page(shop, product_id, 10, None)[0]]
+    assert left == sorted(set(customers) - {"u:00", "u:03"})
+    assert side.waiting.page(shop, "other", 10, None) == ([], None)

@@ -74,6 +74,16 @@ def test_the_feeds_other_spellings_are_taken_as_merchant_center_takes_them(desk)
     assert (view["price"], view["availability"]) == ("8.00 USD", "out_of_stock")
 
 
+def test_a_price_keeps_every_decimal_it_was_given_and_one_spelling_per_amount(desk):
+    desk.upsert(SHOP, {"products": [mug(price="1.005 KWD", link="HTTPS://shop.example/mug")]})
+    assert desk.product(SHOP, "mug-1")["price"] == "1.005 KWD"
+    assert desk.upsert(SHOP, {"products": [{"id": "mug-1", "price": "1.0050 KWD"}]})["unchanged"] == 1
+    answer = desk.upsert(SHOP, {"products": [{"id": "mug-1", "price": "1.004 KWD"}]})
+    assert answer["changes"] == [{"id": "mug-1", "field": "price", "from": "1.005 KWD", "to": "1.004 KWD"}]
+    desk.upsert(SHOP, {"products": [{"id": "mug-1", "price": "1500 JPY"}]})
+    assert desk.product(SHOP, "mug-1")["price"] == "1500.00 JPY"
+
+
 def test_a_broken_product_refuses_the_whole_upload_naming_each_product_and_field(desk):
     body = {
         "products": [

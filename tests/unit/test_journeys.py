@@ -782,6 +782,7 @@ def test_the_presets_are_valid_journeys_and_their_channels_are_the_shops():
         "post_purchase",
         "repeat_purchase",
         "reactivation",
+        "back_in_stock",
     }
     assert get_args(journeys.Channel) == CHANNELS
 

@@ -1,0 +1,60 @@
+"""Work over many customers, one page per invocation (architecture §10): a restock's page of waiting customers, each
+told in their own FIFO group. The restock state machine sends the page with its task token; the answer says where
+the next page starts and how long the machine waits before asking for it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.fan_out.wiring import FanOutWiring, from_environment
+from shared import collector
+from shared.observability import count, logger, tracer
+from shared.service.restock import RestockJob
+from shared.wiring import Built
+
+processor = BatchProcessor(event_type=EventType.SQS)
+environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
+    request = json.loads(record.body)
+    job = RestockJob.model_validate(request["job"])
+    logger.set_correlation_id(job.restock_id)
+    done = wiring.pager.page(job, request.get("after"))
+    wiring.tasks.succeed(request["token"], done)
+    count("RestockCustomers", outcome="told", value=done.told)
+    logger.info(
+        "restock page",
+        extra={
+            "shop": job.shop_id,
+            "product": job.product_id,
+            "told": done.told,
+            "lapsed": done.lapsed,
+            "next": done.next,
+            "stopped": done.stopped,
+        },
+    )
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, wiring: FanOutWiring | None = None
+) -> PartialItemFailureResponse:
+    built = wiring or environment()
+    return process_partial_response(
+        event=event,
+        record_handler=lambda record: record_handler(record, built),
+        processor=processor,
+        context=None,
+    )
+
+
+collector.resume()  # the import is over: the collector is back on (shared/collector.py)

@@ -1,0 +1,9 @@
+"""Settings of the fan-out function."""
+
+from shared.settings import FunctionSettings
+
+
+class FanOutSettings(FunctionSettings):
+    customers_table: str
+    shops_table: str
+    events_queue_url: str
