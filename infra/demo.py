@@ -215,6 +215,16 @@ class Demo:
             self.out(f"   POST /v1/catalog -> {status}: {change['field']} {change['from']} -> {change['to']}")
         self.wait_idle(timeout=60, timers=True)
         _show_messages(self, gus, "Gus")
+        hana = f"hana-{run}"
+        self.step(14, "Fast shop: Hana (German) looks at the lantern; the shop puts it on sale at 20 % off")
+        looked = _track("Product Viewed", {"product_id": lantern["id"], "name": "Sturmlaterne"}, userId=hana)
+        self.send("/v1/batch", {"batch": [*shopper(hana, "Hana", "de-DE"), looked]}, key=FAST_KEY)
+        sale = {"products": [{"id": lantern["id"], "sale_price": "31.20 EUR"}]}
+        status, answer = self.request("POST", "/v1/catalog", sale, key=FAST_SECRET)
+        for change in answer.get("changes", []):
+            self.out(f"   POST /v1/catalog -> {status}: {change['field']} {change['from']} -> {change['to']}")
+        self.wait_idle(timeout=60, timers=True)
+        _show_messages(self, hana, "Hana (a sweep of the shop's customers found her view)")
 
     def _checkout(self, user: str, product: dict[str, Any]) -> None:
         """The shop's checkout checks the code of the customer's cart offer, she orders with it, it checks again."""

@@ -49,7 +49,7 @@ from infra.local.providers import LocalProviders
 from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner, set_up_shop_channels
 from infra.local.runtime import FunctionRuntime
 from infra.memory import MemoryCloud
-from infra.memory.restocks import VirtualRestocks
+from infra.memory.fan_out import VirtualFanOuts
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
 from shared.adapters.timers import wake_up
@@ -668,7 +668,7 @@ class Simulation:
         self.summary = Summary(start=first.at)
         self.clock = VirtualClock(first.at)
         self.timers = VirtualTimers()
-        self._restocks: VirtualRestocks | None = None  # the moto stage's restock machine (memory has its own)
+        self._fan_outs: VirtualFanOuts | None = None  # the moto stage's fan-out machine (memory has its own)
         self._fan_out_queue_url = ""
         self._report = report
         self._answered = answered or (lambda answer: None)
@@ -781,21 +781,21 @@ class Simulation:
             from functions.customer_api import wiring as customer_api
             from functions.customer_api.settings import CustomerApiSettings
 
-            return lambda: customer_api.on_aws(CustomerApiSettings.from_environment(), self._moto_restocks())
+            return lambda: customer_api.on_aws(CustomerApiSettings.from_environment(), self._moto_fan_outs())
         if function == "fan_out":
             from functions.fan_out import wiring as fan_out
             from functions.fan_out.settings import FanOutSettings
 
-            return lambda: fan_out.on_aws(FanOutSettings.from_environment(), self.clock, self._moto_restocks())
+            return lambda: fan_out.on_aws(FanOutSettings.from_environment(), self.clock, self._moto_fan_outs())
         return None  # the others do not run in a simulation
 
-    def _moto_restocks(self) -> VirtualRestocks:
-        """The restock state machine in virtual time over moto's fan-out queue (one for the simulation)."""
-        if self._restocks is None:
+    def _moto_fan_outs(self) -> VirtualFanOuts:
+        """The fan-out state machine in virtual time over moto's fan-out queue (one for the simulation)."""
+        if self._fan_outs is None:
             from shared.adapters.queue import StandardQueue
 
-            self._restocks = VirtualRestocks(StandardQueue(self._fan_out_queue_url))
-        return self._restocks
+            self._fan_outs = VirtualFanOuts(StandardQueue(self._fan_out_queue_url))
+        return self._fan_outs
 
     def _replay(self, stage: Stage) -> None:
         """Advance the clock from one thing to the next (a history request, a due timer, a message becoming

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from shared.models.events import TimerEvent
     from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
     from shared.models.state import CustomerState
-    from shared.service.restock import PageDone, RestockJob
+    from shared.service.fan_out import FanOutJob, PageDone
 
 Clock = Callable[[], datetime]
 
@@ -161,14 +161,24 @@ class WaitingLists(Protocol):
     def forget(self, shop_id: str, product_id: str, customers: Sequence[str]) -> None: ...
 
 
-class Restocks(Protocol):
-    """Restock fan-outs: one per restock, started once (starting it again changes nothing)."""
+class CustomerSweep(Protocol):
+    """A shop's customers read in pages of a parallel scan (work over many customers; never at send time)."""
 
-    def start(self, job: RestockJob) -> None: ...
+    def sweep(
+        self, shop_id: str, part: int, parts: int, limit: int, after: str | None
+    ) -> tuple[list[tuple[str, CustomerState]], str | None]:
+        """Segment ``part`` of ``parts``: one page of (customer key, state) after ``after``, and where it goes on."""
+        ...
 
 
-class RestockTasks(Protocol):
-    """The restock fan-out's page tasks, answered when a page is done."""
+class FanOuts(Protocol):
+    """Jobs of work over many customers (architecture §10), each started once: starting it again changes nothing."""
+
+    def start(self, job: FanOutJob) -> None: ...
+
+
+class FanOutTasks(Protocol):
+    """A fan-out job's page tasks, answered when a page is done."""
 
     def succeed(self, token: str, done: PageDone) -> None: ...
 

@@ -6,4 +6,4 @@ from shared.settings import FunctionSettings
 class CustomerApiSettings(FunctionSettings):
     customers_table: str
     shops_table: str
-    restock_state_machine_arn: str
+    fan_out_state_machine_arn: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.customer_api.settings import CustomerApiSettings
-from shared.ports import Ledger, Restocks
+from shared.ports import FanOuts, Ledger
 from shared.service.catalog import CatalogDesk
 from shared.service.customers import CustomerReader
 from shared.service.offers import OfferDesk
@@ -21,24 +21,24 @@ class CustomerApiWiring:
     catalog: CatalogDesk
 
 
-def on_aws(settings: CustomerApiSettings, restocks: Restocks | None = None) -> CustomerApiWiring:
-    """The customers and shops tables and the restock state machine, as the template names them, and the clock
-    (``shared.clock``); ``restocks`` replaces the state machine (``nudge simulate --emulator moto`` runs it in
+def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
+    """The customers and shops tables and the fan-out state machine, as the template names them, and the clock
+    (``shared.clock``); ``fan_outs`` replaces the state machine (``nudge simulate --emulator moto`` runs it in
     virtual time)."""
     from shared import clock
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.fan_out import StepFunctionsFanOuts
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
-    from shared.adapters.restocks import StepFunctionsRestocks
     from shared.adapters.shops import ShopDirectory
 
     shops = ShopDirectory(settings.shops_table)
     reader = CustomerReader(CustomerStore(settings.customers_table), shops)
     offers = OfferDesk(OfferStore(settings.customers_table), shops, clock.now)
-    restocks = restocks if restocks is not None else StepFunctionsRestocks(settings.restock_state_machine_arn)
+    fan_outs = fan_outs if fan_outs is not None else StepFunctionsFanOuts(settings.fan_out_state_machine_arn)
     catalog = CatalogDesk(
-        CatalogStore(settings.customers_table), clock.now, WaitingList(settings.customers_table), restocks
+        CatalogStore(settings.customers_table), clock.now, WaitingList(settings.customers_table), fan_outs, shops
     )
     return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog)
 

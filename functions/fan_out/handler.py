@@ -1,6 +1,6 @@
-"""Work over many customers, one page per invocation (architecture §10): a restock's page of waiting customers, each
-told in their own FIFO group. The restock state machine sends the page with its task token; the answer says where
-the next page starts and how long the machine waits before asking for it."""
+"""Work over many customers, one page per invocation (architecture §10): a restock's page of waiting customers, or a
+page of a price drop's sweep of the customers, each told in their own FIFO group. The fan-out state machine sends
+the page with its task token; the answer says where the part's next page starts and how long to wait for it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.fan_out.wiring import FanOutWiring, from_environment
 from shared import collector
 from shared.observability import count, logger, tracer
-from shared.service.restock import RestockJob
+from shared.service.fan_out import FanOutJob
 from shared.wiring import Built
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -25,18 +25,21 @@ environment = Built(from_environment)  # this execution environment's wiring (La
 @tracer.capture_method
 def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
     request = json.loads(record.body)
-    job = RestockJob.model_validate(request["job"])
-    logger.set_correlation_id(job.restock_id)
-    done = wiring.pager.page(job, request.get("after"))
+    job = FanOutJob.model_validate(request["job"])
+    logger.set_correlation_id(job.fan_out_id)
+    part, after = int(request.get("part", 0)), request.get("after")
+    restock = job.kind == "restock"
+    done = wiring.restocks.page(job, after) if restock else wiring.price_drops.page(job, part, after)
     wiring.tasks.succeed(request["token"], done)
-    count("RestockCustomers", outcome="told", value=done.told)
+    count("FanOutCustomers", kind=job.kind, value=done.told)
     logger.info(
-        "restock page",
+        "fan-out page",
         extra={
             "shop": job.shop_id,
-            "product": job.product_id,
+            "kind": job.kind,
+            "part": part,
             "told": done.told,
-            "lapsed": done.lapsed,
+            "skipped": done.skipped,
             "next": done.next,
             "stopped": done.stopped,
         },

@@ -6,33 +6,34 @@ from dataclasses import dataclass
 
 from functions.fan_out.settings import FanOutSettings
 from shared import clock as wall_clock
-from shared.ports import Clock, RestockTasks
+from shared.ports import Clock, FanOutTasks
+from shared.service.price_drop import PriceDropPager
 from shared.service.restock import RestockPager
 
 
 @dataclass(frozen=True, slots=True)
 class FanOutWiring:
-    """What the handler needs: the pager (one page of a restock) and the machine's tasks to answer."""
+    """What the handler needs: a pager per kind of job, and the machine's tasks to answer."""
 
-    pager: RestockPager
-    tasks: RestockTasks
+    restocks: RestockPager
+    price_drops: PriceDropPager
+    tasks: FanOutTasks
 
 
-def on_aws(settings: FanOutSettings, clock: Clock = wall_clock.now, tasks: RestockTasks | None = None) -> FanOutWiring:
-    """DynamoDB, the events queue and Step Functions, as the template names them."""
+def on_aws(settings: FanOutSettings, clock: Clock = wall_clock.now, tasks: FanOutTasks | None = None) -> FanOutWiring:
+    """DynamoDB, the events queue and Step Functions, as the template names them; ``tasks`` replaces the state
+    machine (``nudge simulate --emulator moto`` runs it in virtual time)."""
     from shared.adapters.catalog import CatalogStore, WaitingList
+    from shared.adapters.customers import CustomerStore
+    from shared.adapters.fan_out import StepFunctionsTasks
     from shared.adapters.queue import FifoQueue
-    from shared.adapters.restocks import StepFunctionsTasks
     from shared.adapters.shops import ShopDirectory
 
-    pager = RestockPager(
-        CatalogStore(settings.customers_table),
-        WaitingList(settings.customers_table),
-        FifoQueue(settings.events_queue_url),
-        ShopDirectory(settings.shops_table),
-        clock,
-    )
-    return FanOutWiring(pager, tasks if tasks is not None else StepFunctionsTasks())
+    catalog, events = CatalogStore(settings.customers_table), FifoQueue(settings.events_queue_url)
+    shops = ShopDirectory(settings.shops_table)
+    restocks = RestockPager(catalog, WaitingList(settings.customers_table), events, shops, clock)
+    price_drops = PriceDropPager(catalog, CustomerStore(settings.customers_table), events, shops, clock)
+    return FanOutWiring(restocks, price_drops, tasks if tasks is not None else StepFunctionsTasks())
 
 
 def from_environment() -> FanOutWiring:

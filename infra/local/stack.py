@@ -240,7 +240,7 @@ class LocalStack:
             for arn in self._state_machines():
                 for execution in client.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
                     if arn not in self._timer_machines():
-                        return False  # a fan-out (a restock) is busy until it ends
+                        return False  # a fan-out (a restock, a price drop) is busy until it ends
                     # A wake-up due more than a few seconds ago was sent (the execution waits for a later one)
                     dues = self._due_epochs(execution["executionArn"])
                     if any(now - _SENT_WITHIN <= due <= horizon for due in dues):

@@ -23,8 +23,8 @@ from functions.state_updater.wiring import StateUpdaterWiring
 from infra.local.pollers import QueuePoller
 from infra.local.provision import REGION, FunctionSpec, QueueSource
 from infra.local.runtime import FunctionRuntime, SerialRuntime
+from infra.memory.fan_out import VirtualFanOuts
 from infra.memory.queues import MemoryQueue, ReceivedMessage
-from infra.memory.restocks import VirtualRestocks
 from infra.memory.stores import (
     MemoryCatalog,
     MemoryContacts,
@@ -174,7 +174,7 @@ class MemoryCloud:
         self.events_dlq = self.queues["EventsDeadLetterQueue"]
         self.outbox = self.queues["OutboxQueue"]
         self.outbox_dlq = self.queues["OutboxDeadLetterQueue"]
-        self.restocks = VirtualRestocks(self.queues["FanOutQueue"])  # the restock state machine, in virtual time
+        self.fan_outs = VirtualFanOuts(self.queues["FanOutQueue"])  # the fan-out state machine, in virtual time
         builders: dict[str, Callable[[], Any]] = {
             "ingest": self.ingest_wiring,
             "state_updater": self.state_updater_wiring,
@@ -248,7 +248,7 @@ class MemoryCloud:
         from shared.service.offers import OfferDesk
 
         offers = OfferDesk(self.offers, self.shops, self.clock)
-        catalog = CatalogDesk(self.catalog, self.clock, self.waiting, self.restocks)
+        catalog = CatalogDesk(self.catalog, self.clock, self.waiting, self.fan_outs, self.shops)
         return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers, catalog)
 
     def public_api_wiring(self) -> PublicApiWiring:
@@ -268,10 +268,12 @@ class MemoryCloud:
 
     def fan_out_wiring(self) -> Any:
         from functions.fan_out.wiring import FanOutWiring
+        from shared.service.price_drop import PriceDropPager
         from shared.service.restock import RestockPager
 
-        pager = RestockPager(self.catalog, self.waiting, self.events, self.shops, self.clock)
-        return FanOutWiring(pager, self.restocks)
+        restocks = RestockPager(self.catalog, self.waiting, self.events, self.shops, self.clock)
+        price_drops = PriceDropPager(self.catalog, self.customers, self.events, self.shops, self.clock)
+        return FanOutWiring(restocks, price_drops, self.fan_outs)
 
     @staticmethod
     def signing_keys() -> list[bytes]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import zlib
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from shared.adapters.customers import (
     follow_pointers,
     put_request,
     record_of,
+    swept,
 )
 from shared.adapters.ledger import (
     LedgerConflictError,
@@ -134,6 +136,19 @@ class MemoryCustomers:
 
     def follow(self, record: StoredCustomer) -> StoredCustomer:
         return follow_pointers(self.load, record)
+
+    def sweep(
+        self, shop_id: str, part: int, parts: int, limit: int, after: str | None
+    ) -> tuple[list[tuple[str, CustomerState]], str | None]:
+        """A parallel scan's page, as the table's: every item in exactly one segment (here by a hash of its key), a
+        segment read in pages of ``limit`` items (the shop's or not), the key to go on from while it is not done."""
+        keys = sorted(
+            pk for pk in self.items if zlib.crc32(pk.encode()) % parts == part and (after is None or pk > after)
+        )
+        page = keys[:limit]
+        prefix = f"{shop_id}#"
+        found = swept(shop_id, [{"pk": {"S": pk}, **self.items[pk]} for pk in page if pk.startswith(prefix)])
+        return found, (page[-1] if len(keys) > limit else None)
 
     def save(
         self,

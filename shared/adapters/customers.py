@@ -9,6 +9,7 @@ adapter's (``infra.memory``), which compresses only what could reach the item si
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -196,6 +197,15 @@ def put_request(
 class CustomerStore(DynamoDBTable):
     """Loads and saves customer state with optimistic locking."""
 
+    def sweep(
+        self, shop_id: str, part: int, parts: int, limit: int, after: str | None
+    ) -> tuple[list[tuple[str, CustomerState]], str | None]:
+        """One page of a parallel scan of the shop's customers (eventually consistent): (key, state) of those on it,
+        and where the segment goes on (None: done). ``limit`` counts the items read, the shop's or not."""
+        answer = self.client.scan(TableName=self._table, **sweep_request(shop_id, part, parts, limit, after))
+        last = answer.get("LastEvaluatedKey")
+        return swept(shop_id, answer.get("Items", [])), (json.dumps(last, sort_keys=True) if last else None)
+
     def encode(self, state: CustomerState) -> StateDocument:
         """The document :meth:`save` writes for ``state`` (compressed), or UnloadableStateError."""
         return encode_state(state)
@@ -243,3 +253,30 @@ class CustomerStore(DynamoDBTable):
             if "ConditionalCheckFailed" in reasons:
                 raise VersionConflictError(record.pk) from error
             raise
+
+
+def sweep_request(shop_id: str, part: int, parts: int, limit: int, after: str | None) -> dict[str, Any]:
+    """One page of a parallel scan's segment ``part`` of ``parts``, for the shop's customer records."""
+    request: dict[str, Any] = {
+        "Segment": part,
+        "TotalSegments": parts,
+        "Limit": limit,
+        "FilterExpression": "begins_with(pk, :shop) AND sk = :state",
+        "ExpressionAttributeValues": {":shop": {"S": f"{shop_id}#"}, ":state": {"S": STATE_SK}},
+    }
+    if after is not None:
+        request["ExclusiveStartKey"] = json.loads(after)
+    return request
+
+
+def swept(shop_id: str, items: list[dict[str, Any]]) -> list[tuple[str, CustomerState]]:
+    """The customers (key, state) of a scanned page; merge pointers and records that do not load are left out."""
+    found = []
+    for item in items:
+        try:
+            state = decode_state(item)
+        except UnloadableStateError:
+            continue  # parked with its reason when its own events come; a sweep does not stop for it
+        if state is not None:
+            found.append((item["pk"]["S"][len(shop_id) + 1 :], state))
+    return found

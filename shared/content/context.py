@@ -39,6 +39,7 @@ _LANDING = {
     "free_shipping_nudge": "cart",
     "browse_reminder": "product",
     "back_in_stock": "product",
+    "price_drop": "product",
     "review_request": "review",
     "welcome_loyalty": "loyalty",
 }
@@ -108,7 +109,8 @@ class OfferView:
 
 @dataclass(frozen=True, slots=True)
 class ProductView:
-    """A product to show: recently viewed, wishlisted, recommended, or back in stock."""
+    """A product to show: recently viewed, wishlisted, recommended, back in stock, or cheaper (``previous_price``:
+    what it cost before a price drop)."""
 
     product_id: str
     name: str | None
@@ -116,6 +118,7 @@ class ProductView:
     price: float | None
     url: str | None
     category: str | None
+    previous_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +378,7 @@ def _product(raw: ProductRef | Mapping[str, Any], shop_url: str | None) -> Produ
         price=_number(fields.get("price")),
         url=_web_url(fields.get("url"), shop_url),
         category=_text(fields.get("category"), _TITLE_LENGTH),
+        previous_price=_number(fields.get("previous_price")),
     )
 
 

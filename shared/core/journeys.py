@@ -649,7 +649,7 @@ def _order_variables(state: CustomerState, journey: Journey, instance: JourneyIn
     return {"categories": list(order.categories), "order_amount": order.amount}
 
 
-_PRODUCT_FIELDS = ("product_id", "name", "price", "category", "image_url", "url")
+_PRODUCT_FIELDS = ("product_id", "name", "price", "previous_price", "category", "image_url", "url")
 
 
 def _product_variables(run: _Run, journey: Journey, instance: JourneyInstance) -> dict[str, Any]:
@@ -683,6 +683,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "not_ordered_within": ("no order within {}", "ordered within {}"),
     "inactive_for": ("inactive for {}", "active within {}"),
     "waits_for_product": ("waits for the product", "no longer waits for the product"),
+    "wants_product": ("wants the product", "no longer wants the product (not viewed lately, nor kept, or bought)"),
 }
 
 
@@ -725,6 +726,8 @@ def _holds(run: _Run, journey: Journey, instance: JourneyInstance, condition: Co
             return last_activity is None or last_activity <= run.now - condition.within
         case "waits_for_product":
             return instance.key is not None and waits_for(state, instance.key, run.now - run.config.catalog.wait_expiry)
+        case "wants_product":
+            return instance.key is not None and wants(state, instance.key, run.now - run.config.catalog.viewed_within)
 
 
 def waits_for(state: CustomerState, product_id: str, since: datetime) -> bool:
@@ -739,6 +742,18 @@ def waits_for(state: CustomerState, product_id: str, since: datetime) -> bool:
     return any(
         cart.updated_at > since and any(item.product_id == product_id for item in cart.items)
         for cart in state.carts.values()
+    )
+
+
+def wants(state: CustomerState, product_id: str, viewed_since: datetime) -> bool:
+    """The customer wants ``product_id`` and does not own it: viewed it after ``viewed_since``, or has it in the
+    wishlist or a cart."""
+    if product_id in state.orders.products_bought:
+        return False
+    return (
+        any(ref.product_id == product_id and ref.at > viewed_since for ref in state.viewed)
+        or any(ref.product_id == product_id for ref in state.wishlist)
+        or any(item.product_id == product_id for cart in state.carts.values() for item in cart.items)
     )
 
 

@@ -240,8 +240,8 @@ class DecisionTier(_Strict):
 
 
 class CatalogSettings(_Strict):
-    """What the catalogue's journeys go by (J7 back in stock): how long a customer waits for a product, and how fast
-    a restock may reach the customers waiting for it."""
+    """What the catalogue's journeys go by (J7 back in stock, price drop): how long a customer waits for a product,
+    how fast a restock or a price drop may reach customers, what counts as a price drop and as a recent view."""
 
     wait_expiry: Duration = Field(
         default=timedelta(days=90),
@@ -251,7 +251,13 @@ class CatalogSettings(_Strict):
         default=50,
         ge=1,
         le=3000,
-        description="customers per second a restock notifies at most (the providers' and the shop's own limits)",
+        description="customers per second a restock or a price drop tells at most (the providers' limits)",
+    )
+    price_drop_percent: int = Field(
+        default=10, ge=1, le=90, description="a price drop counts when the price a customer pays falls this much"
+    )
+    viewed_within: Duration = Field(
+        default=timedelta(days=14), description="a product viewed this recently counts as wanted (price drop)"
     )
 
 

@@ -176,6 +176,7 @@ PRODUCT_EVENTS = frozenset(
         "Wishlist Product Added to Cart",
         "Back In Stock Requested",  # a "notify me" button on a product that is out of stock
         "Back In Stock",  # nudge's own: a restock reached a customer waiting for the product
+        "Price Dropped",  # nudge's own: the price of a product the customer wanted fell
     }
 )
 ORDER_EVENTS = frozenset(

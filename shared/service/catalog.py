@@ -7,8 +7,10 @@ then compared with what nudge held: unchanged ones are not written at all, and t
 condition, so a concurrent upload of the same product makes this one read again and compare with what it wrote.
 
 A product that comes back in stock (or arrives in stock) while customers wait for it starts its restock fan-out
-(``shared.service.restock``) before it is written: if the write then fails, the upload is refused and posted again,
-and the fan-out, named after the product's new version, checks at every page that the product is still in stock.
+(``shared.service.restock``), and the products whose effective price fell by at least the shop's threshold start one
+price drop sweep (``shared.service.price_drop``), before they are written: if a write then fails, the upload is
+refused and posted again, and each page of a fan-out, named after the products' new versions, checks that the
+product is still in stock or still at the lower price.
 """
 
 from collections.abc import Callable
@@ -19,9 +21,10 @@ from pydantic import ValidationError
 
 from shared.adapters.catalog import HeldProduct, ProductConflictError
 from shared.models.catalog import NEW_PRODUCT_NEEDS, WATCHED, CatalogUpload, Product, ProductUpdate
-from shared.ports import Catalog, Restocks, WaitingLists
+from shared.ports import Catalog, FanOuts, Shops, WaitingLists
 from shared.service.bodies import field_errors
-from shared.service.restock import RestockJob, restock_id
+from shared.service.price_drop import price_drop_job, price_drops
+from shared.service.restock import restock_job
 
 WRITE_ATTEMPTS = 5  # reads and writes of one product that another upload keeps changing under it
 
@@ -75,12 +78,14 @@ class CatalogDesk:
         catalog: Catalog,
         clock: Callable[[], datetime],
         waiting: WaitingLists | None = None,
-        restocks: Restocks | None = None,
+        fan_outs: FanOuts | None = None,
+        shops: Shops | None = None,
     ) -> None:
         self._catalog = catalog
         self._clock = clock
         self._waiting = waiting
-        self._restocks = restocks
+        self._fan_outs = fan_outs
+        self._shops = shops
 
     def upsert(self, shop_id: str, body: Any) -> dict[str, Any]:
         """Store the body's products, all or nothing; CatalogUploadError names what is wrong."""
@@ -92,6 +97,7 @@ class CatalogDesk:
         now = self._clock()
         held = self._catalog.get(shop_id, [update.id for update in upload.products])
         products = _checked(upload.products, held, now)
+        self._sweep_price_drops(shop_id, held, products, now)
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         changes: list[dict[str, Any]] = []
         for index, update in enumerate(upload.products):
@@ -123,14 +129,23 @@ class CatalogDesk:
 
     def _restock(self, shop_id: str, product_id: str, version: int, now: datetime) -> None:
         """Start the product's restock fan-out if anyone waits for it."""
-        if self._waiting is None or self._restocks is None:
+        if self._waiting is None or self._fan_outs is None:
             return
         waiters, _ = self._waiting.page(shop_id, product_id, 1, None)
         if waiters:
-            job = RestockJob(
-                shop_id=shop_id, product_id=product_id, restock_id=restock_id(shop_id, product_id, version), at=now
-            )
-            self._restocks.start(job)
+            self._fan_outs.start(restock_job(shop_id, product_id, version, now))
+
+    def _sweep_price_drops(
+        self, shop_id: str, held: dict[str, HeldProduct], products: list[Product], now: datetime
+    ) -> None:
+        """Start one sweep for the products whose price fell by the shop's threshold, if a journey acts on it."""
+        config = self._shops.config(shop_id) if self._shops is not None else None
+        if self._fan_outs is None or config is None:
+            return
+        drops = price_drops(config, held, products, now)
+        if drops:
+            versions = [held[drop.product_id].version + 1 for drop in drops]
+            self._fan_outs.start(price_drop_job(shop_id, drops, versions, now))
 
     def product(self, shop_id: str, product_id: str) -> dict[str, Any]:
         """The held product as JSON, with the price a customer pays now."""

@@ -517,3 +517,36 @@ def test_a_restock_of_a_popular_product_reaches_thousands_at_the_shops_rate(tmp_
     spread = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
     assert spread >= (waiting / 500 - 1) * 500 / rate  # 6 pages, 5 s apart at 100 a second
     assert lines[-1]["summary"]["rejected"] == 0
+
+
+def test_a_price_drop_in_a_history_sweeps_the_customers_on_both_emulators(tmp_path):
+    import yaml
+
+    config = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
+    config["journeys"] = {"price_drop": {}}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    product = {"id": "lamp", "title": "Reading lamp", "link": "https://fast.shop.example/p/lamp"}
+    history: list[dict[str, Any]] = [
+        {
+            "type": "catalog",
+            "timestamp": at(0),
+            "products": [{**product, "price": "100.00 EUR", "availability": "in_stock"}],
+        }
+    ]
+    for n in range(12):
+        user = f"v{n:02}"
+        history += [*shopper(user, 1, "email"), track("Product Viewed", user, 2, {"product_id": "lamp"})]
+    history += [
+        *shopper("bystander", 1, "email"),
+        {"type": "catalog", "timestamp": at(60), "products": [{"id": "lamp", "price": "80.00 EUR"}]},
+    ]
+    path = write_history(tmp_path / "drop.jsonl", history)
+
+    lines, _ = simulate(tmp_path / "shop.yaml", path)
+    on_moto, _ = simulate(tmp_path / "shop.yaml", path, "--emulator", "moto")
+
+    told = [line for line in lines if line.get("template") == "price_drop"]
+    assert sorted(line["customer"] for line in told) == [f"u:v{n:02}" for n in range(12)]
+    assert {(line["status"], line["at"]) for line in told} == {("sent", at(60))}
+    assert "80.00" in told[0]["title"]
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

@@ -1,7 +1,7 @@
 """Back in stock (J7) end to end on template.yaml in memory: the shop's catalogue says a product is out of stock,
 customers wait for it (a "notify me", a wishlist or a cart add), the catalogue says it is back, and each waiting
-customer gets one ``back_in_stock`` message, through the restock fan-out (the restock state machine played in
-virtual time, ``infra/memory/restocks.py``) and each customer's own ordered stream.
+customer gets one ``back_in_stock`` message, through the restock fan-out (the fan-out state machine played in
+virtual time, ``infra/memory/fan_out.py``) and each customer's own ordered stream.
 
 The same fan-out through real Step Functions (moto's interpreter) is test_back_in_stock_on_stack.py; thousands of
 waiting customers at the shop's rate are in tests/e2e/test_simulate.py."""
@@ -112,7 +112,7 @@ def test_a_wait_lapses_after_the_shops_expiry_and_a_restock_without_waiters_star
     until_quiet(stack)
 
     assert told(stack, late) == []
-    assert stack.cloud.restocks.started == 1  # the product nobody waited for started no fan-out
+    assert stack.cloud.fan_outs.started == 1  # the product nobody waited for started no fan-out
 
 
 def test_a_restock_that_sells_out_again_stops_telling(stack):
@@ -126,5 +126,5 @@ def test_a_restock_that_sells_out_again_stops_telling(stack):
     catalog(stack, {"id": sku, "availability": "out_of_stock"})  # before the first page ran
     until_quiet(stack)
 
-    assert stack.cloud.restocks.started == 1  # the fan-out started, and its first page found it sold out
+    assert stack.cloud.fan_outs.started == 1  # the fan-out started, and its first page found it sold out
     assert all(told(stack, user) == [] for user in users)

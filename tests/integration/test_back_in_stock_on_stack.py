@@ -1,5 +1,5 @@
 """Back in stock (J7) on the local stack: what only it shows is the restock fan-out as a Standard execution of the
-restock state machine (moto's interpreter): its Page task hands the fan-out function a page with a task token over
+fan-out state machine (moto's interpreter): its Page task hands the fan-out function a page with a task token over
 SQS, the function answers it, and the machine waits and asks for the next page until the list is done. What the
 journey decides (who waits, expiry, bought meanwhile, consent) is test_back_in_stock.py, in memory."""
 
@@ -38,7 +38,7 @@ def test_a_restock_reaches_each_waiting_customer_through_the_restock_machine(loc
         told = [m for m in messages(local_stack, user)["messages"] if m["template"] == "back_in_stock"]
         assert [(m["status"], m["channel"]) for m in told] == [("sent", "email")], told
     client = aws.stepfunctions()
-    machine = local_stack.deployment.physical["RestockStateMachine"]
+    machine = local_stack.deployment.physical["FanOutStateMachine"]
     executions = client.list_executions(stateMachineArn=machine)["executions"]
     mine = [e for e in executions if sku in client.describe_execution(executionArn=e["executionArn"])["input"]]
     assert [e["status"] for e in mine] == ["SUCCEEDED"]  # one fan-out, done

@@ -1026,3 +1026,22 @@ def test_a_waiting_list_pages_in_key_order_to_its_end_and_forgets_whom_it_told(s
     left = [w.customer for w in side.waiting.page(shop, product_id, 10, None)[0]]
     assert left == sorted(set(customers) - {"u:00", "u:03"})
     assert side.waiting.page(shop, "other", 10, None) == ([], None)
+
+
+def test_a_sweep_reads_every_customer_of_the_shop_once_across_its_segments_and_no_one_else(side):
+    shop, other = unique("shop"), unique("shop")
+    keys = [f"u:{n:03}" for n in range(40)]
+    for key in keys:
+        side.customers.save(side.customers.load(shop, key), state(key, "lamp"), T0)
+    side.customers.save(side.customers.load(other, "u:000"), state("u:000", "lamp"), T0)
+
+    found: list[str] = []
+    for part in range(4):
+        after = None
+        while True:
+            page, after = side.customers.sweep(shop, part, 4, 7, after)
+            found += [key for key, swept in page if "lamp" in [i.product_id for i in swept.carts["c1"].items]]
+            if after is None:
+                break
+
+    assert sorted(found) == keys  # every customer of the shop once; the other shop's never

@@ -39,6 +39,7 @@ KINDS = [
     "reactivation",
     "reactivation_offer",
     "back_in_stock",
+    "price_drop",
     "free_shipping_nudge",
     "birthday",
 ]

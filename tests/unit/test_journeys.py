@@ -783,6 +783,7 @@ def test_the_presets_are_valid_journeys_and_their_channels_are_the_shops():
         "repeat_purchase",
         "reactivation",
         "back_in_stock",
+        "price_drop",
     }
     assert get_args(journeys.Channel) == CHANNELS
 

@@ -1,0 +1,61 @@
+"""Work over many customers (architecture §10): a fan-out job, done one page at a time.
+
+The catalogue starts a job (``FanOuts.start``: on AWS a Step Functions execution of
+``infra/statemachines/fan_out.asl.json``, named after the job, so starting it again changes nothing). The job has
+``parts`` that run side by side (a waiting list is one part; a sweep of the customers table is one part per
+parallel-scan segment); in each, the machine asks the fan-out function for one page at a time (a message on the
+fan-out queue with its task token) and waits between pages for as long as the shop's rate asks. A page tells each
+customer it concerns with an event in their own FIFO group, deduplicated per job and customer, so a page done
+twice tells nobody twice; the state updater decides each one like any event.
+"""
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines delay the next page's message
+FanOutKind = Literal["restock", "price_drop"]
+
+
+class PriceDrop(BaseModel):
+    """A product whose price a customer pays fell: from ``previous`` to ``price`` (``"15.00 EUR"``)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    product_id: str
+    previous: str
+    price: str
+
+
+class FanOutJob(BaseModel):
+    """One job of work over many customers: what, for which shop, since when, under which name, in how many parts."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    kind: FanOutKind
+    shop_id: str
+    fan_out_id: str
+    at: datetime
+    parts: int = Field(default=1, ge=1, le=64)
+    product_id: str | None = None  # a restock: the product back in stock
+    drops: tuple[PriceDrop, ...] = ()  # a price drop sweep: the products whose price fell
+
+
+class PageDone(BaseModel):
+    """What a page answers the machine: where the part's next page starts (None: done), how long to wait first."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    next: str | None
+    wait_seconds: int
+    told: int
+    skipped: int
+    stopped: str | None = None  # why the part ended before its customers did (sold out again, product gone)
+
+
+def fan_out_id(kind: FanOutKind, shop_id: str, *parts: object) -> str:
+    """A job's name: the same job, the same name (Step Functions' name rules: letters, digits, '-')."""
+    digest = hashlib.sha256("\n".join([kind, shop_id, *map(str, parts)]).encode()).hexdigest()[:40]
+    return f"{kind.replace('_', '-')}-{digest}"

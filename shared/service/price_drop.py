@@ -1,0 +1,125 @@
+"""A price drop reaching the customers who wanted the product: viewed it lately, wishlisted it or carted it.
+
+Who viewed a product is not indexed (a view is a third of a shop's events: an index item for each would cost more
+than everything else nudge writes). A price drop is rare, so the catalogue starts one ``price_drop`` fan-out job
+per upload with drops (``shared.service.fan_out``): a sweep of the shop's customers in ``SWEEP_PARTS`` parallel-scan
+segments side by side. :class:`PriceDropPager` does one page of a segment: it reads the customers on it, and tells
+each who wants a dropped product (``shared.core.journeys.wants``) with a ``Price Dropped`` event in their own FIFO
+group, deduplicated per sweep, customer and product. The journey decides again when the event arrives (once per
+product per 30 days, consent and contact policy at send time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from shared.adapters.catalog import HeldProduct
+from shared.models.catalog import Money, Product
+from shared.ports import Catalog, CustomerSweep, EventQueue, Shops
+from shared.service.fan_out import FanOutJob, PageDone, PriceDrop, fan_out_id
+from shared.service.restock import customer_event, product_properties, wait_for
+
+if TYPE_CHECKING:
+    from shared.models.config import ShopConfig
+
+PRICE_DROPPED = "Price Dropped"
+SWEEP_PARTS = 4  # parallel-scan segments a sweep reads side by side
+SWEEP_PAGE = 500  # items a page reads
+
+
+def acts_on_price_drops(config: ShopConfig) -> bool:
+    """The shop has a journey a price drop starts."""
+    return any(
+        journey.enabled and any(trigger.event == PRICE_DROPPED for trigger in journey.trigger)
+        for journey in config.journeys.values()
+    )
+
+
+def dropped_by(before: Money, after: Money, percent: int) -> bool:
+    """``after`` is at least ``percent`` below ``before`` (in the same currency)."""
+    if before.currency != after.currency or before.amount <= 0:
+        return False
+    return (before.amount - after.amount) * 100 >= before.amount * Decimal(percent)
+
+
+def price_drops(
+    config: ShopConfig, held: dict[str, HeldProduct], products: Sequence[Product], now: datetime
+) -> list[PriceDrop]:
+    """The products whose effective price falls by at least the shop's threshold with this upload."""
+    if not acts_on_price_drops(config):
+        return []
+    drops = []
+    for product in products:
+        before = held.get(product.id)
+        if before is None:
+            continue
+        was, now_price = before.product.effective_price(now), product.effective_price(now)
+        if dropped_by(was, now_price, config.catalog.price_drop_percent):
+            drops.append(PriceDrop(product_id=product.id, previous=str(was), price=str(now_price)))
+    return drops
+
+
+def price_drop_job(shop_id: str, drops: Sequence[PriceDrop], versions: Sequence[int], at: datetime) -> FanOutJob:
+    """One sweep for an upload's drops, named after the products' new versions (a retried upload starts none)."""
+    named = sorted(f"{drop.product_id}@{version}" for drop, version in zip(drops, versions, strict=True))
+    name = fan_out_id("price_drop", shop_id, *named)
+    return FanOutJob(kind="price_drop", shop_id=shop_id, fan_out_id=name, at=at, parts=SWEEP_PARTS, drops=tuple(drops))
+
+
+class PriceDropPager:
+    """One page of a price drop sweep."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        customers: CustomerSweep,
+        events: EventQueue,
+        shops: Shops,
+        clock: Callable[[], datetime],
+        page_size: int = SWEEP_PAGE,
+    ) -> None:
+        self._catalog = catalog
+        self._customers = customers
+        self._events = events
+        self._shops = shops
+        self._clock = clock
+        self._page_size = page_size
+
+    def page(self, job: FanOutJob, part: int, after: str | None) -> PageDone:
+        """Tell the customers on the next page of segment ``part`` who want a product whose price dropped."""
+        from shared.core.journeys import wants  # the decision core's own rule (loaded with the first sweep page)
+
+        now = self._clock()
+        config = self._shops.config(job.shop_id)
+        held = self._catalog.get(job.shop_id, [drop.product_id for drop in job.drops])
+        # Only what is still as low as announced (a later upload may have raised it again, or a write was lost).
+        live = [drop for drop in job.drops if _still_dropped(held.get(drop.product_id), drop, now)]
+        if config is None or not live:
+            return PageDone(next=None, wait_seconds=0, told=0, skipped=0, stopped="no price drop stands")
+        customers, last = self._customers.sweep(job.shop_id, part, job.parts, self._page_size, after)
+        viewed_since = now - config.catalog.viewed_within
+        entries = []
+        for key, state in customers:
+            for drop in live:
+                if wants(state, drop.product_id, viewed_since):
+                    product = held[drop.product_id].product
+                    properties = {**product_properties(product, now), "previous_price": _amount(drop.previous)}
+                    entries.append(customer_event(job, key, PRICE_DROPPED, properties, now, about=drop.product_id))
+        if entries:
+            self._events.send(entries)
+        wait = wait_for(len(entries), config.catalog.restock_rate) if last else 0
+        return PageDone(next=last, wait_seconds=wait, told=len(entries), skipped=len(customers) - len(entries))
+
+
+def _still_dropped(held: HeldProduct | None, drop: PriceDrop, now: datetime) -> bool:
+    if held is None:
+        return False
+    price = held.product.effective_price(now)
+    return str(price).split()[1] == drop.price.split()[1] and price.amount <= Decimal(drop.price.split()[0])
+
+
+def _amount(price: str) -> float:
+    return float(price.split()[0])

@@ -1,0 +1,101 @@
+"""Price drop end to end on template.yaml in memory: the catalogue says a product's price fell by the shop's threshold,
+a sweep of the shop's customers (the fan-out state machine's parts played in virtual time) finds who wants it, and
+each gets one ``price_drop`` message, at most once per product per 30 days. Through real Step Functions (moto's
+interpreter): test_price_drop_on_stack.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from tests.factories import shopper, track
+from tests.integration.test_back_in_stock import catalog, until_quiet
+from tests.integration.test_journeys import messages, send, unique
+from tests.memory import FAST_CONFIG, MemoryStack
+
+
+@pytest.fixture
+def stack(memory_stack) -> MemoryStack:
+    return memory_stack([FAST_CONFIG])
+
+
+def lamp(product_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": product_id,
+        "title": "Reading lamp",
+        "link": f"https://fast.shop.example/p/{product_id}",
+        "price": "100.00 EUR",
+        "availability": "in_stock",
+        **fields,
+    }
+
+
+def told(stack: MemoryStack, user: str) -> list[dict[str, Any]]:
+    return [m for m in messages(stack, user)["messages"] if m["template"] == "price_drop"]
+
+
+def seen(event: str, product_id: str, user: str, **properties: Any) -> dict[str, Any]:
+    return track(event, {"product_id": product_id, "name": "Reading lamp", **properties}, userId=user)
+
+
+def test_who_viewed_wishlisted_or_carted_the_product_hears_of_its_drop_once(stack):
+    sku, chair = unique("lamp"), unique("chair")
+    names = ("viewer", "wisher", "carter", "stale", "buyer", "other", "mute")
+    viewer, wisher, carter, stale, buyer, other, mute = (unique(n) for n in names)
+    catalog(stack, lamp(sku), lamp(chair, title="Chair"))
+    send(stack, *shopper(stale, "email"), seen("Product Viewed", sku, stale))
+    stack.clock.at += timedelta(days=15)  # the stale view is now older than the shop's 14 days
+    send(
+        stack,
+        *shopper(viewer, "email"),
+        seen("Product Viewed", sku, viewer),
+        *shopper(wisher, "email"),
+        seen("Product Added to Wishlist", sku, wisher),
+        *shopper(carter, "email"),
+        seen("Product Added", sku, carter),
+        *shopper(buyer, "email"),
+        seen("Product Viewed", sku, buyer),
+        track("Order Completed", {"order_id": unique("o"), "products": [{"product_id": sku}]}, userId=buyer),
+        *shopper(other, "email"),
+        seen("Product Viewed", chair, other),
+        *shopper(mute),
+        seen("Product Viewed", sku, mute),
+    )
+
+    answer = catalog(stack, {"id": sku, "price": "85.00 EUR"})  # 15 % off
+    until_quiet(stack)
+
+    assert {"id": sku, "field": "price", "from": "100.00 EUR", "to": "85.00 EUR"} in answer["changes"]
+    for user in (viewer, wisher, carter):
+        [message] = told(stack, user)
+        assert (message["status"], message["channel"]) == ("sent", "email")
+        assert "85.00" in message["title"] and "100.00" in message["title"]
+    for user in (stale, buyer, other):
+        assert told(stack, user) == []
+    [muted] = told(stack, mute)
+    assert (muted["status"], muted["reason"]) == ("suppressed", "no_consent")
+
+    # A second, deeper drop a week later: once per product per 30 days.
+    stack.clock.at += timedelta(days=7)
+    catalog(stack, {"id": sku, "price": "60.00 EUR"})
+    until_quiet(stack)
+    assert len(told(stack, viewer)) == 1
+
+
+def test_a_drop_below_the_threshold_tells_nobody_and_a_sale_price_counts(stack):
+    sku, user = unique("lamp"), unique("u")
+    catalog(stack, lamp(sku))
+    send(stack, *shopper(user, "email"), seen("Product Viewed", sku, user))
+
+    catalog(stack, {"id": sku, "price": "95.00 EUR"})  # 5 %: below the shop's 10 %
+    until_quiet(stack)
+    assert told(stack, user) == []
+    assert stack.cloud.fan_outs.started == 0
+
+    catalog(stack, {"id": sku, "sale_price": "79.00 EUR"})  # the price a customer pays: 95 -> 79
+    until_quiet(stack)
+    [message] = told(stack, user)
+    assert "79.00" in message["title"]
+    assert stack.cloud.fan_outs.jobs[-1].parts == 4  # the sweep's parallel-scan segments

@@ -1,0 +1,67 @@
+"""Price drop in the catalogue's detection and the decision core: what counts as a drop, and who wants the product."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from shared.adapters.catalog import HeldProduct
+from shared.core.customer import decide
+from shared.models.catalog import Money, Product
+from shared.models.effects import Send
+from shared.service.price_drop import dropped_by, price_drops
+from tests.factories import T0, accepted, product, shop_config, track
+
+SHOP = shop_config({"price_drop": {}})
+
+
+def eur(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="EUR")
+
+
+def lamp(price: str, **fields) -> Product:
+    values = {"id": "lamp", "title": "Lamp", "link": "https://shop.example/lamp", "availability": "in_stock"}
+    return Product.model_validate({**values, "price": price, **fields, "updated_at": T0})
+
+
+def test_a_drop_counts_from_the_shops_threshold_in_the_same_currency():
+    assert dropped_by(eur("100.00"), eur("90.00"), 10)
+    assert not dropped_by(eur("100.00"), eur("90.01"), 10)
+    assert not dropped_by(eur("100.00"), Money(amount=Decimal("50"), currency="USD"), 10)
+    assert not dropped_by(eur("100.00"), eur("110.00"), 10)
+
+
+def test_an_upload_drops_only_held_products_and_only_for_a_shop_that_acts_on_drops():
+    held = {"lamp": HeldProduct(lamp("100.00 EUR"), 3)}
+    cheaper = [lamp("100.00 EUR", sale_price="80.00 EUR"), lamp("10.00 EUR", id="new")]
+
+    [drop] = price_drops(SHOP, held, cheaper, T0)
+    assert (drop.product_id, drop.previous, drop.price) == ("lamp", "100.00 EUR", "80.00 EUR")
+    assert price_drops(shop_config({"welcome": {}}), held, cheaper, T0) == []
+
+
+def run(*events, state=None):
+    effects = []
+    for event in events:
+        decision = decide(state, event, event.received_at, SHOP)
+        state = decision.state or state
+        effects += decision.effects
+    return state, [effect for effect in effects if isinstance(effect, Send)]
+
+
+def dropped(at):
+    properties = product("lamp", name="Lamp", price=80.0, previous_price=100.0, url="https://shop.example/lamp")
+    return accepted(track("Price Dropped", properties, messageId=f"drop-{at:%s}"), at)
+
+
+def test_a_recent_viewer_gets_the_drop_with_both_prices_and_a_buyer_or_an_old_view_does_not():
+    viewed, _ = run(accepted(track("Product Viewed", product("lamp"))))
+    _, sends = run(dropped(T0 + timedelta(days=1)), state=viewed)
+    [send] = sends
+    assert (send.message.template, send.message.variables["product"]["previous_price"]) == ("price_drop", 100.0)
+
+    _, sends = run(dropped(T0 + timedelta(days=15)), state=viewed)
+    assert sends == []  # the view is older than the shop's 14 days
+    bought, _ = run(accepted(track("Order Completed", {"order_id": "o1", "products": [product("lamp")]})), state=viewed)
+    _, sends = run(dropped(T0 + timedelta(days=1)), state=bought)
+    assert sends == []
