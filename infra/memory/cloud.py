@@ -240,6 +240,7 @@ class MemoryCloud:
             max_receives=self.outbox._max_receives or 5,
             provider_clients=self.transports.clients(),
             post=self.webhook_post,
+            catalog=self.catalog,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:

@@ -14,7 +14,7 @@ import re
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from shared.content.locales import canonical_locale
+from shared.models.catalog import Stock
 from shared.models.config import ShopConfig
 from shared.models.messages import OutboxMessage
 from shared.models.state import CartItem, CustomerState, OrderRef, ProductRef
@@ -119,6 +120,9 @@ class ProductView:
     url: str | None
     category: str | None
     previous_price: float | None = None
+    left: int | None = (
+        None  # units left, when the catalogue says stock is low (its quantity at most the shop's low_stock)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +161,14 @@ def build_context(
     message: OutboxMessage,
     config: ShopConfig,
     extra: Mapping[str, Any] | None = None,
+    stock: Mapping[str, Stock] | None = None,
 ) -> dict[str, Any]:
     """The template context for ``message`` to the customer in ``state`` (pure: no I/O, no clock).
+
+    ``stock`` is what the catalogue said at send time of the products the message may show (the router reads it):
+    a product it holds out of stock is never offered, its price is the price now, and a product of which at most
+    the shop's ``catalog.low_stock`` units are left carries ``left`` (and makes ``low_stock`` true when it is the
+    message's product).
 
     Keys: ``customer``, ``shop``, ``cart``, ``order``, ``offer``, ``referral``, ``products``, ``product``,
     ``categories``, ``free_shipping``, ``low_stock``, ``links``, ``image_url`` (the picture for push and in-app),
@@ -173,8 +183,9 @@ def build_context(
     shop_url = config.shop.url.rstrip("/") if config.shop.url else None
     cart = _cart(state, variables, shop_url)
     categories = _categories(state, variables.get("categories"))
-    products = _products(state, variables.get("products"), cart, categories, shop_url)
-    product = _featured(state, variables, products, shop_url)
+    shelf = _Shelf(stock or {}, config.catalog.low_stock)
+    products = _products(state, variables.get("products"), cart, categories, shop_url, shelf)
+    product = _featured(state, variables, products, shop_url, shelf)
     links = _links(message.template, variables, config, shop_url, cart, product)
     # The picture of what the message is about: the cart's first item for cart messages, else the product.
     pictured: list[ItemView | ProductView] = [*cart.items] if cart and _LANDING.get(message.template) == "cart" else []
@@ -195,7 +206,7 @@ def build_context(
         "product": product,
         "categories": categories,
         "free_shipping": _free_shipping(variables, cart),
-        "low_stock": bool(variables.get("low_stock")),
+        "low_stock": bool(variables.get("low_stock")) or (product is not None and product.left is not None),
         "links": links,
         "image_url": next((thing.image_url for thing in pictured if thing.image_url), None),
         "message": MessageView(
@@ -382,13 +393,38 @@ def _product(raw: ProductRef | Mapping[str, Any], shop_url: str | None) -> Produ
     )
 
 
-def _unique(products: Iterable[ProductView | None], exclude: set[str]) -> tuple[ProductView, ...]:
+@dataclass(frozen=True, slots=True)
+class _Shelf:
+    """The catalogue's word at send time on the products a message may show."""
+
+    stock: Mapping[str, Stock]
+    low: int
+
+    def sold_out(self, product: ProductView) -> bool:
+        known = self.stock.get(product.product_id)
+        return known is not None and not known.available
+
+    def now(self, product: ProductView) -> ProductView:
+        """``product`` with the catalogue's price now and, when few are left, how many."""
+        known = self.stock.get(product.product_id)
+        if known is None:
+            return product
+        left = known.quantity if known.quantity is not None and 0 < known.quantity <= self.low else None
+        price = known.price if known.price is not None else product.price
+        return replace(product, price=price, left=left)
+
+
+def _unique(
+    products: Iterable[ProductView | None], exclude: set[str], shelf: _Shelf | None = None
+) -> tuple[ProductView, ...]:
     chosen: list[ProductView] = []
     for product in products:
         if product is None or product.product_id in exclude:
             continue
+        if shelf is not None and shelf.sold_out(product):
+            continue  # never offer what cannot be bought
         exclude.add(product.product_id)
-        chosen.append(product)
+        chosen.append(shelf.now(product) if shelf is not None else product)
         if len(chosen) == MAX_PRODUCTS:
             break
     return tuple(chosen)
@@ -406,6 +442,7 @@ def _products(
     cart: CartView | None,
     categories: tuple[str, ...],
     shop_url: str | None,
+    shelf: _Shelf | None = None,
 ) -> tuple[ProductView, ...]:
     """The journey's picks (``variables.products``), else the wishlist and recent views.
 
@@ -413,28 +450,34 @@ def _products(
     and leave out what the customer already bought or has in the cart: never offer what they own.
     """
     if isinstance(given, list):
-        return _unique((_product(raw, shop_url) for raw in given if isinstance(raw, Mapping)), set())
+        return _unique((_product(raw, shop_url) for raw in given if isinstance(raw, Mapping)), set(), shelf)
     owned = set(state.orders.products_bought)
     if cart is not None:
         owned.update(item.product_id for item in cart.items)
     wanted = set(categories)
     seen = sorted([*state.wishlist, *state.viewed], key=lambda ref: ref.at, reverse=True)
     seen.sort(key=lambda ref: ref.category not in wanted)  # stable: recency stays within each group
-    return _unique((_product(ref, shop_url) for ref in seen), owned)
+    return _unique((_product(ref, shop_url) for ref in seen), owned, shelf)
 
 
 def _featured(
-    state: CustomerState, variables: Mapping[str, Any], products: tuple[ProductView, ...], shop_url: str | None
+    state: CustomerState,
+    variables: Mapping[str, Any],
+    products: tuple[ProductView, ...],
+    shop_url: str | None,
+    shelf: _Shelf | None = None,
 ) -> ProductView | None:
     """``product``: the one the message is about (``variables.product`` / ``product_id``), else the first pick."""
     given = variables.get("product")
+    found: ProductView | None = None
     if isinstance(given, Mapping):
-        return _product(given, shop_url)
-    product_id = variables.get("product_id")
-    if isinstance(product_id, str):
+        found = _product(given, shop_url)
+    elif isinstance(product_id := variables.get("product_id"), str):
         known = [*products, *(_product(ref, shop_url) for ref in (*state.wishlist, *state.viewed))]
-        return next((product for product in known if product and product.product_id == product_id), None)
-    return products[0] if products else None
+        found = next((product for product in known if product and product.product_id == product_id), None)
+    else:
+        return products[0] if products else None
+    return shelf.now(found) if found is not None and shelf is not None else found
 
 
 def _free_shipping(variables: Mapping[str, Any], cart: CartView | None) -> FreeShippingView | None:

@@ -45,6 +45,7 @@ from shared.models.state import (
     MAX_JOURNEY_HISTORY,
     MAX_JOURNEY_LOG,
     MAX_LOG_REASON,
+    Cart,
     CustomerState,
     JourneyInstance,
     JourneyLogEntry,
@@ -590,6 +591,8 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
     variables.update(_cart_variables(run.state, journey, instance))
     variables.update(_order_variables(run.state, journey, instance))
     variables.update(_product_variables(run, journey, instance))
+    if journey.key == "cart_id" and run.config.shop.free_shipping_threshold is not None:
+        variables["free_shipping_threshold"] = run.config.shop.free_shipping_threshold  # "add €10.10 more"
     code = ""
     if step.offer is not None:
         expires = _second(due + step.offer.valid_for)
@@ -683,6 +686,7 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "not_ordered_within": ("no order within {}", "ordered within {}"),
     "inactive_for": ("inactive for {}", "active within {}"),
     "waits_for_product": ("waits for the product", "no longer waits for the product"),
+    "cart_below_free_shipping": ("cart below free shipping", "cart ships free (or no threshold)"),
     "wants_product": ("wants the product", "no longer wants the product (not viewed lately, nor kept, or bought)"),
 }
 
@@ -726,6 +730,10 @@ def _holds(run: _Run, journey: Journey, instance: JourneyInstance, condition: Co
             return last_activity is None or last_activity <= run.now - condition.within
         case "waits_for_product":
             return instance.key is not None and waits_for(state, instance.key, run.now - run.config.catalog.wait_expiry)
+        case "cart_below_free_shipping":
+            threshold = run.config.shop.free_shipping_threshold
+            cart = _the_cart(state, journey, instance)
+            return threshold is not None and cart is not None and bool(cart.items) and cart.value < threshold
         case "wants_product":
             return instance.key is not None and wants(state, instance.key, run.now - run.config.catalog.viewed_within)
 
@@ -755,6 +763,14 @@ def wants(state: CustomerState, product_id: str, viewed_since: datetime) -> bool
         or any(ref.product_id == product_id for ref in state.wishlist)
         or any(item.product_id == product_id for cart in state.carts.values() for item in cart.items)
     )
+
+
+def _the_cart(state: CustomerState, journey: Journey, instance: JourneyInstance) -> Cart | None:
+    """The instance's cart (its cart_id key), else the customer's most recently changed cart with items."""
+    if journey.key == "cart_id" and instance.key is not None:
+        return state.carts.get(instance.key)
+    carts = [cart for cart in state.carts.values() if cart.items]
+    return max(carts, key=lambda cart: cart.updated_at, default=None)
 
 
 def _has_cart(state: CustomerState, journey: Journey, instance: JourneyInstance) -> bool:

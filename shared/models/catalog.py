@@ -171,6 +171,18 @@ class CatalogUpload(BaseModel):
     products: Annotated[list[ProductUpdate], Field(min_length=1, max_length=UPLOAD_LIMIT)]
 
 
+class Stock(BaseModel):
+    """What a message needs to know of a product from the catalogue at send time: can it be bought, how many are
+    left (None: the shop does not say), what it costs now, what goes with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    available: bool
+    quantity: int | None = None
+    price: float | None = None
+    related: tuple[str, ...] = ()
+
+
 class Product(BaseModel):
     """A product as nudge holds it: the attributes of every update so far, and when it last changed."""
 
@@ -207,6 +219,13 @@ class Product(BaseModel):
         """The values the engine acts on when they change: availability, effective price, quantity."""
         price = self.effective_price(now)
         return {"availability": self.availability, "price": str(price), "quantity": self.quantity}
+
+    def stock(self, now: datetime) -> Stock:
+        """This product as a message at ``now`` sees it."""
+        price = self.effective_price(now)
+        return Stock(
+            available=self.buyable(), quantity=self.quantity, price=float(price.amount), related=tuple(self.related)
+        )
 
     def buyable(self) -> bool:
         """A customer can order it now (in stock, or on preorder or backorder)."""

@@ -74,6 +74,9 @@ class ShopSettings(_Strict):
         description="the storefront's base URL; messages link back to the cart and products from it",
     )
 
+    free_shipping_threshold: float | None = Field(
+        default=None, gt=0, description="orders from this amount (the shop's currency) ship free; none: no such offer"
+    )
     allowed_origins: list[Origin] = Field(
         default_factory=list,
         description="web origins (scheme://host[:port]) whose pages may send events from the browser; '*' for any",
@@ -258,6 +261,9 @@ class CatalogSettings(_Strict):
     )
     viewed_within: Duration = Field(
         default=timedelta(days=14), description="a product viewed this recently counts as wanted (price drop)"
+    )
+    low_stock: int = Field(
+        default=5, ge=0, le=1000, description="a message says 'only N left' from this many units in stock down"
     )
 
 

@@ -63,6 +63,7 @@ ConditionName = Literal[
     "inactive_for",  # {inactive_for: P60D}: no activity in that long before now
     "waits_for_product",  # the customer waits for the instance's product (its product_id key): asked to be told,
     # or wishlisted it (and has not bought it) or has it in a cart, within the shop's catalog.wait_expiry
+    "cart_below_free_shipping",  # the instance's cart has items worth less than the shop's free_shipping_threshold
     "wants_product",  # the customer viewed the instance's product within catalog.viewed_within, or has it in the
     # wishlist or a cart, and has not bought it
 ]

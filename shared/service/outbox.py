@@ -20,7 +20,19 @@ from shared.adapters.ledger import LedgerConflictError
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
 from shared.models.nudge_events import FeedbackEvent, TimerEvent
-from shared.ports import Contacts, CustomerRecords, EventQueue, Inbox, Ledger, Offers, Outbox, PhoneBook, Shops, Timers
+from shared.ports import (
+    Catalog,
+    Contacts,
+    CustomerRecords,
+    EventQueue,
+    Inbox,
+    Ledger,
+    Offers,
+    Outbox,
+    PhoneBook,
+    Shops,
+    Timers,
+)
 from shared.service.links import Links
 from shared.service.router import ChannelRouter, Delivery, UnknownShopError
 
@@ -129,6 +141,7 @@ def assemble_consumer(
     max_receives: int,
     provider_clients: Mapping[Channel, Any] | None = None,
     post: Callable[[str, bytes, dict[str, str]], int] | None = None,
+    catalog: Catalog | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
@@ -145,7 +158,21 @@ def assemble_consumer(
     from shared.service.webhooks import OfferWebhooks
 
     webhooks = OfferWebhooks(links.signing_keys, post) if post is not None else OfferWebhooks(links.signing_keys)
+    from shared.service.shelf import Shelf
+
+    shelf = Shelf(catalog, clock) if catalog is not None else None
     router = ChannelRouter(
-        customers, shops, ledger, providers, links.for_message, clock, feedback, phones, contacts, offers, webhooks
+        customers,
+        shops,
+        ledger,
+        providers,
+        links.for_message,
+        clock,
+        feedback,
+        phones,
+        contacts,
+        offers,
+        webhooks,
+        shelf,
     )
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers)

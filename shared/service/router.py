@@ -42,6 +42,8 @@ from shared.models.state import CustomerState
 from shared.ports import Contacts, CustomerRecords, Ledger, Offers, PhoneBook, Shops
 
 if TYPE_CHECKING:
+    from shared.models.catalog import Stock
+    from shared.service.shelf import Shelf
     from shared.service.webhooks import OfferWebhooks
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
@@ -86,7 +88,9 @@ class ChannelRouter:
         contacts: Contacts | None = None,
         offers: Offers | None = None,
         webhooks: OfferWebhooks | None = None,
+        shelf: Shelf | None = None,
     ) -> None:
+        self._shelf = shelf
         self._offers = offers
         self._webhooks = webhooks
         self._phones = phones
@@ -405,7 +409,10 @@ class ChannelRouter:
         from shared.content import build_context, render  # jinja2 and the templates load at the first message rendered
 
         links = self._links_for(message, config, channel)
-        context = build_context(state, message, config, extra=links)
+        stock: dict[str, Stock] = {}
+        if self._shelf is not None:
+            stock, message = self._shelf.look(message, state, config.shop.free_shipping_threshold)
+        context = build_context(state, message, config, extra=links, stock=stock)
         return render(message.template, channel, state.locale if state else None, context, config)
 
     def _send_context(

@@ -784,6 +784,8 @@ def test_the_presets_are_valid_journeys_and_their_channels_are_the_shops():
         "reactivation",
         "back_in_stock",
         "price_drop",
+        "browse_abandonment",
+        "free_shipping",
     }
     assert get_args(journeys.Channel) == CHANNELS
 
