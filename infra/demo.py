@@ -225,6 +225,48 @@ class Demo:
             self.out(f"   POST /v1/catalog -> {status}: {change['field']} {change['from']} -> {change['to']}")
         self.wait_idle(timeout=60, timers=True)
         _show_messages(self, hana, "Hana (a sweep of the shop's customers found her view)")
+        self._almost_buyers(run, shopper, lantern["id"])
+
+    def _almost_buyers(self, run: str, shopper: Any, lantern: str) -> None:
+        """Browse abandonment with low stock, and the free-shipping gap with products that close it."""
+        ida, jon, mug = f"ida-{run}", f"jon-{run}", f"mug-{run}"
+        self.step(
+            15, "Fast shop: 3 lanterns left; Jon looks at one and leaves without carting (reminder due 3 s later)"
+        )
+        self.request("POST", "/v1/catalog", {"products": [{"id": lantern, "quantity": 3}]}, key=FAST_SECRET)
+        looked = _track("Product Viewed", {"product_id": lantern, "name": "Storm lantern", "price": 31.2}, userId=jon)
+        self.send("/v1/batch", {"batch": [*shopper(jon, "Jon", "en-GB"), looked]}, key=FAST_KEY)
+        self.step(16, "Fast shop (free shipping from €50): Ida, in the app, views a €39.90 cart")
+        enamel = {
+            "id": mug,
+            "title": "Enamel mug",
+            "link": f"https://fast.shop.example/p/{mug}",
+            "price": "39.90 EUR",
+            "availability": "in_stock",
+            "related": [lantern],
+        }
+        self.request("POST", "/v1/catalog", {"products": [enamel]}, key=FAST_SECRET)
+        cart = {"cart_id": f"web-{run}", "products": [{"product_id": mug, "name": "Enamel mug", "price": 39.9}]}
+        batch = [
+            *shopper(ida, "Ida", "en-GB"),
+            _consent(ida, "in_app", "granted", "app-settings", "privacy-2026-09"),
+            _track("Application Installed", {"version": "4.2"}, userId=ida),
+            _track("Cart Viewed", cart, userId=ida),
+        ]
+        self.send("/v1/batch", {"batch": batch}, key=FAST_KEY)
+        self.out("   ... waiting 4 s of wall time for Jon's reminder ...")
+        time.sleep(4)
+        self.wait_idle(timeout=60, timers=True)
+        _show_messages(self, jon, "Jon")
+        _show_messages(
+            self, ida, "Ida (her in-app inbox: the exact gap, and a product from the catalogue that closes it)"
+        )
+        import os
+
+        from shared.adapters.channels import InboxStore
+
+        for item in InboxStore(os.environ["CUSTOMERS_TABLE"]).list("fast", f"u:{ida}"):  # the local stack's table
+            self.out(f"     inbox: {item.title!r} - {item.text!r}")
 
     def _checkout(self, user: str, product: dict[str, Any]) -> None:
         """The shop's checkout checks the code of the customer's cart offer, she orders with it, it checks again."""

@@ -1,4 +1,4 @@
-"""Price drop on the local stack: what only it shows is the sweep as a Standard execution of the fan-out state machine
+"""The catalogue journeys on the local stack. A price drop: what only the stack shows is the sweep
 (moto's interpreter): its Map runs the sweep's parallel-scan segments side by side, each asking the fan-out function
 for one page at a time over SQS with a task token. Who is told and why is test_price_drop.py, in memory."""
 
@@ -42,3 +42,29 @@ def test_a_price_drop_sweeps_the_customers_in_parallel_segments_and_tells_who_vi
     executions = client.list_executions(stateMachineArn=machine)["executions"]
     mine = [e for e in executions if sku in client.describe_execution(executionArn=e["executionArn"])["input"]]
     assert [e["status"] for e in mine] == ["SUCCEEDED"]
+
+
+def test_a_cart_below_free_shipping_reaches_the_app_inbox_with_the_gap(local_stack):
+    from shared.adapters.channels import InboxStore
+
+    user, mug = unique("app"), unique("mug")
+    product = {
+        "id": mug,
+        "title": "Enamel mug",
+        "link": f"https://fast.shop.example/p/{mug}",
+        "price": "39.90 EUR",
+        "availability": "in_stock",
+    }
+    assert post(local_stack.base_url, "/v1/catalog", {"products": [product]}, key=SECRET)[0] == 200
+    cart = {"cart_id": "c1", "products": [{"product_id": mug, "name": "Enamel mug", "price": 39.9}]}
+    batch = [
+        *shopper(user, "in_app"),
+        track("Application Installed", {"version": "4.2"}, userId=user),
+        track("Cart Viewed", cart, userId=user),
+    ]
+    assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
+    local_stack.wait_idle()
+
+    inbox = InboxStore(local_stack.resources["CustomersTable"]).list("fast", f"u:{user}")
+    [item] = [item for item in inbox if "free shipping" in item.title]  # beside the welcome
+    assert "€10.10" in item.text
