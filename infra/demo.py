@@ -225,7 +225,7 @@ class Demo:
             self.out(f"   POST /v1/catalog -> {status}: {change['field']} {change['from']} -> {change['to']}")
         self.wait_idle(timeout=60, timers=True)
         _show_messages(self, hana, "Hana (a sweep of the shop's customers found her view)")
-        self._almost_buyers(run, shopper, lantern["id"])
+        self._almost_buyers(run, shopper, str(lantern["id"]))
 
     def _almost_buyers(self, run: str, shopper: Any, lantern: str) -> None:
         """Browse abandonment with low stock, and the free-shipping gap with products that close it."""

@@ -13,11 +13,15 @@ makes it. Besides the call counts the meter keeps what AWS bills by:
 - DynamoDB read request units: per started 4 KB read, half for an eventually consistent read.
 - SQS requests: per started 64 KB of payload (a batch of small messages is one request).
 - the time spent inside AWS calls, so that a caller can tell its own compute from waiting on AWS.
+
+Each DynamoDB item written (:class:`WrittenItem`) and each read request (:class:`ReadRequest`) is kept with the
+partition keys it touched, so that a reader can tell the kinds of item apart (a customer, a product, a waiting list).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -75,13 +79,28 @@ def sqs_requests(payload_bytes: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class WrittenItem:
-    """One item a DynamoDB write touched, and the size its write units were billed on."""
+    """One item a DynamoDB write touched, and the size its write units were billed on: its partition key (``pk``,
+    the customers table's; "" for a table keyed otherwise) tells what kind of item it is, ``deleted`` a delete
+    (``DeleteItem``, or a ``DeleteRequest`` of a ``BatchWriteItem``) from a put or an update."""
 
     scope: str | None
     operation: str
     table: str
     size: int
     units: int
+    pk: str = ""
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """One DynamoDB read request, the partition keys it asked for (none for a ``Scan``) and its read units."""
+
+    scope: str | None
+    operation: str
+    table: str
+    pks: tuple[str, ...]
+    units: float
 
 
 @dataclass
@@ -91,7 +110,7 @@ class _Pending:
     operation: str
     params: dict[str, Any]
     started: float
-    before: list[tuple[str, dict[str, Any], int | None]] = field(default_factory=list)
+    before: list[tuple[Touched, int | None]] = field(default_factory=list)
 
 
 class ApiCallMeter:
@@ -108,6 +127,7 @@ class ApiCallMeter:
         self.scoped_sqs_requests: Counter[tuple[str | None, str]] = Counter()
         self.aws_seconds: defaultdict[str | None, float] = defaultdict(float)
         self.written: list[WrittenItem] = []
+        self.reads: list[ReadRequest] = []
         self._stored_size = stored_size
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -169,7 +189,9 @@ class ApiCallMeter:
         scope = self.current_scope
         pending = _Pending(scope, service, operation, params, time.perf_counter())
         if service == "dynamodb" and self._stored_size is not None:
-            pending.before = [(table, key, self._stored_size(table, key)) for table, key in _touched(operation, params)]
+            pending.before = [
+                (touched, self._stored_size(touched.table, touched.key)) for touched in _touched(operation, params)
+            ]
         with self._lock:
             self.calls[(service, operation)] += 1
             self.scoped_calls[(scope, service, operation)] += 1
@@ -198,16 +220,23 @@ class ApiCallMeter:
             return
         if pending.operation in READ_OPERATIONS:
             read = _read_units(pending.operation, pending.params, parsed)
+            request = ReadRequest(
+                pending.scope, pending.operation, _read_table(pending.params), _read_keys(pending.params), read
+            )
             with self._lock:
                 self.scoped_read_units[pending.scope] += read
+                self.reads.append(request)
         elif pending.operation in WRITE_OPERATIONS and self._stored_size is not None:
             transactional = pending.operation == "TransactWriteItems"
-            for table, key, before in pending.before:
-                after = self._stored_size(table, key)
+            for touched, before in pending.before:
+                after = self._stored_size(touched.table, touched.key)
                 size = max(before or 0, after or 0)
                 units = write_units(size, transactional)
+                written = WrittenItem(
+                    pending.scope, pending.operation, touched.table, size, units, touched.pk, touched.deleted
+                )
                 with self._lock:
-                    self.written.append(WrittenItem(pending.scope, pending.operation, table, size, units))
+                    self.written.append(written)
                     self.item_sizes.append(size)
                     self.write_units += units
                     self.scoped_write_units[pending.scope] += units
@@ -245,25 +274,76 @@ def _written_items(operation: str, body: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _touched(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(table, item or key) of every item a write request may change (a transaction's condition checks too)."""
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """An item a write request may change: its table, the item or key holding its key attributes, and whether the
+    request deletes it."""
+
+    table: str
+    key: dict[str, Any]
+    deleted: bool = False
+
+    @property
+    def pk(self) -> str:
+        return _partition_key(self.key)
+
+
+def _touched(operation: str, params: dict[str, Any]) -> list[Touched]:
+    """Every item a write request may change (a transaction's condition checks too)."""
     if operation == "PutItem":
-        return [(params["TableName"], params["Item"])]
-    if operation in ("UpdateItem", "DeleteItem"):
-        return [(params["TableName"], params["Key"])]
+        return [Touched(params["TableName"], params["Item"])]
+    if operation == "UpdateItem":
+        return [Touched(params["TableName"], params["Key"])]
+    if operation == "DeleteItem":
+        return [Touched(params["TableName"], params["Key"], deleted=True)]
     if operation == "TransactWriteItems":
         touched = []
         for entry in params.get("TransactItems", []):
             ((kind, request),) = entry.items()
-            touched.append((request["TableName"], request["Item"] if kind == "Put" else request["Key"]))
+            key = request["Item"] if kind == "Put" else request["Key"]
+            touched.append(Touched(request["TableName"], key, deleted=kind == "Delete"))
         return touched
     if operation == "BatchWriteItem":
         return [
-            (table, request["PutRequest"]["Item"] if "PutRequest" in request else request["DeleteRequest"]["Key"])
+            Touched(table, request["PutRequest"]["Item"])
+            if "PutRequest" in request
+            else Touched(table, request["DeleteRequest"]["Key"], deleted=True)
             for table, requests in params.get("RequestItems", {}).items()
             for request in requests
         ]
     return []
+
+
+def _partition_key(item: dict[str, Any]) -> str:
+    """The customers table's partition key of an item or key (``pk``), "" if it has none."""
+    value = item.get("pk")
+    return str(value.get("S", "")) if isinstance(value, dict) else ""
+
+
+def _read_table(params: dict[str, Any]) -> str:
+    if "TableName" in params:
+        return str(params["TableName"])
+    tables = list(params.get("RequestItems", {})) or [
+        get["Get"]["TableName"] for get in params.get("TransactItems", []) if "Get" in get
+    ]
+    return ",".join(dict.fromkeys(tables))
+
+
+def _read_keys(params: dict[str, Any]) -> tuple[str, ...]:
+    """The partition keys a read request asks for: a ``GetItem``'s, a batch's or a transaction's, the value a
+    ``Query`` names for ``pk``; none for a ``Scan`` (it reads whatever it finds)."""
+    if "Key" in params:
+        return (_partition_key(params["Key"]),)
+    if "RequestItems" in params:
+        return tuple(_partition_key(key) for request in params["RequestItems"].values() for key in request["Keys"])
+    if "TransactItems" in params:
+        return tuple(_partition_key(get["Get"]["Key"]) for get in params["TransactItems"] if "Get" in get)
+    condition = str(params.get("KeyConditionExpression", ""))
+    match = re.search(r"\bpk\s*=\s*(:\w+)", condition)
+    if match is not None:
+        value = params.get("ExpressionAttributeValues", {}).get(match.group(1), {})
+        return (str(value.get("S", "")),)
+    return ()
 
 
 def _read_units(operation: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:

@@ -10,8 +10,9 @@ The clock is a port too: a ``Callable[[], datetime]`` (``shared.clock.now`` in L
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from shared.adapters.offers import IssuedOffer
     from shared.adapters.phone_index import PhoneChannel, PhoneOwner
     from shared.adapters.queue import FifoEntry
+    from shared.adapters.recommendations import Sold
     from shared.adapters.shops import ShopKey
     from shared.core.policy import ContactLog
     from shared.models.catalog import Product
@@ -159,6 +161,22 @@ class WaitingLists(Protocol):
     def page(self, shop_id: str, product_id: str, limit: int, after: str | None) -> tuple[list[Waiter], str | None]: ...
 
     def forget(self, shop_id: str, product_id: str, customers: Sequence[str]) -> None: ...
+
+
+class OrderAggregates(Protocol):
+    """What the shop's orders say about its products: bought together, best-sellers per category (IN4)."""
+
+    def record(self, shop_id: str, lines: Sequence[Sold], day: date) -> None:
+        """Count one completed order."""
+        ...
+
+    def bought_with(self, shop_id: str, product_ids: Sequence[str]) -> Counter[str]:
+        """How many orders had each other product together with any of ``product_ids``."""
+        ...
+
+    def best_sellers(self, shop_id: str, category: str, since: date) -> Counter[str]:
+        """Units sold per product of ``category`` (``*``: the whole shop) from ``since`` on."""
+        ...
 
 
 class CustomerSweep(Protocol):

@@ -27,6 +27,7 @@ def on_aws(
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
     from shared.adapters.queue import FifoQueue, StandardQueue
+    from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
     from shared.service.links import Links, SigningSecret
@@ -49,6 +50,7 @@ def on_aws(
         max_receives=settings.outbox_max_receives,
         post=post,
         catalog=CatalogStore(settings.customers_table),
+        orders=OrderAggregates(settings.customers_table),
     )
 
 

@@ -27,6 +27,7 @@ def on_aws(
     from shared.adapters.customers import CustomerStore
     from shared.adapters.offers import OfferStore
     from shared.adapters.queue import FifoQueue, StandardQueue
+    from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
 
@@ -40,6 +41,7 @@ def on_aws(
         OfferStore(settings.customers_table),
         CatalogStore(settings.customers_table),
         WaitingList(settings.customers_table),
+        OrderAggregates(settings.customers_table),
     )
     return StateUpdaterWiring(updater, settings.events_max_receives)
 

@@ -2,10 +2,11 @@
 
 Five measurements, one report (stdout, and ``docs/PERFORMANCE.md`` with the command that produced it):
 
-1. **The pipeline.** A month of a synthetic shop's Segment traffic (:mod:`infra.bench.shop`) goes through ``nudge
-   simulate``'s engine: the real handlers and adapters against the embedded emulator, in virtual time, with virtual
-   timers. An :class:`~infra.metering.ApiCallMeter` on every client the functions use counts each AWS call by the
-   function that made it, with the item sizes behind DynamoDB write units and the payload sizes behind SQS requests.
+1. **The pipeline.** A month of a synthetic shop's Segment traffic and its catalogue feed (:mod:`infra.bench.shop`)
+   goes through ``nudge simulate``'s engine: the real handlers and adapters against the embedded emulator, in
+   virtual time, with virtual timers and the fan-out state machine in virtual time. An
+   :class:`~infra.metering.ApiCallMeter` on every client the functions use counts each AWS call by the function
+   that made it, with the item sizes behind DynamoDB write units and the payload sizes behind SQS requests.
    What the emulation does not make itself is added from the model of what AWS does: one Step Functions execution
    per execution name the updater starts (the virtual timers count them, and the wake-ups each carries), its state
    transitions (:func:`timer_transitions`) and the SQS ``SendMessage`` it makes at each wake-up.

@@ -52,6 +52,7 @@ def command_line(args: argparse.Namespace) -> str:
         "core_customers": 1000,
         "batch_events": 2500,
         "decide_calls": 400,
+        "inbox_carts": 60,
         "backtest_events": DEFAULT_BACKTEST_EVENTS,
         "backtest_shoppers": DEFAULT_BACKTEST_SHOPPERS,
     }
@@ -61,6 +62,8 @@ def command_line(args: argparse.Namespace) -> str:
             parts.append(f"--{name.replace('_', '-')} {value}")
     if Path(args.config).resolve() != DEFAULT_CONFIG:
         parts.append(f"--config {args.config}")
+    if getattr(args, "no_catalogue", False):
+        parts.append("--no-catalogue")
     return " ".join(parts)
 
 
@@ -71,6 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=shop.SEED, help="random seed (default fixed)")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="shop config YAML (default: the demo shop)")
     parser.add_argument(
+        "--no-catalogue",
+        action="store_true",
+        help="the shop without its catalogue feed (and without the shoppers it turns away): the workload before it",
+    )
+    parser.add_argument(
         "--import-runs", type=int, default=7, help="rounds of fresh interpreters per handler, .pyc and not (0: skip)"
     )
     parser.add_argument(
@@ -79,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-events", type=int, default=2500, help="events in the one-batch measurement (0: skip)")
     parser.add_argument(
         "--decide-calls", type=int, default=400, help="offer decisions timed on the local stack (0: skip)"
+    )
+    parser.add_argument(
+        "--inbox-carts",
+        type=int,
+        default=60,
+        help="free-shipping nudges timed from the event to the in-app inbox on the local stack (0: skip)",
     )
     parser.add_argument(
         "--backtest-events",
@@ -107,7 +121,14 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
         return 2
     config = load_config(args.config)
     with _stage(f"pipeline: {args.customers} customers x {args.days} days through the real handlers", err):
-        run = run_pipeline(config, args.customers, args.days, args.seed, progress=lambda line: print(line, file=err))
+        run = run_pipeline(
+            config,
+            args.customers,
+            args.days,
+            args.seed,
+            progress=lambda line: print(line, file=err),
+            catalogue=not getattr(args, "no_catalogue", False),
+        )
     pipeline = figures_of(run)
     core = None
     if args.core_customers > 0:
@@ -130,6 +151,12 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
 
         with _stage(f"offer decisions: {args.decide_calls} requests over HTTP on the local stack", err):
             decide = measure_decide(Path(args.config), args.decide_calls)
+    inbox = None
+    if getattr(args, "inbox_carts", 0) > 0:
+        from infra.bench.inbox import run_in_subprocess as measure_inbox
+
+        with _stage(f"free-shipping nudges: {args.inbox_carts} carts to the in-app inbox on the local stack", err):
+            inbox = measure_inbox(Path(args.config), args.inbox_carts)
     backtest = None
     if getattr(args, "backtest_events", 0) > 0:
         from infra.bench.backtest import run_in_subprocess
@@ -144,7 +171,7 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
         if Path(args.config).resolve().is_relative_to(ROOT)
         else str(args.config)
     )
-    report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest, decide)
+    report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest, decide, inbox)
     out.write("\n".join(render(report, markdown=False)) + "\n")
     out.flush()
     if not args.no_markdown:
@@ -182,6 +209,8 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "engine_cost_per_million": engine_cost_per_million(counts),
         "scheduler_engine_cost_per_million": scheduler_engine_cost_per_million(counts),
         "pinpoint_cost_per_million": pinpoint_cost_per_million(counts),
+        "writes_by_kind": {kind: writes for kind, (writes, _, _, _) in figures.writes_by_kind.items()},
+        "catalogue": catalogue_figures(report),
         "targets": report.target_values(),
         "imports": None
         if report.imports is None
@@ -202,4 +231,39 @@ def raw_figures(report: Report) -> dict[str, Any]:
         },
         "backtest": None if report.backtest is None else report.backtest.as_json(),
         "decide": None if report.decide is None else report.decide.as_json(),
+        "inbox": None if report.inbox is None else report.inbox.as_json(),
+    }
+
+
+def catalogue_figures(report: Report) -> dict[str, Any]:
+    """What the catalogue did and added to the run (``raw_figures``' ``catalogue``)."""
+    figures = report.pipeline
+    catalogue = figures.run.catalogue
+    return {
+        "requests": catalogue.requests,
+        "stored": catalogue.stored,
+        "products": dict(catalogue.products),
+        "changes": dict(catalogue.changes),
+        "asks": dict(catalogue.asks),
+        "items": dict(figures.catalogue_items),
+        "fan_outs": dict(catalogue.fan_outs),
+        "fan_out_parts": catalogue.fan_out_parts,
+        "fan_out_pages": dict(catalogue.fan_out_pages),
+        "fan_out_transitions": catalogue.fan_out_transitions,
+        "told": dict(catalogue.told),
+        "told_saved": catalogue.told_saved,
+        "sent_by_journey": dict(figures.run.sent_by_journey),
+        "held_by_journey": dict(figures.run.held_by_journey),
+        "write_requests": figures.catalogue_write_requests,
+        "shares": {
+            share.label: {
+                "write_requests": share.write_requests,
+                "read_requests": share.read_requests,
+                "sqs_requests": share.sqs_requests,
+                "lambda_invocations": share.lambda_invocations,
+                "fan_out_transitions": share.transitions,
+                "cost_per_million": engine_cost_per_million(share.counts),
+            }
+            for share in figures.catalogue
+        },
     }

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from infra.bench import shop
 from infra.bench.backtest import BacktestFigures
 from infra.bench.core import CoreFigures
 from infra.bench.imports import MODE_LABELS, MODES, ImportFigures
-from infra.bench.pipeline import PipelineFigures
+from infra.bench.pipeline import UPDATER_SHARE, PipelineFigures
 from infra.bench.pricing import (
     CLOUDWATCH_LOGS_PER_GB,
     ENGINE_LINES,
@@ -35,6 +36,7 @@ from infra.bench.pricing import (
 if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
     from infra.bench.batch import BatchFigures
     from infra.bench.decide import DecideFigures
+    from infra.bench.inbox import InboxFigures
 
 
 # ---------------------------------------------------------------- the report
@@ -52,6 +54,7 @@ class Report:
     batch: BatchFigures | None = None
     backtest: BacktestFigures | None = None
     decide: DecideFigures | None = None
+    inbox: InboxFigures | None = None
     machine: str = field(
         default_factory=lambda: f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
@@ -60,13 +63,17 @@ class Report:
     def target_values(self) -> dict[str, float | None]:
         figures = self.pipeline
         events = figures.counts.events or 1
+        writes = figures.dynamodb_write_requests
+        executions = figures.run.executions + sum(figures.run.catalogue.fan_outs.values())
         return {
-            "dynamodb_writes_per_event": figures.dynamodb_write_requests / events,
-            "executions_per_event": figures.run.executions / events,
+            "dynamodb_writes_per_event": (writes - figures.catalogue_write_requests) / events,
+            "dynamodb_writes_with_catalogue": writes / events,
+            "executions_per_event": executions / events,
             "cost_per_million": engine_cost_per_million(figures.counts),
             "import_ratio": self.imports.worst[2] if self.imports else None,
             "core_events_per_second": self.core.events_per_second if self.core else None,
             "backtest_events_per_second": self.backtest.events_per_second if self.backtest else None,
+            "inbox_p99_ms": self.inbox.p99_ms if self.inbox else None,
         }
 
 
@@ -99,7 +106,10 @@ def usage_rows(figures: PipelineFigures) -> list[Row]:
         return label, _n(total / events, digits), _n(total * million, 0)
 
     run = figures.run
+    catalogue = run.catalogue
     rows: list[Row] = [row("API Gateway requests (ingest)", run.requests)]
+    if catalogue.requests:
+        rows.append(row("API Gateway requests (catalogue uploads)", catalogue.requests))
     for function in figures.functions:
         rows.append(row(f"Lambda invocations: {function.name}", function.invocations))
     rows.append(row("DynamoDB read requests", figures.dynamodb_read_requests))
@@ -112,7 +122,7 @@ def usage_rows(figures: PipelineFigures) -> list[Row]:
     for category, billed in sorted(figures.sqs.items()):
         rows.append(row(f"SQS requests: {category}", billed))
     rows.append(row("SQS requests (billed, all)", figures.counts.sqs_requests))
-    rows.append(row("Step Functions executions started", run.executions))
+    rows.append(row("Step Functions executions started: timers", run.executions))
     for journey, n in figures.run.executions_by_journey.most_common():
         rows.append(row(f"  for {journey}", n))
     for size, n in sorted(figures.run.executions_by_wake_ups.items()):
@@ -120,7 +130,15 @@ def usage_rows(figures: PipelineFigures) -> list[Row]:
     rows.append(row("Timer wake-ups (Wait, then SendMessage)", run.wake_ups))
     for outcome, n in run.wake_up_outcomes.most_common():
         rows.append(row(f"  {outcome}", n))
-    rows.append(row("Step Functions state transitions", figures.counts.sfn_transitions))
+    rows.append(row("Step Functions state transitions: timers", figures.counts.sfn_transitions))
+    if catalogue.fan_outs:
+        rows.append(row("Step Functions executions started: fan-outs", sum(catalogue.fan_outs.values())))
+        for kind, n in catalogue.fan_outs.most_common():
+            rows.append(row(f"  {_FAN_OUT_KINDS.get(kind, kind)}", n))
+        rows.append(row("Fan-out pages (a FanOut invocation each)", sum(catalogue.fan_out_pages.values())))
+        rows.append(row("Step Functions state transitions: fan-outs", figures.counts.fan_out_transitions))
+    for event, n in catalogue.told.most_common():
+        rows.append(row(f"Customers told by a fan-out: {event}", n))
     for channel, n in figures.sends.items():
         rows.append(row(f"Messages sent: {channel}", n))
     for status, n in sorted(figures.held_back.items()):
@@ -186,8 +204,74 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool
     return [line(headers), line(["-" * w for w in widths])] + [line(row) for row in rows]
 
 
-def render(report: Report, markdown: bool) -> list[str]:
-    """The report's figures as text (stdout) or as the body of docs/PERFORMANCE.md."""
+@dataclass(frozen=True)
+class Earlier:
+    """What docs/PERFORMANCE.md held before a rerun: its sections by title, the run that wrote it ("`command` on
+    date"), and its Targets rows (label -> measured, verdict)."""
+
+    sections: dict[str, str]
+    produced_by: str
+    targets: dict[str, tuple[str, str]]
+
+    @classmethod
+    def of(cls, text: str) -> Earlier:
+        sections = _sections(text)
+        header = re.search(r"Produced by (`[^`]+` on \d{4}-\d{2}-\d{2})", text)
+        targets = {}
+        for line in sections.get("Targets", "").splitlines():
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if len(cells) == 4 and cells[0] not in ("target", "---"):
+                targets[cells[0]] = (cells[2], cells[3])
+        return cls(sections, header.group(1) if header else "an earlier run", targets)
+
+
+# The measured sections a run may skip, by their titles: in docs/PERFORMANCE.md a skipped one keeps what it held.
+_SKIPPABLE = {
+    "core": r"Pure decision core",
+    "imports": r"Cold import of each handler",
+    "batch": r"One [\d,]+-event batch",
+    "decide": r"Real-time offer decision",
+    "inbox": r"Free-shipping nudge to the inbox",
+    "backtest": r"Backtest at .+ events",
+}
+_KEPT_NOTE = re.compile(r"\n*\*Kept from an earlier run \((.+?), unless the text above says otherwise\): .*\*\s*$")
+
+
+def _kept_section(report: Report, earlier: Earlier | None, measurement: str) -> list[str]:
+    """A measured section this run skipped, as the page held it, with a note of where its figures come from."""
+    if earlier is None:
+        return []
+    for title, body in earlier.sections.items():
+        if re.fullmatch(_SKIPPABLE[measurement], title):
+            note = _KEPT_NOTE.search(body)
+            origin = note.group(1) if note else earlier.produced_by
+            body = body[: note.start()] if note else body
+            return [
+                "",
+                f"## {title}",
+                "",
+                body.strip(),
+                "",
+                f"*Kept from an earlier run ({origin}, unless the text above says otherwise): the run of "
+                f"{report.generated} skipped it.*",
+            ]
+    return []
+
+
+def kept_measurements(report: Report, earlier: Earlier | None) -> list[str]:
+    """The titles of the measured sections ``report`` skipped and the page keeps from ``earlier``."""
+    skipped = [name for name in _SKIPPABLE if getattr(report, name) is None]
+    return [
+        title
+        for name in skipped
+        for title in (earlier.sections if earlier else {})
+        if re.fullmatch(_SKIPPABLE[name], title)
+    ]
+
+
+def render(report: Report, markdown: bool, earlier: Earlier | None = None) -> list[str]:
+    """The report's figures as text (stdout) or as the body of docs/PERFORMANCE.md; in the latter a section this
+    run did not measure keeps what ``earlier`` (the page before) held, marked as kept."""
     figures = report.pipeline
     run = figures.run
     counts = figures.counts
@@ -278,6 +362,9 @@ def render(report: Report, markdown: bool) -> list[str]:
         f"{_usd(figures.log_bytes * per_million(counts) / 1e9 * CLOUDWATCH_LOGS_PER_GB)} per 1M events at $0.50/GB "
         f"(not a conventions.md price); X-Ray traces; SMS, WhatsApp and push delivery (priced per destination).",
     ]
+    if figures.catalogue:
+        out += heading("What the catalogue adds")
+        out += catalogue_lines(figures, markdown)
     if report.core is not None:
         core = report.core
         out += heading("Pure decision core")
@@ -288,6 +375,8 @@ def render(report: Report, markdown: bool) -> list[str]:
             f"gets a copy first, which would add {core.copy_share:.0%} to that time (measured apart). With the state's "
             f"JSON round trip the updater adds (load + save): {core.roundtrip_events_per_second:,.0f} events/s."
         ]
+    elif markdown:
+        out += _kept_section(report, earlier, "core")
     if report.imports is not None:
         imports = report.imports
         out += heading("Cold import of each handler")
@@ -307,19 +396,34 @@ def render(report: Report, markdown: bool) -> list[str]:
             f"after the other. Own import time by package in {imports.slowest}, with .pyc (`-X importtime`): "
             f"{heavy}.",
         ]
+    elif markdown:
+        out += _kept_section(report, earlier, "imports")
     if report.batch is not None:
         from infra.bench.batch import render_batch
 
         out += heading(f"One {report.batch.events:,}-event batch")
         out += render_batch(report.batch)
+    elif markdown:
+        out += _kept_section(report, earlier, "batch")
     if report.decide is not None:
         from infra.bench.decide import render_decide
 
         out += heading("Real-time offer decision")
         out += render_decide(report.decide)
+    elif markdown:
+        out += _kept_section(report, earlier, "decide")
+    if report.inbox is not None:
+        from infra.bench.inbox import render_inbox
+
+        out += heading("Free-shipping nudge to the inbox")
+        out += render_inbox(report.inbox)
+    elif markdown:
+        out += _kept_section(report, earlier, "inbox")
     if report.backtest is not None:
         out += heading(f"Backtest at {_events_label(report.backtest.events)} events")
         out += backtest_lines(report.backtest, markdown)
+    elif markdown:
+        out += _kept_section(report, earlier, "backtest")
     out += heading("Targets")
     values = report.target_values()
     target_rows = []
@@ -327,10 +431,107 @@ def render(report: Report, markdown: bool) -> list[str]:
         value = values[target.key]
         shown = "not measured" if value is None else _n(value, 3 if value < 100 else 0)
         verdict = "—" if value is None else ("met" if target.met(value) else "missed")
+        kept = earlier.targets.get(target.label) if earlier is not None and markdown and value is None else None
+        if kept is not None and kept[0] != "not measured":  # the earlier run's figure, from its kept section
+            shown, verdict = f"{kept[0].removesuffix(' (kept)')} (kept)", kept[1]
         bound = f"{'≤' if target.at_most else '≥'} {_n(target.limit, 2)}"
         target_rows.append((target.label, bound, shown, verdict))
     out += _table(("target", "goal", "measured", "verdict"), target_rows, markdown)
     return out
+
+
+_FAN_OUT_KINDS = {"restock": "restocks (J7)", "price_drop": "price drop sweeps"}
+_CATALOGUE_JOURNEYS = ("back_in_stock", "price_drop")
+
+
+def _sum_counts(parts: Sequence[Counts], events: int) -> Counts:
+    """``parts`` added up, over ``events``."""
+    fields = [name for name in Counts.__dataclass_fields__ if name != "events"]
+    return Counts(events=events, **{name: sum(getattr(part, name) for part in parts) for name in fields})
+
+
+def catalogue_lines(figures: PipelineFigures, markdown: bool) -> list[str]:
+    """What the shop's catalogue added to the run: its uploads, the waiting lists, the fan-outs, per ingested event
+    and in dollars per 1M events, beside the whole run."""
+    run, catalogue, items = figures.run, figures.run.catalogue, figures.catalogue_items
+    events = figures.counts.events or 1
+    products = catalogue.products
+    changes = ", ".join(f"{name} {n:,}" for name, n in sorted(catalogue.changes.items())) or "none"
+    reads = sum(share.read_requests for share in figures.catalogue if share.label == UPDATER_SHARE)
+    told = ", ".join(f"{event} {n:,}" for event, n in catalogue.told.most_common()) or "none"
+    fan_outs = " and ".join(f"{n:,} {_FAN_OUT_KINDS.get(k, k)}" for k, n in catalogue.fan_outs.most_common())
+    sent = "; ".join(
+        f"{journey} {run.sent_by_journey.get(journey, 0):,} sent, {run.held_by_journey.get(journey, 0):,} held back"
+        for journey in _CATALOGUE_JOURNEYS
+    )
+    asks = catalogue.asks
+    lines = [
+        f"The shop's catalogue feed (`infra/bench/shop.py`): its whole catalogue ({len(shop.CATALOGUE)} products) "
+        f"before the first visit, then a sync of stock and prices every night: "
+        f"{catalogue.requests:,} `POST /v1/catalog` requests ({catalogue.requests - catalogue.stored:,} refused) "
+        f"carrying {products['received']:,} products, {products['created']:,} created, {products['updated']:,} "
+        f"updated and {products['unchanged']:,} unchanged (not written): {items['products written']:,} product "
+        f"writes; changes the engine acts on: {changes}. Shoppers who saw a product out of stock: "
+        f"{asks['Back In Stock Requested']:,} asked to be told when it is back, {asks['Product Added to Wishlist']:,} "
+        f"wishlisted it; with {asks['Product Added']:,} cart adds, the updater read the catalogue {reads:,} times "
+        f"(is a wishlisted or carted product out of stock?) and wrote {items['waits written']:,} waiting-list items; "
+        f"restocks deleted {items['waits deleted']:,}. Fan-outs: {fan_outs or 'none'} "
+        f"({catalogue.fan_out_parts:,} parts), {sum(catalogue.fan_out_pages.values()):,} pages, "
+        f"{sum(catalogue.told.values()):,} customers told ({told}), {catalogue.told_saved:,} of whose events changed "
+        f"the customer's state; messages: {sent}.",
+        "",
+    ]
+    whole = figures.counts
+    total = _sum_counts([share.counts for share in figures.catalogue], whole.events)
+
+    def cells(writes: int, reads: int, counts: Counts) -> tuple[str, ...]:
+        return (
+            _n(writes / events),
+            _n(reads / events),
+            _n(counts.sqs_requests / events),
+            _n(counts.lambda_invocations / events),
+            _n((counts.sfn_transitions + counts.fan_out_transitions) / events),
+            _usd(engine_cost_per_million(counts)),
+        )
+
+    rows = [
+        (share.label, *cells(share.write_requests, share.read_requests, share.counts)) for share in figures.catalogue
+    ]
+    own_writes = figures.catalogue_write_requests
+    own_reads = sum(share.read_requests for share in figures.catalogue)
+    rows.append(("the catalogue's own, all", *cells(own_writes, own_reads, total)))
+    rows.append(
+        (
+            "the whole run (for comparison)",
+            *cells(figures.dynamodb_write_requests, figures.dynamodb_read_requests, whole),
+        )
+    )
+    lines += _table(
+        (
+            "per ingested event",
+            "DynamoDB writes",
+            "DynamoDB reads",
+            "SQS requests",
+            "Lambda invocations",
+            "Step Functions transitions",
+            "USD per 1M events",
+        ),
+        rows,
+        markdown,
+    )
+    share_of_writes = own_writes / figures.dynamodb_write_requests if figures.dynamodb_write_requests else 0.0
+    engine = engine_cost_per_million(whole)
+    lines += [
+        "",
+        f"DynamoDB writes are requests (a `BatchWriteItem` of deletes is one); the dollars are the list prices above "
+        f"applied to these parts' units, invocations, GB-seconds (the updater's part: its calls' modelled latency) and "
+        f"requests. The catalogue's own writes are {share_of_writes:.1%} of the run's and it costs "
+        f"{_usd(engine_cost_per_million(total))} of the engine's {_usd(engine)} per 1M events. Not in these rows: "
+        f"the events a fan-out told customers and the messages they led to go through the updater and the router like "
+        f"any event (an invocation, its SQS requests, a state write when it changes something): they are in the run's "
+        f"figures above.",
+    ]
+    return lines
 
 
 def _events_label(events: int) -> str:
@@ -371,15 +572,24 @@ def backtest_lines(figures: BacktestFigures, markdown: bool) -> list[str]:
 
 
 def markdown_document(report: Report, previous: str | None) -> str:
-    """docs/PERFORMANCE.md: the figures, how they were made, and the hand-kept sections of ``previous``."""
+    """docs/PERFORMANCE.md: the figures, how they were made, and the hand-kept sections of ``previous``. A
+    measurement this run skipped keeps its section (and its Targets row) as ``previous`` had it, marked as kept."""
     kept = _sections(previous or "")
+    earlier = Earlier.of(previous) if previous else None
+    skipped = kept_measurements(report, earlier)
+    provenance = (
+        "Every figure below is from that run"
+        if not skipped
+        else "Every figure below is from that run, except in the sections it skipped, kept from an earlier run as "
+        f"each says ({', '.join(skipped)}), and their Targets rows (marked kept)"
+    )
     lines = [
         "# Performance and cost",
         "",
-        f"Produced by `{report.command}` on {report.generated} ({report.machine}). Every figure below is from that "
-        "run. Rerunning it rewrites the figures and keeps the sections written by hand at the end as they are.",
+        f"Produced by `{report.command}` on {report.generated} ({report.machine}). {provenance}. Rerunning it "
+        "rewrites the figures and keeps the sections written by hand at the end as they are.",
         "",
-        *render(report, markdown=True),
+        *render(report, markdown=True, earlier=earlier),
         "",
         "## What is counted",
         "",
@@ -424,10 +634,25 @@ _COUNTING_NOTES = [
     "  memory (Lambda's CPU share; this machine's core is taken as one vCPU), plus an assumed latency per AWS call",
     "  (DynamoDB 5 ms, SQS 8 ms, Step Functions 15 ms, SES 40 ms, SNS 20 ms, SMS 40 ms, WhatsApp 60 ms, Secrets",
     "  Manager 15 ms), + 0.5 ms rounding per invocation. The emulator's own times are shown for comparison.",
-    "- **API Gateway**: one request per ingest call. The generated traffic posts a browser's message alone, as",
-    "  analytics.js does by default (messages at the same instant share a `/v1/batch`), and an app's messages as",
-    "  analytics-swift and analytics-kotlin do by default: one `/v1/batch` per flush, when 20 are queued or at the",
-    "  SDK's 30 s tick, each message keeping its own timestamp (`infra/bench/shop.py`).",
+    "- **API Gateway**: one request per ingest call and per catalogue upload. The generated traffic posts a",
+    "  browser's message alone, as analytics.js does by default (messages at the same instant share a",
+    "  `/v1/batch`), and an app's messages as analytics-swift and analytics-kotlin do by default: one `/v1/batch`",
+    "  per flush, when 20 are queued or at the SDK's 30 s tick, each message keeping its own timestamp",
+    "  (`infra/bench/shop.py`).",
+    "- **The catalogue**: the shop posts its whole catalogue before the first visit and a sync every night at",
+    "  02:00 UTC (units sold, a product sold out or back in stock, a sale of 15 to 20 % off and its end;",
+    "  `infra/bench/shop.py`, `inventory`) through the real customer API (`POST /v1/catalog`, one API Gateway",
+    "  request each, not an ingested event). A shopper who views a product while it is out of stock now and then",
+    "  asks to be told when it is back or wishlists it (events of the traffic, from a random stream of their own:",
+    "  `--no-catalogue` gives the same traffic without them or the feed). Restocks and price drops run on the real",
+    "  fan-out function; its state machine is emulated in virtual time (`infra/memory/fan_out.py`), its page",
+    "  requests (`SendMessage` to the fan-out queue) counted where simulate sends them (the upload that starts a",
+    "  fan-out, the function answering a page). Transitions per execution: the happy path of",
+    "  `infra/statemachines/fan_out.asl.json`: start, end and the Map once, and three per page (Task and Choice,",
+    "  a Wait before every page of a part but the first, the part's Succeed). The catalogue's items are told apart",
+    "  by their keys (`#product#`, `#waiting#`); \"less the catalogue's own\" writes leaves out those items' writes",
+    "  (products written, customers put on or taken off a waiting list), not the state writes of the events a",
+    "  fan-out tells customers.",
     "- **Endpoints** (Pinpoint comparison): the distinct customers of the run (user ids, and anonymous ids never",
     "  joined to one), one endpoint-month each per 30 days of traffic.",
     "- The run starts on an empty nudge, so every member's first login starts a welcome journey; the executions per",
@@ -436,6 +661,10 @@ _COUNTING_NOTES = [
     "  asked over HTTP for each in turn, round after round (each round's `Offer Shown` events applied before the",
     "  next), timed client side; the AWS calls counted are those not made by the local stack's pollers (the public",
     "  API's own). `--decide-calls 0` skips it.",
+    "- **Free-shipping nudge to the inbox**: app customers made through ingest, then one `Cart Viewed` below the",
+    "  threshold at a time over HTTP, timed client side until the nudge is in the customer's in-app inbox (the",
+    "  bench shop with `shop.free_shipping_threshold: 50` and the `free_shipping` preset on in-app).",
+    "  `--inbox-carts 0` skips it.",
     "- **One batch**: 2,500 track events of 250 customers in one `/v1/batch`, through the ingest handler of a local",
     "  stack without pollers, after one warm-up call. Compute is the handler's wall time while no AWS call was in",
     "  flight. The AWS model takes the busiest lane's `SendMessageBatch` calls one after the other at an assumed",
@@ -451,9 +680,11 @@ _DEFAULT_SECTIONS = {
             "```",
             "",
             "`--customers`, `--days` and `--seed` shape the synthetic shop (`infra/bench/shop.py`); `--config` picks",
-            "the shop configuration (journeys, channels); `--import-runs 0` and `--core-customers 0` skip those",
-            "measurements; `--markdown PATH` writes the report elsewhere, `--no-markdown` not at all. The same",
-            "arguments give the same counts; times vary with the machine.",
+            "the shop configuration (journeys, channels), `--no-catalogue` leaves out the shop's catalogue feed;",
+            "`--import-runs 0`, `--core-customers 0`, `--batch-events 0`, `--decide-calls 0`, `--inbox-carts 0`",
+            "and `--backtest-events 0` skip those measurements (the page then keeps their sections as an earlier run",
+            "left them, marked as kept); `--markdown PATH` writes the report elsewhere, `--no-markdown` not at all.",
+            "The same arguments give the same counts; times vary with the machine.",
         ]
     ),
 }

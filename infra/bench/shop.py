@@ -21,6 +21,12 @@ Requests are what the clients send: analytics.js posts each call when it is made
 at a tick every 30 s from the app's start (their defaults, ``flushAt`` and ``flushInterval``), each call keeping its
 own timestamp (:meth:`Traffic.requests`).
 
+The shop keeps its catalogue in nudge (:func:`inventory`): its 48 products posted before the first visit, then a
+sync every night of what changed (units sold, a product sold out or back in stock, now and then a sale of 15 to
+20 % off, a price drop). A shopper who views a product while it is out of stock now and then asks to be told when
+it is back or wishlists it; a cart add of such a product puts the shopper on its waiting list too. Those events and
+the feed come from random streams of their own: without the catalogue the traffic is the same, less them.
+
 The run starts on an empty nudge: members are new to it, so their first identify starts a welcome journey that a
 shop running nudge for a while would not see again (``nudge bench`` reports executions per journey, so this shows).
 The same arguments give the same messages.
@@ -425,18 +431,25 @@ def shoppers(rng: random.Random, count: int) -> Iterator[Shopper]:
         yield Shopper(number, kind, locale, zone, rng.choice(FIRST_NAMES), rng.random() < APP_USERS[kind])
 
 
-def generate(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dict[str, Any]]:
-    """The shop's traffic, sorted by timestamp (a few client retries repeat a message with its messageId)."""
-    return sorted(_traffic(customers, days, seed).messages, key=lambda m: m["timestamp"])
+def generate(customers: int = 200, days: int = 30, seed: int = SEED, catalogue: bool = True) -> list[dict[str, Any]]:
+    """The shop's traffic, sorted by timestamp (a few client retries repeat a message with its messageId). With
+    ``catalogue``, shoppers who view a product while it is out of stock now and then ask to be told when it is back
+    or wishlist it (:func:`inventory`, :func:`_wait_for_sold_out`); without, the traffic is the same less those."""
+    return sorted(_traffic(customers, days, seed, catalogue).messages, key=lambda m: m["timestamp"])
 
 
-def history(customers: int = 200, days: int = 30, seed: int = SEED) -> list[dict[str, Any]]:
+def history(customers: int = 200, days: int = 30, seed: int = SEED, catalogue: bool = True) -> list[dict[str, Any]]:
     """The same traffic as the request bodies the clients post, in the order they arrive (:meth:`Traffic.requests`):
-    a history for ``nudge simulate``, whose batch lines with a ``sentAt`` arrive at it."""
-    return _traffic(customers, days, seed).requests()
+    a history for ``nudge simulate``, whose batch lines with a ``sentAt`` arrive at it. With ``catalogue``, the
+    shop's catalogue feed and nightly stock syncs are among them, as simulate's ``catalog`` lines
+    (:attr:`Inventory.lines`)."""
+    traffic = _traffic(customers, days, seed, catalogue)
+    if not catalogue:
+        return traffic.requests()
+    return sorted([*traffic.requests(), *inventory(days, seed).lines], key=arrival)
 
 
-def _traffic(customers: int, days: int, seed: int) -> Traffic:
+def _traffic(customers: int, days: int, seed: int, catalogue: bool = True) -> Traffic:
     if customers < 1 or days < 1:
         raise ValueError("customers and days must be at least 1")
     rng = random.Random(seed)
@@ -444,6 +457,8 @@ def _traffic(customers: int, days: int, seed: int) -> Traffic:
     for shopper in list(shoppers(rng, customers)):
         _month(traffic, shopper)
     _retry(traffic)
+    if catalogue:  # last, from its own random stream: the month above stays what it was without a catalogue
+        _wait_for_sold_out(traffic, inventory(days, seed), seed)
     return traffic
 
 
@@ -496,8 +511,155 @@ def _stamp(moment: datetime) -> str:
 
 
 def messages_of(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The messages the request bodies carry."""
-    return [message for body in bodies for message in body.get("batch", [body])]
+    """The Segment messages the request bodies carry (not the catalogue's lines)."""
+    return [message for body in bodies if body.get("type") != CATALOG_LINE for message in body.get("batch", [body])]
+
+
+# ---------------------------------------------------------------- the catalogue feed and the shoppers it turns away
+
+CATALOG_LINE = "catalog"  # simulate's history line that posts to POST /v1/catalog (docs/SIMULATE.md)
+CURRENCY = "EUR"  # the demo shop's (events/demo-shop.yaml)
+FEED_AT = START - timedelta(hours=12)  # the whole catalogue, before the first visit (local midnight is 22:00 UTC)
+SYNC_AT = timedelta(hours=2)  # the inventory system's nightly sync, 02:00 UTC
+OUT_OF_STOCK_AT_START = 4  # of the 48 products
+SOLD_PER_SYNC = (2, 5)  # products whose count of units a sync changes (units sold since the one before)
+SELL_OUT = 0.5  # chance, each night, that one more product has sold out
+RESTOCK = 0.25  # chance, each night, that each product out of stock for two days or more is back
+SALE = 0.2  # chance, each night, that a product goes on sale: a price drop
+SALE_OFF = (0.15, 0.20)
+SALE_NIGHTS = (3, 7)
+# Of the shoppers who view a product while it is out of stock: a known customer asks to be told when it is back
+# ("notify me", Back In Stock Requested) or wishlists it; a visitor may wishlist it (a guest wishlist).
+NOTIFY_ME = 0.2
+WISHLIST = 0.1
+GUEST_WISHLIST = 0.05
+
+
+@dataclass
+class Inventory:
+    """The shop's catalogue through the period, as its feed posts it: simulate's ``catalog`` lines, and when each
+    product was out of stock (from, until; None: still at the end)."""
+
+    lines: list[dict[str, Any]]
+    sold_out_periods: dict[str, list[tuple[datetime, datetime | None]]]
+
+    def sold_out(self, product_id: str, moment: datetime) -> bool:
+        """The catalogue holds ``product_id`` out of stock at ``moment``."""
+        return any(
+            start <= moment and (end is None or moment < end)
+            for start, end in self.sold_out_periods.get(product_id, [])
+        )
+
+
+def merchant_product(product: dict[str, Any], quantity: int) -> dict[str, Any]:
+    """A product of :data:`CATALOGUE` in the Merchant Center attributes ``POST /v1/catalog`` takes."""
+    return {
+        "id": product["product_id"],
+        "title": product["name"],
+        "link": product["url"],
+        "image_link": product["image_url"],
+        "price": f"{product['price']:.2f} {CURRENCY}",
+        "availability": "in_stock" if quantity > 0 else "out_of_stock",
+        "quantity": quantity,
+        "product_type": product["category"].replace("-", " ").capitalize(),
+        "brand": product["brand"],
+    }
+
+
+def inventory(days: int = 30, seed: int = SEED) -> Inventory:
+    """The catalogue feed of the period: the whole catalogue (a few products out of stock) before its first visit,
+    then a sync every night at 02:00 UTC of what changed: units sold, now and then a product sold out, one back in
+    stock, a sale of 15 to 20 % off (a price drop) and its end. The same arguments give the same feed."""
+    rng = random.Random(f"catalogue {seed}")  # its own stream: the shoppers' traffic does not depend on it
+    ids = [product["product_id"] for product in CATALOGUE]
+    stock = {product_id: rng.randint(8, 60) for product_id in ids}
+    for product_id in rng.sample(ids, OUT_OF_STOCK_AT_START):
+        stock[product_id] = 0
+    periods: dict[str, list[tuple[datetime, datetime | None]]] = {
+        pid: [(FEED_AT, None)] for pid in ids if not stock[pid]
+    }
+    products = [merchant_product(product, stock[product["product_id"]]) for product in CATALOGUE]
+    lines = [{"type": CATALOG_LINE, "timestamp": _stamp(FEED_AT), "products": products}]
+    base = {product["product_id"]: float(product["price"]) for product in CATALOGUE}
+    sale_ends: dict[str, datetime] = {}
+    for night in range(days):
+        at = START + timedelta(days=night) + SYNC_AT
+        changed: dict[str, dict[str, Any]] = {}
+        before = dict(stock)
+        in_stock = [pid for pid in ids if stock[pid] > 0]
+        for product_id in rng.sample(in_stock, min(len(in_stock), rng.randint(*SOLD_PER_SYNC))):
+            stock[product_id] = max(0, stock[product_id] - rng.randint(1, 6))
+        if rng.random() < SELL_OUT and (left := [pid for pid in ids if stock[pid] > 0]):
+            stock[rng.choice(left)] = 0  # the last units went
+        for product_id in ids:
+            if (
+                not before[product_id]
+                and periods[product_id][-1][0] <= at - timedelta(days=2)
+                and rng.random() < RESTOCK
+            ):
+                stock[product_id] = rng.randint(20, 60)  # a delivery came in
+        for product_id in ids:
+            if stock[product_id] == before[product_id]:
+                continue
+            update = changed.setdefault(product_id, {"id": product_id})
+            update["quantity"] = stock[product_id]
+            if not stock[product_id]:
+                update["availability"] = "out_of_stock"
+                periods.setdefault(product_id, []).append((at, None))
+            elif not before[product_id]:
+                update["availability"] = "in_stock"
+                periods[product_id][-1] = (periods[product_id][-1][0], at)
+        for product_id, ends in list(sale_ends.items()):
+            if ends <= at:
+                changed.setdefault(product_id, {"id": product_id})["sale_price"] = None  # the sale is over
+                del sale_ends[product_id]
+        if rng.random() < SALE:
+            product_id = rng.choice([pid for pid in ids if pid not in sale_ends])
+            off = rng.uniform(*SALE_OFF)
+            price = math.floor(base[product_id] * (1 - off) * 100) / 100  # at least ``off`` below
+            changed.setdefault(product_id, {"id": product_id})["sale_price"] = f"{price:.2f} {CURRENCY}"
+            sale_ends[product_id] = at + timedelta(days=rng.randint(*SALE_NIGHTS))
+        if changed:
+            lines.append({"type": CATALOG_LINE, "timestamp": _stamp(at), "products": list(changed.values())})
+    return Inventory(lines, periods)
+
+
+def _wait_for_sold_out(traffic: Traffic, stock: Inventory, seed: int) -> None:
+    """Shoppers who view a product while the catalogue holds it out of stock now and then ask to be told when it
+    is back or wishlist it, a few seconds after the view and from the same client; either puts them on the
+    product's waiting list (a cart add of such a product does too: the month's carts are left as they were)."""
+    rng = random.Random(f"waiting {seed}")
+    sessions = {_identity(message): session for session in traffic.app_sessions for message in session}
+    seen: set[str] = set()
+    for message in list(traffic.messages):
+        if message.get("event") != "Product Viewed" or message["messageId"] in seen:
+            continue  # a client's retry repeats a view: the shopper saw the page once
+        seen.add(message["messageId"])
+        properties = message["properties"]
+        at = _time(message)
+        if not stock.sold_out(properties["product_id"], at):
+            continue
+        roll, known = rng.random(), "userId" in message
+        if known and roll < NOTIFY_ME:
+            event = "Back In Stock Requested"
+        elif roll < (NOTIFY_ME + WISHLIST if known else GUEST_WISHLIST):
+            event = "Product Added to Wishlist"
+        else:
+            continue
+        who: dict[str, Any] = {name: message[name] for name in ("userId", "anonymousId") if name in message}
+        asked: dict[str, Any] = {
+            "type": "track",
+            "event": event,
+            "properties": dict(properties),
+            **who,
+            "messageId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "timestamp": _stamp(at + timedelta(seconds=rng.randint(2, 4))),  # the session's next call is 5 s on
+            "context": message["context"],
+        }
+        traffic.messages.append(asked)
+        session = sessions.get(_identity(message))
+        if session is not None:  # an app's call: queued by its SDK after the view
+            session.insert(next(i for i, queued in enumerate(session) if queued is message) + 1, asked)
 
 
 def distinct_customers(messages: list[dict[str, Any]]) -> int:

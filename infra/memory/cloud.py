@@ -32,6 +32,7 @@ from infra.memory.stores import (
     MemoryInbox,
     MemoryLedger,
     MemoryOffers,
+    MemoryOrderAggregates,
     MemoryPhoneBook,
     MemoryShops,
     MemoryWaitingLists,
@@ -154,6 +155,7 @@ class MemoryCloud:
         self.offers = MemoryOffers()
         self.catalog = MemoryCatalog()
         self.waiting = MemoryWaitingLists()
+        self.orders = MemoryOrderAggregates()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
@@ -216,6 +218,7 @@ class MemoryCloud:
             self.offers,
             self.catalog,
             self.waiting,
+            self.orders,
         )
         return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
 
@@ -241,6 +244,7 @@ class MemoryCloud:
             provider_clients=self.transports.clients(),
             post=self.webhook_post,
             catalog=self.catalog,
+            orders=self.orders,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:

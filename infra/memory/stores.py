@@ -13,9 +13,9 @@ from __future__ import annotations
 import bisect
 import threading
 import zlib
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -56,6 +56,7 @@ from shared.adapters.ledger import (
 )
 from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
+from shared.adapters.recommendations import ALL, KEEP_SALES, Sold
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import ContactLog
 from shared.models.catalog import Product
@@ -383,6 +384,42 @@ class MemoryWaitingLists:
             listed = self.items.get(waiting_pk(shop_id, product_id), {})
             for customer in customers:
                 listed.pop(customer, None)
+
+
+class MemoryOrderAggregates:
+    """Co-purchases and daily sales as the DynamoDB adapter counts them; a day's sales are forgotten after 35 days,
+    as the table's TTL does."""
+
+    def __init__(self) -> None:
+        self.bought: dict[tuple[str, str], Counter[str]] = {}
+        self.sales: dict[tuple[str, str], dict[str, Counter[str]]] = {}  # (shop, category) -> day -> units
+        self._lock = threading.Lock()
+
+    def record(self, shop_id: str, lines: Sequence[Sold], day: date) -> None:
+        products = list(dict.fromkeys(line.product_id for line in lines))
+        with self._lock:
+            for product in products:
+                counts = self.bought.setdefault((shop_id, product), Counter())
+                counts.update(other for other in products if other != product)
+            for line in lines:
+                for category in {ALL, *([line.category] if line.category else [])}:
+                    days = self.sales.setdefault((shop_id, category), {})
+                    days.setdefault(day.isoformat(), Counter())[line.product_id] += max(1, line.quantity)
+                    for old in [d for d in days if d < (day - KEEP_SALES).isoformat()]:
+                        del days[old]
+
+    def bought_with(self, shop_id: str, product_ids: Sequence[str]) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for product in dict.fromkeys(product_ids):
+            total.update(self.bought.get((shop_id, product), Counter()))
+        return total
+
+    def best_sellers(self, shop_id: str, category: str, since: date) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for day, sold in self.sales.get((shop_id, category), {}).items():
+            if day >= since.isoformat():
+                total.update(sold)
+        return total
 
 
 class MemoryOffers:

@@ -171,6 +171,7 @@ def build_context(
     message's product).
 
     Keys: ``customer``, ``shop``, ``cart``, ``order``, ``offer``, ``referral``, ``products``, ``product``,
+    ``recommended`` (the router's recommendations: bought together, complementary, best-sellers, recently viewed),
     ``categories``, ``free_shipping``, ``low_stock``, ``links``, ``image_url`` (the picture for push and in-app),
     ``message``, ``unsubscribe_url``, ``variables``
     (the message's variables as given), then whatever ``extra`` adds or replaces (the router passes
@@ -204,6 +205,11 @@ def build_context(
         "referral": _offer(variables.get("referral"), zone),
         "products": products,
         "product": product,
+        "recommended": _unique(
+            (_product(raw, shop_url) for raw in variables.get("recommended") or [] if isinstance(raw, Mapping)),
+            {product.product_id} if product is not None else set(),
+            shelf,
+        ),
         "categories": categories,
         "free_shipping": _free_shipping(variables, cart),
         "low_stock": bool(variables.get("low_stock")) or (product is not None and product.left is not None),

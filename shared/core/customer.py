@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from shared.core import journeys
 from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect, RedeemOffer, Send, WatchProduct
+from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, WatchProduct
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.segment import (
     Alias,
@@ -120,12 +120,15 @@ def decide(
         # A message the router deferred (quiet hours) is due again: back to the router, which decides anew.
         return Decision(state=current, effects=[Send(message=event.message)], notes=["deferred message due"])
     if isinstance(event, SegmentEvent):
+        orders_before = current.orders.count
         _apply(current, event, config)
         outcome = journeys.on_event(current, event, now, config, customer_of(current, event))
         redeemed = _redemption(event, customer_of(current, event))
         if redeemed is not None:
             outcome.effects.append(redeemed)
         outcome.effects += _watches(current, event, config)
+        if current.orders.count > orders_before:  # a new order (the same order reported again counts once)
+            outcome.effects.append(_record_order(event))
     elif isinstance(event, TimerEvent):
         outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
     else:
@@ -178,6 +181,17 @@ def _watches(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> l
         if_out_of_stock=_WAITING_EVENTS[message.event],
     )
     return [watch]
+
+
+def _record_order(event: SegmentEvent) -> Effect:
+    """The order's lines for the shop's recommendations (bought together, best-sellers of the day)."""
+    assert isinstance(event.message, OrderTrack)
+    lines = tuple(
+        OrderLine(product_id=p.key, category=p.category, quantity=max(1, int(p.quantity)))
+        for p in event.message.properties.products
+        if p.key
+    )
+    return RecordOrder(shop_id=event.shop_id, day=event.occurred_at.date(), lines=lines)
 
 
 def _restocks_reach(config: ShopConfig) -> bool:

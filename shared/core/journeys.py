@@ -420,6 +420,16 @@ def _reachable(run: _Run, journey: Journey | list[JourneyStep]) -> bool:
     )
 
 
+def reachable_by(state: CustomerState, config: ShopConfig, event: str, now: datetime) -> bool:
+    """Whether a journey ``event`` triggers could reach the customer now on one of its channels (a fan-out tells
+    only those: an event for a customer no channel reaches would cost a write and send nothing)."""
+    run = _Run(state, config, config.shop.id, "", now)
+    return any(
+        journey.enabled and any(trigger.event == event for trigger in journey.trigger) and _reachable(run, journey)
+        for journey in config.journeys.values()
+    )
+
+
 def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) -> str | None:
     state = run.state
     max_age = journey.entry.max_trigger_age

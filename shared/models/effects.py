@@ -5,7 +5,7 @@ execution name and an outbox message's id are deterministic), so deciding the ev
 crash repeats them harmlessly, where saving first could lose them for good.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
 
@@ -57,4 +57,24 @@ class WatchProduct(BaseModel):
     if_out_of_stock: bool
 
 
-type Effect = StartTimer | Send | RedeemOffer | WatchProduct
+class OrderLine(BaseModel):
+    """One product line of a completed order, for the shop's recommendations."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    product_id: str
+    category: str | None = None
+    quantity: int = 1
+
+
+class RecordOrder(BaseModel):
+    """Count a completed order (once) in the shop's aggregates: bought together, best-sellers of its day."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    day: date
+    lines: tuple[OrderLine, ...]
+
+
+type Effect = StartTimer | Send | RedeemOffer | WatchProduct | RecordOrder

@@ -28,6 +28,7 @@ from shared.ports import (
     Inbox,
     Ledger,
     Offers,
+    OrderAggregates,
     Outbox,
     PhoneBook,
     Shops,
@@ -142,6 +143,7 @@ def assemble_consumer(
     provider_clients: Mapping[Channel, Any] | None = None,
     post: Callable[[str, bytes, dict[str, str]], int] | None = None,
     catalog: Catalog | None = None,
+    orders: OrderAggregates | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
@@ -160,7 +162,7 @@ def assemble_consumer(
     webhooks = OfferWebhooks(links.signing_keys, post) if post is not None else OfferWebhooks(links.signing_keys)
     from shared.service.shelf import Shelf
 
-    shelf = Shelf(catalog, clock) if catalog is not None else None
+    shelf = Shelf(catalog, clock, orders) if catalog is not None else None
     router = ChannelRouter(
         customers,
         shops,

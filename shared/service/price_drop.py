@@ -90,7 +90,7 @@ class PriceDropPager:
 
     def page(self, job: FanOutJob, part: int, after: str | None) -> PageDone:
         """Tell the customers on the next page of segment ``part`` who want a product whose price dropped."""
-        from shared.core.journeys import wants  # the decision core's own rule (loaded with the first sweep page)
+        from shared.core.journeys import reachable_by, wants  # the decision core's own rules
 
         now = self._clock()
         config = self._shops.config(job.shop_id)
@@ -103,6 +103,8 @@ class PriceDropPager:
         viewed_since = now - config.catalog.viewed_within
         entries = []
         for key, state in customers:
+            if not reachable_by(state, config, PRICE_DROPPED, now):
+                continue  # no channel of the journey reaches them: telling them would cost a write and send nothing
             for drop in live:
                 if wants(state, drop.product_id, viewed_since):
                     product = held[drop.product_id].product

@@ -23,12 +23,23 @@ from shared.adapters.customers import (
     VersionConflictError,
 )
 from shared.adapters.queue import FifoEntry
+from shared.adapters.recommendations import Sold
 from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.models.config import ShopConfig
-from shared.models.effects import Effect, RedeemOffer, Send, StartTimer, WatchProduct
+from shared.models.effects import Effect, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
-from shared.ports import Catalog, CustomerRecords, EventQueue, Offers, Outbox, Shops, Timers, WaitingLists
+from shared.ports import (
+    Catalog,
+    CustomerRecords,
+    EventQueue,
+    Offers,
+    OrderAggregates,
+    Outbox,
+    Shops,
+    Timers,
+    WaitingLists,
+)
 
 
 @cache
@@ -87,7 +98,9 @@ class StateUpdater:
         offers: Offers | None = None,
         catalog: Catalog | None = None,
         waiting: WaitingLists | None = None,
+        orders: OrderAggregates | None = None,
     ) -> None:
+        self._orders = orders
         self._offers = offers
         self._catalog = catalog
         self._waiting = waiting
@@ -305,6 +318,9 @@ class StateUpdater:
                 self._offers.redeem(effect.shop_id, effect.code, effect.customer, effect.order_id, effect.at)
             elif isinstance(effect, WatchProduct):
                 self._watch(effect)
+            elif isinstance(effect, RecordOrder) and self._orders is not None and effect.lines:
+                lines = [Sold(line.product_id, line.category, line.quantity) for line in effect.lines]
+                self._orders.record(effect.shop_id, lines, effect.day)
 
     def _watch(self, effect: WatchProduct) -> None:
         """List the customer as waiting for the product; a wishlist or cart add only while the catalogue holds it

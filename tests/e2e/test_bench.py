@@ -27,7 +27,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("bench")
     markdown, figures = folder / "PERFORMANCE.md", folder / "figures.json"
     command = [str(NUDGE), "bench", "--customers", "10", "--days", "3", "--import-runs", "1", "--core-customers", "10"]
-    command += ["--backtest-events", "2000", "--backtest-shoppers", "50", "--decide-calls", "40"]
+    command += ["--backtest-events", "2000", "--backtest-shoppers", "50", "--decide-calls", "40", "--inbox-carts", "5"]
     done = subprocess.run(
         [*command, "--markdown", str(markdown), "--json", str(figures)],
         cwd=ROOT,
@@ -55,6 +55,7 @@ def test_the_tables_print_with_every_section(bench):
         "Lambda invocations and duration",
         "AWS list price per 1M events",
         "Timers: Step Functions or EventBridge Scheduler",
+        "What the catalogue adds",
         "Pure decision core",
         "Cold import of each handler",
         "Backtest at 2,000 events",
@@ -82,7 +83,7 @@ def test_per_event_figures_are_the_totals_divided_by_the_events(bench):
     for label, total in (
         ("DynamoDB write requests", figures["dynamodb_write_requests"]),
         ("DynamoDB read requests", figures["dynamodb_read_requests"]),
-        ("Step Functions executions started", figures["executions"]),
+        ("Step Functions executions started: timers", figures["executions"]),
         ("SQS requests (billed, all)", figures["counts"]["sqs_requests"]),
         ("API Gateway requests (ingest)", figures["requests"]),
     ):
@@ -105,7 +106,8 @@ def test_the_counts_agree_with_each_other(bench):
     assert sum(figures["wake_up_outcomes"].values()) == figures["wake_ups_fired"]  # each decided once (no faults)
     assert sum(figures["executions_by_journey"].values()) == sum(by_size.values()) == figures["executions"]
     # every event goes once through ingest and the updater; timers come back through the updater too
-    assert figures["lambda"]["Ingest"]["invocations"] == figures["requests"] == counts["api_requests"]
+    assert figures["lambda"]["Ingest"]["invocations"] == figures["requests"]
+    assert counts["api_requests"] == figures["requests"] + figures["catalogue"]["requests"]  # + POST /v1/catalog
     assert figures["lambda"]["StateUpdater"]["invocations"] >= figures["requests"]
     # each e-mail the ledger calls sent is one SES call; the router sees each outbox message at least once
     assert figures["sends"].get("email", 0) == figures["provider_calls"]["email"]
@@ -113,12 +115,35 @@ def test_the_counts_agree_with_each_other(bench):
     assert figures["engine_cost_per_million"] > 0
 
 
+def test_the_shop_s_catalogue_goes_through_the_api_and_its_writes_show_apart_from_the_customers(bench):
+    figures, out = bench["figures"], bench["out"]
+    catalogue, events = figures["catalogue"], figures["events"]
+
+    # the whole catalogue once, then a sync each of the 3 nights: every upload stored
+    assert catalogue["requests"] == catalogue["stored"] == 4
+    assert catalogue["products"]["created"] == 48
+    assert per_event(out, "API Gateway requests (catalogue uploads)")[0] == pytest.approx(4 / events, abs=0.0005)
+    # each product created or changed is one write of its own kind, not a customer's
+    written = catalogue["products"]["created"] + catalogue["products"]["updated"]
+    assert figures["writes_by_kind"]["product (catalogue PutItem)"] == catalogue["items"]["products written"] == written
+    # the budget without the catalogue and the one with it differ by the catalogue's own writes
+    targets = figures["targets"]
+    assert targets["dynamodb_writes_with_catalogue"] == pytest.approx(figures["dynamodb_write_requests"] / events)
+    own = targets["dynamodb_writes_with_catalogue"] - targets["dynamodb_writes_per_event"]
+    assert own == pytest.approx(catalogue["write_requests"] / events)
+    assert catalogue["write_requests"] >= written
+    # each page of a restock or a price drop sweep is one invocation of the fan-out function
+    assert sum(catalogue["fan_out_pages"].values()) == figures["lambda"].get("FanOut", {}).get("invocations", 0)
+    assert "## What the catalogue adds" in bench["markdown"]
+    assert "| DynamoDB writes per event, the catalogue's included | ≤ 1.15 |" in bench["markdown"]
+
+
 def test_the_report_is_written_with_the_command_that_made_it(bench):
     markdown = bench["markdown"]
 
     command = (
         "TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10 "
-        "--decide-calls 40 --backtest-events 2000 --backtest-shoppers 50"
+        "--decide-calls 40 --inbox-carts 5 --backtest-events 2000 --backtest-shoppers 50"
     )
     assert f"`{command}`" in markdown
     assert "## How to reproduce" in markdown and "## What is counted" in markdown
@@ -155,3 +180,12 @@ def test_the_backtest_streams_a_long_history_and_reports_its_speed_and_memory(be
     assert all(mb > 0 for _, mb in backtest["rss_mb"]) and backtest["peak_rss_mb"] > 0
     assert backtest["events_per_second"] > 0 and backtest["replay_seconds"] > 0
     assert "## Backtest at 2,000 events" in markdown and "| peak (high-water mark) |" in markdown
+
+
+def test_the_free_shipping_nudge_is_timed_from_the_event_to_the_inbox(bench):
+    inbox = bench["figures"]["inbox"]
+
+    assert inbox["carts"] == 5 and inbox["missing"] == 0
+    assert 0 < inbox["p50_ms"] <= inbox["p99_ms"] <= inbox["max_ms"]
+    assert "## Free-shipping nudge to the inbox" in bench["markdown"]
+    assert "| free-shipping nudge in the in-app inbox, p99 on the local stack (ms) | ≤ 2,000 |" in bench["markdown"]

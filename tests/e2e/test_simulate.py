@@ -550,3 +550,32 @@ def test_a_price_drop_in_a_history_sweeps_the_customers_on_both_emulators(tmp_pa
     assert {(line["status"], line["at"]) for line in told} == {("sent", at(60))}
     assert "80.00" in told[0]["title"]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_browse_abandonment_and_the_free_shipping_gap_in_a_history_on_both_emulators(tmp_path):
+    catalogue = [
+        {"id": "lamp", "title": "Reading lamp", "link": "https://fast.shop.example/p/lamp", "price": "49.00 EUR"}
+        | {"availability": "in_stock", "quantity": 2},
+        {"id": "mug", "title": "Enamel mug", "link": "https://fast.shop.example/p/mug", "price": "39.90 EUR"}
+        | {"availability": "in_stock", "related": ["lamp"]},
+    ]
+    cart = {"cart_id": "c1", "products": [{"product_id": "mug", "name": "Enamel mug", "price": 39.9}]}
+    history = [
+        {"type": "catalog", "timestamp": at(0), "products": catalogue},
+        *shopper("looker", 1, "email"),
+        track("Product Viewed", "looker", 2, {"product_id": "lamp", "name": "Reading lamp", "price": 49.0}),
+        *shopper("app", 1, "in_app"),
+        track("Application Installed", "app", 1, {"version": "4.2"}),
+        track("Cart Viewed", "app", 10, cart),
+    ]
+    path = write_history(tmp_path / "catalogue.jsonl", history)
+
+    lines, _ = simulate(FAST_CONFIG, path)
+    on_moto, _ = simulate(FAST_CONFIG, path, "--emulator", "moto")
+
+    [reminder] = [line for line in lines if line.get("template") == "browse_reminder"]
+    assert (reminder["customer"], reminder["status"], reminder["at"]) == ("u:looker", "sent", at(5))  # 3 s after
+    [gap] = [line for line in lines if line.get("template") == "free_shipping_nudge"]
+    assert (gap["customer"], gap["channel"], gap["at"]) == ("u:app", "in_app", at(10))
+    assert "€10.10" in gap["title"]
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

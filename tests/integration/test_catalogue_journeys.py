@@ -95,3 +95,32 @@ def test_a_cart_below_free_shipping_gets_the_exact_gap_in_app_with_products_that
     installed = track("Application Installed", {"version": "4.2"}, userId=other)
     send(stack, *shopper(other, "email", "in_app"), installed, track("Checkout Started", full, userId=other))
     assert sent(stack, other, "free_shipping_nudge") == []  # €79.80 ships free
+
+
+def test_a_cross_sell_without_browsing_history_recommends_what_others_bought_with_the_order(stack):
+    mug, tea, spoon, kettle = (unique(n) for n in ("mug", "tea", "spoon", "kettle"))
+    catalog(
+        stack,
+        product(mug, "Enamel mug", "12.00 EUR", product_type="Home > Kitchen"),
+        product(tea, "Green tea", "8.00 EUR", product_type="Food > Tea"),
+        product(spoon, "Tea spoon", "4.00 EUR", product_type="Home > Kitchen"),
+        product(kettle, "Kettle", "40.00 EUR", product_type="Home > Kitchen", availability="out_of_stock"),
+    )
+    for others in ([tea], [spoon], [kettle], [tea]):
+        buyer = unique("earlier")
+        lines = [{"product_id": mug, "category": "Kitchen"}, *({"product_id": p} for p in others)]
+        send(stack, track("Order Completed", {"order_id": unique("o"), "products": lines}, userId=buyer))
+    user = unique("new")
+    order = {"order_id": unique("o"), "revenue": 12.0, "products": [{"product_id": mug, "name": "Enamel mug"}]}
+    send(stack, *shopper(user, "email"), track("Order Completed", order, userId=user))
+
+    settle(stack, 5)  # the fast shop's post-purchase sequence: thank-you, review request, cross-sell
+
+    [cross_sell] = sent(stack, user, "cross_sell")
+    assert cross_sell["status"] == "sent"
+    email = [e for e in stack.emails_to(f"{user}@example.com") if "ideas" in e["Subject"]][-1]
+    text = email.get_body(("plain",)).get_content()
+    assert "Green tea" in text and "Tea spoon" in text  # bought together with the mug, tea the most often
+    assert text.index("Green tea") < text.index("Tea spoon")
+    assert "Kettle" not in text  # out of stock
+    assert "Enamel mug" not in text  # never what they own

@@ -84,6 +84,7 @@ class Side:
     offers: Any
     catalog: Any
     waiting: Any
+    orders: Any
     shops: Any
     phones: Any
     inbox: Any
@@ -109,6 +110,7 @@ def moto_side(deployment: Deployment) -> Side:
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
+    from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
 
@@ -174,6 +176,7 @@ def moto_side(deployment: Deployment) -> Side:
         offers=OfferStore(table),
         catalog=CatalogStore(table),
         waiting=WaitingList(table),
+        orders=OrderAggregates(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
         inbox=InboxStore(table),
@@ -230,6 +233,7 @@ def memory_side(start: datetime) -> Side:
         offers=cloud.offers,
         catalog=cloud.catalog,
         waiting=cloud.waiting,
+        orders=cloud.orders,
         shops=cloud.shops,
         phones=cloud.phones,
         inbox=cloud.inbox,

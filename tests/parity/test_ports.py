@@ -1045,3 +1045,21 @@ def test_a_sweep_reads_every_customer_of_the_shop_once_across_its_segments_and_n
                 break
 
     assert sorted(found) == keys  # every customer of the shop once; the other shop's never
+
+
+def test_orders_count_what_was_bought_together_and_the_best_sellers_of_recent_days(side):
+    from datetime import date
+
+    from shared.adapters.recommendations import ALL, Sold
+
+    shop, day = unique("shop"), date(2026, 11, 2)
+    side.orders.record(shop, [Sold("mug", "kitchen", 1), Sold("tea", "food", 2)], day)
+    side.orders.record(shop, [Sold("mug", "kitchen", 1), Sold("tea", "food", 1), Sold("spoon", "kitchen", 3)], day)
+    side.orders.record(shop, [Sold("spoon", "kitchen", 1)], day - timedelta(days=20))
+
+    assert side.orders.bought_with(shop, ["mug"]) == {"tea": 2, "spoon": 1}
+    assert side.orders.bought_with(shop, ["mug", "spoon"]) == {"tea": 3, "spoon": 1, "mug": 1}
+    assert side.orders.best_sellers(shop, "kitchen", day - timedelta(days=30)) == {"spoon": 4, "mug": 2}
+    assert side.orders.best_sellers(shop, "kitchen", day - timedelta(days=10)) == {"spoon": 3, "mug": 2}
+    assert side.orders.best_sellers(shop, ALL, day) == {"tea": 3, "spoon": 3, "mug": 2}
+    assert side.orders.bought_with(unique("other"), ["mug"]) == {}

@@ -9,14 +9,25 @@ from infra.memory import MemoryCatalog, MemoryWaitingLists
 from shared.core.customer import decide
 from shared.models.catalog import Product
 from shared.models.effects import Send, WatchProduct
+from shared.models.state import CustomerState
 from shared.service.updater import StateUpdater
 from tests.factories import T0, accepted, product, shop_config, track
+from tests.unit.test_journeys import EMAIL, EMAIL_CONSENT
 
-SHOP = shop_config({"back_in_stock": {}})
+
+def reachable_config(journeys):
+    """The demo shop with these journeys, sending email."""
+    config = shop_config(journeys)
+    return config.model_copy(update={"channels": config.channels.model_copy(update={"email": EMAIL})})
+
+
+# A customer nudge can reach by email (consent and address known before the story starts).
+REACHABLE = CustomerState(user_id="u1", traits={"email": "u1@example.com"}, consents=[EMAIL_CONSENT])
+SHOP = reachable_config({"back_in_stock": {}})
 NO_JOURNEY = shop_config({"cart_abandonment": {"steps": [{"wait": "PT1H", "template": "cart_reminder"}]}})
 
 
-def run(*events, state=None, config=SHOP):
+def run(*events, state=REACHABLE, config=SHOP):
     """Apply events in order, like the updater; the final state and every effect."""
     effects = []
     for event in events:

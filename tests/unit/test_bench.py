@@ -26,8 +26,9 @@ from infra.bench.imports import (
     mode_environment,
     template_environment,
 )
-from infra.bench.pipeline import FunctionUsage, PipelineRun, figures_of
+from infra.bench.pipeline import CatalogueRun, FunctionUsage, PipelineRun, figures_of
 from infra.bench.pricing import (
+    FAN_OUT_ASL,
     PRICES,
     TIMER_ASL,
     Counts,
@@ -35,13 +36,14 @@ from infra.bench.pricing import (
     endpoint_months,
     engine_cost_per_million,
     engine_costs,
+    fan_out_transitions,
     pinpoint_cost_per_million,
     scheduler_engine_cost_per_million,
     timer_cost_per_million,
     timer_transitions,
 )
 from infra.bench.report import Report, markdown_document, render
-from infra.metering import ApiCallMeter, read_units, sqs_requests, write_units
+from infra.metering import ApiCallMeter, ReadRequest, WrittenItem, read_units, sqs_requests, write_units
 from shared.service.ingest import parse_messages
 
 CONVENTIONS = Path(__file__).resolve().parents[3] / "shared" / "docs" / "conventions.md"  # beside the checkout
@@ -73,7 +75,8 @@ def test_a_million_events_with_known_counts_cost_what_the_list_prices_say():
             "DynamoDB writes": 1.25,
             "DynamoDB reads": 0.125,
             "SQS": 1.50,
-            "Step Functions": 2.00,
+            "Step Functions: timers": 2.00,
+            "Step Functions: fan-outs": 0.0,
         }
     )
     assert engine_cost_per_million(MILLION) == pytest.approx(6.941670)
@@ -82,13 +85,20 @@ def test_a_million_events_with_known_counts_cost_what_the_list_prices_say():
 
 
 def test_the_same_wake_ups_as_eventbridge_scheduler_one_time_schedules_replace_the_step_functions_line():
-    # 20,000 executions carrying 30,000 wake-ups: 80,000 transitions ($2.00) or 30,000 invocations ($0.03)
-    counts = Counts(events=1_000_000, api_requests=1_000_000, sfn_transitions=80_000, timer_wake_ups=30_000)
+    # 20,000 executions carrying 30,000 wake-ups: 80,000 transitions ($2.00) or 30,000 invocations ($0.03); the
+    # fan-outs' 4,000 transitions ($0.10) stay on Step Functions either way
+    counts = Counts(
+        events=1_000_000,
+        api_requests=1_000_000,
+        sfn_transitions=80_000,
+        timer_wake_ups=30_000,
+        fan_out_transitions=4_000,
+    )
 
     assert timer_cost_per_million(counts) == pytest.approx(2.00)
     assert timer_cost_per_million(counts, scheduler=True) == pytest.approx(0.03)
-    assert engine_cost_per_million(counts) == pytest.approx(3.00)
-    assert scheduler_engine_cost_per_million(counts) == pytest.approx(1.03)
+    assert engine_cost_per_million(counts) == pytest.approx(3.10)
+    assert scheduler_engine_cost_per_million(counts) == pytest.approx(1.13)
 
 
 def test_a_smaller_run_is_scaled_to_a_million_events():
@@ -133,6 +143,17 @@ def test_the_timer_bills_its_map_then_a_wait_and_a_task_per_wake_up_plus_start_a
         "States": {"A": {"Type": "Wait", "Next": "B"}, "B": {"Type": "Pass", "Next": "C"}, "C": {"Type": "Succeed"}},
     }
     assert timer_transitions(chain) == 5
+
+
+def test_a_fan_out_bills_its_start_end_and_map_then_three_transitions_per_page():
+    asl = json.loads(FAN_OUT_ASL.read_text())
+
+    # a restock of one page: start, Map, Page, More, Done, end
+    assert fan_out_transitions(asl, executions=1, parts=1, pages=1) == 6
+    # a restock of three pages: a Wait (Throttle) before the second and third
+    assert fan_out_transitions(asl, executions=1, parts=1, pages=3) == 12
+    # a price drop sweep: four parallel-scan segments of one page each
+    assert fan_out_transitions(asl, executions=1, parts=4, pages=4) == 15
 
 
 def test_an_endpoint_counts_once_per_month_of_traffic():
@@ -192,6 +213,29 @@ def test_reads_are_sized_from_the_answer_and_queue_requests_from_their_payload()
     assert meter.scoped_sqs_requests[("StateUpdaterFunction", "SendMessageBatch")] == 2  # 100 KB in one call
 
 
+def test_each_item_written_or_read_is_kept_with_its_partition_key_and_a_delete_is_told_from_a_put():
+    meter = ApiCallMeter(stored_size=lambda table, key: 90)
+    dynamodb = _client("dynamodb")
+    meter.attach(dynamodb)
+    waiting = "demo#waiting#p-101"
+    deletes = [{"DeleteRequest": {"Key": {"pk": {"S": waiting}, "sk": {"S": f"u:{name}"}}}} for name in ("a", "b")]
+    query = {
+        "TableName": "t",
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": waiting}},
+    }
+
+    with Stubber(dynamodb) as stub, meter.scope("FanOutFunction"):
+        stub.add_response("query", {"Items": []}, query)
+        dynamodb.query(**query)
+        stub.add_response("batch_write_item", {}, {"RequestItems": {"t": deletes}})
+        dynamodb.batch_write_item(RequestItems={"t": deletes})
+
+    assert [(w.pk, w.deleted, w.units) for w in meter.written] == [(waiting, True, 1), (waiting, True, 1)]
+    assert [(r.operation, r.pks) for r in meter.reads] == [("Query", (waiting,))]
+    assert meter.count("dynamodb", scopes=frozenset({"FanOutFunction"})) == 2  # one read, one batch of deletes
+
+
 # ---------------------------------------------------------------- the synthetic shop
 
 
@@ -244,16 +288,70 @@ def test_the_history_posts_browser_calls_alone_and_app_calls_in_batches_of_the_s
     assert all(m["timestamp"] <= b["sentAt"] for b in batches for m in b["batch"])
     assert [bench_shop.arrival(body) for body in bodies] == sorted(bench_shop.arrival(body) for body in bodies)
     assert bench_shop.history(60, 10, seed=5) == bodies
+    # the shop's catalogue feed is among them, as simulate's catalog lines
+    assert [body for body in bodies if body.get("type") == "catalog"] == bench_shop.inventory(10, seed=5).lines
+
+
+def test_the_catalogue_feed_posts_every_product_before_the_first_visit_then_what_changed_each_night():
+    feed = bench_shop.inventory(30, seed=6)
+    first, *nights = feed.lines
+    products = first["products"]
+
+    # the whole catalogue, in Merchant Center attributes and the shop's currency, a few products out of stock
+    assert first["type"] == "catalog" and len(products) == len(bench_shop.CATALOGUE) == 48
+    assert set(products[0]) >= {"id", "title", "link", "image_link", "price", "availability", "quantity"}
+    assert products[0]["id"] == "p-101" and products[0]["price"] == "12.50 EUR"
+    assert sum(p["availability"] == "out_of_stock" for p in products) == bench_shop.OUT_OF_STOCK_AT_START
+    assert first["timestamp"] < min(m["timestamp"] for m in bench_shop.generate(30, 30, seed=6))
+    # then one sync a night of what changed: units sold, products sold out and back in stock, sales and their end
+    assert len(nights) == 30 and all(
+        set(p) <= {"id", "availability", "quantity", "sale_price"} for p in nights[0]["products"]
+    )
+    updates = [product for line in nights for product in line["products"]]
+    assert {"out_of_stock", "in_stock"} <= {p.get("availability") for p in updates}
+    base = {p["product_id"]: p["price"] for p in bench_shop.CATALOGUE}
+    sales = [(p["id"], float(p["sale_price"].removesuffix(" EUR"))) for p in updates if p.get("sale_price")]
+    assert sales and all(0.15 <= 1 - price / base[product] < 0.201 for product, price in sales)
+    assert any("sale_price" in p and p["sale_price"] is None for p in updates)
+    assert bench_shop.inventory(30, seed=6) == feed
+
+
+def test_shoppers_who_view_a_product_while_it_is_out_of_stock_ask_to_be_told_or_wishlist_it():
+    feed = bench_shop.inventory(30, seed=7)
+    messages = bench_shop.generate(200, 30, seed=7)
+    asks = [m for m in messages if m.get("event") in ("Back In Stock Requested", "Product Added to Wishlist")]
+
+    def who(message: dict) -> str:
+        return message.get("userId") or message["anonymousId"]
+
+    views: dict[tuple[str, str], list[datetime]] = {}
+    for m in messages:
+        if m.get("event") == "Product Viewed":
+            views.setdefault((who(m), m["properties"]["product_id"]), []).append(datetime.fromisoformat(m["timestamp"]))
+    assert asks
+    for ask in asks:  # each a few seconds after the shopper viewed the product, while it was out of stock
+        at = datetime.fromisoformat(ask["timestamp"])
+        (viewed,) = [
+            v for v in views[(who(ask), ask["properties"]["product_id"])] if 2 <= (at - v).total_seconds() <= 4
+        ]
+        assert feed.sold_out(ask["properties"]["product_id"], viewed)
+    # only a known customer asks to be told ("notify me"); a visitor may keep a guest wishlist
+    assert all("userId" in m for m in asks if m["event"] == "Back In Stock Requested")
+    # and without the catalogue the month is the same, less those
+    assert [m for m in messages if m not in asks] == bench_shop.generate(200, 30, seed=7, catalogue=False)
 
 
 # ---------------------------------------------------------------- the report
 
 
-def _run(meter: ApiCallMeter) -> PipelineRun:
+def _run(meter: ApiCallMeter, catalogue: CatalogueRun | None = None) -> PipelineRun:
     functions = {
         "IngestFunction": FunctionUsage("IngestFunction", 1024, invocations=90, wall_seconds=0.18),
         "StateUpdaterFunction": FunctionUsage("StateUpdaterFunction", 512, invocations=110, wall_seconds=0.44),
     }
+    if catalogue is not None:
+        functions["CustomerApiFunction"] = FunctionUsage("CustomerApiFunction", 512, invocations=2, wall_seconds=0.1)
+        functions["FanOutFunction"] = FunctionUsage("FanOutFunction", 512, invocations=1, wall_seconds=0.02)
     start = datetime(2026, 10, 1, tzinfo=UTC)
     return PipelineRun(
         customers=10,
@@ -277,6 +375,7 @@ def _run(meter: ApiCallMeter) -> PipelineRun:
         transitions=6 * 5 + 4 * 7,
         outcomes=Counter({("email", "sent"): 5, ("-", "suppressed"): 2}),
         log_bytes=50_000,
+        catalogue=catalogue or CatalogueRun(),
     )
 
 
@@ -312,13 +411,76 @@ def test_figures_are_the_functions_calls_and_the_timer_model_per_ingested_event(
 
     text = "\n".join(render(Report("nudge bench", "shop.yaml", figures, None, None), markdown=False))
     assert re.search(r"DynamoDB write requests\s+1\.100\s+1,100,000", text)
-    assert re.search(r"Step Functions executions started\s+0\.100\s+100,000", text)
+    assert re.search(r"Step Functions executions started: timers\s+0\.100\s+100,000", text)
     assert re.search(r"carrying 2 wake-ups\s+0\.040\s+40,000", text)
     # the timers priced both ways: 580,000 transitions per 1M events ($14.50), or 140,000 invocations ($0.14)
     assert re.search(
         r"Step Functions Standard: 10 executions carrying 14 wake-ups.*580,000 transitions.*\$14\.50", text
     )
     assert re.search(r"EventBridge Scheduler: a one-time schedule per wake-up\s+140,000 invocations.*\$0\.140", text)
+
+
+def _catalogue_meter() -> ApiCallMeter:
+    """The meter of a run whose shop posted 5 products in 2 uploads; the updater listed 2 waiting customers (and
+    read the product 3 times), a restock told them and deleted them in one batch."""
+    meter = _meter()
+    meter.scoped_calls.update(
+        {
+            ("CustomerApiFunction", "dynamodb", "PutItem"): 5,
+            ("CustomerApiFunction", "dynamodb", "BatchGetItem"): 2,
+            ("StateUpdaterFunction", "dynamodb", "BatchGetItem"): 3,
+            ("FanOutFunction", "dynamodb", "Query"): 1,
+            ("FanOutFunction", "dynamodb", "BatchWriteItem"): 1,
+        }
+    )
+    meter.scoped_write_units.update({"CustomerApiFunction": 5, "FanOutFunction": 2, "StateUpdaterFunction": 2})
+    product, waiting = "demo#product#p-101", "demo#waiting#p-101"
+    meter.written += [WrittenItem("CustomerApiFunction", "PutItem", "t", 400, 1, product) for _ in range(5)]
+    meter.written += [WrittenItem("StateUpdaterFunction", "PutItem", "t", 90, 1, waiting) for _ in range(2)]
+    meter.written += [WrittenItem("FanOutFunction", "BatchWriteItem", "t", 90, 1, waiting, True) for _ in range(2)]
+    meter.reads += [ReadRequest("StateUpdaterFunction", "BatchGetItem", "t", (product,), 1.0) for _ in range(3)]
+    return meter
+
+
+def test_the_catalogue_s_writes_are_told_apart_and_its_own_budget_counts_them_where_the_other_does_not():
+    catalogue = CatalogueRun(
+        requests=2,
+        stored=2,
+        products=Counter({"received": 5, "created": 3, "updated": 2, "unchanged": 0}),
+        fan_outs=Counter({"restock": 1}),
+        fan_out_parts=1,
+        fan_out_pages=Counter({"restock": 1}),
+        fan_out_transitions=6,
+        told=Counter({"Back In Stock": 2}),
+        told_saved=2,
+    )
+    figures = figures_of(_run(_catalogue_meter(), catalogue))
+    report = Report("nudge bench", "shop.yaml", figures, None, None)
+
+    # Then products, waiting customers and the restock's deletes each have their row; the customers' writes stay
+    assert {kind: writes for kind, (writes, *_) in figures.writes_by_kind.items()} == {
+        "product (catalogue PutItem)": 5,
+        "waiting list (updater PutItem)": 2,
+        "waiting list, deleted (fan-out BatchWriteItem)": 2,
+    }  # (the state updater's own writes in _meter are counted, not itemised)
+    assert figures.dynamodb_write_requests == 110 + 5 + 1 and figures.catalogue_write_requests == 5 + 2 + 1
+    # the 1.10 budget is the customers' traffic alone, the 1.15 one everything
+    values = report.target_values()
+    assert values["dynamodb_writes_per_event"] == pytest.approx(1.08)
+    assert values["dynamodb_writes_with_catalogue"] == pytest.approx(1.16)
+    assert values["executions_per_event"] == pytest.approx(0.11)  # 10 timers and 1 restock
+    assert figures.counts.api_requests == 92 and figures.counts.fan_out_transitions == 6
+
+    text = "\n".join(render(report, markdown=False))
+    assert "\nWhat the catalogue adds\n" in text
+    assert "2 `POST /v1/catalog` requests (0 refused) carrying 5 products, 3 created, 2 updated" in text
+    assert (
+        "the updater read the catalogue 3 times (is a wishlisted or carted product out of stock?) and wrote 2" in text
+    )
+    assert re.search(r"catalogue uploads \(customer API\)\s+0\.050\s+0\.020\s+0\s+0\.020\s+0\s", text)
+    assert re.search(r"waiting lists in the state updater\s+0\.020\s+0\.030\s+0\s+0\s+0\s", text)
+    assert re.search(r"DynamoDB writes per event, the catalogue's included\s+≤ 1\.15\s+1\.160\s+missed", text)
+    assert re.search(r"DynamoDB writes per event, less the catalogue's own\s+≤ 1\.10\s+1\.080\s+met", text)
 
 
 def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():
@@ -336,6 +498,38 @@ def test_a_rerun_keeps_the_sections_a_person_wrote_and_replaces_the_figures():
     assert "## Where targets are missed, and what it would take\n\nbecause of this" in document
     assert "| DynamoDB write requests | 1.100 | 1,100,000 |" in document
     assert "| ↳ write request units | 3.300 | 3,300,000 |" in document
+
+
+def test_a_rerun_that_skips_a_measurement_keeps_its_section_and_target_as_the_page_had_them():
+    previous = (
+        "# Performance and cost\n\nProduced by `TZ=UTC .venv/bin/nudge bench` on 2026-12-02 (x86_64).\n\n"
+        "## Per ingested event\n\nold figures\n\n## Pure decision core\n\n`decide`: **18,734 events/s**\n\n"
+        "## Targets\n\n| target | goal | measured | verdict |\n| --- | --- | --- | --- |\n"
+        "| decision core events/s (one core) | ≥ 20,000 | 18,734 | missed |\n"
+    )
+    command = "TZ=UTC .venv/bin/nudge bench --core-customers 0"
+
+    # When a run that skipped the decision core rewrites the page
+    first = Report(command, "shop.yaml", figures_of(_run(_meter())), None, None, generated="2026-12-04")
+    document = markdown_document(first, previous)
+
+    # Then its section and its target are kept, saying which run measured them; the run's own figures replace
+    assert "old figures" not in document
+    assert "## Pure decision core\n\n`decide`: **18,734 events/s**\n\n*Kept from an earlier run (" in document
+    assert (
+        "*Kept from an earlier run (`TZ=UTC .venv/bin/nudge bench` on 2026-12-02, unless the text above says "
+        "otherwise): the run of 2026-12-04 skipped it.*"
+    ) in document
+    assert f"Produced by `{command}` on 2026-12-04" in document
+    assert "| decision core events/s (one core) | ≥ 20,000 | 18,734 (kept) | missed |" in document
+    assert "except in the sections it skipped, kept from an earlier run as each says (Pure decision core)" in document
+    # and a second such run still names the run that measured it
+    again = markdown_document(
+        Report(command, "shop.yaml", figures_of(_run(_meter())), None, None, generated="2026-12-05"), document
+    )
+    assert again.count("*Kept from an earlier run") == 1
+    assert "(`TZ=UTC .venv/bin/nudge bench` on 2026-12-02, unless" in again and "run of 2026-12-05 skipped" in again
+    assert "| decision core events/s (one core) | ≥ 20,000 | 18,734 (kept) | missed |" in again
 
 
 # ---------------------------------------------------------------- cold imports

@@ -1,4 +1,5 @@
-"""Price drop in the catalogue's detection and the decision core: what counts as a drop, and who wants the product."""
+"""The catalogue in the decision core: what counts as a price drop and who wants the product; each order counted
+once for the shop's recommendations."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ from decimal import Decimal
 from shared.adapters.catalog import HeldProduct
 from shared.core.customer import decide
 from shared.models.catalog import Money, Product
-from shared.models.effects import Send
+from shared.models.effects import RecordOrder, Send
+from shared.models.state import CustomerState
 from shared.service.price_drop import dropped_by, price_drops
 from tests.factories import T0, accepted, product, shop_config, track
+from tests.unit.test_journeys import EMAIL, EMAIL_CONSENT
 
-SHOP = shop_config({"price_drop": {}})
+
+def reachable_config(journeys):
+    """The demo shop with these journeys, sending email."""
+    config = shop_config(journeys)
+    return config.model_copy(update={"channels": config.channels.model_copy(update={"email": EMAIL})})
+
+
+# A customer nudge can reach by email (consent and address known before the story starts).
+REACHABLE = CustomerState(user_id="u1", traits={"email": "u1@example.com"}, consents=[EMAIL_CONSENT])
+SHOP = reachable_config({"price_drop": {}})
 
 
 def eur(amount: str) -> Money:
@@ -40,7 +52,7 @@ def test_an_upload_drops_only_held_products_and_only_for_a_shop_that_acts_on_dro
     assert price_drops(shop_config({"welcome": {}}), held, cheaper, T0) == []
 
 
-def run(*events, state=None):
+def run(*events, state=REACHABLE):
     effects = []
     for event in events:
         decision = decide(state, event, event.received_at, SHOP)
@@ -65,3 +77,18 @@ def test_a_recent_viewer_gets_the_drop_with_both_prices_and_a_buyer_or_an_old_vi
     bought, _ = run(accepted(track("Order Completed", {"order_id": "o1", "products": [product("lamp")]})), state=viewed)
     _, sends = run(dropped(T0 + timedelta(days=1)), state=bought)
     assert sends == []
+
+
+def test_a_completed_order_is_counted_once_for_recommendations_with_its_lines():
+    order = {"order_id": "o1", "products": [product("lamp", category="Lights", quantity=2), product("bulb")]}
+    state, _ = run(accepted(track("Order Completed", order)))
+    first = decide(None, accepted(track("Order Completed", order)), T0, SHOP)
+    again = decide(state, accepted(track("Order Completed", order)), T0 + timedelta(minutes=1), SHOP)
+
+    [record] = [effect for effect in first.effects if isinstance(effect, RecordOrder)]
+    assert [(line.product_id, line.category, line.quantity) for line in record.lines] == [
+        ("lamp", "Lights", 2),
+        ("bulb", None, 1),
+    ]
+    assert record.day == T0.date()
+    assert not [effect for effect in again.effects if isinstance(effect, RecordOrder)]  # the same order reported again

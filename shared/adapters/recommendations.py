@@ -1,0 +1,120 @@
+"""What the shop's orders say about its products (IN4), kept as small aggregates updated with each order, never
+computed by a scan at send time (architecture §11), in the customers table:
+
+- ``pk = <shop>#bought-with#<product>``, ``sk = counts``: for every product bought in the same order, ``n:<id>`` the
+  number of orders that had both ("customers who bought this also bought"). Bounded by the catalogue's size.
+- ``pk = <shop>#sales#<category>``, ``sk = <YYYY-MM-DD>``: ``n:<id>`` the units of each product of the category sold
+  that day, and the same for the whole shop under the category ``*``; each day's item expires after 35 days, so
+  best-sellers over the last 30 days are one Query of at most 31 small items.
+"""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from shared.adapters.table import DynamoDBTable
+
+ALL = "*"  # the shop-wide best-sellers' category
+KEEP_SALES = timedelta(days=35)
+_PREFIX = "n:"
+
+
+@dataclass(frozen=True, slots=True)
+class Sold:
+    """One product line of a completed order."""
+
+    product_id: str
+    category: str | None
+    quantity: int
+
+
+def bought_with_pk(shop_id: str, product_id: str) -> str:
+    return f"{shop_id}#bought-with#{product_id}"
+
+
+def sales_pk(shop_id: str, category: str) -> str:
+    return f"{shop_id}#sales#{category}"
+
+
+def order_updates(shop_id: str, lines: Sequence[Sold], day: date) -> list[dict[str, Any]]:
+    """The UpdateItem requests one completed order makes: its pairs, and its day's sales per category and shop-wide."""
+    updates: list[dict[str, Any]] = []
+    products = list(dict.fromkeys(line.product_id for line in lines))
+    for product in products:
+        others = [other for other in products if other != product]
+        if others:
+            updates.append(_adding(bought_with_pk(shop_id, product), "counts", dict.fromkeys(others, 1), None))
+    expires = _epoch(day + KEEP_SALES)
+    per_category: dict[str, Counter[str]] = {}
+    for line in lines:
+        for category in {ALL, *([line.category] if line.category else [])}:
+            per_category.setdefault(category, Counter())[line.product_id] += max(1, line.quantity)
+    for category, sold in sorted(per_category.items()):
+        updates.append(_adding(sales_pk(shop_id, category), day.isoformat(), dict(sold), expires))
+    return updates
+
+
+def _epoch(day: date) -> int:
+    return (day - date(1970, 1, 1)).days * 86400
+
+
+def _adding(pk: str, sk: str, counts: dict[str, int], expires: int | None) -> dict[str, Any]:
+    names = {f"#p{n}": _PREFIX + product for n, product in enumerate(counts)}
+    values: dict[str, Any] = {f":v{n}": {"N": str(count)} for n, count in enumerate(counts.values())}
+    expression = "ADD " + ", ".join(f"#p{n} :v{n}" for n in range(len(counts)))
+    if expires is not None:
+        expression += " SET expires_at = :expires"
+        values[":expires"] = {"N": str(expires)}
+    return {
+        "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def counts_of(item: dict[str, Any]) -> Counter[str]:
+    return Counter({name[len(_PREFIX) :]: int(value["N"]) for name, value in item.items() if name.startswith(_PREFIX)})
+
+
+class OrderAggregates(DynamoDBTable):
+    """Co-purchases and daily sales, in the customers table."""
+
+    def record(self, shop_id: str, lines: Sequence[Sold], day: date) -> None:
+        """Count one completed order (the caller records each order once)."""
+        for update in order_updates(shop_id, lines, day):
+            self.client.update_item(TableName=self._table, **update)
+
+    def bought_with(self, shop_id: str, product_ids: Sequence[str]) -> Counter[str]:
+        """How many orders had each other product together with any of ``product_ids``."""
+        keys = [{"pk": {"S": bought_with_pk(shop_id, p)}, "sk": {"S": "counts"}} for p in dict.fromkeys(product_ids)]
+        total: Counter[str] = Counter()
+        for start in range(0, len(keys), 100):
+            pending: Any = {self._table: {"Keys": keys[start : start + 100]}}
+            while pending:
+                answer = self.client.batch_get_item(RequestItems=pending)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    total.update(counts_of(item))
+                pending = answer.get("UnprocessedKeys") or None
+        return total
+
+    def best_sellers(self, shop_id: str, category: str, since: date) -> Counter[str]:
+        """Units sold of each product of ``category`` (``ALL``: the shop) from ``since`` on."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk >= :since",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": sales_pk(shop_id, category)},
+                ":since": {"S": since.isoformat()},
+            },
+        }
+        total: Counter[str] = Counter()
+        while True:
+            answer = self.client.query(**query)
+            for item in answer.get("Items", []):
+                total.update(counts_of(item))
+            if "LastEvaluatedKey" not in answer:
+                return total
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
