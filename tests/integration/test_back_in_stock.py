@@ -3,7 +3,7 @@ customers wait for it (a "notify me", a wishlist or a cart add), the catalogue s
 customer gets one ``back_in_stock`` message, through the restock fan-out (the fan-out state machine played in
 virtual time, ``infra/memory/fan_out.py``) and each customer's own ordered stream.
 
-The same fan-out through real Step Functions (moto's interpreter) is test_back_in_stock_on_stack.py; thousands of
+The same fan-out through real Step Functions (moto's interpreter) is test_catalogue_on_stack.py; thousands of
 waiting customers at the shop's rate are in tests/e2e/test_simulate.py."""
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
-"""The catalogue journeys on the local stack. A price drop: what only the stack shows is the sweep
-(moto's interpreter): its Map runs the sweep's parallel-scan segments side by side, each asking the fan-out function
-for one page at a time over SQS with a task token. Who is told and why is test_price_drop.py, in memory."""
+"""The catalogue journeys on the local stack. What only the stack shows is the fan-out as a Standard execution of the
+fan-out state machine (moto's interpreter): a restock's one part, or a price drop sweep's parallel-scan segments
+side by side (its Map), each asking the fan-out function for one page at a time over SQS with a task token, which
+the function answers; and the free-shipping nudge reaching the app inbox. Who is told and why: test_back_in_stock.py,
+test_price_drop.py and test_catalogue_journeys.py, in memory."""
 
 from __future__ import annotations
 
@@ -8,8 +10,51 @@ from typing import Any
 
 from shared import aws
 from tests.factories import shopper, track
-from tests.integration.http import post
+from tests.integration.http import call, post
 from tests.integration.test_journeys_on_stack import SECRET, WRITE, messages, unique
+
+
+def told(stack, user: str, template: str) -> list[tuple[str, str | None]]:
+    """(status, channel) of each ``template`` message support sees for ``user``."""
+    return [(m["status"], m["channel"]) for m in messages(stack, user)["messages"] if m["template"] == template]
+
+
+def fan_outs_about(stack, marker: str) -> list[str]:
+    """The statuses of the fan-out machine's executions whose input names ``marker`` (a product id)."""
+    client = aws.stepfunctions()
+    machine = stack.deployment.physical["FanOutStateMachine"]
+    executions = client.list_executions(stateMachineArn=machine)["executions"]
+    return [
+        e["status"] for e in executions if marker in client.describe_execution(executionArn=e["executionArn"])["input"]
+    ]
+
+
+def test_a_restock_reaches_each_waiting_customer_through_the_restock_machine(local_stack):
+    sku = unique("boots")
+    product = {
+        "id": sku,
+        "title": "Alpine boots",
+        "link": f"https://fast.shop.example/p/{sku}",
+        "price": "129.00 EUR",
+        "availability": "out_of_stock",
+    }
+    assert post(local_stack.base_url, "/v1/catalog", {"products": [product]}, key=SECRET)[0] == 200
+    users = [unique("wait") for _ in range(3)]
+    batch: list[dict[str, Any]] = []
+    for user in users:
+        batch += [*shopper(user, "email"), track("Back In Stock Requested", {"product_id": sku}, userId=user)]
+    assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
+    local_stack.wait_idle()
+
+    restock = {"products": [{"id": sku, "availability": "in_stock"}]}
+    assert post(local_stack.base_url, "/v1/catalog", restock, key=SECRET)[0] == 200
+    local_stack.wait_idle(timeout=60, timers=True)
+
+    for user in users:
+        assert told(local_stack, user, "back_in_stock") == [("sent", "email")]
+    assert fan_outs_about(local_stack, sku) == ["SUCCEEDED"]  # one fan-out, done
+    status, view = call(local_stack.base_url, "GET", f"/v1/catalog/{sku}", key=SECRET)
+    assert (status, view["availability"]) == (200, "in_stock")
 
 
 def test_a_price_drop_sweeps_the_customers_in_parallel_segments_and_tells_who_viewed_it(local_stack):
@@ -34,14 +79,9 @@ def test_a_price_drop_sweeps_the_customers_in_parallel_segments_and_tells_who_vi
     local_stack.wait_idle(timeout=60, timers=True)
 
     for user in viewers:
-        told = [m for m in messages(local_stack, user)["messages"] if m["template"] == "price_drop"]
-        assert [(m["status"], m["channel"]) for m in told] == [("sent", "email")], told
-    assert [m for m in messages(local_stack, bystander)["messages"] if m["template"] == "price_drop"] == []
-    client = aws.stepfunctions()
-    machine = local_stack.deployment.physical["FanOutStateMachine"]
-    executions = client.list_executions(stateMachineArn=machine)["executions"]
-    mine = [e for e in executions if sku in client.describe_execution(executionArn=e["executionArn"])["input"]]
-    assert [e["status"] for e in mine] == ["SUCCEEDED"]
+        assert told(local_stack, user, "price_drop") == [("sent", "email")]
+    assert told(local_stack, bystander, "price_drop") == []
+    assert fan_outs_about(local_stack, sku) == ["SUCCEEDED"]
 
 
 def test_a_cart_below_free_shipping_reaches_the_app_inbox_with_the_gap(local_stack):

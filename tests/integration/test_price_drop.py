@@ -1,7 +1,7 @@
 """Price drop end to end on template.yaml in memory: the catalogue says a product's price fell by the shop's threshold,
 a sweep of the shop's customers (the fan-out state machine's parts played in virtual time) finds who wants it, and
 each gets one ``price_drop`` message, at most once per product per 30 days. Through real Step Functions (moto's
-interpreter): test_price_drop_on_stack.py."""
+interpreter): test_catalogue_on_stack.py."""
 
 from __future__ import annotations
 
