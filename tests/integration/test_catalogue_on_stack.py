@@ -108,3 +108,33 @@ def test_a_cart_below_free_shipping_reaches_the_app_inbox_with_the_gap(local_sta
     inbox = InboxStore(local_stack.resources["CustomersTable"]).list("fast", f"u:{user}")
     [item] = [item for item in inbox if "free shipping" in item.title]  # beside the welcome
     assert "€10.10" in item.text
+
+
+def test_the_cross_sell_recommends_what_others_bought_with_the_order(local_stack):
+    import time
+
+    from tests.integration.test_channels_on_stack import emails_to
+
+    mug, tea, user = unique("mug"), unique("tea"), unique("new")
+    products = [
+        {"id": pid, "title": title, "link": f"https://fast.shop.example/p/{pid}", "price": "9.00 EUR"}
+        | {"availability": "in_stock"}
+        for pid, title in ((mug, "Enamel mug"), (tea, "Green tea"))
+    ]
+    assert post(local_stack.base_url, "/v1/catalog", {"products": products}, key=SECRET)[0] == 200
+    earlier = [
+        track("Order Completed", {"order_id": unique("o"), "products": [{"product_id": mug}, {"product_id": tea}]})
+        | {"userId": unique("earlier")}
+        for _ in range(2)
+    ]
+    order = {"order_id": unique("o"), "revenue": 9.0, "products": [{"product_id": mug, "name": "Enamel mug"}]}
+    batch = [*earlier, *shopper(user, "email"), track("Order Completed", order, userId=user)]
+    assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
+
+    time.sleep(4)  # the fast shop's post-purchase steps: thank-you, review request, cross-sell, a second apart
+    local_stack.wait_idle(timeout=60, timers=True)
+
+    assert told(local_stack, user, "cross_sell") == [("sent", "email")]
+    [email] = [e for e in emails_to(f"{user}@example.com") if "ideas" in str(e["Subject"])]
+    text = email.get_body(("plain",)).get_content()
+    assert "Green tea" in text and "Enamel mug" not in text  # bought with the mug by others; never what they own
