@@ -9,8 +9,9 @@ condition, so a concurrent upload of the same product makes this one read again 
 A product that comes back in stock (or arrives in stock) while customers wait for it starts its restock fan-out
 (``shared.service.restock``), and the products whose effective price fell by at least the shop's threshold start one
 price drop sweep (``shared.service.price_drop``), before they are written: if a write then fails, the upload is
-refused and posted again, and each page of a fan-out, named after the products' new versions, checks that the
-product is still in stock or still at the lower price.
+refused and posted again. Each page of a fan-out, named after the products' new versions, waits for those versions
+(a page that comes before the write is asked again later) and checks that the product is still in stock or still at
+the lower price.
 """
 
 from collections.abc import Callable

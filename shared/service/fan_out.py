@@ -41,6 +41,20 @@ class FanOutJob(BaseModel):
     parts: int = Field(default=1, ge=1, le=64)
     product_id: str | None = None  # a restock: the product back in stock
     drops: tuple[PriceDrop, ...] = ()  # a price drop sweep: the products whose price fell
+    # The version each product's write that caused the job gives it: the job starts before that write, so a page that
+    # finds an older version comes too early (FanOutNotReady: the page is asked again later).
+    versions: dict[str, int] = Field(default_factory=dict)
+
+
+class FanOutNotReady(Exception):
+    """The write that caused the job has not landed yet: the page is to be asked again later (SQS redelivers it)."""
+
+
+def check_written(job: "FanOutJob", held_versions: dict[str, int]) -> None:
+    """FanOutNotReady while a product the job is about is at an older version than the write that caused it."""
+    for product_id, version in job.versions.items():
+        if held_versions.get(product_id, 0) < version:
+            raise FanOutNotReady(f"{job.fan_out_id}: product {product_id!r} not yet at version {version}")
 
 
 class PageDone(BaseModel):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from shared.adapters.catalog import HeldProduct
 from shared.models.catalog import Money, Product
 from shared.ports import Catalog, CustomerSweep, EventQueue, Shops
-from shared.service.fan_out import FanOutJob, PageDone, PriceDrop, fan_out_id
+from shared.service.fan_out import FanOutJob, PageDone, PriceDrop, check_written, fan_out_id
 from shared.service.restock import customer_event, product_properties, wait_for
 
 if TYPE_CHECKING:
@@ -66,7 +66,16 @@ def price_drop_job(shop_id: str, drops: Sequence[PriceDrop], versions: Sequence[
     """One sweep for an upload's drops, named after the products' new versions (a retried upload starts none)."""
     named = sorted(f"{drop.product_id}@{version}" for drop, version in zip(drops, versions, strict=True))
     name = fan_out_id("price_drop", shop_id, *named)
-    return FanOutJob(kind="price_drop", shop_id=shop_id, fan_out_id=name, at=at, parts=SWEEP_PARTS, drops=tuple(drops))
+    written = {drop.product_id: version for drop, version in zip(drops, versions, strict=True)}
+    return FanOutJob(
+        kind="price_drop",
+        shop_id=shop_id,
+        fan_out_id=name,
+        at=at,
+        parts=SWEEP_PARTS,
+        drops=tuple(drops),
+        versions=written,
+    )
 
 
 class PriceDropPager:
@@ -95,6 +104,7 @@ class PriceDropPager:
         now = self._clock()
         config = self._shops.config(job.shop_id)
         held = self._catalog.get(job.shop_id, [drop.product_id for drop in job.drops])
+        check_written(job, {product_id: found.version for product_id, found in held.items()})
         # Only what is still as low as announced (a later upload may have raised it again, or a write was lost).
         live = [drop for drop in job.drops if _still_dropped(held.get(drop.product_id), drop, now)]
         if config is None or not live:

@@ -17,7 +17,7 @@ from shared.adapters.queue import FifoEntry
 from shared.models.catalog import Product
 from shared.models.nudge_events import deduplication_id
 from shared.ports import Catalog, EventQueue, Shops, WaitingLists
-from shared.service.fan_out import MAX_WAIT_SECONDS, FanOutJob, PageDone, fan_out_id
+from shared.service.fan_out import MAX_WAIT_SECONDS, FanOutJob, PageDone, check_written, fan_out_id
 
 PAGE_SIZE = 500  # customers a page tells (50 SendMessageBatch calls)
 BACK_IN_STOCK = "Back In Stock"
@@ -26,7 +26,9 @@ BACK_IN_STOCK = "Back In Stock"
 def restock_job(shop_id: str, product_id: str, version: int, at: datetime) -> FanOutJob:
     """The restock of ``product_id`` at its ``version`` that became buyable (one fan-out per such version)."""
     name = fan_out_id("restock", shop_id, product_id, version)
-    return FanOutJob(kind="restock", shop_id=shop_id, fan_out_id=name, at=at, product_id=product_id)
+    return FanOutJob(
+        kind="restock", shop_id=shop_id, fan_out_id=name, at=at, product_id=product_id, versions={product_id: version}
+    )
 
 
 def product_properties(product: Product, now: datetime) -> dict[str, Any]:
@@ -104,6 +106,7 @@ class RestockPager:
         assert job.product_id is not None
         now = self._clock()
         held = self._catalog.get(job.shop_id, [job.product_id]).get(job.product_id)
+        check_written(job, {job.product_id: held.version} if held is not None else {})
         if held is None or not held.product.buyable():
             why = "product not in the catalogue" if held is None else "out of stock again"
             return PageDone(next=None, wait_seconds=0, told=0, skipped=0, stopped=why)

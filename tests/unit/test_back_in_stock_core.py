@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from infra.memory import MemoryCatalog, MemoryWaitingLists
+from shared.adapters.catalog import Waiter
 from shared.core.customer import decide
 from shared.models.catalog import Product
 from shared.models.effects import Send, WatchProduct
@@ -118,3 +121,29 @@ def test_the_updater_lists_a_wishlist_add_only_while_the_catalogue_holds_the_pro
         p: [w.customer for w in waiting.page("demo", p, 10, None)[0]] for p in ("gone", "here", "unknown", "asked")
     }
     assert listed == {"gone": ["u:1"], "here": [], "unknown": [], "asked": ["u:1"]}
+
+
+def test_a_restock_page_that_comes_before_the_catalogue_write_waits_for_it():
+    """The catalogue starts the fan-out before it writes the product: a page that runs first must not end the
+    restock as 'out of stock again', but be asked again later (SQS redelivers it)."""
+    from infra.memory import MemoryQueue, MemoryShops
+    from shared.service.fan_out import FanOutNotReady
+    from shared.service.restock import RestockPager, restock_job
+
+    catalog, waiting, shops = MemoryCatalog(), MemoryWaitingLists(), MemoryShops()
+    shops.apply(SHOP)
+    events = MemoryQueue("events.fifo", lambda: T0, fifo=True)
+    fields = {"title": "Lamp", "link": "https://shop.example/lamp", "price": "49.00 EUR", "updated_at": T0}
+    catalog.put("demo", Product.model_validate({"id": "lamp", "availability": "out_of_stock", **fields}), 0)
+    waiting.watch("demo", "lamp", Waiter("u:ana", T0, T0 + timedelta(days=90)))
+    pager = RestockPager(catalog, waiting, events, shops, lambda: T0)
+    job = restock_job("demo", "lamp", 2, T0)  # the upload that restocks it writes version 2
+
+    with pytest.raises(FanOutNotReady):
+        pager.page(job, None)
+    assert len(events) == 0 and waiting.page("demo", "lamp", 10, None)[0]  # nobody told, nobody forgotten
+
+    catalog.put("demo", Product.model_validate({"id": "lamp", "availability": "in_stock", **fields}), 1)
+    done = pager.page(job, None)
+
+    assert (done.told, done.next, len(events)) == (1, None, 1)
