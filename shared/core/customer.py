@@ -169,8 +169,8 @@ def _watches(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> l
     if message.event == "Back In Stock":
         state.waits = [wait for wait in state.waits if wait.product_id != product_id]
         return []
-    if message.event not in _WAITING_EVENTS or not _restocks_reach(config):
-        return []
+    if message.event not in _WAITING_EVENTS or not config.journeys_triggered_by("Back In Stock"):
+        return []  # no journey a restock would start: nobody is listed
     at = event.occurred_at
     watch = WatchProduct(
         shop_id=event.shop_id,
@@ -192,14 +192,6 @@ def _record_order(event: SegmentEvent) -> Effect:
         if p.key
     )
     return RecordOrder(shop_id=event.shop_id, day=event.occurred_at.date(), lines=lines)
-
-
-def _restocks_reach(config: ShopConfig) -> bool:
-    """The shop has a journey a restock starts: only then are waiting customers listed."""
-    return any(
-        journey.enabled and any(trigger.event == "Back In Stock" for trigger in journey.trigger)
-        for journey in config.journeys.values()
-    )
 
 
 def _wait(state: CustomerState, product_id: str, at: datetime) -> None:

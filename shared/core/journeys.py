@@ -424,10 +424,7 @@ def reachable_by(state: CustomerState, config: ShopConfig, event: str, now: date
     """Whether a journey ``event`` triggers could reach the customer now on one of its channels (a fan-out tells
     only those: an event for a customer no channel reaches would cost a write and send nothing)."""
     run = _Run(state, config, config.shop.id, "", now)
-    return any(
-        journey.enabled and any(trigger.event == event for trigger in journey.trigger) and _reachable(run, journey)
-        for journey in config.journeys.values()
-    )
+    return any(_reachable(run, config.journeys[name]) for name in config.journeys_triggered_by(event))
 
 
 def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) -> str | None:

@@ -204,6 +204,11 @@ class Product(BaseModel):
     related: list[str] = Field(default_factory=list)
     updated_at: datetime
 
+    @property
+    def category(self) -> str | None:
+        """The last level of ``product_type`` (``Home > Kitchen`` is ``Kitchen``), as events name a category."""
+        return self.product_type.split(">")[-1].strip() if self.product_type else None
+
     def effective_price(self, now: datetime) -> Money:
         """What a customer pays at ``now``: the sale price within its effective dates (always, without dates),
         else the price. A sale price in another currency than the price is not taken."""

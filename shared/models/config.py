@@ -320,6 +320,14 @@ class ShopConfig(_Strict):
                     )
         return self
 
+    def journeys_triggered_by(self, event: str) -> list[str]:
+        """The enabled journeys a track ``event`` starts (e.g. a restock's ``Back In Stock``)."""
+        return [
+            name
+            for name, journey in self.journeys.items()
+            if journey.enabled and any(trigger.event == event for trigger in journey.trigger)
+        ]
+
     def priority_of(self, journey: str) -> int:
         """The priority of messages of ``journey`` when they compete for a capped slot (higher wins; 0 if unknown)."""
         found = self.journeys.get(journey)

@@ -15,18 +15,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.models.catalog import Price
+
 MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines delay the next page's message
 FanOutKind = Literal["restock", "price_drop"]
 
 
 class PriceDrop(BaseModel):
-    """A product whose price a customer pays fell: from ``previous`` to ``price`` (``"15.00 EUR"``)."""
+    """A product whose price a customer pays fell: from ``previous`` to ``price`` (written ``"15.00 EUR"``)."""
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     product_id: str
-    previous: str
-    price: str
+    previous: Price
+    price: Price
 
 
 class FanOutJob(BaseModel):

@@ -30,14 +30,6 @@ SWEEP_PARTS = 4  # parallel-scan segments a sweep reads side by side
 SWEEP_PAGE = 500  # items a page reads
 
 
-def acts_on_price_drops(config: ShopConfig) -> bool:
-    """The shop has a journey a price drop starts."""
-    return any(
-        journey.enabled and any(trigger.event == PRICE_DROPPED for trigger in journey.trigger)
-        for journey in config.journeys.values()
-    )
-
-
 def dropped_by(before: Money, after: Money, percent: int) -> bool:
     """``after`` is at least ``percent`` below ``before`` (in the same currency)."""
     if before.currency != after.currency or before.amount <= 0:
@@ -49,7 +41,7 @@ def price_drops(
     config: ShopConfig, held: dict[str, HeldProduct], products: Sequence[Product], now: datetime
 ) -> list[PriceDrop]:
     """The products whose effective price falls by at least the shop's threshold with this upload."""
-    if not acts_on_price_drops(config):
+    if not config.journeys_triggered_by(PRICE_DROPPED):
         return []
     drops = []
     for product in products:
@@ -58,7 +50,7 @@ def price_drops(
             continue
         was, now_price = before.product.effective_price(now), product.effective_price(now)
         if dropped_by(was, now_price, config.catalog.price_drop_percent):
-            drops.append(PriceDrop(product_id=product.id, previous=str(was), price=str(now_price)))
+            drops.append(PriceDrop(product_id=product.id, previous=was, price=now_price))
     return drops
 
 
@@ -118,7 +110,7 @@ class PriceDropPager:
             for drop in live:
                 if wants(state, drop.product_id, viewed_since):
                     product = held[drop.product_id].product
-                    properties = {**product_properties(product, now), "previous_price": _amount(drop.previous)}
+                    properties = {**product_properties(product, now), "previous_price": float(drop.previous.amount)}
                     entries.append(customer_event(job, key, PRICE_DROPPED, properties, now, about=drop.product_id))
         if entries:
             self._events.send(entries)
@@ -130,8 +122,4 @@ def _still_dropped(held: HeldProduct | None, drop: PriceDrop, now: datetime) -> 
     if held is None:
         return False
     price = held.product.effective_price(now)
-    return str(price).split()[1] == drop.price.split()[1] and price.amount <= Decimal(drop.price.split()[0])
-
-
-def _amount(price: str) -> float:
-    return float(price.split()[0])
+    return price.currency == drop.price.currency and price.amount <= drop.price.amount

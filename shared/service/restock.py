@@ -43,8 +43,8 @@ def product_properties(product: Product, now: datetime) -> dict[str, Any]:
     }
     if product.image_link:
         properties["image_url"] = product.image_link
-    if product.product_type:
-        properties["category"] = product.product_type.split(">")[-1].strip()
+    if product.category:
+        properties["category"] = product.category
     if product.brand:
         properties["brand"] = product.brand
     return properties

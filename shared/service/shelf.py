@@ -157,10 +157,11 @@ class Shelf:
         ranked = [pid for pid in best_first if pid not in owned and pid not in about][:CANDIDATES]
         if not ranked:
             return []
-        found = self._catalog.get(message.shop_id, ranked)
+        # The candidates' read above holds many of them already (recent views): read only the others.
+        found = held | held_products(self._catalog.get(message.shop_id, [p for p in ranked if p not in held]))
         picks = []
         for product_id in ranked:
-            product = found[product_id].product if product_id in found else None
+            product = found.get(product_id)
             if product is not None and product.buyable():
                 picks.append(_pick(product, now))
                 stock[product_id] = product.stock(now)
@@ -176,7 +177,7 @@ def held_products(held: Mapping[str, Any]) -> dict[str, Product]:
 def _categories_of(state: CustomerState | None, anchors: list[Product]) -> list[str]:
     """The categories a customer cares about: the anchors' (the catalogue's product_type, its last level), then
     what they bought."""
-    found = [product.product_type.split(">")[-1].strip() for product in anchors if product.product_type]
+    found = [product.category for product in anchors if product.category]
     if state is not None:
         found += list(reversed(state.orders.categories_bought[-3:]))
     return list(dict.fromkeys(found))
