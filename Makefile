@@ -16,7 +16,9 @@ $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "python3.13 is needed (Lambda's runtime); install it, e.g. with pyenv" >&2; exit 1; }
 	$(PYTHON313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[local,dev]'
+	# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set the interpreter
+	# never does, so every test process and every local stack compiled moto's 1,458 modules again (docs/PERFORMANCE.md)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,dev]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -43,6 +45,7 @@ serve: install  ## the local stack in the foreground on 127.0.0.1:8787
 	$(BIN)/nudge serve --port 8787 --config events/demo-shop.yaml
 
 test: install $(BIN)/.browser  ## command 2: every test suite
+	$(BIN)/python -m compileall -q -j 0 shared functions infra tests  # read by each of the suite's processes
 	$(BIN)/pytest
 
 # A synthetic shop (200 customers x 30 days, fixed seed) through the real handlers: AWS calls and list-price cost per
