@@ -377,3 +377,31 @@ def test_the_shared_layer_is_built_by_the_makefile_target_that_compiles_its_byte
     assert "--platform manylinux2014_aarch64" in commands and "--python-version 3.13" in commands
     assert f"{tmp_path}/python/shared" in commands
     assert f'compileall -q -f -j0 --invalidation-mode unchecked-hash "{tmp_path}/python"' in commands
+
+
+def alarmed_targets() -> dict[str, set[str]]:
+    """Per metric name, the resources (logical ids) an alarm of the template watches with it."""
+    watched: dict[str, set[str]] = {}
+    for alarm in resources_of_type(TEMPLATE, "AWS::CloudWatch::Alarm").values():
+        properties = alarm.get("Properties", {})
+        metrics = [properties] + [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+        for metric in metrics:
+            for dimension in metric.get("Dimensions", []):
+                target = target_of(dimension.get("Value"))
+                if target is not None:
+                    watched.setdefault(metric.get("MetricName", ""), set()).add(target)
+    return watched
+
+
+def test_ops_are_told_of_every_dead_letter_queue_and_every_timer_or_fan_out_that_did_not_finish() -> None:
+    # Given every dead-letter queue some queue redrives to, and every state machine
+    dead_letter_queues = {
+        target_of(queue.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+        for queue in QUEUES.values()
+    } - {None}
+    watched = alarmed_targets()
+    # Then an alarm watches each dead-letter queue for a visible message
+    assert dead_letter_queues - watched.get("ApproximateNumberOfMessagesVisible", set()) == set()
+    # And each state machine for executions that failed, timed out or were aborted
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
+        assert set(STATE_MACHINES) - watched.get(metric, set()) == set(), metric
