@@ -448,8 +448,10 @@ _WRITE_KINDS: dict[tuple[str | None, str], str] = {
     ("StateUpdaterFunction", "PutItem"): "customer state (updater PutItem)",
     ("StateUpdaterFunction", "TransactWriteItems"): "customer state + merged record (updater transaction)",
     ("ChannelRouterFunction", "UpdateItem"): "send ledger (router UpdateItem)",
-    ("ChannelRouterFunction", "PutItem"): "phone index / in-app inbox (router PutItem)",
+    ("ChannelRouterFunction", "PutItem"): "in-app inbox (router PutItem)",
 }
+OFFER_CODE_WRITES = "offer code handed out (router PutItem)"  # the item checkout validates the code against
+PHONE_INDEX_WRITES = "phone index (router UpdateItem)"  # who is texted at a number: inbound replies name no shop
 # Items of the catalogue in the customers table, told apart by their partition key (shared/adapters/catalog.py).
 _CATALOGUE_WRITE_KINDS = {
     ("product", False): "product (catalogue PutItem)",
@@ -475,6 +477,10 @@ def write_kind(written: WrittenItem) -> str:
         scope = (written.scope or "harness").removesuffix("Function")
         verb = "deleted" if written.deleted else "written"
         return _CATALOGUE_WRITE_KINDS.get((kind, written.deleted), f"{kind} {verb} ({scope} {written.operation})")
+    if "#offer#" in written.pk and (written.scope, written.operation) == ("ChannelRouterFunction", "PutItem"):
+        return OFFER_CODE_WRITES
+    if written.pk.startswith("phone#"):  # shared.adapters.phone_index.PHONE_PREFIX (not loaded with the command)
+        return PHONE_INDEX_WRITES
     return _WRITE_KINDS.get((written.scope, written.operation), f"{written.scope} {written.operation}")
 
 

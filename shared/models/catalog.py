@@ -128,7 +128,9 @@ def _period(value: Any) -> Any:
 
 
 def _period_text(value: tuple[datetime, datetime]) -> str:
-    return "/".join(moment.isoformat(timespec="minutes") for moment in value)
+    """Merchant Center's form (to the minute), or to the second when the shop gave seconds (a fraction is dropped)."""
+    seconds = any(moment.second for moment in value)
+    return "/".join(moment.isoformat(timespec="seconds" if seconds else "minutes") for moment in value)
 
 
 ProductId = Annotated[

@@ -24,7 +24,7 @@ from shared.adapters.catalog import HeldProduct, ProductConflictError
 from shared.models.catalog import NEW_PRODUCT_NEEDS, WATCHED, CatalogUpload, Product, ProductUpdate
 from shared.ports import Catalog, FanOuts, Shops, WaitingLists
 from shared.service.bodies import field_errors
-from shared.service.price_drop import price_drop_job, price_drops
+from shared.service.price_drop import price_drop_jobs, price_drops
 from shared.service.restock import restock_job
 
 WRITE_ATTEMPTS = 5  # reads and writes of one product that another upload keeps changing under it
@@ -144,9 +144,9 @@ class CatalogDesk:
         if self._fan_outs is None or config is None:
             return
         drops = price_drops(config, held, products, now)
-        if drops:
-            versions = [held[drop.product_id].version + 1 for drop in drops]
-            self._fan_outs.start(price_drop_job(shop_id, drops, versions, now))
+        versions = [held[drop.product_id].version + 1 for drop in drops]
+        for job in price_drop_jobs(shop_id, drops, versions, now):
+            self._fan_outs.start(job)
 
     def product(self, shop_id: str, product_id: str) -> dict[str, Any]:
         """The held product as JSON, with the price a customer pays now."""

@@ -10,6 +10,7 @@ twice tells nobody twice; the state updater decides each one like any event.
 """
 
 import hashlib
+import math
 from datetime import datetime
 from typing import Literal
 
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.models.catalog import Price
 
 MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines delay the next page's message
+# A job that starts later (a sale that begins in three days) waits at most this long per Wait state and asks again: a
+# Standard execution lives at most a year, and a job is started by an upload, so it cannot wait for much longer.
+MAX_START_WAIT_SECONDS = 30 * 24 * 3600
 FanOutKind = Literal["restock", "price_drop"]
 
 
@@ -29,6 +33,7 @@ class PriceDrop(BaseModel):
     product_id: str
     previous: Price
     price: Price
+    at: datetime | None = None  # a sale that starts later: the drop counts from then
 
 
 class FanOutJob(BaseModel):
@@ -46,6 +51,8 @@ class FanOutJob(BaseModel):
     # The version each product's write that caused the job gives it: the job starts before that write, so a page that
     # finds an older version comes too early (FanOutNotReady: the page is asked again later).
     versions: dict[str, int] = Field(default_factory=dict)
+    # Its pages do nothing before this moment but ask the machine to wait for it (a sale that starts later).
+    not_before: datetime | None = None
 
 
 class FanOutNotReady(Exception):
@@ -69,6 +76,16 @@ class PageDone(BaseModel):
     told: int
     skipped: int
     stopped: str | None = None  # why the part ended before its customers did (sold out again, product gone)
+
+
+def not_started(job: FanOutJob, after: str | None, now: datetime) -> PageDone | None:
+    """The answer of a page asked before the job's ``not_before``: wait until then (the part's place kept), else None.
+
+    ``next`` cannot be None (that ends the part): a part not begun waits with ``""``, read as "from the start"."""
+    if job.not_before is None or now >= job.not_before:
+        return None
+    seconds = math.ceil((job.not_before - now).total_seconds())
+    return PageDone(next=after or "", wait_seconds=min(MAX_START_WAIT_SECONDS, seconds), told=0, skipped=0)
 
 
 def fan_out_id(kind: FanOutKind, shop_id: str, *parts: object) -> str:

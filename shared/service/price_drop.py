@@ -12,14 +12,14 @@ product per 30 days, consent and contact policy at send time).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from shared.adapters.catalog import HeldProduct
 from shared.models.catalog import Money, Product
 from shared.ports import Catalog, CustomerSweep, EventQueue, Shops
-from shared.service.fan_out import FanOutJob, PageDone, PriceDrop, check_written, fan_out_id
+from shared.service.fan_out import FanOutJob, PageDone, PriceDrop, check_written, fan_out_id, not_started
 from shared.service.restock import customer_event, product_properties, wait_for
 
 if TYPE_CHECKING:
@@ -51,23 +51,51 @@ def price_drops(
         was, now_price = before.product.effective_price(now), product.effective_price(now)
         if dropped_by(was, now_price, config.catalog.price_drop_percent):
             drops.append(PriceDrop(product_id=product.id, previous=was, price=now_price))
+            continue
+        # A sale that starts later: a drop at its start, against the price just before it. A feed sent again every
+        # night with the same sale is no new drop (the held product has this very sale); a sale moved is.
+        start = sale_start(product, now)
+        if start is not None and _sale(before.product) != _sale(product):
+            was, then = product.effective_price(start - timedelta(seconds=1)), product.effective_price(start)
+            if dropped_by(was, then, config.catalog.price_drop_percent):
+                drops.append(PriceDrop(product_id=product.id, previous=was, price=then, at=start))
     return drops
 
 
-def price_drop_job(shop_id: str, drops: Sequence[PriceDrop], versions: Sequence[int], at: datetime) -> FanOutJob:
-    """One sweep for an upload's drops, named after the products' new versions (a retried upload starts none)."""
-    named = sorted(f"{drop.product_id}@{version}" for drop, version in zip(drops, versions, strict=True))
-    name = fan_out_id("price_drop", shop_id, *named)
-    written = {drop.product_id: version for drop, version in zip(drops, versions, strict=True)}
-    return FanOutJob(
-        kind="price_drop",
-        shop_id=shop_id,
-        fan_out_id=name,
-        at=at,
-        parts=SWEEP_PARTS,
-        drops=tuple(drops),
-        versions=written,
-    )
+def _sale(product: Product) -> tuple[object, object]:
+    return product.sale_price, product.sale_price_effective_date
+
+
+def sale_start(product: Product, now: datetime) -> datetime | None:
+    """When the product's sale begins, if that is after ``now``."""
+    period = product.sale_price_effective_date
+    if product.sale_price is None or period is None or period[0] <= now:
+        return None
+    return period[0]
+
+
+def price_drop_jobs(shop_id: str, drops: Sequence[PriceDrop], versions: Sequence[int], at: datetime) -> list[FanOutJob]:
+    """One sweep for the drops of an upload that count now, and one for each later sale start among them; each
+    named after its products' new versions (a retried upload starts none)."""
+    by_start: dict[datetime | None, list[tuple[PriceDrop, int]]] = {}
+    for drop, version in zip(drops, versions, strict=True):
+        by_start.setdefault(drop.at, []).append((drop, version))
+    jobs = []
+    for start, group in sorted(by_start.items(), key=lambda item: item[0] or at):
+        named = sorted(f"{drop.product_id}@{version}" for drop, version in group)
+        jobs.append(
+            FanOutJob(
+                kind="price_drop",
+                shop_id=shop_id,
+                fan_out_id=fan_out_id("price_drop", shop_id, *named, *([start.isoformat()] if start else [])),
+                at=at,
+                parts=SWEEP_PARTS,
+                drops=tuple(drop for drop, _ in group),
+                versions={drop.product_id: version for drop, version in group},
+                not_before=start,
+            )
+        )
+    return jobs
 
 
 class PriceDropPager:
@@ -97,6 +125,9 @@ class PriceDropPager:
         config = self._shops.config(job.shop_id)
         held = self._catalog.get(job.shop_id, [drop.product_id for drop in job.drops])
         check_written(job, {product_id: found.version for product_id, found in held.items()})
+        if (waiting := not_started(job, after, now)) is not None:
+            return waiting  # a sale that starts later: nobody is told before it does
+        after = after or None  # "" is a part that waited for its start: from the beginning
         # Only what is still as low as announced (a later upload may have raised it again, or a write was lost).
         live = [drop for drop in job.drops if _still_dropped(held.get(drop.product_id), drop, now)]
         if config is None or not live:

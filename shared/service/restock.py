@@ -69,7 +69,7 @@ def customer_event(
                 "event": event,
                 ("userId" if kind == "u" else "anonymousId"): identifier,
                 "messageId": message_id,
-                "timestamp": job.at,
+                "timestamp": job.not_before or job.at,  # when the change happened (a sale: when it starts)
                 "properties": properties,
             },
         }

@@ -138,3 +138,34 @@ def test_the_cross_sell_recommends_what_others_bought_with_the_order(local_stack
     [email] = [e for e in emails_to(f"{user}@example.com") if "ideas" in str(e["Subject"])]
     text = email.get_body(("plain",)).get_content()
     assert "Green tea" in text and "Enamel mug" not in text  # bought with the mug by others; never what they own
+
+
+def test_a_sale_that_starts_later_is_announced_when_it_starts_through_the_machines_wait(local_stack):
+    from datetime import UTC, datetime, timedelta
+
+    sku = unique("lamp")
+    product = {
+        "id": sku,
+        "title": "Reading lamp",
+        "link": f"https://fast.shop.example/p/{sku}",
+        "price": "100.00 EUR",
+        "availability": "in_stock",
+    }
+    assert post(local_stack.base_url, "/v1/catalog", {"products": [product]}, key=SECRET)[0] == 200
+    viewer = unique("view")
+    batch = [*shopper(viewer, "email"), track("Product Viewed", {"product_id": sku}, userId=viewer)]
+    assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
+    local_stack.wait_idle()
+
+    # A sale (20 % off) that starts in a few seconds
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+    period = f"{start.isoformat()}/{(start + timedelta(days=3)).isoformat()}"
+    sale = {"products": [{"id": sku, "sale_price": "80.00 EUR", "sale_price_effective_date": period}]}
+    assert post(local_stack.base_url, "/v1/catalog", sale, key=SECRET)[0] == 200
+    local_stack.wait_idle(timeout=60)  # the sweep's first pages ran and were told to wait
+    assert datetime.now(UTC) < start, "the machine was too slow to look before the start"
+    assert told(local_stack, viewer, "price_drop") == []
+
+    local_stack.wait_idle(timeout=60, timers=True)
+    assert told(local_stack, viewer, "price_drop") == [("sent", "email")]
+    assert fan_outs_about(local_stack, sku) == ["SUCCEEDED"]

@@ -98,3 +98,34 @@ def test_a_drop_below_the_threshold_tells_nobody_and_a_sale_price_counts(stack):
     [message] = told(stack, user)
     assert "79.00" in message["title"]
     assert stack.cloud.fan_outs.jobs[-1].parts == 4  # the sweep's parallel-scan segments
+
+
+def test_a_sale_that_starts_later_is_announced_when_it_starts_once_and_not_if_it_is_called_off_before(stack):
+    sku, other = unique("lamp"), unique("lamp")
+    viewer = unique("viewer")
+    catalog(stack, lamp(sku), lamp(other, title="Desk lamp"))
+    send(stack, *shopper(viewer, "email"), seen("Product Viewed", sku, viewer), seen("Product Viewed", other, viewer))
+    # The feed announces two sales (20 % off) that start in two days
+    start = stack.clock.at + timedelta(days=2)
+    period = f"{start.isoformat()}/{(start + timedelta(days=5)).isoformat()}"
+    sale = {"sale_price": "80.00 EUR", "sale_price_effective_date": period}
+    answer = catalog(stack, {"id": sku, **sale}, {"id": other, **sale})
+    assert answer["changes"] == []  # nothing a customer pays changes yet
+
+    # Until the start nobody hears of it; the feed comes again the next night with the same sale, and the shop calls
+    # off the second one
+    stack.settle()
+    stack.clock.at += timedelta(days=1)
+    catalog(stack, {"id": sku, **sale})
+    catalog(stack, {"id": other, "sale_price": None, "sale_price_effective_date": None})
+    while (moment := stack.cloud.next_visible()) is not None and moment < start:
+        stack.clock.at = max(stack.clock.at, moment)
+        stack.settle()
+    assert told(stack, viewer) == []
+
+    # From the start, the viewer hears of the sale that stands, once
+    until_quiet(stack)
+    [message] = told(stack, viewer)
+    assert message["status"] == "sent" and "80.00" in message["title"] and "100.00" in message["title"]
+    assert "Reading lamp" in message["title"]  # the sale that stands, not the desk lamp's called off
+    assert stack.clock.at >= start

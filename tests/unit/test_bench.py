@@ -26,7 +26,7 @@ from infra.bench.imports import (
     mode_environment,
     template_environment,
 )
-from infra.bench.pipeline import CatalogueRun, FunctionUsage, PipelineRun, figures_of
+from infra.bench.pipeline import CatalogueRun, FunctionUsage, PipelineRun, figures_of, write_kind
 from infra.bench.pricing import (
     FAN_OUT_ASL,
     PRICES,
@@ -614,3 +614,19 @@ def test_the_backtest_s_peak_memory_is_its_own_not_what_exec_carried_over(tmp_pa
     assert round(peak_rss_mb(status)) == 150
     # And with nothing to read it falls back to getrusage, a positive figure
     assert peak_rss_mb(tmp_path / "missing") > 0
+
+
+def test_the_routers_puts_are_told_apart_as_offer_codes_handed_out_and_in_app_inbox_messages():
+    # Given the two items the router puts: a code handed out with a message, and a message in the in-app inbox
+    def router_put(pk: str) -> WrittenItem:
+        return WrittenItem("ChannelRouterFunction", "PutItem", "customers", 200, 1, pk)
+
+    # Then each is counted in its own row of the writes breakdown
+    assert write_kind(router_put("demo-shop#offer#CART-7Q2X")) == "offer code handed out (router PutItem)"
+    assert write_kind(router_put("demo-shop#u:ada")) == "in-app inbox (router PutItem)"
+    assert write_kind(
+        WrittenItem("ChannelRouterFunction", "UpdateItem", "customers", 90, 1, "phone#+4915112345678")
+    ) == ("phone index (router UpdateItem)")
+    assert write_kind(WrittenItem("ChannelRouterFunction", "UpdateItem", "customers", 300, 1, "demo-shop#u:ada")) == (
+        "send ledger (router UpdateItem)"
+    )

@@ -179,6 +179,17 @@ def test_the_effective_price_follows_the_sales_dates():
     assert str(elsewhere.effective_price(T0)) == "12.50 EUR"  # another currency is not a lower price
 
 
+def test_a_sale_start_given_to_the_second_is_kept_to_the_second():
+    product = Product.model_validate(
+        mug(sale_price="9.99 EUR", sale_price_effective_date="2026-12-05T10:15:30Z/2026-12-07", updated_at=T0)
+    )
+    start = datetime(2026, 12, 5, 10, 15, 30, tzinfo=UTC)
+    assert str(product.effective_price(start - timedelta(seconds=1))) == "12.50 EUR"  # not 30 s early
+    assert str(product.effective_price(start)) == "9.99 EUR"
+    shown = product.model_dump(mode="json")["sale_price_effective_date"]
+    assert shown == "2026-12-05T10:15:30+00:00/2026-12-07T23:59:00+00:00"
+
+
 def test_a_sale_period_that_ends_before_it_starts_is_refused(desk):
     errors = refusal(desk, {"products": [mug(sale_price_effective_date="2026-12-07/2026-12-05")]})
     assert errors[0]["field"] == "products.0.sale_price_effective_date"

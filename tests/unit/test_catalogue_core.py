@@ -11,7 +11,7 @@ from shared.core.customer import decide
 from shared.models.catalog import Money, Product
 from shared.models.effects import RecordOrder, Send
 from shared.models.state import CustomerState
-from shared.service.price_drop import dropped_by, price_drops
+from shared.service.price_drop import dropped_by, price_drop_jobs, price_drops
 from tests.factories import T0, accepted, product, shop_config, track
 from tests.unit.test_journeys import EMAIL, EMAIL_CONSENT
 
@@ -50,6 +50,32 @@ def test_an_upload_drops_only_held_products_and_only_for_a_shop_that_acts_on_dro
     [drop] = price_drops(SHOP, held, cheaper, T0)
     assert (drop.product_id, str(drop.previous), str(drop.price)) == ("lamp", "100.00 EUR", "80.00 EUR")
     assert price_drops(shop_config({"welcome": {}}), held, cheaper, T0) == []
+
+
+def test_a_sale_that_starts_later_drops_at_its_start_once_and_goes_in_a_sweep_of_its_own():
+    start = T0 + timedelta(days=3)
+    period = f"{start.isoformat()}/{(start + timedelta(days=4)).isoformat()}"
+    on_sale = lamp("100.00 EUR", sale_price="70.00 EUR", sale_price_effective_date=period)
+    held = {"lamp": HeldProduct(lamp("100.00 EUR"), 3), "desk": HeldProduct(lamp("50.00 EUR", id="desk"), 1)}
+
+    # The upload that announces it: a drop from its start, beside one that counts now
+    drops = price_drops(SHOP, held, [on_sale, lamp("40.00 EUR", id="desk")], T0)
+    later = next(drop for drop in drops if drop.product_id == "lamp")
+    assert (str(later.previous), str(later.price), later.at) == ("100.00 EUR", "70.00 EUR", start)
+    jobs = price_drop_jobs("shop", drops, [4, 2], T0)
+    assert [(job.not_before, [d.product_id for d in job.drops]) for job in jobs] == [
+        (None, ["desk"]),
+        (start, ["lamp"]),
+    ]
+    # The same feed the next night, the sale now held: no new drop
+    assert price_drops(SHOP, {"lamp": HeldProduct(on_sale, 4)}, [on_sale], T0 + timedelta(days=1)) == []
+    # The sale moved a day later (into its old dates): a drop at the new start
+    moved_start = start + timedelta(days=1)
+    moved = lamp(
+        "100.00 EUR", sale_price="70.00 EUR", sale_price_effective_date=f"{moved_start.isoformat()}/2026-12-31"
+    )
+    [drop] = price_drops(SHOP, {"lamp": HeldProduct(on_sale, 4)}, [moved], T0 + timedelta(days=1))
+    assert (str(drop.previous), drop.at) == ("100.00 EUR", moved_start)
 
 
 def run(*events, state=REACHABLE):
