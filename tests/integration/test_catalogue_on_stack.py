@@ -57,16 +57,15 @@ def test_a_restock_reaches_each_waiting_customer_through_the_restock_machine(loc
     assert (status, view["availability"]) == (200, "in_stock")
 
 
+def lamp(sku: str) -> dict[str, Any]:
+    """A reading lamp at 100 EUR, in stock."""
+    link = f"https://fast.shop.example/p/{sku}"
+    return {"id": sku, "title": "Reading lamp", "link": link, "price": "100.00 EUR", "availability": "in_stock"}
+
+
 def test_a_price_drop_sweeps_the_customers_in_parallel_segments_and_tells_who_viewed_it(local_stack):
     sku = unique("lamp")
-    product = {
-        "id": sku,
-        "title": "Reading lamp",
-        "link": f"https://fast.shop.example/p/{sku}",
-        "price": "100.00 EUR",
-        "availability": "in_stock",
-    }
-    assert post(local_stack.base_url, "/v1/catalog", {"products": [product]}, key=SECRET)[0] == 200
+    assert post(local_stack.base_url, "/v1/catalog", {"products": [lamp(sku)]}, key=SECRET)[0] == 200
     viewers, bystander = [unique("view") for _ in range(3)], unique("other")
     batch: list[dict[str, Any]] = [*shopper(bystander, "email")]
     for user in viewers:
@@ -144,14 +143,7 @@ def test_a_sale_that_starts_later_is_announced_when_it_starts_through_the_machin
     from datetime import UTC, datetime, timedelta
 
     sku = unique("lamp")
-    product = {
-        "id": sku,
-        "title": "Reading lamp",
-        "link": f"https://fast.shop.example/p/{sku}",
-        "price": "100.00 EUR",
-        "availability": "in_stock",
-    }
-    assert post(local_stack.base_url, "/v1/catalog", {"products": [product]}, key=SECRET)[0] == 200
+    assert post(local_stack.base_url, "/v1/catalog", {"products": [lamp(sku)]}, key=SECRET)[0] == 200
     viewer = unique("view")
     batch = [*shopper(viewer, "email"), track("Product Viewed", {"product_id": sku}, userId=viewer)]
     assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
