@@ -794,7 +794,7 @@ class Simulation:
         if self._fan_outs is None:
             from shared.adapters.queue import StandardQueue
 
-            self._fan_outs = VirtualFanOuts(StandardQueue(self._fan_out_queue_url))
+            self._fan_outs = VirtualFanOuts(StandardQueue(self._fan_out_queue_url), self.clock)
         return self._fan_outs
 
     def _replay(self, stage: Stage) -> None:
@@ -813,6 +813,9 @@ class Simulation:
             visible = stage.next_visible()
             if visible is not None and (moment is None or visible < moment):
                 moment = visible
+            held = self._fan_outs.next_due if self._fan_outs is not None else None  # moto's (memory's: in the cloud)
+            if held is not None and (moment is None or held < moment):
+                moment = held
             if moment is None:
                 break
             if until is not None and moment > until:
@@ -828,6 +831,8 @@ class Simulation:
                 pending = next(requests, None)
             else:
                 stage.fire(timers.pop_due(clock()))
+            if self._fan_outs is not None:
+                self._fan_outs.release(clock())
             stage.drain()
             if progress is not None:
                 progress(replayed, max(self.total or 0, replayed), clock())

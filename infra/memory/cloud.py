@@ -176,7 +176,7 @@ class MemoryCloud:
         self.events_dlq = self.queues["EventsDeadLetterQueue"]
         self.outbox = self.queues["OutboxQueue"]
         self.outbox_dlq = self.queues["OutboxDeadLetterQueue"]
-        self.fan_outs = VirtualFanOuts(self.queues["FanOutQueue"])  # the fan-out state machine, in virtual time
+        self.fan_outs = VirtualFanOuts(self.queues["FanOutQueue"], clock)  # the fan-out state machine, in virtual time
         builders: dict[str, Callable[[], Any]] = {
             "ingest": self.ingest_wiring,
             "state_updater": self.state_updater_wiring,
@@ -297,6 +297,7 @@ class MemoryCloud:
     # ------------------------------------------------------------ running the functions
     def drain(self) -> int:
         """Invoke the functions with what their queues hold until no queue has a message ready; records handled."""
+        self.fan_outs.release(self.clock())
         handled = 0
         while True:
             received = 0
@@ -313,6 +314,8 @@ class MemoryCloud:
         upcoming = [
             moment for queue in self.queues.values() if len(queue) and (moment := queue.next_visible()) is not None
         ]
+        if self.fan_outs.next_due is not None:  # a fan-out part held in a long wait
+            upcoming.append(self.fan_outs.next_due)
         return min(upcoming) if upcoming else None
 
     def dead_letters(self) -> dict[str, list[ReceivedMessage]]:

@@ -519,7 +519,8 @@ def test_a_restock_of_a_popular_product_reaches_thousands_at_the_shops_rate(tmp_
     assert lines[-1]["summary"]["rejected"] == 0
 
 
-def test_a_price_drop_in_a_history_sweeps_the_customers_on_both_emulators(tmp_path):
+@pytest.mark.parametrize("starts_after", [0, 3 * 86400], ids=["now", "a sale three days later"])
+def test_a_price_drop_in_a_history_sweeps_the_customers_on_both_emulators(tmp_path, starts_after):
     import yaml
 
     config = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
@@ -538,8 +539,13 @@ def test_a_price_drop_in_a_history_sweeps_the_customers_on_both_emulators(tmp_pa
         history += [*shopper(user, 1, "email"), track("Product Viewed", user, 2, {"product_id": "lamp"})]
     history += [
         *shopper("bystander", 1, "email"),
-        {"type": "catalog", "timestamp": at(60), "products": [{"id": "lamp", "price": "80.00 EUR"}]},
     ]
+    if starts_after:  # announced at 60 s, from a moment three days later
+        period = f"{at(60 + starts_after)}/{at(60 + starts_after + 86400)}"
+        drop = {"id": "lamp", "sale_price": "80.00 EUR", "sale_price_effective_date": period}
+    else:
+        drop = {"id": "lamp", "price": "80.00 EUR"}
+    history.append({"type": "catalog", "timestamp": at(60), "products": [drop]})
     path = write_history(tmp_path / "drop.jsonl", history)
 
     lines, _ = simulate(tmp_path / "shop.yaml", path)
@@ -547,7 +553,7 @@ def test_a_price_drop_in_a_history_sweeps_the_customers_on_both_emulators(tmp_pa
 
     told = [line for line in lines if line.get("template") == "price_drop"]
     assert sorted(line["customer"] for line in told) == [f"u:v{n:02}" for n in range(12)]
-    assert {(line["status"], line["at"]) for line in told} == {("sent", at(60))}
+    assert {(line["status"], line["at"]) for line in told} == {("sent", at(60 + starts_after))}
     assert "80.00" in told[0]["title"]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
 

@@ -123,8 +123,11 @@ def test_a_sale_that_starts_later_is_announced_when_it_starts_once_and_not_if_it
         stack.settle()
     assert told(stack, viewer) == []
 
-    # From the start, the viewer hears of the sale that stands, once
+    # From the start, the viewer hears of the sale that stands, once; each part waited once (the machine held it)
+    pages = stack.cloud.fan_outs.pages
     until_quiet(stack)
+    # one sweep (both sales start together) of 4 parts: a page each at the upload, and one after the wait
+    assert (pages, stack.cloud.fan_outs.pages) == (4, 8)
     [message] = told(stack, viewer)
     assert message["status"] == "sent" and "80.00" in message["title"] and "100.00" in message["title"]
     assert "Reading lamp" in message["title"]  # the sale that stands, not the desk lamp's called off
