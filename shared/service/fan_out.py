@@ -11,7 +11,7 @@ twice tells nobody twice; the state updater decides each one like any event.
 
 import hashlib
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.models.catalog import Price
 
 MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines delay the next page's message
-# A job that starts later (a sale that begins in three days) waits at most this long per Wait state and asks again: a
-# Standard execution lives at most a year, and a job is started by an upload, so it cannot wait for much longer.
+# A job that starts later (a sale that begins in three days) waits at most this long per Wait state, then asks again.
 MAX_START_WAIT_SECONDS = 30 * 24 * 3600
+# How far ahead a job may start: a Standard execution lives at most a year (its waits included).
+MAX_START_AHEAD = timedelta(days=330)
 FanOutKind = Literal["restock", "price_drop"]
 
 

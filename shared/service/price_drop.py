@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 from shared.adapters.catalog import HeldProduct
 from shared.models.catalog import Money, Product
 from shared.ports import Catalog, CustomerSweep, EventQueue, Shops
-from shared.service.fan_out import FanOutJob, PageDone, PriceDrop, check_written, fan_out_id, not_started
+from shared.service.fan_out import (
+    MAX_START_AHEAD,
+    FanOutJob,
+    PageDone,
+    PriceDrop,
+    check_written,
+    fan_out_id,
+    not_started,
+)
 from shared.service.restock import customer_event, product_properties, wait_for
 
 if TYPE_CHECKING:
@@ -52,10 +60,11 @@ def price_drops(
         if dropped_by(was, now_price, config.catalog.price_drop_percent):
             drops.append(PriceDrop(product_id=product.id, previous=was, price=now_price))
             continue
-        # A sale that starts later: a drop at its start, against the price just before it. A feed sent again every
-        # night with the same sale is no new drop (the held product has this very sale); a sale moved is.
+        # A sale that starts later (within MAX_START_AHEAD): a drop at its start, against the price just before it.
+        # A feed sent again every night with the same sale is no new drop (the held product has this very sale); a
+        # sale moved is.
         start = sale_start(product, now)
-        if start is not None and _sale(before.product) != _sale(product):
+        if start is not None and start - now <= MAX_START_AHEAD and _sale(before.product) != _sale(product):
             was, then = product.effective_price(start - timedelta(seconds=1)), product.effective_price(start)
             if dropped_by(was, then, config.catalog.price_drop_percent):
                 drops.append(PriceDrop(product_id=product.id, previous=was, price=then, at=start))

@@ -76,6 +76,10 @@ def test_a_sale_that_starts_later_drops_at_its_start_once_and_goes_in_a_sweep_of
     )
     [drop] = price_drops(SHOP, {"lamp": HeldProduct(on_sale, 4)}, [moved], T0 + timedelta(days=1))
     assert (str(drop.previous), drop.at) == ("100.00 EUR", moved_start)
+    # A sale a year ahead is not announced (an execution could not wait for it)
+    far = T0 + timedelta(days=365)
+    next_year = lamp("100.00 EUR", sale_price="70.00 EUR", sale_price_effective_date=f"{far.isoformat()}/2028-01-31")
+    assert price_drops(SHOP, {"lamp": HeldProduct(lamp("100.00 EUR"), 3)}, [next_year], T0) == []
 
 
 def run(*events, state=REACHABLE):
