@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON313) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 	# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set the interpreter
-	# never does, so every test process and every local stack compiled moto's 1,458 modules again (docs/PERFORMANCE.md)
+	# never does, so every test process and every local stack compiled moto's 1,458 modules again (README.md)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,dev]'
 	touch $@
 
