@@ -23,12 +23,12 @@ if TYPE_CHECKING:
     from shared.adapters.offers import IssuedOffer
     from shared.adapters.phone_index import PhoneChannel, PhoneOwner
     from shared.adapters.queue import FifoEntry
-    from shared.adapters.recommendations import Sold
     from shared.adapters.shops import ShopKey
     from shared.core.policy import ContactLog
     from shared.models.catalog import Product
     from shared.models.channels import InboxItem
     from shared.models.config import Channel, ShopConfig
+    from shared.models.effects import OrderLine
     from shared.models.events import TimerEvent
     from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
     from shared.models.state import CustomerState
@@ -166,7 +166,7 @@ class WaitingLists(Protocol):
 class OrderAggregates(Protocol):
     """What the shop's orders say about its products: bought together, best-sellers per category (IN4)."""
 
-    def record(self, shop_id: str, lines: Sequence[Sold], day: date) -> None:
+    def record(self, shop_id: str, lines: Sequence[OrderLine], day: date) -> None:
         """Count one completed order."""
         ...
 

@@ -56,12 +56,13 @@ from shared.adapters.ledger import (
 )
 from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
-from shared.adapters.recommendations import ALL, KEEP_SALES, Sold
+from shared.adapters.recommendations import ALL, KEEP_SALES
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import ContactLog
 from shared.models.catalog import Product
 from shared.models.channels import InboxItem
 from shared.models.config import Channel, KeyKind, ShopConfig, hash_key
+from shared.models.effects import OrderLine
 from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
 from shared.models.state import CustomerState
 
@@ -395,7 +396,7 @@ class MemoryOrderAggregates:
         self.sales: dict[tuple[str, str], dict[str, Counter[str]]] = {}  # (shop, category) -> day -> units
         self._lock = threading.Lock()
 
-    def record(self, shop_id: str, lines: Sequence[Sold], day: date) -> None:
+    def record(self, shop_id: str, lines: Sequence[OrderLine], day: date) -> None:
         products = list(dict.fromkeys(line.product_id for line in lines))
         with self._lock:
             for product in products:

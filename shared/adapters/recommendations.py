@@ -10,24 +10,17 @@ computed by a scan at send time (architecture §11), in the customers table:
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table import DynamoDBTable
+
+if TYPE_CHECKING:
+    from shared.models.effects import OrderLine
 
 ALL = "*"  # the shop-wide best-sellers' category
 KEEP_SALES = timedelta(days=35)
 _PREFIX = "n:"
-
-
-@dataclass(frozen=True, slots=True)
-class Sold:
-    """One product line of a completed order."""
-
-    product_id: str
-    category: str | None
-    quantity: int
 
 
 def bought_with_pk(shop_id: str, product_id: str) -> str:
@@ -38,7 +31,7 @@ def sales_pk(shop_id: str, category: str) -> str:
     return f"{shop_id}#sales#{category}"
 
 
-def order_updates(shop_id: str, lines: Sequence[Sold], day: date) -> list[dict[str, Any]]:
+def order_updates(shop_id: str, lines: "Sequence[OrderLine]", day: date) -> list[dict[str, Any]]:
     """The UpdateItem requests one completed order makes: its pairs, and its day's sales per category and shop-wide."""
     updates: list[dict[str, Any]] = []
     products = list(dict.fromkeys(line.product_id for line in lines))
@@ -82,7 +75,7 @@ def counts_of(item: dict[str, Any]) -> Counter[str]:
 class OrderAggregates(DynamoDBTable):
     """Co-purchases and daily sales, in the customers table."""
 
-    def record(self, shop_id: str, lines: Sequence[Sold], day: date) -> None:
+    def record(self, shop_id: str, lines: "Sequence[OrderLine]", day: date) -> None:
         """Count one completed order (the caller records each order once)."""
         for update in order_updates(shop_id, lines, day):
             self.client.update_item(TableName=self._table, **update)

@@ -120,9 +120,8 @@ class ProductView:
     url: str | None
     category: str | None
     previous_price: float | None = None
-    left: int | None = (
-        None  # units left, when the catalogue says stock is low (its quantity at most the shop's low_stock)
-    )
+    # units left, when the catalogue says stock is low (its quantity at most the shop's low_stock)
+    left: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

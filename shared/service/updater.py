@@ -23,7 +23,6 @@ from shared.adapters.customers import (
     VersionConflictError,
 )
 from shared.adapters.queue import FifoEntry
-from shared.adapters.recommendations import Sold
 from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.models.config import ShopConfig
 from shared.models.effects import Effect, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
@@ -239,6 +238,8 @@ class StateUpdater:
             self._carry_out(decision.effects)
         if state is not None and document is not None:
             self._store.save(record, state, now, document=document)
+            for decision in decisions:
+                self._count_orders(decision.effects)
         return [Outcome(event, record.key, decision) for event, decision in zip(events, decisions, strict=True)]
 
     def _apply_once(self, event: SegmentEvent | TimerEvent | FeedbackEvent, config: ShopConfig) -> Outcome:
@@ -267,6 +268,7 @@ class StateUpdater:
         self._carry_out(decision.effects)
         if new_state is not None and document is not None:
             self._store.save(record, new_state, now, absorbed=absorbed, document=document)
+            self._count_orders(decision.effects)
         return Outcome(
             event=event,
             customer=record.key,
@@ -318,9 +320,14 @@ class StateUpdater:
                 self._offers.redeem(effect.shop_id, effect.code, effect.customer, effect.order_id, effect.at)
             elif isinstance(effect, WatchProduct):
                 self._watch(effect)
-            elif isinstance(effect, RecordOrder) and self._orders is not None and effect.lines:
-                lines = [Sold(line.product_id, line.category, line.quantity) for line in effect.lines]
-                self._orders.record(effect.shop_id, lines, effect.day)
+
+    def _count_orders(self, effects: list[Effect]) -> None:
+        """Count the new orders in the shop's aggregates, after the save that made them new: counters are not
+        idempotent, so a decision whose save lost a race (decided again) or a redelivered event (found a duplicate
+        then) counts nothing. A crash right after the save loses the count (the aggregates are statistics)."""
+        for effect in effects:
+            if isinstance(effect, RecordOrder) and self._orders is not None and effect.lines:
+                self._orders.record(effect.shop_id, effect.lines, effect.day)
 
     def _watch(self, effect: WatchProduct) -> None:
         """List the customer as waiting for the product; a wishlist or cart add only while the catalogue holds it

@@ -1050,12 +1050,16 @@ def test_a_sweep_reads_every_customer_of_the_shop_once_across_its_segments_and_n
 def test_orders_count_what_was_bought_together_and_the_best_sellers_of_recent_days(side):
     from datetime import date
 
-    from shared.adapters.recommendations import ALL, Sold
+    from shared.adapters.recommendations import ALL
+    from shared.models.effects import OrderLine
+
+    def line(product_id: str, category: str, quantity: int) -> OrderLine:
+        return OrderLine(product_id=product_id, category=category, quantity=quantity)
 
     shop, day = unique("shop"), date(2026, 11, 2)
-    side.orders.record(shop, [Sold("mug", "kitchen", 1), Sold("tea", "food", 2)], day)
-    side.orders.record(shop, [Sold("mug", "kitchen", 1), Sold("tea", "food", 1), Sold("spoon", "kitchen", 3)], day)
-    side.orders.record(shop, [Sold("spoon", "kitchen", 1)], day - timedelta(days=20))
+    side.orders.record(shop, [line("mug", "kitchen", 1), line("tea", "food", 2)], day)
+    side.orders.record(shop, [line("mug", "kitchen", 1), line("tea", "food", 1), line("spoon", "kitchen", 3)], day)
+    side.orders.record(shop, [line("spoon", "kitchen", 1)], day - timedelta(days=20))
 
     assert side.orders.bought_with(shop, ["mug"]) == {"tea": 2, "spoon": 1}
     assert side.orders.bought_with(shop, ["mug", "spoon"]) == {"tea": 3, "spoon": 1, "mug": 1}

@@ -91,6 +91,7 @@ class Racer:
             lambda: NOW,
             deployment.timers,
             deployment.outbox,
+            orders=deployment.orders,
         )
 
     @property
@@ -184,6 +185,27 @@ def test_the_same_event_handled_by_two_updaters_at_once_counts_once(deployment, 
     assert after.state.events_applied == (before.state.events_applied if before.state else 0) + 1
     assert after.version == before.version + 1
     figures.add("concurrency: one event twice at once", races=1, writes_refused=a.writes_refused)
+
+
+def test_an_order_handled_by_two_updaters_at_once_is_counted_once_in_the_shops_best_sellers(deployment):
+    # Given an order of two products whose visibility timeout runs out while updater A works on it: updater B applies
+    # it too, and A's write finds the customer changed and decides it again
+    user = f"buyer{next(_customers)}"
+    a, b = Racer(deployment), Racer(deployment)
+    lines = [{"product_id": "mug", "category": "Kitchen", "quantity": 2}, {"product_id": "tea", "quantity": 1}]
+    properties = {"order_id": "o1", "revenue": 30.0, "products": lines}
+    order = accepted(
+        {"type": "track", "event": "Order Completed", "properties": properties, "userId": user, "messageId": "o1"},
+        NOW,
+    )
+    a.interrupted_before_writing(b, order)
+    a.updater.apply(order)
+
+    # Then the shop's aggregates count the order once: units sold, and the products bought together
+    assert a.writes_refused == 1
+    assert deployment.orders.best_sellers("demo", "*", NOW.date()) == {"mug": 2, "tea": 1}
+    assert deployment.orders.best_sellers("demo", "Kitchen", NOW.date()) == {"mug": 2}
+    assert deployment.orders.bought_with("demo", ["mug"]) == {"tea": 1}
 
 
 @RACES
