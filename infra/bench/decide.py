@@ -186,19 +186,11 @@ def render_decide(f: DecideFigures) -> list[str]:
 
 
 def run_in_subprocess(config_path: Path, calls: int) -> DecideFigures:
-    """:func:`measure_decide` in a fresh interpreter: the emulator keeps its resources per process, and the bench has
-    run a local stack already (a second one in the same process would find its secret taken)."""
-    import os
-    import subprocess
-    import sys
+    """:func:`measure_decide` in a fresh interpreter (:mod:`infra.bench.child`)."""
+    from infra.bench.child import run_module
 
-    root = Path(__file__).resolve().parents[2]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "infra.bench.decide", "--config", str(config_path), "--calls", str(calls)]
-    done = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the offer decision measurement failed:\n{done.stderr[-3000:]}")
-    return DecideFigures(**json.loads(done.stdout.strip().splitlines()[-1]))
+    arguments = ["--config", str(config_path), "--calls", str(calls)]
+    return DecideFigures(**run_module("infra.bench.decide", arguments, "offer decision measurement"))
 
 
 def main(argv: list[str] | None = None) -> int:

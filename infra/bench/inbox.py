@@ -143,18 +143,11 @@ def render_inbox(f: InboxFigures) -> list[str]:
 
 
 def run_in_subprocess(config_path: Path, carts: int) -> InboxFigures:
-    """:func:`measure_inbox` in a fresh interpreter (the emulator keeps its resources per process)."""
-    import os
-    import subprocess
-    import sys
+    """:func:`measure_inbox` in a fresh interpreter (:mod:`infra.bench.child`)."""
+    from infra.bench.child import run_module
 
-    root = Path(__file__).resolve().parents[2]
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "infra.bench.inbox", "--config", str(config_path), "--carts", str(carts)]
-    done = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the inbox latency measurement failed:\n{done.stderr[-3000:]}")
-    return InboxFigures(**json.loads(done.stdout.strip().splitlines()[-1]))
+    arguments = ["--config", str(config_path), "--carts", str(carts)]
+    return InboxFigures(**run_module("infra.bench.inbox", arguments, "inbox latency measurement"))
 
 
 def main() -> None:
