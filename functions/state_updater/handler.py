@@ -52,10 +52,11 @@ def record_handler(record: SQSRecord, result: RecordResult) -> None:
         logger.warning("event parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})
         return
     logger.set_correlation_id(result.event.message_id)
-    applied = not result.decision.duplicate
-    count("Events", outcome="applied" if applied else "duplicate")
+    decision = result.decision
+    outcome = "duplicate" if decision.duplicate else "quiet" if decision.quiet else "applied"
+    count("Events", outcome=outcome)
     logger.info(
-        "applied" if applied else "duplicate ignored",
+        {"applied": "applied", "quiet": "applied, nothing to save", "duplicate": "duplicate ignored"}[outcome],
         extra={"shop": result.event.shop_id, "customer": result.customer, "merged": list(result.merged)},
     )
     if result.refused:

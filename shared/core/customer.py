@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,7 @@ from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, WatchProduct
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
+from shared.models.journeys import Journey
 from shared.models.segment import (
     Alias,
     ConsentTrack,
@@ -51,6 +52,7 @@ from shared.models.state import (
     CartItem,
     ConsentRecord,
     CustomerState,
+    JourneyInstance,
     MergeRefusal,
     MergeRefusalReason,
     OrderRef,
@@ -68,10 +70,12 @@ class Decision:
     state: CustomerState | None
     effects: list[Effect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    quiet: bool = False  # a page or screen view within the visit: applied, but nothing in it is worth a write
 
     @property
     def duplicate(self) -> bool:
-        return self.state is None
+        """Nothing to save because it was applied before (a redelivery) or concerns nothing nudge holds."""
+        return self.state is None and not self.quiet
 
 
 def message_digest(message_id: str) -> str:
@@ -115,6 +119,7 @@ def decide(
     digest = message_digest(event.message_id)
     if digest in current.seen:
         return Decision(state=None, notes=[f"duplicate messageId {event.message_id}: already applied"])
+    visit = _visit_of(current, event, config) if isinstance(event, SegmentEvent) else None
     _remember(current, digest, event, now)
     if isinstance(event, TimerEvent) and event.message is not None:
         # A message the router deferred (quiet hours) is due again: back to the router, which decides anew.
@@ -129,6 +134,8 @@ def decide(
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
+        if visit is not None and visit.unchanged(current, outcome.effects, config, event.occurred_at):
+            return Decision(state=None, quiet=True, notes=[visit.note])
     elif isinstance(event, TimerEvent):
         outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
     else:
@@ -136,6 +143,105 @@ def decide(
         # do not react to it: consent is checked again at send time.
         return Decision(state=current, notes=apply_feedback(current, event))
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
+
+
+# A page or screen view this close to the last activity the state holds belongs to the same visit (Segment's and
+# Google Analytics' session timeout): if it changes nothing else, it is not written (see :class:`_Visit`).
+VISIT = timedelta(minutes=30)
+_VIEWS = ("page", "screen")
+
+
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """A page or screen view that may be *quiet*: within :data:`VISIT` of the customer's last activity, from an
+    identity, locale, time zone, traits and push token the state already holds. What its journeys did is checked
+    after they ran (:meth:`unchanged`); a quiet view is applied but not saved, like a duplicate: it saves a write
+    for most page views (one per page is most of what a shop sends).
+
+    What the state then lacks, on purpose: the view's moment as the last activity (it stays up to 30 minutes
+    earlier), its count in the hour-of-day activity (the best send time counts visits, not pages) and in
+    ``events_applied``, and, for an inactivity journey waiting at its first step, the move of its reference time
+    (a reactivation after 60 days without activity may go out up to 30 minutes early). Never a message, an entry,
+    an exit or a condition: a view that any of those would see is not quiet.
+    """
+
+    last_activity: datetime
+    journeys: tuple[tuple[Any, ...], ...]
+    journey_seq: int
+    history: int
+    log: tuple[Any, ...]  # the journey log's entries before (held, so that no new entry can take an old one's id)
+    note: str
+
+    def unchanged(self, state: CustomerState, effects: list[Effect], config: ShopConfig, at: datetime) -> bool:
+        """Whether the journeys, having run on the view, left everything as it was (but the moves of an inactivity
+        watch's reference time and refused entries in the log), and no instance's conditions could read it."""
+        if effects or state.journey_seq != self.journey_seq or _history_size(state) != self.history:
+            return False
+        before = {id(entry) for entry in self.log}
+        if any(id(entry) not in before and entry.outcome != "not_entered" for entry in state.journey_log):
+            return False
+        if _journey_marks(state, config) != self.journeys:
+            return False
+        # The conditions that compare the last activity with a moment (active since the last message, still
+        # inactive since the reference time) would read the view differently when the moment lies in between.
+        since = journeys.to_second(self.last_activity)
+        until = max(at, self.last_activity)
+        for instance in state.journeys:
+            journey = config.journeys[instance.journey]
+            used = journey.conditions_used
+            if "still_inactive" in used and since <= instance.ref_at <= until and not _watching(journey, instance):
+                return False
+            if "active_since_message" in used and any(
+                since <= due <= until for due in journeys.step_dues(journey, instance)
+            ):
+                return False
+        return True
+
+
+def _visit_of(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> _Visit | None:
+    """The view as a :class:`_Visit` when nothing about the event itself is new to ``state``, else None."""
+    message = event.message
+    last = state.last_activity_at
+    if message.type not in _VIEWS or last is None or abs(event.occurred_at - last) > VISIT or event.merges:
+        return None
+    if message.userId and message.userId != state.user_id:
+        return None
+    if message.anonymousId and message.anonymousId not in state.anonymous_ids:
+        return None
+    context = message.context
+    if (context.locale and context.locale != state.locale) or (context.timezone and context.timezone != state.timezone):
+        return None
+    if context.traits and any(v is not None and state.traits.get(k) != v for k, v in context.traits.items()):
+        return None
+    device = context.device
+    if device and device.token and not any(t.token == device.token for t in state.push_tokens):
+        return None
+    return _Visit(
+        last_activity=last,
+        journeys=_journey_marks(state, config),
+        journey_seq=state.journey_seq,
+        history=_history_size(state),
+        log=tuple(state.journey_log),
+        note=f"{message.type} within the visit (last activity {last.isoformat()}): nothing new to keep",
+    )
+
+
+def _history_size(state: CustomerState) -> int:
+    return sum(len(entries) for entries in state.journey_history.values())
+
+
+def _watching(journey: Journey, instance: JourneyInstance) -> bool:
+    """An inactivity journey waiting at its first step: every activity moves its reference time (lazily)."""
+    return journey.inactivity is not None and instance.step == 0
+
+
+def _journey_marks(state: CustomerState, config: ShopConfig) -> tuple[tuple[Any, ...], ...]:
+    marks = []
+    for instance in state.journeys:
+        journey = config.journeys.get(instance.journey)
+        moved = journey is not None and _watching(journey, instance)
+        marks.append((*instance.model_dump(exclude={"ref_at"} if moved else None).values(),))
+    return tuple(marks)
 
 
 def _redemption(event: SegmentEvent, customer: str) -> RedeemOffer | None:

@@ -79,7 +79,7 @@ def on_event(
     waiting, move its reference time without starting another execution (lazy re-arm).
     """
     facts = _Facts(event)
-    run = _Run(state, config, event.shop_id, customer, _second(now), facts=facts)
+    run = _Run(state, config, event.shop_id, customer, to_second(now), facts=facts)
     _end_unconfigured(run)
     for instance in list(state.journeys):
         reason = _exit_reason(run, config.journeys[instance.journey], instance, facts)
@@ -87,7 +87,7 @@ def on_event(
             _end(run, instance, "exited", reason)
     _release_held(run)
     _resume_parked(run)
-    at = _second(event.occurred_at)
+    at = to_second(event.occurred_at)
     for name, journey in config.journeys.items():
         if journey.enabled:
             _trigger(run, name, journey, facts, at)
@@ -104,7 +104,7 @@ def on_timer(
     it is only logged, for a caller that asks anyway.
     """
     # The timer fired at its due time by contract; a clock a little behind must not re-arm it for seconds.
-    run = _Run(state, config, event.shop_id, customer, _second(max(now, event.due_at)))
+    run = _Run(state, config, event.shop_id, customer, to_second(max(now, event.due_at)))
     instance = _waiting_on(state, event)
     if instance is None:
         _log(run, event.journey, _seq_of(event.instance), event.step, "ignored", "stale timer")
@@ -152,6 +152,11 @@ def step_due_at(journey: Journey, instance: JourneyInstance, index: int) -> date
     """When step ``index`` is due: the reference time (+ the inactivity of a state trigger) + the waits so far."""
     base = instance.ref_at + (journey.inactivity or timedelta(0))
     return base + sum((step.wait for step in journey.steps[: index + 1]), timedelta(0))
+
+
+def step_dues(journey: Journey, instance: JourneyInstance) -> list[datetime]:
+    """When each of the instance's steps is due, as things stand."""
+    return [step_due_at(journey, instance, index) for index in range(len(journey.steps))]
 
 
 def timer_id(shop_id: str, customer: str, instance: JourneyInstance) -> str:
@@ -308,7 +313,7 @@ def _trigger(run: _Run, name: str, journey: Journey, facts: _Facts, at: datetime
 
 def _watch_inactivity(run: _Run, name: str, journey: Journey, at: datetime) -> None:
     """Every activity is the trigger of an inactivity journey: watch from the last activity, lazily."""
-    last = _second(run.state.last_activity_at or at)
+    last = to_second(run.state.last_activity_at or at)
     active = _active(run.state, name, None)
     if active is None:
         _enter(run, name, journey, None, at=at, ref=last, why=f"watching {_iso_duration(journey.inactivity)}")
@@ -496,10 +501,10 @@ def _take_step(run: _Run, journey: Journey, instance: JourneyInstance, due: date
 def _arm(run: _Run, journey: Journey, instance: JourneyInstance, due: datetime) -> None:
     """Start an execution for the next step's wake-up at ``due``, carrying the later steps' wake-ups too."""
     instance.arms += 1
-    instance.due_at = _second(min(due, run.now + MAX_TIMER_WAIT))
+    instance.due_at = to_second(min(due, run.now + MAX_TIMER_WAIT))
     instance.timer_id = timer_id(run.shop_id, run.customer, instance)
     instance.execution = None  # named like its first wake-up, the one waited on now
-    instance.planned = _plan(run, journey, instance) if instance.due_at == _second(due) else []
+    instance.planned = _plan(run, journey, instance) if instance.due_at == to_second(due) else []
     execution = instance.timer_id
     run.decision.effects.append(StartTimer(event=_timer_event(run.shop_id, run.customer, instance, execution)))
     for step, at in instance.planned:
@@ -524,7 +529,7 @@ def _plan(run: _Run, journey: Journey, instance: JourneyInstance) -> list[tuple[
             break
         if journey.entry.until_reachable and not _reachable(run, _wake_steps(journey, instance, due, index)):
             break
-        planned.append((index, _second(due)))
+        planned.append((index, to_second(due)))
         previous = due
     return planned
 
@@ -534,10 +539,10 @@ def _next_planned(instance: JourneyInstance, due: datetime) -> bool:
     dropped if it no longer fits (a wake-up that comes anyway finds nothing to do)."""
     # Wake-ups of steps already taken (a late wake-up took several) will find nothing to do.
     planned = [(step, at) for step, at in instance.planned if step >= instance.step]
-    if planned and planned[0] == (instance.step, _second(due)) and instance.execution is not None:
+    if planned and planned[0] == (instance.step, to_second(due)) and instance.execution is not None:
         instance.planned = planned[1:]
         instance.timer_id = wake_up_id(instance.execution, instance.step)
-        instance.due_at = _second(due)
+        instance.due_at = to_second(due)
         return True
     _drop_plan(instance)
     return False
@@ -602,7 +607,7 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
         variables["free_shipping_threshold"] = run.config.shop.free_shipping_threshold  # "add €10.10 more"
     code = ""
     if step.offer is not None:
-        expires = _second(due + step.offer.valid_for)
+        expires = to_second(due + step.offer.valid_for)
         offer: dict[str, Any] = {"percent": step.offer.percent, "expires_at": _iso(expires)}
         source = run.config.offers.get(step.offer.prefix)
         if source is not None and source.static is not None:
@@ -705,7 +710,7 @@ def _describe(condition: Condition, holds: bool) -> str:
 
 def _holds(run: _Run, journey: Journey, instance: JourneyInstance, condition: Condition) -> bool:
     state = run.state
-    last_activity = _second(state.last_activity_at) if state.last_activity_at else None
+    last_activity = to_second(state.last_activity_at) if state.last_activity_at else None
     match condition.name:
         case "cart_not_empty":
             return _has_cart(state, journey, instance)
@@ -790,7 +795,7 @@ def _has_cart(state: CustomerState, journey: Journey, instance: JourneyInstance)
 def _ordered_since_entry(state: CustomerState, instance: JourneyInstance) -> bool:
     # The instance's own order (J4/J5 are keyed by order_id) does not count; an order a second late does.
     return any(
-        order.status == "completed" and order.order_id != instance.key and _second(order.at) > instance.entered_at
+        order.status == "completed" and order.order_id != instance.key and to_second(order.at) > instance.entered_at
         for order in state.orders.recent
     )
 
@@ -803,7 +808,7 @@ def _seq_of(instance_id: str) -> int | None:
     return int(last) if last.isdigit() else None
 
 
-def _second(moment: datetime) -> datetime:
+def to_second(moment: datetime) -> datetime:
     """Journey times are whole UTC seconds: what is stored (epoch seconds) is what was decided on."""
     return moment.astimezone(UTC).replace(microsecond=0)
 

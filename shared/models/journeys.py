@@ -297,13 +297,17 @@ class Journey(_Strict):
 
     @model_validator(mode="after")
     def _order_conditions_need_an_order(self) -> Self:
-        used = {c.name for c in (*self.guard, *self.exit.conditions, *self.entry.only_if)}
-        used |= {c.name for step in self.steps for c in step.condition}
-        if "order_reversed" in used and self.key != "order_id":
+        if "order_reversed" in self.conditions_used and self.key != "order_id":
             raise ValueError("order_reversed needs key: order_id")
         if self.inactivity is not None and self.key is not None:
             raise ValueError("an inactive_for journey has no key (one instance per customer)")
         return self
+
+    @property
+    def conditions_used(self) -> frozenset[str]:
+        """The names of the conditions the journey checks anywhere: entry, guard, exit and steps."""
+        used = {c.name for c in (*self.guard, *self.exit.conditions, *self.entry.only_if)}
+        return frozenset(used | {c.name for step in self.steps for c in step.condition})
 
     @property
     def inactivity(self) -> timedelta | None:

@@ -231,7 +231,7 @@ class StateUpdater:
             decision = decide(state, event, now, config, owned=True)
             state = decision.state or state
             decisions.append(decision)
-        changed = any(not decision.duplicate for decision in decisions)
+        changed = any(decision.state is not None for decision in decisions)
         # As for one event: the state is checked to load again before any effect goes out, effects before the save.
         document = self._store.encode(state) if state is not None and changed else None
         for decision in decisions:
@@ -263,7 +263,7 @@ class StateUpdater:
         # same deterministic timer names and message ids make the repeat harmless (Step Functions refuses a second
         # execution of a name; the send ledger lets a message out once). Saving first could lose them for good.
         # The new state is checked to load again before anything goes out (UnloadableStateError parks the event).
-        saves = new_state is not None and (not decision.duplicate or bool(absorbed))
+        saves = new_state is not None and (decision.state is not None or bool(absorbed))
         document = self._store.encode(new_state) if new_state is not None and saves else None
         self._carry_out(decision.effects)
         if new_state is not None and document is not None:

@@ -387,8 +387,8 @@ def play(
                     at(now + delay, "event", (event, False))
             decision = decide(states[customer], event, now, config)
             outcome.decisions += 1
-            if decision.duplicate:
-                outcome.duplicates_ignored += 1
+            if decision.state is None:  # a duplicate, or a quiet page view: nothing kept
+                outcome.duplicates_ignored += decision.duplicate
                 continue
             states[customer] = decision.state
             started: set[str] = set()

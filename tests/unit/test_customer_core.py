@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
+
+import pytest
 
 from shared.core.customer import decide, merge
 from shared.models.state import MAX_VIEWED, CustomerState
@@ -152,3 +155,69 @@ def test_merge_keeps_the_anonymous_cart_views_and_consents():
 def test_a_new_customer_starts_empty():
     state = CustomerState()
     assert state.carts == {} and not state.has_consent("email") and state.orders.count == 0
+
+
+# ---------------------------------------------------------------- page views within a visit
+
+
+PAGES = itertools.count(1)
+
+
+def page(**fields):
+    """A page call as analytics.js sends it; userId 'u1' unless another id is given."""
+    if "userId" not in fields and "anonymousId" not in fields:
+        fields["userId"] = "u1"
+    return {"type": "page", "name": "Home", "properties": {"path": "/"}, "messageId": f"page-{next(PAGES)}", **fields}
+
+
+def visitor():
+    """A known customer (u1, also seen as anon-1) active at T0, in Berlin, writing German, with an app token."""
+    context = {"locale": "de-DE", "timezone": "Europe/Berlin", "device": {"token": "tok-1", "type": "ios"}}
+    return run(accepted(identify({"firstName": "Anna"}, userId="u1", anonymousId="anon-1", context=context)))
+
+
+def test_a_page_view_within_the_visit_is_applied_and_leaves_nothing_to_save():
+    state = visitor()
+
+    decision = decide(state, accepted(page(anonymousId="anon-1"), T0 + minutes(29)), T0 + minutes(29), DEMO_CONFIG)
+
+    assert decision.quiet and not decision.duplicate and decision.state is None and decision.effects == []
+    assert "within the visit" in decision.notes[0]
+
+
+def test_a_screen_view_from_a_known_device_within_the_visit_leaves_nothing_to_save():
+    state = visitor()
+    screen = {**page(context={"device": {"token": "tok-1", "type": "ios"}, "locale": "de-DE"}), "type": "screen"}
+
+    assert decide(state, accepted(screen, T0 + minutes(5)), T0 + minutes(5), DEMO_CONFIG).quiet
+
+
+@pytest.mark.parametrize(
+    ("what", "message", "after"),
+    [
+        ("a new visit", page(), minutes(31)),
+        ("another locale", page(context={"locale": "en-GB"}), minutes(1)),
+        ("another time zone", page(context={"timezone": "Europe/Vienna"}), minutes(1)),
+        ("a new trait", page(context={"traits": {"lastName": "Berg"}}), minutes(1)),
+        ("a new device", page(context={"device": {"token": "tok-2", "type": "ios"}}), minutes(1)),
+        ("a new anonymous id", page(anonymousId="anon-2"), minutes(1)),
+        ("another user", page(userId="u2"), minutes(1)),
+    ],
+)
+def test_a_page_view_that_brings_something_new_is_kept(what, message, after):
+    state = visitor()
+
+    decision = decide(state, accepted(message, T0 + after), T0 + after, DEMO_CONFIG)
+
+    assert not decision.quiet and decision.state is not None, what
+    assert decision.state.events_applied == state.events_applied + 1
+
+
+def test_a_new_visit_moves_the_last_activity_and_counts_once_in_its_hour():
+    state = visitor()
+    for minute in (10, 20):  # the same visit
+        state = run(accepted(page(), T0 + minutes(minute)), state=state)
+    later = run(accepted(page(), T0 + minutes(40)), state=state)  # 40 min after the last one kept
+
+    assert state.last_activity_at == T0 and sum(state.activity_by_hour) == 1
+    assert later.last_activity_at == T0 + minutes(40) and sum(later.activity_by_hour) == 2

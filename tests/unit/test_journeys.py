@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta
 from typing import get_args
@@ -885,3 +886,70 @@ def test_feedback_is_deduplicated_and_starts_nothing():
     again = customer.apply(feedback, T0 + minutes(2))
 
     assert first.effects == [] and not first.duplicate and again.duplicate
+
+
+# ---------------------------------------------------------------- page views within a visit (not saved)
+
+FOLLOW_UP = {
+    "follow_up": {
+        "trigger": {"event": "Quote Requested"},
+        "steps": [{"wait": "PT10M", "template": "reactivation"}, {"wait": "PT1H", "template": "reactivation"}],
+        "exit": {"conditions": ["active_since_message"]},
+    }
+}
+
+
+_PAGE_VIEWS = itertools.count(1)
+
+
+def page_view(name: str = "Home") -> dict:
+    path = f"/{name.lower()}"
+    return {"type": "page", "name": name, "properties": {"path": path}, "messageId": f"pv-{next(_PAGE_VIEWS)}"}
+
+
+def test_a_page_view_after_a_message_is_kept_so_the_journey_sees_the_customer_came_back():
+    customer = Customer(FOLLOW_UP)
+    customer.does(track("Quote Requested"), T0)
+    customer.fire()  # the first message, at T0 + 10 min
+
+    decision = customer.does(page_view("Quote"), T0 + minutes(20))  # 20 min after their last activity
+    customer.run_timers_until(T0 + hours(3))
+
+    assert not decision.quiet
+    assert [m.created_at for m in customer.sent] == [T0 + minutes(10)]
+    assert ("exited", "active again since the last message") in customer.log("follow_up")
+
+
+def test_a_page_view_before_the_message_within_the_visit_is_not_saved_and_changes_no_journey():
+    customer = Customer(FOLLOW_UP)
+    customer.does(track("Quote Requested"), T0)
+
+    decision = customer.does(page_view("Pricing"), T0 + minutes(5))
+    customer.run_timers_until(T0 + hours(3))
+
+    assert decision.quiet and decision.state is None
+    assert [m.created_at for m in customer.sent] == [T0 + minutes(10), T0 + minutes(70)]
+
+
+def test_a_page_view_a_journey_starts_on_is_kept():
+    step = {"wait": "PT0S", "template": "welcome"}
+    on_pricing = {"pricing": {"trigger": {"call": "page", "where": {"path": "/pricing"}}, "steps": [step]}}
+    customer = Customer(on_pricing)
+    customer.does(track("Quote Requested"), T0)
+
+    assert customer.does(page_view("Home"), T0 + minutes(1)).quiet
+    decision = customer.does(page_view("Pricing"), T0 + minutes(2))
+
+    assert not decision.quiet and customer.log("pricing")[0][0] == "entered"
+
+
+def test_a_reactivation_watch_is_not_moved_by_a_page_view_within_the_visit():
+    # The documented cost of not saving such views: the watch counts from the last activity saved, at most 30
+    # minutes before the true last one.
+    customer = Customer(REACTIVATION)
+    customer.does(order("o0", cart=None), T0)
+
+    assert customer.does(page_view(), T0 + minutes(25)).quiet
+    customer.run_timers_until(T0 + days(61))
+
+    assert [m.created_at for m in customer.sent] == [T0 + days(60)]
