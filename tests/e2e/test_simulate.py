@@ -585,3 +585,40 @@ def test_browse_abandonment_and_the_free_shipping_gap_in_a_history_on_both_emula
     assert (gap["customer"], gap["channel"], gap["at"]) == ("u:app", "in_app", at(10))
     assert "€10.10" in gap["title"]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_the_cross_sell_in_a_history_recommends_what_others_bought_with_the_order_on_both_emulators(tmp_path):
+    import yaml
+
+    config = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
+    config["journeys"] = {"post_purchase": config["journeys"]["post_purchase"]}
+    # The shop's own subject line names what the message shows, so the outcome lines do too.
+    title = "{{ products | map(attribute='name') | join(', ') or 'nothing' }} to go with your order"
+    config["templates"] = {"overrides": {"cross_sell": {"en": {"email": {"title": title}}}}}
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    catalogue = [
+        {"id": pid, "title": name, "link": f"https://fast.shop.example/p/{pid}", "price": "9.00 EUR"}
+        | {"availability": availability}
+        for pid, name, availability in (
+            ("mug", "Enamel mug", "in_stock"),
+            ("tea", "Green tea", "in_stock"),
+            ("kettle", "Camp kettle", "out_of_stock"),
+        )
+    ]
+    bought_together = [{"product_id": pid} for pid in ("mug", "tea", "kettle")]
+    history = [{"type": "catalog", "timestamp": at(0), "products": catalogue}]
+    for n in range(2):  # earlier customers bought the three together
+        history.append(track("Order Completed", f"earlier{n}", 1, {"order_id": f"e{n}", "products": bought_together}))
+    order = {"order_id": "o1", "revenue": 9.0, "products": [{"product_id": "mug", "name": "Enamel mug"}]}
+    history += [*shopper("new", 2, "email"), track("Order Completed", "new", 3, order)]
+    path = write_history(tmp_path / "orders.jsonl", history)
+
+    lines, _ = simulate(tmp_path / "shop.yaml", path)
+    on_moto, _ = simulate(tmp_path / "shop.yaml", path, "--emulator", "moto")
+
+    # A customer with no browsing history gets what others bought with the mug: not the mug they own, not the
+    # kettle that is out of stock
+    [cross_sell] = [line for line in lines if line.get("template") == "cross_sell"]
+    assert (cross_sell["customer"], cross_sell["status"]) == ("u:new", "sent")
+    assert cross_sell["title"] == "Green tea to go with your order"
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
