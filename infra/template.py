@@ -18,8 +18,9 @@ type Template = dict[str, Any]
 _SUB_REFERENCE = re.compile(r"\$\{(?!!)([A-Za-z0-9_:]+)(?:\.[A-Za-z0-9_.]+)?\}")
 
 
-class TemplateLoader(yaml.SafeLoader):
-    """YAML loader that understands CloudFormation's short-form intrinsic functions."""
+class TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML loader that understands CloudFormation's short-form intrinsic functions: libyaml's safe loader where
+    PyYAML was built with it (ten times faster on template.yaml, which every local stack and simulation reads)."""
 
 
 def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:

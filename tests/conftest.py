@@ -37,9 +37,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     The local stack's emulator runs in this process, and moto keeps one set of backends per process: a ``mock_aws``
     block resets them all when it ends, which would wipe the stack's tables and queues under later tests. The suite
-    runs on every core (pytest-xdist, ``-n auto`` in pyproject.toml), each worker taking the next tests in this order,
-    so each worker's local-stack tests still come first; the slow runs (a minute and more each, in subprocesses)
-    start early rather than leaving one worker busy at the end while the others wait.
+    runs on every core (pytest-xdist, ``-n auto --dist worksteal`` in pyproject.toml): each worker first gets an
+    equal run of tests in this order (the first worker every local-stack test, so only it starts a local stack), and
+    a worker that runs out takes the last half of another's queue, which is never a local-stack test while they
+    come first. The slow runs (a minute and more each, in subprocesses) start early rather than leaving one worker
+    busy at the end while the others wait; stealing evens out the rest (on 2026-12-03, 1,378 tests: 434 s with
+    xdist's default ``load``, 391 s with ``worksteal``, the same 682 s of tests).
     """
     items.sort(
         key=lambda item: (

@@ -355,7 +355,8 @@ class ShopConfig(_Strict):
         """Parse and validate a YAML document (raises pydantic.ValidationError or yaml.YAMLError)."""
         import yaml  # only configs read from YAML need it: not on a handler's import
 
-        document: Any = yaml.safe_load(text)
+        # libyaml's safe loader where PyYAML has it (the same documents, ten times faster), else the Python one
+        document: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return cls.model_validate(document)
 
     @classmethod

@@ -324,7 +324,8 @@ def preset_documents() -> dict[str, dict[str, Any]]:
     import yaml  # read once, when the first journey needs a preset: not at import
 
     package, name = PRESETS_RESOURCE
-    document: Any = yaml.safe_load(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    document: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml's, if there
     if not isinstance(document, dict):
         raise TypeError(f"{name} must be a mapping of preset names to journeys")
     return {str(key): dict(value) for key, value in document.items()}
