@@ -40,9 +40,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     runs on every core (pytest-xdist, ``-n auto --dist worksteal`` in pyproject.toml): each worker first gets an
     equal run of tests in this order (the first worker every local-stack test, so only it starts a local stack), and
     a worker that runs out takes the last half of another's queue: not local-stack tests, which come first and are
-    done minutes before the other worker runs out (if that ever changed, a local-stack test would fail at once). The slow runs (a minute and more each, in subprocesses) start early rather than leaving one worker
-    busy at the end while the others wait; stealing evens out the rest (on 2026-12-03, 1,378 tests: 434 s with
-    xdist's default ``load``, 391 s with ``worksteal``, the same 682 s of tests).
+    done minutes before the other worker runs out (if that ever changed, a local-stack test would fail at once).
+    The slow runs (a minute and more each, in subprocesses) start early rather than leaving one worker busy at the
+    end while the others wait; stealing evens out the rest (on 2026-12-03, 1,378 tests: 434 s with xdist's default
+    ``load``, 391 s with ``worksteal``, the same 682 s of tests).
     """
     items.sort(
         key=lambda item: (

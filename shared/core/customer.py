@@ -214,8 +214,8 @@ def _visit_of(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> 
     if context.traits and any(v is not None and state.traits.get(k) != v for k, v in context.traits.items()):
         return None
     device = context.device
-    if device and device.token and not any(t.token == device.token for t in state.push_tokens):
-        return None
+    if device and device.token and (not state.push_tokens or state.push_tokens[-1].token != device.token):
+        return None  # a new token, or an older one that would become the latest again
     return _Visit(
         last_activity=last,
         journeys=_journey_marks(state, config),

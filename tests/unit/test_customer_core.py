@@ -171,9 +171,12 @@ def page(**fields):
 
 
 def visitor():
-    """A known customer (u1, also seen as anon-1) active at T0, in Berlin, writing German, with an app token."""
-    context = {"locale": "de-DE", "timezone": "Europe/Berlin", "device": {"token": "tok-1", "type": "ios"}}
-    return run(accepted(identify({"firstName": "Anna"}, userId="u1", anonymousId="anon-1", context=context)))
+    """A known customer (u1, also seen as anon-1) active at T0, in Berlin, writing German, whose app's token is
+    tok-1 (tok-0 was an older install)."""
+    context = {"locale": "de-DE", "timezone": "Europe/Berlin", "device": {"token": "tok-0", "type": "ios"}}
+    state = run(accepted(identify({"firstName": "Anna"}, userId="u1", anonymousId="anon-1", context=context)))
+    opened = track("Application Opened", context={"device": {"token": "tok-1", "type": "ios"}})
+    return run(accepted(opened), state=state)
 
 
 def test_a_page_view_within_the_visit_is_applied_and_leaves_nothing_to_save():
@@ -200,6 +203,7 @@ def test_a_screen_view_from_a_known_device_within_the_visit_leaves_nothing_to_sa
         ("another time zone", page(context={"timezone": "Europe/Vienna"}), minutes(1)),
         ("a new trait", page(context={"traits": {"lastName": "Berg"}}), minutes(1)),
         ("a new device", page(context={"device": {"token": "tok-2", "type": "ios"}}), minutes(1)),
+        ("an older device", page(context={"device": {"token": "tok-0", "type": "ios"}}), minutes(1)),
         ("a new anonymous id", page(anonymousId="anon-2"), minutes(1)),
         ("another user", page(userId="u2"), minutes(1)),
     ],
@@ -215,9 +219,10 @@ def test_a_page_view_that_brings_something_new_is_kept(what, message, after):
 
 def test_a_new_visit_moves_the_last_activity_and_counts_once_in_its_hour():
     state = visitor()
+    counted = sum(state.activity_by_hour)
     for minute in (10, 20):  # the same visit
         state = run(accepted(page(), T0 + minutes(minute)), state=state)
     later = run(accepted(page(), T0 + minutes(40)), state=state)  # 40 min after the last one kept
 
-    assert state.last_activity_at == T0 and sum(state.activity_by_hour) == 1
-    assert later.last_activity_at == T0 + minutes(40) and sum(later.activity_by_hour) == 2
+    assert state.last_activity_at == T0 and sum(state.activity_by_hour) == counted
+    assert later.last_activity_at == T0 + minutes(40) and sum(later.activity_by_hour) == counted + 1
