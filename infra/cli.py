@@ -23,10 +23,21 @@ def _say(line: str) -> None:
 
 def serve(port: int, configs: list[Path], log_level: str) -> int:
     """Run the local stack in the foreground until Ctrl-C."""
+    import faulthandler
+
     from infra.local.stack import LocalStack
 
+    # `kill -USR1 <pid>` prints every thread's stack (to see where a stack that does not stop is waiting)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stack = LocalStack(configs=configs, port=port, log_level=log_level, console=_say)
-    stack.start()
+    _say("starting the local stack ...")
+    try:
+        stack.start()
+    except KeyboardInterrupt:  # Ctrl-C while it starts: undo what started
+        _say("stopping ...")
+        stack.stop()
+        _say("stopped")
+        return 0
     _say(f"nudge local stack on {stack.base_url}")
     _say(f"  emulator (moto) on {stack.endpoint_url}; shops loaded: {', '.join(str(c) for c in configs) or 'none'}")
     for route in stack.deployment.routes:

@@ -91,7 +91,8 @@ class LocalProviders:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever() that never started otherwise
+            self._server.shutdown()
         self._server.server_close()
 
     def reject(self, number: str, status: int, error_type: str, **fields: Any) -> None:

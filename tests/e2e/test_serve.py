@@ -100,10 +100,13 @@ def served():
     output = Output(process)
     # Clients that come while the stack starts (a script that does not wait for the ready line)
     probes: list[str] = []
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # generous: CI shares two cores with other suites
     while time.monotonic() < deadline and process.poll() is None and "ready: " not in output.text:
         probes.append(probe(port))
         time.sleep(0.2)
+    if "ready: " not in output.text:
+        process.kill()
+        pytest.fail(f"nudge serve was not ready after {len(probes)} probes:\n{output.text}")
     yield process, f"http://127.0.0.1:{port}", output, probes
     if process.poll() is None:
         process.kill()
@@ -244,8 +247,38 @@ def test_a_small_request_is_answered_while_a_2500_event_batch_is_enqueued(served
 def test_ctrl_c_stops_the_stack_cleanly(served):
     process, _, output, _ = served
     process.send_signal(signal.SIGINT)
-    process.wait(timeout=90)  # generous: CI shares two cores with other suites
+    try:
+        process.wait(timeout=90)  # generous: CI shares two cores with other suites
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGUSR1)  # serve prints every thread's stack: where it waits
+        time.sleep(2)
+        pytest.fail(f"nudge serve did not stop within 90 s of Ctrl-C:\n{output.text}")
     output.closed(timeout=10)
     assert process.returncode == 0
     assert "stopped" in output.text
+    assert "Traceback" not in output.text
+
+
+def test_ctrl_c_while_the_stack_starts_stops_it_cleanly():
+    process = subprocess.Popen(
+        [str(NUDGE), "serve", "--port", str(free_port()), "--config", str(ROOT / "events" / "demo-shop.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TZ": "UTC"},
+        cwd=ROOT,
+    )
+    output = Output(process)
+    try:
+        deadline = time.monotonic() + 60
+        while "starting the local stack" not in output.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output.closed(timeout=10)
+    assert process.returncode == 0, output.text
+    assert "ready: " not in output.text and output.text.rstrip().endswith("stopped")
     assert "Traceback" not in output.text
