@@ -194,3 +194,28 @@ def test_a_duplicate_inside_the_batch_is_applied_once(stack):
     assert [(item.product_id, item.quantity) for item in state.carts["c1"].items] == [("once", 1)]
     assert state.events_applied == 2
     assert stack.cloud.customers.writes == 1
+
+
+def test_page_views_within_a_visit_cost_no_write_and_a_new_visit_costs_one(stack):
+    # Given a known customer who has just looked at a product (the clock is the shop's: events carry no timestamp)
+    viewed = track("Product Viewed", product("p1"), userId="bea")
+    assert stack.post("/v1/batch", {"batch": [*shopper("bea", "email"), viewed]})[0] == 200
+    stack.settle()
+    writes, before = stack.cloud.customers.writes, state_of(stack, "bea")
+
+    # When they browse on for 25 minutes, each page sent alone as analytics.js sends it
+    for minutes in (2, 9, 25):
+        stack.clock.at = T0 + timedelta(minutes=minutes)
+        page = {"userId": "bea", "name": "Category", "properties": {"path": "/c/boots"}, "messageId": f"p{minutes}"}
+        assert stack.post("/v1/p", page)[0] == 200
+        assert stack.settle() == 1
+
+    # Then the pages are applied without a write: the customer reads as before the visit went on
+    assert stack.cloud.customers.writes == writes
+    assert state_of(stack, "bea") == before
+    # and a page after 30 minutes without activity starts a new visit: one write, the last activity moves
+    stack.clock.at = T0 + timedelta(minutes=25 + 31)
+    assert stack.post("/v1/p", {"userId": "bea", "name": "Home", "messageId": "p56"})[0] == 200
+    stack.settle()
+    assert stack.cloud.customers.writes == writes + 1
+    assert state_of(stack, "bea").last_activity_at == T0 + timedelta(minutes=56)
