@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import urllib.request
+import warnings
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -182,6 +183,8 @@ class LocalStack:
             }
         )
         os.environ.pop("AWS_PROFILE", None)
+        # With metrics off, Powertools warns at every flush that there were none to publish: noise on the console.
+        warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
     def _enable_state_machine_interpreter(self) -> None:
         request = urllib.request.Request(

@@ -282,3 +282,24 @@ def test_ctrl_c_while_the_stack_starts_stops_it_cleanly():
     assert process.returncode == 0, output.text
     assert "ready: " not in output.text and output.text.rstrip().endswith("stopped")
     assert "Traceback" not in output.text
+
+
+def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warning():
+    # `make demo`, the first command a newcomer runs, once installed
+    done = subprocess.run(
+        [str(NUDGE), "demo"], capture_output=True, text=True, env={**os.environ, "TZ": "UTC"}, cwd=ROOT, timeout=300
+    )
+    out = done.stdout + done.stderr
+
+    assert done.returncode == 0, out
+    assert "Traceback" not in out and "Warning" not in out, out
+    for step in range(1, 17):
+        assert f"\n{step}. " in out, f"step {step} missing"
+    # what the story shows, step by step
+    assert '"field": "properties.price"' in out  # the broken batch refused, naming the field
+    assert "deferred (frequency_cap) until" in out  # the paced shop's second message waits for the next day
+    assert '"status": "valid"' in out and '"status": "redeemed"' in out  # the checkout's code, before and after
+    assert "back_in_stock step 0 back_in_stock: sent on email" in out
+    assert "price_drop step 0 price_drop: sent on email" in out
+    assert 'free_shipping_nudge: sent on in_app "Only €10.10 to free shipping"' in out
+    assert "\nSummary\n" in out
