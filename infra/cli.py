@@ -29,6 +29,9 @@ def serve(port: int, configs: list[Path], log_level: str) -> int:
 
     # `kill -USR1 <pid>` prints every thread's stack (to see where a stack that does not stop is waiting)
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Ctrl-C (SIGINT) stops it even when started from a script in the background, whose SIGINT the shell ignores:
+    # Python leaves an inherited "ignore" as it is, and the stack would then run until killed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = LocalStack(configs=configs, port=port, log_level=log_level, console=_say)
     _say("starting the local stack ...")
     try:

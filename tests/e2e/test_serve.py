@@ -303,3 +303,27 @@ def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warni
     assert "price_drop step 0 price_drop: sent on email" in out
     assert 'free_shipping_nudge: sent on in_app "Only €10.10 to free shipping"' in out
     assert "\nSummary\n" in out
+
+
+def test_ctrl_c_stops_a_stack_started_in_the_background_by_a_script():
+    # A shell script's `nudge serve &` inherits SIGINT ignored (no job control); `kill -INT` must still stop it
+    process = subprocess.Popen(
+        [str(NUDGE), "serve", "--port", str(free_port()), "--config", str(ROOT / "events" / "demo-shop.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TZ": "UTC"},
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what the shell does
+    )
+    output = Output(process)
+    try:
+        output.wait_for("ready: ", timeout=180)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output.closed(timeout=10)
+    assert process.returncode == 0, output.text
+    assert output.text.rstrip().endswith("stopped") and "Traceback" not in output.text
