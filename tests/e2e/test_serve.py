@@ -15,6 +15,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import segment.analytics as analytics
@@ -85,19 +86,36 @@ def probe(port: int) -> str:
     return f"answered {answer.split(b' ')[1].decode()}" if answer else "refused"
 
 
-@pytest.fixture(scope="module")
-def served():
-    port = free_port()
-    env = {**os.environ, "TZ": "UTC"}
+def start_serve(port: int, **popen: Any) -> tuple[subprocess.Popen[str], Output]:
+    """``nudge serve`` on ``port`` with the demo shop, its output read as it comes."""
     process = subprocess.Popen(
         [str(NUDGE), "serve", "--port", str(port), "--config", str(ROOT / "events" / "demo-shop.yaml")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env={**os.environ, "TZ": "UTC"},
         cwd=ROOT,
+        **popen,
     )
-    output = Output(process)
+    return process, Output(process)
+
+
+def stop_with_ctrl_c(process: subprocess.Popen[str], output: Output) -> str:
+    """SIGINT, as Ctrl-C sends it; the whole output once the process ended (killed if it did not in 60 s)."""
+    try:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output.closed(timeout=10)
+    return output.text
+
+
+@pytest.fixture(scope="module")
+def served():
+    port = free_port()
+    process, output = start_serve(port)
     # Clients that come while the stack starts (a script that does not wait for the ready line)
     probes: list[str] = []
     deadline = time.monotonic() + 180  # generous: CI shares two cores with other suites
@@ -260,28 +278,13 @@ def test_ctrl_c_stops_the_stack_cleanly(served):
 
 
 def test_ctrl_c_while_the_stack_starts_stops_it_cleanly():
-    process = subprocess.Popen(
-        [str(NUDGE), "serve", "--port", str(free_port()), "--config", str(ROOT / "events" / "demo-shop.yaml")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TZ": "UTC"},
-        cwd=ROOT,
-    )
-    output = Output(process)
-    try:
-        deadline = time.monotonic() + 60
-        while "starting the local stack" not in output.text and time.monotonic() < deadline:
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    output.closed(timeout=10)
-    assert process.returncode == 0, output.text
-    assert "ready: " not in output.text and output.text.rstrip().endswith("stopped")
-    assert "Traceback" not in output.text
+    process, output = start_serve(free_port())
+    output.wait_for("starting the local stack", timeout=60)
+
+    text = stop_with_ctrl_c(process, output)
+
+    assert process.returncode == 0, text
+    assert "ready: " not in text and text.rstrip().endswith("stopped") and "Traceback" not in text
 
 
 def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warning():
@@ -307,23 +310,11 @@ def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warni
 
 def test_ctrl_c_stops_a_stack_started_in_the_background_by_a_script():
     # A shell script's `nudge serve &` inherits SIGINT ignored (no job control); `kill -INT` must still stop it
-    process = subprocess.Popen(
-        [str(NUDGE), "serve", "--port", str(free_port()), "--config", str(ROOT / "events" / "demo-shop.yaml")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TZ": "UTC"},
-        cwd=ROOT,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what the shell does
-    )
-    output = Output(process)
-    try:
-        output.wait_for("ready: ", timeout=180)
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    output.closed(timeout=10)
-    assert process.returncode == 0, output.text
-    assert output.text.rstrip().endswith("stopped") and "Traceback" not in output.text
+    ignored = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 (what the shell does)
+    process, output = start_serve(free_port(), preexec_fn=ignored)
+    output.wait_for("ready: ", timeout=180)
+
+    text = stop_with_ctrl_c(process, output)
+
+    assert process.returncode == 0, text
+    assert text.rstrip().endswith("stopped") and "Traceback" not in text
