@@ -55,7 +55,11 @@ def serve(port: int, configs: list[Path], log_level: str) -> int:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
-        stopped.wait()
+        # Wake up twice a second: a signal that the kernel hands to another of the stack's threads only sets a flag,
+        # which Python's handler (KeyboardInterrupt) acts on when the main thread next runs; an untimed wait on a
+        # lock might never return for it (seen in CI: the stack ran on after Ctrl-C).
+        while not stopped.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
