@@ -167,15 +167,14 @@ class _Visit:
 
     last_activity: datetime
     journeys: tuple[tuple[Any, ...], ...]
-    journey_seq: int
-    history: int
     log: tuple[Any, ...]  # the journey log's entries before (held, so that no new entry can take an old one's id)
     note: str
 
     def unchanged(self, state: CustomerState, effects: list[Effect], config: ShopConfig, at: datetime) -> bool:
         """Whether the journeys, having run on the view, left everything as it was (but the moves of an inactivity
         watch's reference time and refused entries in the log), and no instance's conditions could read it."""
-        if effects or state.journey_seq != self.journey_seq or _history_size(state) != self.history:
+        # Every entry adds an instance (the marks) and every admission logs "entered": instances and log say it all.
+        if effects:
             return False
         before = {id(entry) for entry in self.log}
         if any(id(entry) not in before and entry.outcome != "not_entered" for entry in state.journey_log):
@@ -219,15 +218,9 @@ def _visit_of(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> 
     return _Visit(
         last_activity=last,
         journeys=_journey_marks(state, config),
-        journey_seq=state.journey_seq,
-        history=_history_size(state),
         log=tuple(state.journey_log),
         note=f"{message.type} within the visit (last activity {last.isoformat()}): nothing new to keep",
     )
-
-
-def _history_size(state: CustomerState) -> int:
-    return sum(len(entries) for entries in state.journey_history.values())
 
 
 def _watching(journey: Journey, instance: JourneyInstance) -> bool:
