@@ -15,7 +15,7 @@ from infra.bench import shop
 from infra.bench.backtest import DEFAULT_EVENTS as DEFAULT_BACKTEST_EVENTS
 from infra.bench.backtest import DEFAULT_SHOPPERS as DEFAULT_BACKTEST_SHOPPERS
 from infra.bench.core import core_events, core_throughput
-from infra.bench.imports import import_times
+from infra.bench.imports import functions_refused, import_times
 from infra.bench.pipeline import figures_of, run_pipeline
 from infra.bench.pricing import (
     DEFAULT_CONFIG,
@@ -64,6 +64,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--config {args.config}")
     if getattr(args, "no_catalogue", False):
         parts.append("--no-catalogue")
+    if getattr(args, "import_functions", None):
+        parts.append(f"--import-functions {','.join(args.import_functions)}")
     return " ".join(parts)
 
 
@@ -80,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--import-runs", type=int, default=7, help="rounds of fresh interpreters per handler, .pyc and not (0: skip)"
+    )
+    parser.add_argument(
+        "--import-functions",
+        type=lambda text: [name.strip() for name in text.split(",") if name.strip()],
+        help="the functions whose imports are measured, comma-separated (default: every one in template.yaml)",
     )
     parser.add_argument(
         "--core-customers", type=int, default=1000, help="customers in the decision-core measurement (0: skip)"
@@ -119,6 +126,10 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
     if args.customers < 1 or args.days < 1:
         print("bench: --customers and --days must be at least 1", file=err)
         return 2
+    refused = functions_refused(getattr(args, "import_functions", None))
+    if refused is not None:
+        print(f"bench: {refused}", file=err)
+        return 2
     config = load_config(args.config)
     with _stage(f"pipeline: {args.customers} customers x {args.days} days through the real handlers", err):
         run = run_pipeline(
@@ -138,7 +149,7 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
     imports = None
     if args.import_runs > 0:
         with _stage(f"cold imports: {args.import_runs} rounds, with .pyc and without", err):
-            imports = import_times(args.import_runs)
+            imports = import_times(args.import_runs, functions=getattr(args, "import_functions", None))
     batch = None
     if getattr(args, "batch_events", 0) > 0:
         from infra.bench.batch import measure_batch

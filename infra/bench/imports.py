@@ -150,7 +150,19 @@ def _heaviest_packages(module: str, env: dict[str, str], root: Path, top: int = 
     return [(name, round(ms, 1)) for name, ms in heaviest]
 
 
-def import_times(runs: int = 7, root: Path = ROOT) -> ImportFigures:
+def functions_refused(functions: list[str] | None, root: Path = ROOT) -> str | None:
+    """Why ``--import-functions`` cannot be measured (it names no function, or one template.yaml does not have), or
+    None when it can (None: every function)."""
+    if functions is None:
+        return None
+    known = handler_modules(root)
+    unknown = sorted(set(functions) - set(known))
+    if functions and not unknown:
+        return None
+    return f"--import-functions {','.join(unknown) or '(empty)'}: choose among {', '.join(sorted(known))}"
+
+
+def import_times(runs: int = 7, root: Path = ROOT, functions: list[str] | None = None) -> ImportFigures:
     """Median cold import per handler and for ``import boto3``, with bytecode and from source.
 
     One warm-up round compiles each module's bytecode into a cache of this run. Then ``runs`` rounds: in each, every
@@ -158,8 +170,16 @@ def import_times(runs: int = 7, root: Path = ROOT) -> ImportFigures:
     that the machine's drift hits both modes and every module alike; the order of the modules turns by one each
     round. Each module's figure is its median over the rounds; each mode's ratio is against bare boto3's median in
     the same mode. ``root`` is the checkout whose handlers are imported (another one gives earlier code's figures by
-    the same method)."""
-    modules = {"boto3": "boto3", **handler_modules(root)}
+    the same method); ``functions``, if given, the functions measured (by default every one in template.yaml).
+
+    Raises ValueError naming a function template.yaml does not have (:func:`functions_refused`)."""
+    handlers = handler_modules(root)
+    if functions is not None:
+        refused = functions_refused(functions, root)
+        if refused is not None:
+            raise ValueError(refused)
+        handlers = {name: module for name, module in handlers.items() if name in functions}
+    modules = {"boto3": "boto3", **handlers}
     base = lambda_environment(root)
     with tempfile.TemporaryDirectory(prefix="nudge-pyc-") as compiled, tempfile.TemporaryDirectory() as empty:
         envs = {BYTECODE: mode_environment(base, BYTECODE, compiled), SOURCE: mode_environment(base, SOURCE, empty)}

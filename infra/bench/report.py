@@ -683,7 +683,8 @@ _DEFAULT_SECTIONS = {
             "the shop configuration (journeys, channels), `--no-catalogue` leaves out the shop's catalogue feed;",
             "`--import-runs 0`, `--core-customers 0`, `--batch-events 0`, `--decide-calls 0`, `--inbox-carts 0`",
             "and `--backtest-events 0` skip those measurements (the page then keeps their sections as an earlier run",
-            "left them, marked as kept); `--markdown PATH` writes the report elsewhere, `--no-markdown` not at all.",
+            "left them, marked as kept); `--import-functions Ingest,FanOut` times only those functions' imports;",
+            "`--markdown PATH` writes the report elsewhere, `--no-markdown` not at all.",
             "The same arguments give the same counts; times vary with the machine.",
         ]
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import subprocess
@@ -20,6 +21,7 @@ from infra.bench.imports import (
     SOURCE,
     ImportColumn,
     ImportFigures,
+    functions_refused,
     handler_modules,
     instructions_executed,
     lambda_environment,
@@ -594,6 +596,33 @@ def test_another_checkout_is_measured_by_its_own_template(tmp_path):
     env = lambda_environment(tmp_path)
     assert env["POWERTOOLS_SERVICE_NAME"] == "older"
     assert "PYDANTIC_DISABLE_PLUGINS" not in env  # that checkout's template did not set it
+
+
+def test_by_default_the_imports_of_every_function_in_the_template_are_measured():
+    assert set(handler_modules()) == {
+        "Ingest",
+        "StateUpdater",
+        "ChannelRouter",
+        "CustomerApi",
+        "Feedback",
+        "PublicApi",
+        "FanOut",
+    }
+    assert functions_refused(None) is None and functions_refused(["Ingest", "FanOut"]) is None
+
+
+def test_a_function_the_template_does_not_have_is_refused_by_name_before_anything_runs(capsys):
+    from infra.bench.cli import add_arguments, run_cli
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--import-functions", "Ingest,Ingset", "--no-markdown"])
+
+    assert run_cli(args) == 2
+    said = capsys.readouterr().err
+    assert "--import-functions Ingset: choose among ChannelRouter, CustomerApi, FanOut" in said
+    assert "pipeline" not in said  # refused before the first measurement
+    assert functions_refused([]) is not None
 
 
 def test_the_instruction_count_is_read_from_cachegrinds_summary():
