@@ -19,6 +19,9 @@ $(BIN)/.installed: pyproject.toml
 	# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set the interpreter
 	# never does, so every test process and every local stack compiled moto's 1,458 modules again (README.md)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,dev]'
+	# pytest rewrites the asserts of every module of its plugins' packages (schemathesis, hypothesis, anyio, xdist:
+	# some 280) in each process it starts, and keeps the result only where bytecode may be written: once, here
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -p no:cacheprovider --help > /dev/null
 	touch $@
 
 install: $(BIN)/.installed
@@ -46,7 +49,8 @@ serve: install  ## the local stack in the foreground on 127.0.0.1:8787
 
 test: install $(BIN)/.browser  ## command 2: every test suite
 	$(BIN)/python -m compileall -q -j 0 shared functions infra tests  # read by each of the suite's processes
-	$(BIN)/pytest
+	# pytest may keep the test modules' rewritten asserts (and its plugins' imports) for the next run (README.md)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 # A synthetic shop (200 customers x 30 days, fixed seed) through the real handlers: AWS calls and list-price cost per
 # event, the decision core's speed, the handlers' cold imports; prints the tables and rewrites docs/PERFORMANCE.md.
