@@ -42,12 +42,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     a worker that runs out takes the last half of another's queue: not local-stack tests, which come first and are
     done minutes before the other worker runs out (if that ever changed, a local-stack test would fail at once).
     The slow runs (a minute and more each, in subprocesses) start early rather than leaving one worker busy at the
-    end while the others wait; stealing evens out the rest (on 2026-12-03, 1,378 tests: 434 s with xdist's default
-    ``load``, 391 s with ``worksteal``, the same 682 s of tests).
+    end while the others wait, the longest first (``@pytest.mark.slow(seconds=N)``, about what each takes);
+    stealing evens out the rest (on 2026-12-03, 1,378 tests: 434 s with xdist's default ``load``, 391 s with
+    ``worksteal``, the same 682 s of tests; with the sample month's parity replay, 84 s, started last, one worker
+    waited the last 59 s of a 394 s run for the other).
     """
+
+    def seconds(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        return float(slow.kwargs.get("seconds", 0)) if slow is not None else 0.0
+
     items.sort(
         key=lambda item: (
             "local_stack" not in getattr(item, "fixturenames", ()),
             item.get_closest_marker("slow") is None,
+            -seconds(item),
         )
     )

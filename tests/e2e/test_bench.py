@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NUDGE = Path(sys.executable).with_name("nudge")
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=70)  # the module's bench run
 
 
 @pytest.fixture(scope="module")

@@ -287,6 +287,7 @@ def test_ctrl_c_while_the_stack_starts_stops_it_cleanly():
     assert "ready: " not in text and text.rstrip().endswith("stopped") and "Traceback" not in text
 
 
+@pytest.mark.slow(seconds=45)
 def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warning():
     # `make demo`, the first command a newcomer runs, once installed
     done = subprocess.run(

@@ -516,6 +516,7 @@ def test_a_restock_in_a_history_tells_each_waiting_customer_once_on_both_emulato
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
 
 
+@pytest.mark.slow(seconds=25)
 def test_a_restock_of_a_popular_product_reaches_thousands_at_the_shops_rate(tmp_path):
     waiting, rate = 2000, 100  # pages of 500: one every 5 s of virtual time
     config = restock_shop(tmp_path, rate=rate)

@@ -54,6 +54,7 @@ def outcome(run: subprocess.Popen[str]) -> tuple[list[str], dict[str, Any]]:
     return lines, summary
 
 
+@pytest.mark.slow(seconds=85)  # the suite's longest test: started first (tests/conftest.py)
 def test_the_sample_month_replays_line_for_line_the_same_through_moto_and_through_memory():
     # Given a month of a small shop's traffic (964 messages, every journey of the demo shop), replayed through moto
     moto_run = simulate(DEMO_CONFIG, MONTH, "moto")
