@@ -12,15 +12,17 @@ from typing import Any
 
 import yaml
 
+from shared.yaml_text import safe_loader
+
 type Template = dict[str, Any]
 
 # ${Name} or ${Name.Attribute}; ${!Literal} is an escaped literal, not a reference.
 _SUB_REFERENCE = re.compile(r"\$\{(?!!)([A-Za-z0-9_:]+)(?:\.[A-Za-z0-9_.]+)?\}")
 
 
-class TemplateLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """YAML loader that understands CloudFormation's short-form intrinsic functions: libyaml's safe loader where
-    PyYAML was built with it (ten times faster on template.yaml, which every local stack and simulation reads)."""
+class TemplateLoader(safe_loader()):  # type: ignore[misc]
+    """YAML loader that understands CloudFormation's short-form intrinsic functions, on libyaml's safe loader where
+    PyYAML was built with it (``shared/yaml_text.py``: template.yaml is read by every local stack and simulation)."""
 
 
 def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:

@@ -353,10 +353,9 @@ class ShopConfig(_Strict):
     @classmethod
     def from_yaml(cls, text: str) -> Self:
         """Parse and validate a YAML document (raises pydantic.ValidationError or yaml.YAMLError)."""
-        import yaml  # only configs read from YAML need it: not on a handler's import
+        from shared.yaml_text import load_yaml  # only configs read from YAML need PyYAML: not on a handler's import
 
-        # libyaml's safe loader where PyYAML has it (the same documents, ten times faster), else the Python one
-        document: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document: Any = load_yaml(text)
         return cls.model_validate(document)
 
     @classmethod

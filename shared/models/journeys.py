@@ -321,11 +321,10 @@ class Journey(_Strict):
 @cache
 def preset_documents() -> dict[str, dict[str, Any]]:
     """The shipped presets as raw mappings (``shared/journeys/presets.yaml``), read once per process."""
-    import yaml  # read once, when the first journey needs a preset: not at import
+    from shared.yaml_text import load_yaml  # read once, when the first journey needs a preset: not at import
 
     package, name = PRESETS_RESOURCE
-    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
-    document: Any = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml's, if there
+    document: Any = load_yaml(resources.files(package).joinpath(name).read_text(encoding="utf-8"))
     if not isinstance(document, dict):
         raise TypeError(f"{name} must be a mapping of preset names to journeys")
     return {str(key): dict(value) for key, value in document.items()}
