@@ -723,9 +723,12 @@ class Simulation:
         (their clock and timers virtual), load the shop."""
         from moto import mock_aws
 
+        from infra.local.emulator import speed_up_emulator, unsigned_in_process
         from shared import aws
         from shared.adapters.shops import ShopDirectory
 
+        speed_up_emulator()
+        unsigned_in_process()
         providers = LocalProviders()
         os.environ.update(providers.environment())  # restored with the rest of the environment
         stack.enter_context(mock_aws())

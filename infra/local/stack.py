@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from infra.local.emulator import speed_up_queue_sends
+from infra.local.emulator import speed_up_emulator
 from infra.local.gateway import HttpApi, RequestSummary
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
@@ -88,7 +88,7 @@ class LocalStack:
         os.environ["TZ"] = "UTC"
         time.tzset()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator call otherwise
-        speed_up_queue_sends()
+        speed_up_emulator()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

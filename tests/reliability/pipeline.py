@@ -305,6 +305,10 @@ def deployed(monkeypatch: Any, shops: list[ShopConfig]) -> Iterator[Deployment]:
     """A :class:`Deployment` inside ``mock_aws``."""
     from moto import mock_aws
 
+    from infra.local.emulator import speed_up_emulator, unsigned_in_process
+
+    speed_up_emulator()
+    unsigned_in_process()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
         yield Deployment(monkeypatch, shops)
 
