@@ -164,7 +164,8 @@ class WaitingLists(Protocol):
 
 
 class OrderAggregates(Protocol):
-    """What the shop's orders say about its products: bought together, best-sellers per category (IN4)."""
+    """What the shop's orders say about its products: bought together, best-sellers per category (IN4); and about
+    its customers: how they spread by recency, frequency and monetary value, and the days between orders (IN2)."""
 
     def record(self, shop_id: str, lines: Sequence[OrderLine], day: date) -> None:
         """Count one completed order."""
@@ -176,6 +177,14 @@ class OrderAggregates(Protocol):
 
     def best_sellers(self, shop_id: str, category: str, since: date) -> Counter[str]:
         """Units sold per product of ``category`` (``*``: the whole shop) from ``since`` on."""
+        ...
+
+    def move(self, shop_id: str, changes: Mapping[str, int]) -> None:
+        """Add ``changes`` to the shop's distribution counters (``shared.core.insights.distribution_changes``)."""
+        ...
+
+    def distribution(self, shop_id: str) -> dict[str, int]:
+        """The shop's distribution counters (``shared.core.insights.ShopDistribution.of`` reads them)."""
         ...
 
 

@@ -15,7 +15,7 @@ from shared.adapters.customers import UnloadableStateError
 from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
 from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFoundError
-from shared.service.customers import AccessDeniedError, CustomerReader, customer_view, messages_view
+from shared.service.customers import AccessDeniedError, CustomerReader, messages_view
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
 from shared.wiring import Built
@@ -57,7 +57,7 @@ def get_customer(customer_id: str) -> dict[str, Any]:
     record = reader().find(shop_id, customer_id)
     if record is None:
         raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
-    return customer_view(record, customer_id)
+    return reader().view(shop_id, record, customer_id)
 
 
 @app.get("/v1/customers/<customer_id>/messages")

@@ -31,10 +31,13 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     from shared.adapters.fan_out import StepFunctionsFanOuts
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
+    from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
 
     shops = ShopDirectory(settings.shops_table)
-    reader = CustomerReader(CustomerStore(settings.customers_table), shops)
+    reader = CustomerReader(
+        CustomerStore(settings.customers_table), shops, OrderAggregates(settings.customers_table), clock.now
+    )
     offers = OfferDesk(OfferStore(settings.customers_table), shops, clock.now)
     fan_outs = fan_outs if fan_outs is not None else StepFunctionsFanOuts(settings.fan_out_state_machine_arn)
     catalog = CatalogDesk(

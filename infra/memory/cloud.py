@@ -254,7 +254,8 @@ class MemoryCloud:
 
         offers = OfferDesk(self.offers, self.shops, self.clock)
         catalog = CatalogDesk(self.catalog, self.clock, self.waiting, self.fan_outs, self.shops)
-        return CustomerApiWiring(CustomerReader(self.customers, self.shops), self.ledger, offers, catalog)
+        reader = CustomerReader(self.customers, self.shops, self.orders, self.clock)
+        return CustomerApiWiring(reader, self.ledger, offers, catalog)
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider

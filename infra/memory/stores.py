@@ -14,7 +14,7 @@ import bisect
 import threading
 import zlib
 from collections import Counter, OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -388,13 +388,21 @@ class MemoryWaitingLists:
 
 
 class MemoryOrderAggregates:
-    """Co-purchases and daily sales as the DynamoDB adapter counts them; a day's sales are forgotten after 35 days,
-    as the table's TTL does."""
+    """Co-purchases, daily sales and the customers' distribution as the DynamoDB adapter counts them; a day's sales
+    are forgotten after 35 days, as the table's TTL does."""
 
     def __init__(self) -> None:
         self.bought: dict[tuple[str, str], Counter[str]] = {}
         self.sales: dict[tuple[str, str], dict[str, Counter[str]]] = {}  # (shop, category) -> day -> units
+        self.customers: dict[str, Counter[str]] = {}  # shop -> distribution counters
         self._lock = threading.Lock()
+
+    def move(self, shop_id: str, changes: Mapping[str, int]) -> None:
+        with self._lock:
+            self.customers.setdefault(shop_id, Counter()).update(changes)
+
+    def distribution(self, shop_id: str) -> dict[str, int]:
+        return {key: count for key, count in self.customers.get(shop_id, Counter()).items() if count}
 
     def record(self, shop_id: str, lines: Sequence[OrderLine], day: date) -> None:
         products = list(dict.fromkeys(line.product_id for line in lines))

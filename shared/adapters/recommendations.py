@@ -6,10 +6,14 @@ computed by a scan at send time (architecture §11), in the customers table:
 - ``pk = <shop>#sales#<category>``, ``sk = <YYYY-MM-DD>``: ``n:<id>`` the units of each product of the category sold
   that day, and the same for the whole shop under the category ``*``; each day's item expires after 35 days, so
   best-sellers over the last 30 days are one Query of at most 31 small items.
+- ``pk = <shop>#customers``, ``sk = distribution``: how the shop's buyers spread (``shared/core/insights.py``):
+  ``r:<YYYY-MM-DD>`` customers whose last order was that day, ``f:<n>`` customers with n orders, ``m:<bucket>``
+  customers per monetary bucket, ``g:<days>`` repeat orders that many days after the previous one. Each order or
+  refund moves its customer (one UpdateItem of ADDs); a few thousand small counters even after years.
 """
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +72,25 @@ def _adding(pk: str, sk: str, counts: dict[str, int], expires: int | None) -> di
     }
 
 
+def distribution_key(shop_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{shop_id}#customers"}, "sk": {"S": "distribution"}}
+
+
+def move_request(shop_id: str, changes: Mapping[str, int]) -> dict[str, Any] | None:
+    """The UpdateItem that adds ``changes`` to the shop's distribution counters (None: nothing to add)."""
+    moved = {key: delta for key, delta in changes.items() if delta}
+    if not moved:
+        return None
+    names = {f"#c{n}": key for n, key in enumerate(moved)}
+    values = {f":c{n}": {"N": str(delta)} for n, delta in enumerate(moved.values())}
+    return {
+        "Key": distribution_key(shop_id),
+        "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(moved))),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
 def counts_of(item: dict[str, Any]) -> Counter[str]:
     return Counter({name[len(_PREFIX) :]: int(value["N"]) for name, value in item.items() if name.startswith(_PREFIX)})
 
@@ -111,3 +134,19 @@ class OrderAggregates(DynamoDBTable):
             if "LastEvaluatedKey" not in answer:
                 return total
             query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def move(self, shop_id: str, changes: Mapping[str, int]) -> None:
+        """Add ``changes`` to the shop's distribution counters (the caller moves each customer once)."""
+        request = move_request(shop_id, changes)
+        if request is not None:
+            self.client.update_item(TableName=self._table, **request)
+
+    def distribution(self, shop_id: str) -> dict[str, int]:
+        """The shop's distribution counters that are not zero (strongly consistent: one small item)."""
+        item = self.client.get_item(TableName=self._table, Key=distribution_key(shop_id), ConsistentRead=True)
+        counters = item.get("Item", {})
+        return {
+            key: int(value["N"])
+            for key, value in counters.items()
+            if key not in ("pk", "sk") and "N" in value and int(value["N"])
+        }

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from shared.core import journeys
+from shared.core import insights, journeys
 from shared.core.feedback import apply_feedback
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, WatchProduct
@@ -125,15 +125,23 @@ def decide(
         # A message the router deferred (quiet hours) is due again: back to the router, which decides anew.
         return Decision(state=current, effects=[Send(message=event.message)], notes=["deferred message due"])
     if isinstance(event, SegmentEvent):
-        orders_before = current.orders.count
+        orders_before = insights.position_of(current.orders)
+        last_activity = current.last_activity_at
         _apply(current, event, config)
+        engagement = config.insights.engagement
+        insights.add_engagement(
+            current, event.occurred_at, _engagement_points(event, last_activity, config), engagement.half_life
+        )
         outcome = journeys.on_event(current, event, now, config, customer_of(current, event))
         redeemed = _redemption(event, customer_of(current, event))
         if redeemed is not None:
             outcome.effects.append(redeemed)
         outcome.effects += _watches(current, event, config)
-        if current.orders.count > orders_before:  # a new order (the same order reported again counts once)
+        if current.orders.count > orders_before.count:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
+        moved = insights.customer_move(event.shop_id, orders_before, current.orders)  # an order or a refund
+        if moved is not None:
+            outcome.effects.append(moved)
         if visit is not None and visit.unchanged(current, outcome.effects, config, event.occurred_at):
             return Decision(state=None, quiet=True, notes=[visit.note])
     elif isinstance(event, TimerEvent):
@@ -143,6 +151,18 @@ def decide(
         # do not react to it: consent is checked again at send time.
         return Decision(state=current, notes=apply_feedback(current, event))
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
+
+
+def _engagement_points(event: SegmentEvent, last_activity: datetime | None, config: ShopConfig) -> float:
+    """What the event earns: a page or screen view that starts a visit earns ``visit``; a track event its name's."""
+    message = event.message
+    points = config.insights.engagement
+    if message.type in _VIEWS:
+        new_visit = last_activity is None or abs(event.occurred_at - last_activity) > VISIT
+        return points.points_for("visit") if new_visit else 0.0
+    if isinstance(message, TrackCall):
+        return points.points_for(message.event)
+    return 0.0
 
 
 # A page or screen view this close to the last activity the state holds belongs to the same visit (Segment's and

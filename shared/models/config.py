@@ -280,6 +280,57 @@ class OfferDecisions(_Strict):
     at_risk_after: Duration = timedelta(days=90)
 
 
+# Engagement points per event (IN1): ``visit`` is a page or screen view that starts a visit (30 minutes after the
+# last activity); every other key is a track event's name. A shop's ``insights.engagement.points`` adds to these and
+# may set any of them to 0.
+DEFAULT_ENGAGEMENT_POINTS: dict[str, float] = {
+    "visit": 1,
+    "Application Opened": 1,
+    "Product Viewed": 1,
+    "Product Added": 2,
+    "Product Added to Wishlist": 2,
+    "Checkout Started": 3,
+    "Order Completed": 5,
+    "Email Opened": 1,
+    "Email Link Clicked": 3,
+    "Push Notification Tapped": 3,
+}
+
+
+class EngagementSettings(_Strict):
+    """The engagement score: each event's points, each point worth half as much per ``half_life`` that passes."""
+
+    half_life: Duration = Field(default=timedelta(days=30), description="an ISO 8601 duration such as P30D")
+    points: dict[Annotated[str, Field(min_length=1, max_length=64)], Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict, description="event name (or visit) -> points, over the defaults"
+    )
+
+    def points_for(self, name: str) -> float:
+        return self.points.get(name, DEFAULT_ENGAGEMENT_POINTS.get(name, 0.0))
+
+
+class LifecycleSettings(_Strict):
+    """Where a customer stands (IN2): prospect, new, repeat, loyal, at risk, lapsed. Left out, ``at_risk_after`` and
+    ``lapsed_after`` come from the shop's own purchase intervals (``shared/core/insights.py``)."""
+
+    loyal_orders: int = Field(default=4, ge=2, le=1000, description="orders from which a customer is loyal")
+    at_risk_after: Duration | None = Field(default=None, description="no order for this long: at risk")
+    lapsed_after: Duration | None = Field(default=None, description="no order for this long: lapsed")
+
+    @model_validator(mode="after")
+    def _lapsed_after_at_risk(self) -> Self:
+        if self.at_risk_after and self.lapsed_after and self.lapsed_after <= self.at_risk_after:
+            raise ValueError(
+                f"lapsed_after ({self.lapsed_after}) must be longer than at_risk_after ({self.at_risk_after})"
+            )
+        return self
+
+
+class InsightsSettings(_Strict):
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    engagement: EngagementSettings = Field(default_factory=EngagementSettings)
+
+
 # What the router needs under ``channels:`` to send on a channel, for messages that say what is missing.
 PROVIDER_SETTINGS: dict[Channel, str] = {
     "push": "channels.push.platform_applications (an SNS platform application ARN per platform)",
@@ -300,6 +351,7 @@ class ShopConfig(_Strict):
     contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
     offer_decisions: OfferDecisions | None = None
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"
     )

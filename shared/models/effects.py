@@ -77,4 +77,27 @@ class RecordOrder(BaseModel):
     lines: tuple[OrderLine, ...]
 
 
-type Effect = StartTimer | Send | RedeemOffer | WatchProduct | RecordOrder
+class OrderPosition(BaseModel):
+    """Where a customer's orders place them in the shop's distribution (RFM): how many, how much, the last day."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    count: int = 0
+    revenue: float = 0.0
+    last_day: date | None = None
+
+
+class MoveCustomer(BaseModel):
+    """The customer's orders changed (an order, a refund): move them in the shop's distribution, once.
+
+    ``gap_days`` is the days since their previous order, for a repeat order later than every earlier one."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    before: OrderPosition
+    after: OrderPosition
+    gap_days: int | None = None
+
+
+type Effect = StartTimer | Send | RedeemOffer | WatchProduct | RecordOrder | MoveCustomer

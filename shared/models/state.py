@@ -131,6 +131,15 @@ class Orders(_State):
     categories_bought: list[str] = Field(default_factory=list)
 
 
+class Engagement(_Compact):
+    """The customer's engagement points, valued at ``at``: each event adds its weight, and every point loses half its
+    value per half-life (``shared/core/insights.py``). Read at another moment, the points decay to it; nothing is
+    stored per event and no timer runs."""
+
+    points: float = Field(default=0.0, alias="p")
+    at: Epoch = Field(alias="a")
+
+
 class PushToken(_State):
     token: str
     platform: str | None = None
@@ -279,6 +288,7 @@ class CustomerState(_State):
     activity_by_hour: list[int] = Field(default_factory=lambda: [0] * 24)
     event_counts: dict[str, int] = Field(default_factory=dict)
     events_applied: int = 0
+    engagement: Engagement | None = Field(default=None, description="decaying points for visits, views, orders, ...")
     seen: dict[str, int] = Field(default_factory=dict, description="recent messageId digests -> epoch received")
     undeliverable: dict[Channel, list[str]] = Field(
         default_factory=dict, description="addresses/tokens that bounced, died or are invalid (bounded per channel)"

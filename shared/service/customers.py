@@ -1,13 +1,17 @@
-"""Support read API: a customer's state, the consent in force per channel and the full consent history."""
+"""Support read API: a customer's state, the consent in force per channel and the full consent history, and what
+nudge makes of them (lifecycle stage, RFM, engagement score) at the moment of reading."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from shared.adapters.customers import MergeChainError, StoredCustomer
+from shared.core.insights import ShopDistribution, insights_view
 from shared.models.messages import LedgerEntry
 from shared.models.vocabulary import CHANNELS
-from shared.ports import CustomerRecords, Shops
+from shared.ports import CustomerRecords, OrderAggregates, Shops
 from shared.service.keys import secret_key_from
 
 
@@ -46,11 +50,29 @@ def messages_view(record: StoredCustomer, customer_id: str, entries: list[Ledger
 
 
 class CustomerReader:
-    """Finds a customer of the caller's shop: by userId, else by anonymousId; merged records lead to the live one."""
+    """Finds a customer of the caller's shop: by userId, else by anonymousId; merged records lead to the live one.
+    Shows them with their insights at ``now``, from the shop's distribution in ``orders``."""
 
-    def __init__(self, store: CustomerRecords, shops: Shops) -> None:
+    def __init__(
+        self, store: CustomerRecords, shops: Shops, orders: OrderAggregates, now: Callable[[], datetime]
+    ) -> None:
         self._store = store
         self._shops = shops
+        self._orders = orders
+        self._now = now
+
+    def view(self, shop_id: str, record: StoredCustomer, customer_id: str) -> dict[str, Any]:
+        """:func:`customer_view` with ``insights``: lifecycle stage, RFM scores and engagement score, now."""
+        from shared.models.config import InsightsSettings
+
+        assert record.state is not None
+        config = self._shops.config(shop_id)
+        settings = config.insights if config is not None else InsightsSettings()
+        distribution = ShopDistribution.of(self._orders.distribution(shop_id))
+        return {
+            **customer_view(record, customer_id),
+            "insights": insights_view(record.state, settings, distribution, self._now()),
+        }
 
     def shop_for(self, authorization: str | None) -> str:
         """The shop whose secret key was presented; raises AccessDeniedError otherwise."""

@@ -24,8 +24,9 @@ from shared.adapters.customers import (
 )
 from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
+from shared.core.insights import distribution_changes
 from shared.models.config import ShopConfig
-from shared.models.effects import Effect, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
+from shared.models.effects import Effect, MoveCustomer, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
 from shared.models.state import CustomerState
 from shared.ports import (
@@ -322,12 +323,17 @@ class StateUpdater:
                 self._watch(effect)
 
     def _count_orders(self, effects: list[Effect]) -> None:
-        """Count the new orders in the shop's aggregates, after the save that made them new: counters are not
-        idempotent, so a decision whose save lost a race (decided again) or a redelivered event (found a duplicate
-        then) counts nothing. A crash right after the save loses the count (the aggregates are statistics)."""
+        """Count the new orders in the shop's aggregates and move their customers in its distribution, after the
+        save that made them new: counters are not idempotent, so a decision whose save lost a race (decided again)
+        or a redelivered event (found a duplicate then) counts nothing. A crash right after the save loses the count
+        (the aggregates are statistics)."""
+        if self._orders is None:
+            return
         for effect in effects:
-            if isinstance(effect, RecordOrder) and self._orders is not None and effect.lines:
+            if isinstance(effect, RecordOrder) and effect.lines:
                 self._orders.record(effect.shop_id, effect.lines, effect.day)
+            elif isinstance(effect, MoveCustomer):
+                self._orders.move(effect.shop_id, distribution_changes(effect))
 
     def _watch(self, effect: WatchProduct) -> None:
         """List the customer as waiting for the product; a wishlist or cart add only while the catalogue holds it

@@ -1067,3 +1067,34 @@ def test_orders_count_what_was_bought_together_and_the_best_sellers_of_recent_da
     assert side.orders.best_sellers(shop, "kitchen", day - timedelta(days=10)) == {"spoon": 3, "mug": 2}
     assert side.orders.best_sellers(shop, ALL, day) == {"tea": 3, "spoon": 3, "mug": 2}
     assert side.orders.bought_with(unique("other"), ["mug"]) == {}
+
+
+def test_the_customers_distribution_adds_each_move_and_shows_no_counter_at_zero(side):
+    from datetime import date
+
+    from shared.core.insights import customer_move, distribution_changes
+    from shared.models.state import Orders
+
+    def moved(before: Orders, after: Orders) -> dict[str, int]:
+        move = customer_move(shop, before, after)
+        assert move is not None
+        return distribution_changes(move)
+
+    shop, first, second = unique("shop"), datetime(2026, 10, 1, 9, tzinfo=UTC), datetime(2026, 11, 1, 9, tzinfo=UTC)
+    one = Orders(count=1, revenue=40.0, first_order_at=first, last_order_at=first)
+    two = Orders(count=2, revenue=100.0, first_order_at=first, last_order_at=second)
+    side.orders.move(shop, moved(Orders(), one))
+    side.orders.move(shop, moved(Orders(), one))  # another customer, the same order
+    side.orders.move(shop, moved(one, two))  # the first one orders again a month later
+
+    counters = side.orders.distribution(shop)
+    assert counters == {
+        f"r:{date(2026, 10, 1)}": 1,
+        f"r:{date(2026, 11, 1)}": 1,
+        "f:1": 1,
+        "f:2": 1,
+        "m:38": 1,  # 40.00
+        "m:48": 1,  # 100.00
+        "g:31": 1,
+    }
+    assert side.orders.distribution(unique("other")) == {}

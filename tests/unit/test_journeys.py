@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from shared.core.customer import decide, merge
 from shared.models import journeys
 from shared.models.config import CHANNELS, EmailSettings
-from shared.models.effects import RecordOrder, Send, StartTimer, WatchProduct
+from shared.models.effects import MoveCustomer, RecordOrder, Send, StartTimer, WatchProduct
 from shared.models.events import FeedbackEvent, TimerEvent
 from shared.models.messages import OutboxMessage
 from shared.models.state import ConsentRecord, CustomerState
@@ -60,7 +60,7 @@ class Customer:
         for effect in decision.effects:
             if isinstance(effect, StartTimer):
                 self.timers.append(effect.event)
-            elif not isinstance(effect, RecordOrder | WatchProduct):  # the shop's aggregates: no message
+            elif not isinstance(effect, RecordOrder | WatchProduct | MoveCustomer):  # the shop's aggregates: no message
                 assert isinstance(effect, Send)
                 self.sent.append(effect.message)
         return decision
