@@ -197,6 +197,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     import_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
     import_cmd.add_argument("--key", required=True, help="a secret key of the shop")
 
+    segment_cmd = commands.add_parser("segment", help="the shop's segments").add_subparsers(
+        dest="action", required=True
+    )
+    export_cmd = segment_cmd.add_parser("export", help="every member of a segment, e.g. for a retargeting audience")
+    export_cmd.add_argument("name", help="the segment's name in the shop config")
+    export_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+    export_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+    export_cmd.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    export_cmd.add_argument("--hashed", action="store_true", help="SHA-256 of normalized e-mail and phone")
+    export_cmd.add_argument("--output", type=Path, help="a file (default: standard output)")
+
     simulate_cmd = commands.add_parser(
         "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
     )
@@ -256,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.catalog_cli import import_feed
 
             return import_feed(args.file, args.shop, args.api, args.key)
+        if args.command == "segment":
+            from infra.segment_cli import export
+
+            return export(args.name, args.api, args.key, args.format, args.hashed, args.output)
         if args.command == "shops":
             config = apply_config(args.file, args.table)
             _say(f"stored shop {config.shop.id} in {args.table}")

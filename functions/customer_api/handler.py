@@ -1,5 +1,5 @@
 """Support API with a shop secret key: a customer's state, every message nudge sent or held back, the offer codes
-a checkout checks (and the pools of codes the shop uploads), and the shop's catalogue."""
+a checkout checks (and the pools of codes the shop uploads), the shop's catalogue, and its segments' members."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFo
 from shared.service.customers import AccessDeniedError, CustomerReader, messages_view
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
+from shared.service.segments import SegmentDesk, SegmentRequestError, UnknownSegmentError
 from shared.wiring import Built
 
 app = APIGatewayHttpResolver()
@@ -45,6 +46,11 @@ def offers() -> OfferDesk:
 def catalog() -> CatalogDesk:
     wiring: CustomerApiWiring = app.context["wiring"]
     return wiring.catalog
+
+
+def segments() -> SegmentDesk:
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.segments
 
 
 def shop() -> str:
@@ -115,6 +121,22 @@ def get_product(product_id: str) -> dict[str, Any]:
         return catalog().product(shop_id, product_id)
     except ProductNotFoundError as error:
         raise NotFoundError(str(error)) from error
+
+
+@app.get("/v1/segments/<segment>/members")
+def get_segment_members(segment: str) -> dict[str, Any]:
+    shop_id = shop()
+    query = app.current_event.query_string_parameters or {}
+    try:
+        return segments().members(shop_id, segment, query.get("limit"), query.get("after"))
+    except UnknownSegmentError as error:
+        raise NotFoundError(str(error)) from error
+
+
+@app.exception_handler(SegmentRequestError)  # type: ignore[untyped-decorator]
+def refused_segment_request(error: SegmentRequestError) -> Response[dict[str, Any]]:
+    body = {"message": str(error), "errors": [{"field": error.field, "rule": error.rule}]}
+    return Response(400, content_types.APPLICATION_JSON, body)
 
 
 @app.exception_handler(CatalogUploadError)  # type: ignore[untyped-decorator]

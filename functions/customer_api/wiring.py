@@ -9,16 +9,18 @@ from shared.ports import FanOuts, Ledger
 from shared.service.catalog import CatalogDesk
 from shared.service.customers import CustomerReader
 from shared.service.offers import OfferDesk
+from shared.service.segments import SegmentDesk
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerApiWiring:
-    """The customer reader (keys, merge pointers), the send ledger, the offer codes and the catalogue."""
+    """The customer reader (keys, merge pointers), the send ledger, the offer codes, the catalogue and the segments."""
 
     reader: CustomerReader
     ledger: Ledger
     offers: OfferDesk
     catalog: CatalogDesk
+    segments: SegmentDesk
 
 
 def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
@@ -35,15 +37,15 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     from shared.adapters.shops import ShopDirectory
 
     shops = ShopDirectory(settings.shops_table)
-    reader = CustomerReader(
-        CustomerStore(settings.customers_table), shops, OrderAggregates(settings.customers_table), clock.now
-    )
+    customers, orders = CustomerStore(settings.customers_table), OrderAggregates(settings.customers_table)
+    reader = CustomerReader(customers, shops, orders, clock.now)
     offers = OfferDesk(OfferStore(settings.customers_table), shops, clock.now)
     fan_outs = fan_outs if fan_outs is not None else StepFunctionsFanOuts(settings.fan_out_state_machine_arn)
     catalog = CatalogDesk(
         CatalogStore(settings.customers_table), clock.now, WaitingList(settings.customers_table), fan_outs, shops
     )
-    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog)
+    segments = SegmentDesk(customers, shops, orders, clock.now)
+    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog, segments)
 
 
 def from_environment() -> CustomerApiWiring:

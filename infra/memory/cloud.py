@@ -251,11 +251,13 @@ class MemoryCloud:
         from shared.service.catalog import CatalogDesk
         from shared.service.customers import CustomerReader
         from shared.service.offers import OfferDesk
+        from shared.service.segments import SegmentDesk
 
         offers = OfferDesk(self.offers, self.shops, self.clock)
         catalog = CatalogDesk(self.catalog, self.clock, self.waiting, self.fan_outs, self.shops)
         reader = CustomerReader(self.customers, self.shops, self.orders, self.clock)
-        return CustomerApiWiring(reader, self.ledger, offers, catalog)
+        segments = SegmentDesk(self.customers, self.shops, self.orders, self.clock)
+        return CustomerApiWiring(reader, self.ledger, offers, catalog, segments)
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider

@@ -201,8 +201,15 @@ class CustomerStore(DynamoDBTable):
         self, shop_id: str, part: int, parts: int, limit: int, after: str | None
     ) -> tuple[list[tuple[str, CustomerState]], str | None]:
         """One page of a parallel scan of the shop's customers (eventually consistent): (key, state) of those on it,
-        and where the segment goes on (None: done). ``limit`` counts the items read, the shop's or not."""
-        answer = self.client.scan(TableName=self._table, **sweep_request(shop_id, part, parts, limit, after))
+        and where the segment goes on (None: done). ``limit`` counts the items read, the shop's or not. Raises
+        ValueError for an ``after`` that is not where a page of this scan ended."""
+        request = sweep_request(shop_id, part, parts, limit, after)
+        try:
+            answer = self.client.scan(TableName=self._table, **request)
+        except self.client.exceptions.ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ValidationException" and after is not None:
+                raise ValueError(f"not a position of this scan: {after!r}") from error
+            raise
         last = answer.get("LastEvaluatedKey")
         return swept(shop_id, answer.get("Items", [])), (json.dumps(last, sort_keys=True) if last else None)
 
@@ -265,7 +272,10 @@ def sweep_request(shop_id: str, part: int, parts: int, limit: int, after: str | 
         "ExpressionAttributeValues": {":shop": {"S": f"{shop_id}#"}, ":state": {"S": STATE_SK}},
     }
     if after is not None:
-        request["ExclusiveStartKey"] = json.loads(after)
+        start = json.loads(after)  # ValueError if it is not JSON
+        if not isinstance(start, dict):
+            raise ValueError(f"not a position of this scan: {after!r}")
+        request["ExclusiveStartKey"] = start
     return request
 
 

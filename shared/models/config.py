@@ -21,6 +21,8 @@ from shared.models.channels import (
 )
 from shared.models.content import TemplateSettings
 from shared.models.journeys import Journeys
+from shared.models.segments import Segment as SegmentRule
+from shared.models.segments import SegmentName
 from shared.models.vocabulary import CHANNELS as CHANNELS
 from shared.models.vocabulary import KEY_HASH_PREFIX as KEY_HASH_PREFIX
 from shared.models.vocabulary import Channel as Channel
@@ -352,6 +354,7 @@ class ShopConfig(_Strict):
     offer_decisions: OfferDecisions | None = None
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     insights: InsightsSettings = Field(default_factory=InsightsSettings)
+    segments: dict[SegmentName, SegmentRule] = Field(default_factory=dict, description="segment name -> its rule")
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"
     )
@@ -371,6 +374,25 @@ class ShopConfig(_Strict):
                         f" contact_policy.max_deferral ({longest}): the message would be dropped before its best time"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _segments_refer_to_what_exists(self) -> Self:
+        for name, segment in self.segments.items():
+            for rule in segment.walk():
+                if rule.segment is not None and rule.segment not in self.segments:
+                    raise ValueError(f"segments.{name}: no segment {rule.segment!r} in this config")
+                if rule.journey is not None and rule.journey.name not in self.journeys:
+                    raise ValueError(f"segments.{name}: no journey {rule.journey.name!r} in this config")
+        for name in self.segments:
+            self._no_cycle(name, ())
+        return self
+
+    def _no_cycle(self, name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise ValueError(f"segments.{path[0]}: refers to itself ({' -> '.join((*path, name))})")
+        for rule in self.segments[name].walk():
+            if rule.segment is not None:
+                self._no_cycle(rule.segment, (*path, name))
 
     def journeys_triggered_by(self, event: str) -> list[str]:
         """The enabled journeys a track ``event`` starts (e.g. a restock's ``Back In Stock``)."""

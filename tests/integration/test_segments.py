@@ -1,0 +1,116 @@
+"""Segments (IN3, IN8) through the API: ``GET /v1/segments/{name}/members`` pages through a shop's customers and
+lists each member once, as of the moment of the request; bad parameters are refused naming the field.
+
+On template.yaml in memory (``tests/memory.py``); ``nudge segment export`` against the local stack is in
+test_segments_on_stack.py.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shared.models.config import ShopConfig
+from tests.factories import T0, consent, identify, shop_config, track
+from tests.integration.test_journeys import unique
+from tests.memory import MemoryStack
+
+WRITE, SECRET = "demo-write-key", "demo-secret-key"
+SEGMENTS = {
+    "dach_buyers": {"all": [{"trait": {"name": "country", "in": ["DE", "AT", "CH"]}}, {"orders": {"gte": 1}}]},
+    "newsletter": {"consent": "email"},
+    "active_week": {"active": {"within": "P7D"}},
+    "at_risk": {"lifecycle": ["at_risk", "lapsed"]},
+}
+
+
+def shop() -> ShopConfig:
+    base = shop_config({})
+    return ShopConfig.model_validate({**base.model_dump(mode="json", exclude_unset=True), "segments": SEGMENTS})
+
+
+@pytest.fixture
+def stack(memory_stack) -> MemoryStack:
+    return memory_stack([shop()])
+
+
+def post(stack: MemoryStack, *messages: dict[str, Any]) -> None:
+    status, answer = stack.post("/v1/batch", {"batch": list(messages)}, key=WRITE)
+    assert status == 200, answer
+    stack.settle()
+
+
+def members(stack: MemoryStack, segment: str, limit: int = 1000) -> tuple[list[str], int]:
+    """Every member's id, following the cursors, and how many pages that took."""
+    found: list[str] = []
+    after, pages = None, 0
+    while True:
+        query = f"?limit={limit}" + (f"&after={after}" if after else "")
+        status, page = stack.call("GET", f"/v1/segments/{segment}/members{query}", key=SECRET)
+        assert status == 200, page
+        found += [member["customer_id"] for member in page["members"]]
+        pages += 1
+        after = page["next"]
+        if after is None:
+            return found, pages
+
+
+def customer(user: str, country: str, *, orders: int = 0, email: bool = False) -> list[dict[str, Any]]:
+    messages = [identify({"country": country, "email": f"{user}@example.com"}, userId=user)]
+    if email:
+        messages.append(consent("email", userId=user))
+    messages += [track("Order Completed", {"order_id": unique("o"), "total": 20}, userId=user) for _ in range(orders)]
+    return messages
+
+
+def test_members_are_listed_once_across_pages_and_no_one_else(stack):
+    dach = [unique("de") for _ in range(30)]
+    post(stack, *(m for user in dach for m in customer(user, "DE", orders=1, email=True)))
+    others = [unique("fr") for _ in range(25)]
+    post(stack, *(m for user in others for m in customer(user, "FR", orders=1)))
+    browsers = [unique("at") for _ in range(10)]
+    post(stack, *(m for user in browsers for m in customer(user, "at")))  # in Austria, but no order
+
+    found, pages = members(stack, "dach_buyers", limit=7)
+
+    assert sorted(found) == sorted(dach)
+    assert pages >= 65 // 7  # a page reads at most 7 customers
+    assert sorted(members(stack, "newsletter")[0]) == sorted(dach)
+
+
+def test_membership_follows_the_clock_without_anything_written(stack):
+    user = unique("lately")
+    post(stack, *customer(user, "DE", orders=1))
+    assert user in members(stack, "active_week")[0] and user not in members(stack, "at_risk")[0]
+
+    stack.clock.at = T0 + timedelta(days=8)
+    assert user not in members(stack, "active_week")[0]
+    stack.clock.at = T0 + timedelta(days=91)
+    assert user in members(stack, "at_risk")[0]
+
+
+def test_a_member_carries_the_addresses_an_audience_matches_on(stack):
+    user = unique("anna")
+    post(stack, *customer(user, "CH", orders=2), identify({"phone": "+41 79 123 45 67"}, userId=user))
+    status, page = stack.call("GET", "/v1/segments/dach_buyers/members", key=SECRET)
+    assert status == 200
+    [member] = [m for m in page["members"] if m["customer_id"] == user]
+    assert member == {"customer_id": user, "known": True, "email": f"{user}@example.com", "phone": "+41 79 123 45 67"}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("?limit=0", "limit"), ("?limit=lots", "limit"), ("?limit=5001", "limit"), ("?after=not-a-cursor", "after")],
+)
+def test_bad_paging_is_refused_naming_the_parameter(stack, query, field):
+    status, answer = stack.call("GET", f"/v1/segments/newsletter/members{query}", key=SECRET)
+    assert status == 400
+    assert answer["errors"][0]["field"] == field
+
+
+def test_an_unknown_segment_is_404_and_the_write_key_reads_nothing(stack):
+    status, answer = stack.call("GET", "/v1/segments/vips/members", key=SECRET)
+    assert status == 404 and "dach_buyers" in answer["message"]  # names the segments the shop has
+    assert stack.call("GET", "/v1/segments/newsletter/members", key=WRITE)[0] == 401
