@@ -90,13 +90,15 @@ def decide(
     config: ShopConfig,
     *,
     owned: bool = False,
+    distribution: insights.ShopDistribution | None = None,
 ) -> Decision:
     """Apply ``event`` to ``state`` (None for a new customer) at ``now``; a duplicate messageId changes nothing.
 
     A shop's event changes the state, then the journeys run; a timer wake-up runs the journeys only. The effects
     (``StartTimer``, ``Send``) are for the updater to carry out around saving the state. ``state`` is left as it
     was, unless the caller hands it over with ``owned=True`` (it will not use it again): then decide works on it
-    directly and saves the copy, most of its time otherwise.
+    directly and saves the copy, most of its time otherwise. ``distribution`` is the shop's
+    (``shared.core.insights``), for journeys whose entry segment ranks customers (RFM, lifecycle); None reads as empty.
     """
     if state is None and isinstance(event, FeedbackEvent):
         # Feedback about nobody nudge knows (erased, or a forged reference that still verified): nothing to update.
@@ -132,7 +134,7 @@ def decide(
         insights.add_engagement(
             current, event.occurred_at, _engagement_points(event, last_activity, config), engagement.half_life
         )
-        outcome = journeys.on_event(current, event, now, config, customer_of(current, event))
+        outcome = journeys.on_event(current, event, now, config, customer_of(current, event), distribution)
         redeemed = _redemption(event, customer_of(current, event))
         if redeemed is not None:
             outcome.effects.append(redeemed)

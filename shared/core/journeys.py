@@ -31,7 +31,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.core.insights import ShopDistribution
 from shared.core.routing import address_for
+from shared.core.segments import Audience, in_segment
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import SegmentEvent, TimerEvent
@@ -71,7 +73,12 @@ class JourneyDecision:
 
 
 def on_event(
-    state: CustomerState, event: SegmentEvent, now: datetime, config: ShopConfig, customer: str
+    state: CustomerState,
+    event: SegmentEvent,
+    now: datetime,
+    config: ShopConfig,
+    customer: str,
+    distribution: ShopDistribution | None = None,
 ) -> JourneyDecision:
     """Run the journeys for a shop's event that was just applied to ``state`` (changed in place).
 
@@ -79,7 +86,7 @@ def on_event(
     waiting, move its reference time without starting another execution (lazy re-arm).
     """
     facts = _Facts(event)
-    run = _Run(state, config, event.shop_id, customer, to_second(now), facts=facts)
+    run = _Run(state, config, event.shop_id, customer, to_second(now), facts=facts, distribution=distribution)
     _end_unconfigured(run)
     for instance in list(state.journeys):
         reason = _exit_reason(run, config.journeys[instance.journey], instance, facts)
@@ -217,6 +224,7 @@ class _Run:
     now: datetime
     decision: JourneyDecision = field(default_factory=JourneyDecision)
     facts: _Facts | None = None  # the shop's event being decided (None for a timer)
+    distribution: ShopDistribution | None = None  # the shop's, for entry segments with RFM or lifecycle rules
     # (journey, key) of instances this event ended: the event that ended one does not start the next.
     ended: set[tuple[str, str | None]] = field(default_factory=set)
 
@@ -366,9 +374,10 @@ def _release_held(run: _Run) -> None:
         if journey.entry.until_reachable and not _reachable(run, journey):
             continue  # (a shop that turned the rule off lets it enter now)
         failed = next((c for c in journey.entry.only_if if not _holds(run, journey, instance, c)), None)
-        if failed is not None:
+        refused = _describe(failed, holds=False) if failed is not None else _outside_segment(run, journey)
+        if refused is not None:
             run.state.journeys = [i for i in run.state.journeys if i is not instance]
-            _log(run, instance.journey, instance.seq, None, "not_entered", _describe(failed, holds=False))
+            _log(run, instance.journey, instance.seq, None, "not_entered", refused)
             continue
         instance.held = False
         why = "a channel reaches the customer now" if journey.entry.until_reachable else "no longer waits for reach"
@@ -454,7 +463,16 @@ def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) 
     for condition in journey.entry.only_if:
         if not _holds(run, journey, instance, condition):
             return _describe(condition, holds=False)
-    return None
+    return _outside_segment(run, journey)
+
+
+def _outside_segment(run: _Run, journey: Journey) -> str | None:
+    """Why the customer may not enter for the journey's entry segment, or None (no segment, or in it)."""
+    name = journey.entry.segment
+    if name is None:
+        return None
+    audience = Audience(run.config, run.distribution or ShopDistribution(), run.now)
+    return None if in_segment(run.state, name, audience) else f"not in segment {name}"
 
 
 def _advance(run: _Run, journey: Journey, instance: JourneyInstance) -> None:

@@ -385,6 +385,10 @@ class ShopConfig(_Strict):
                     raise ValueError(f"segments.{name}: no journey {rule.journey.name!r} in this config")
         for name in self.segments:
             self._no_cycle(name, ())
+        for name, journey in self.journeys.items():
+            if journey.entry.segment is not None and journey.entry.segment not in self.segments:
+                known = sorted(self.segments)
+                raise ValueError(f"journeys.{name}.entry.segment: no segment {journey.entry.segment!r}; one of {known}")
         return self
 
     def _no_cycle(self, name: str, path: tuple[str, ...]) -> None:

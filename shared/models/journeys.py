@@ -22,6 +22,7 @@ and a full journey reads::
         entry:
           reentry_after: PT0S           # null: once ever (per key)
           only_if: [cart_not_empty]
+          segment: dach_buyers          # only customers in this segment of the shop (segments:) enter
           max_trigger_age: P1D          # older triggers (backfills) start nothing; null: any age
         steps:
           - {wait: PT30M, template: cart_reminder}
@@ -247,6 +248,9 @@ class Entry(_Strict):
         default=None, description="since the last entry with the same key; null: once ever (per key)"
     )
     only_if: Conditions = ()
+    segment: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] | None = Field(
+        default=None, description="enter only while the customer is in this segment of the shop (``segments:``)"
+    )
     max_trigger_age: PositiveDuration | None = Field(
         default=timedelta(days=1),
         description="a trigger that happened longer ago (a backfill, a long-offline app) starts nothing; null: any",

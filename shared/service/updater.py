@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache, partial
 
 from pydantic import TypeAdapter, ValidationError
@@ -24,7 +24,8 @@ from shared.adapters.customers import (
 )
 from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
-from shared.core.insights import distribution_changes
+from shared.core.insights import ShopDistribution, distribution_changes
+from shared.core.segments import uses_distribution
 from shared.models.config import ShopConfig
 from shared.models.effects import Effect, MoveCustomer, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
 from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
@@ -49,6 +50,7 @@ def _queued() -> TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent]:
 
 
 _ATTEMPTS = 4
+DISTRIBUTION_TTL = timedelta(minutes=5)  # how long a container keeps a shop's distribution for entry segments
 
 
 class PermanentEventError(Exception):
@@ -101,6 +103,7 @@ class StateUpdater:
         orders: OrderAggregates | None = None,
     ) -> None:
         self._orders = orders
+        self._distributions: dict[str, tuple[datetime, ShopDistribution]] = {}  # shop -> (read at, distribution)
         self._offers = offers
         self._catalog = catalog
         self._waiting = waiting
@@ -226,10 +229,11 @@ class StateUpdater:
         record = self._store.follow(self._store.load(events[0].shop_id, events[0].customer))
         state = record.state
         now = self._clock()  # the batch came at one moment
+        distribution = self._distribution(config, now)
         decisions: list[Decision] = []
         for event in events:
             # The state was read for this run alone, and each decision's state is the next one's input.
-            decision = decide(state, event, now, config, owned=True)
+            decision = decide(state, event, now, config, owned=True, distribution=distribution)
             state = decision.state or state
             decisions.append(decision)
         changed = any(decision.state is not None for decision in decisions)
@@ -255,7 +259,7 @@ class StateUpdater:
             state = merge(state or CustomerState(), other.state)
         now = self._clock()
         # The state was just read (or merged) for this decision alone, so decide may work on it directly.
-        decision = decide(state, event, now, config, owned=True)
+        decision = decide(state, event, now, config, owned=True, distribution=self._distribution(config, now))
         new_state = decision.state or state
         if refused and decision.state is not None:
             assert isinstance(event, SegmentEvent)
@@ -321,6 +325,21 @@ class StateUpdater:
                 self._offers.redeem(effect.shop_id, effect.code, effect.customer, effect.order_id, effect.at)
             elif isinstance(effect, WatchProduct):
                 self._watch(effect)
+
+    def _distribution(self, config: ShopConfig, now: datetime) -> ShopDistribution | None:
+        """The shop's distribution when a journey's entry segment ranks customers by it (RFM, lifecycle), read at
+        most every :data:`DISTRIBUTION_TTL` per container (it moves with orders, slowly); else None, and no read."""
+        if self._orders is None or not any(
+            journey.entry.segment is not None and uses_distribution(config, journey.entry.segment)
+            for journey in config.journeys.values()
+        ):
+            return None
+        shop_id = config.shop.id
+        kept = self._distributions.get(shop_id)
+        if kept is None or now - kept[0] > DISTRIBUTION_TTL or now < kept[0]:
+            kept = (now, ShopDistribution.of(self._orders.distribution(shop_id)))
+            self._distributions[shop_id] = kept
+        return kept[1]
 
     def _count_orders(self, effects: list[Effect]) -> None:
         """Count the new orders in the shop's aggregates and move their customers in its distribution, after the

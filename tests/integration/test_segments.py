@@ -114,3 +114,39 @@ def test_an_unknown_segment_is_404_and_the_write_key_reads_nothing(stack):
     status, answer = stack.call("GET", "/v1/segments/vips/members", key=SECRET)
     assert status == 404 and "dach_buyers" in answer["message"]  # names the segments the shop has
     assert stack.call("GET", "/v1/segments/newsletter/members", key=WRITE)[0] == 401
+
+
+def journey_log(stack: MemoryStack, user: str) -> list[tuple[str, str, str]]:
+    status, body = stack.call("GET", f"/v1/customers/{user}/messages", key=SECRET)
+    assert status == 200, body
+    return [(entry["journey"], entry["outcome"], entry["reason"]) for entry in body["journey_log"]]
+
+
+def test_a_journey_whose_entry_names_a_segment_takes_only_its_members(memory_stack):
+    document = shop_config({}).model_dump(mode="json", exclude_unset=True)
+    document["channels"]["email"] = {"from_address": "hello@shop.example"}
+    document["journeys"] = {"post_purchase": {"entry": {"segment": "big_spenders"}}}
+    document["segments"] = {"big_spenders": {"rfm": {"monetary": {"gte": 5}}}}
+    stack = memory_stack([ShopConfig.model_validate(document)])
+    # The shop's buyers so far: twenty, spending 10 to 200
+    earlier = [order(unique("earlier"), 10 * (n + 1)) for n in range(20)]
+    post(stack, *earlier)
+    stack.clock.at = T0 + timedelta(minutes=6)  # an updater rereads the shop's distribution every 5 minutes
+
+    big, small = unique("big"), unique("small")
+    post(stack, *customer(big, "DE", email=True), order(big, 900))
+    post(stack, *customer(small, "DE", email=True), order(small, 15))
+
+    assert journey_log(stack, big) == [("post_purchase", "entered", "Order Completed")]
+    assert journey_log(stack, small) == [("post_purchase", "not_entered", "not in segment big_spenders")]
+    stack.run_timers(until=stack.clock() + timedelta(minutes=10))
+    assert [m.to for m in stack.sent("email")] == [f"{big}@example.com"]  # the thank-you, to the big spender only
+
+
+def order(user: str, total: float) -> dict[str, Any]:
+    return track("Order Completed", {"order_id": unique("o"), "total": total}, userId=user)
+
+
+def test_a_journey_cannot_name_a_segment_the_shop_does_not_have():
+    with pytest.raises(ValueError, match=r"journeys.post_purchase.entry.segment: no segment 'vips'"):
+        shop_config({"post_purchase": {"entry": {"segment": "vips"}}})
