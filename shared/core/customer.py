@@ -53,6 +53,7 @@ from shared.models.state import (
     ConsentRecord,
     CustomerState,
     JourneyInstance,
+    JourneyOutcomes,
     MergeRefusal,
     MergeRefusalReason,
     OrderRef,
@@ -129,6 +130,7 @@ def decide(
     if isinstance(event, SegmentEvent):
         orders_before = insights.position_of(current.orders)
         last_activity = current.last_activity_at
+        in_journeys = {instance.journey for instance in current.journeys if not instance.held}
         _apply(current, event, config)
         engagement = config.insights.engagement
         insights.add_engagement(
@@ -141,6 +143,7 @@ def decide(
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before.count:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
+            _mark_conversions(current, in_journeys, event.occurred_at)
         moved = insights.customer_move(event.shop_id, orders_before, current.orders)  # an order or a refund
         if moved is not None:
             outcome.effects.append(moved)
@@ -155,6 +158,14 @@ def decide(
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
 
 
+def _mark_conversions(state: CustomerState, journeys_in: set[str], at: datetime) -> None:
+    """An order placed while in a journey is a conversion of that journey (segments read when it last was)."""
+    for name in sorted(journeys_in):
+        marks = state.journey_outcomes.get(name) or JourneyOutcomes()
+        if marks.converted_at is None or at > marks.converted_at:
+            state.journey_outcomes[name] = marks.model_copy(update={"converted_at": at.replace(microsecond=0)})
+
+
 def _engagement_points(event: SegmentEvent, last_activity: datetime | None, config: ShopConfig) -> float:
     """What the event earns: a page or screen view that starts a visit earns ``visit``; a track event its name's."""
     message = event.message
@@ -165,6 +176,9 @@ def _engagement_points(event: SegmentEvent, last_activity: datetime | None, conf
     if isinstance(message, TrackCall):
         return points.points_for(message.event)
     return 0.0
+
+
+DEFAULT_HALF_LIFE = timedelta(days=30)  # the engagement score's, where the shop's is not at hand
 
 
 # A page or screen view this close to the last activity the state holds belongs to the same visit (Segment's and
@@ -611,11 +625,11 @@ def _bounded_union(existing: list[str], new: list[str], bound: int) -> list[str]
     return merged[-bound:]
 
 
-def merge(known: CustomerState, other: CustomerState) -> CustomerState:
+def merge(known: CustomerState, other: CustomerState, half_life: timedelta = DEFAULT_HALF_LIFE) -> CustomerState:
     """One customer from two records of the same person (anonymous browsing joins the known customer).
 
-    Nothing is lost: carts, browsing, consent history, orders and activity are combined; the known customer's
-    traits win where both have one.
+    Nothing is lost: carts, browsing, consent history, orders, activity and engagement (decayed by the shop's
+    ``half_life`` to the later of the two moments) are combined; the known customer's traits win where both have one.
     """
     merged = known.model_copy(deep=True)
     merged.anonymous_ids = list(dict.fromkeys([*known.anonymous_ids, *other.anonymous_ids]))[-MAX_ANONYMOUS_IDS:]
@@ -645,6 +659,8 @@ def merge(known: CustomerState, other: CustomerState) -> CustomerState:
     refusals = sorted([*known.merge_refusals, *other.merge_refusals], key=lambda r: r.at)
     merged.merge_refusals = refusals[-MAX_MERGE_REFUSALS:]
     merged.seen = {**other.seen, **known.seen}
+    if other.engagement is not None:
+        insights.add_engagement(merged, other.engagement.at, other.engagement.points, half_life)
     for name, value in journeys.merge_journeys(known, other).items():
         setattr(merged, name, value)
     merged.app = known.app.model_copy(

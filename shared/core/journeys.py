@@ -52,6 +52,7 @@ from shared.models.state import (
     JourneyInstance,
     JourneyLogEntry,
     JourneyOutcome,
+    JourneyOutcomes,
     OrderRef,
 )
 
@@ -204,12 +205,27 @@ def merge_journeys(known: CustomerState, other: CustomerState) -> dict[str, Any]
         entries = set(known.journey_history.get(name, [])) | set(other.journey_history.get(name, []))
         history[name] = sorted(entries, key=lambda entry: entry[1])[-MAX_JOURNEY_HISTORY:]
     moved = [e._replace(seq=e.seq + offset) if e.seq is not None else e for e in other.journey_log]
+    outcomes = dict(other.journey_outcomes)
+    for name, mine in known.journey_outcomes.items():
+        theirs = outcomes.get(name)
+        if theirs is None:
+            outcomes[name] = mine
+            continue
+        outcomes[name] = JourneyOutcomes(
+            completed_at=_later(mine.completed_at, theirs.completed_at),
+            converted_at=_later(mine.converted_at, theirs.converted_at),
+        )
     return {
+        "journey_outcomes": outcomes,
         "journeys": [*known.journeys, *adopted],
         "journey_history": history,
         "journey_log": sorted([*known.journey_log, *moved], key=lambda e: e.at)[-MAX_JOURNEY_LOG:],
         "journey_seq": known.journey_seq + other.journey_seq,
     }
+
+
+def _later(first: datetime | None, second: datetime | None) -> datetime | None:
+    return max(first, second) if first is not None and second is not None else first or second
 
 
 # ---------------------------------------------------------------- one decision
@@ -591,6 +607,9 @@ def _timer_event(shop_id: str, customer: str, instance: JourneyInstance, executi
 
 def _end(run: _Run, instance: JourneyInstance, outcome: JourneyOutcome, reason: str) -> None:
     run.state.journeys = [i for i in run.state.journeys if i is not instance]
+    if outcome == "completed":
+        marks = run.state.journey_outcomes.get(instance.journey) or JourneyOutcomes()
+        run.state.journey_outcomes[instance.journey] = marks.model_copy(update={"completed_at": run.now})
     run.ended.add((instance.journey, instance.key))
     _log(run, instance.journey, instance.seq, instance.step if outcome == "exited" else None, outcome, reason)
 

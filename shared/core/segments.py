@@ -96,8 +96,15 @@ def matches(rule: Rule, state: CustomerState, audience: Audience) -> bool:
     if kind == "journey":
         journey = rule.journey
         assert journey is not None
-        entries = state.journey_history.get(journey.name, [])
-        return any(journey.within is None or now - entered <= journey.within for _, entered in entries)
+        if journey.outcome == "entered":
+            moments = [entered for _, entered in state.journey_history.get(journey.name, [])]
+        else:
+            marks = state.journey_outcomes.get(journey.name)
+            moment = (
+                None if marks is None else marks.completed_at if journey.outcome == "completed" else marks.converted_at
+            )
+            moments = [moment] if moment is not None else []
+        return any(journey.within is None or now - moment <= journey.within for moment in moments)
     raise AssertionError(f"unknown rule kind {kind}")  # every kind of RULE_KINDS is judged above
 
 

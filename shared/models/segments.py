@@ -14,7 +14,8 @@ A segment is one rule; a rule is exactly one of::
     rfm: {recency: {gte: 4}, monetary: {gte: 4}} the scores among the shop's buyers
     engagement: {gte: 10}        the engagement score now
     consent: email               marketing consent in force on the channel
-    journey: {name: welcome, within: P30D}       entered the journey (ever, or within that long)
+    journey: {name: welcome, within: P30D}       entered the journey (ever, or within that long); with
+                                 ``outcome: completed`` took its last step, ``outcome: converted`` ordered in it
 
 Every refusal names the path of the field and the rule it breaks.
 """
@@ -194,8 +195,12 @@ class RfmRule(_Strict):
 
 
 class JourneyRule(_Strict):
+    """The customer entered the journey, completed it (took its last step) or converted in it (ordered while in it),
+    ever or within that long."""
+
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    within: Duration | None = Field(default=None, description="entered within that long (None: ever)")
+    outcome: Literal["entered", "completed", "converted"] = "entered"
+    within: Duration | None = Field(default=None, description="within that long (None: ever)")
 
 
 class Rule(_Strict):

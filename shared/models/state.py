@@ -200,6 +200,13 @@ class JourneyInstance(_Compact):
         }
 
 
+class JourneyOutcomes(_Compact):
+    """When the customer last completed a journey, and last ordered while in it (a conversion), for segments."""
+
+    completed_at: Epoch | None = Field(default=None, alias="c")
+    converted_at: Epoch | None = Field(default=None, alias="v")
+
+
 class JourneyLogEntry(NamedTuple):
     """Why a customer entered, did not enter, got a step, skipped one or left: what support and simulate read.
 
@@ -302,6 +309,9 @@ class CustomerState(_State):
         default_factory=dict, description="journey -> recent entries as (key, entered_at), for re-entry rules"
     )
     journey_log: list[JourneyLogEntry] = Field(default_factory=list, description="the last journey decisions")
+    journey_outcomes: dict[str, JourneyOutcomes] = Field(
+        default_factory=dict, description="journey -> when last completed and last converted in (segments read it)"
+    )
     journey_seq: int = Field(default=0, description="instances entered so far (numbers the next one)")
     merge_refusals: list[MergeRefusal] = Field(
         default_factory=list, description="merges of another known customer this customer's events asked for, refused"

@@ -256,7 +256,7 @@ class StateUpdater:
         state: CustomerState | None = record.state
         for other in absorbed:
             assert other.state is not None
-            state = merge(state or CustomerState(), other.state)
+            state = merge(state or CustomerState(), other.state, config.insights.engagement.half_life)
         now = self._clock()
         # The state was just read (or merged) for this decision alone, so decide may work on it directly.
         decision = decide(state, event, now, config, owned=True, distribution=self._distribution(config, now))

@@ -150,3 +150,41 @@ def order(user: str, total: float) -> dict[str, Any]:
 def test_a_journey_cannot_name_a_segment_the_shop_does_not_have():
     with pytest.raises(ValueError, match=r"journeys.post_purchase.entry.segment: no segment 'vips'"):
         shop_config({"post_purchase": {"entry": {"segment": "vips"}}})
+
+
+def test_segments_on_who_completed_a_journey_and_who_ordered_while_in_it(memory_stack):
+    from tests.factories import boots, shopper
+    from tests.memory import FAST_CONFIG
+
+    document = ShopConfig.from_yaml_file(FAST_CONFIG).model_dump(mode="json", exclude_unset=True)
+    document["segments"] = {
+        "cart_converted": {"journey": {"name": "cart_abandonment", "outcome": "converted"}},
+        "cart_completed": {"journey": {"name": "cart_abandonment", "outcome": "completed", "within": "P1D"}},
+        "cart_entered": {"journey": {"name": "cart_abandonment"}},
+    }
+    stack = memory_stack([ShopConfig.model_validate(document)])
+    write = "fast-write-key"
+    bought, ignored, browsed = unique("bought"), unique("ignored"), unique("browsed")
+    for user in (bought, ignored):
+        status, _ = stack.post(
+            "/v1/batch", {"batch": [*shopper(user, "email"), track("Product Added", boots(), userId=user)]}, key=write
+        )
+        assert status == 200
+    stack.post("/v1/batch", {"batch": shopper(browsed, "email")}, key=write)
+    stack.settle()
+    stack.run_timers(until=stack.clock() + timedelta(seconds=3))  # the reminder went out to both
+    order = track("Order Completed", {"order_id": unique("o"), "total": 99, "cart_id": "c1"}, userId=bought)
+    assert stack.post("/v1/track", order, key=write)[0] == 200
+    stack.settle()
+    stack.run_timers(until=stack.clock() + timedelta(seconds=5))  # the other one gets the offer too: completed
+
+    def listed(segment: str) -> set[str]:
+        status, page = stack.call("GET", f"/v1/segments/{segment}/members", key="fast-secret-key")
+        assert status == 200, page
+        return {member["customer_id"] for member in page["members"]}
+
+    assert listed("cart_entered") >= {bought, ignored} and browsed not in listed("cart_entered")
+    assert bought in listed("cart_converted") and not {ignored, browsed} & listed("cart_converted")
+    assert ignored in listed("cart_completed") and not {bought, browsed} & listed("cart_completed")
+    stack.clock.at += timedelta(days=2)
+    assert ignored not in listed("cart_completed")  # completed, but not within a day

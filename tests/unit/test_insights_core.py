@@ -62,3 +62,16 @@ def test_a_bad_insights_setting_is_refused_naming_the_field_and_the_rule(insight
     [error] = refused.value.errors()
     assert ".".join(str(part) for part in error["loc"]) == field
     assert rule in error["msg"]
+
+
+def test_merging_an_anonymous_record_keeps_the_engagement_of_both():
+    from shared.core.customer import merge
+
+    known, anonymous = CustomerState(user_id="k"), CustomerState()
+    add_engagement(known, T0 + HALF_LIFE, 4, HALF_LIFE)
+    add_engagement(anonymous, T0, 8, HALF_LIFE)  # worth 4 at the known record's moment
+
+    merged = merge(known, anonymous, HALF_LIFE)
+
+    assert engagement_score(merged, T0 + HALF_LIFE, HALF_LIFE) == pytest.approx(8)
+    assert engagement_score(merge(anonymous, known, HALF_LIFE), T0 + HALF_LIFE, HALF_LIFE) == pytest.approx(8)
