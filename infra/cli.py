@@ -208,6 +208,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     export_cmd.add_argument("--hashed", action="store_true", help="SHA-256 of normalized e-mail and phone")
     export_cmd.add_argument("--output", type=Path, help="a file (default: standard output)")
 
+    campaign_cmd = commands.add_parser("campaign", help="campaigns: one message to a segment").add_subparsers(
+        dest="action", required=True
+    )
+    for action, target, helped in (
+        ("create", "file", "post a campaign from a JSON file (- reads standard input)"),
+        ("show", "id", "the campaign's status and progress"),
+        ("cancel", "id", "cancel a campaign that has not started"),
+    ):
+        action_cmd = campaign_cmd.add_parser(action, help=helped)
+        action_cmd.add_argument("target", metavar=target.upper())
+        action_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+        action_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+
     simulate_cmd = commands.add_parser(
         "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
     )
@@ -267,6 +280,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.catalog_cli import import_feed
 
             return import_feed(args.file, args.shop, args.api, args.key)
+        if args.command == "campaign":
+            from infra.campaign_cli import run
+
+            return run(args.action, args.target, args.api, args.key)
         if args.command == "segment":
             from infra.segment_cli import export
 

@@ -104,6 +104,7 @@ API_LINES = {
     "offer_pool": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/offers/pools/{pool}"), ("pool",), "secret"),
     "offer_decision": ApiLine(HttpRoute("PublicApiFunction", "POST", "/v1/offers/decide"), (), "customer"),
     "catalog": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/catalog"), (), "secret"),
+    "campaign": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/campaigns"), (), "secret"),
 }
 
 
@@ -882,7 +883,7 @@ class Simulation:
         self.summary.requests += 1
         response = stage.function(api.route.function).invoke(event)
         status, text = int(response.get("statusCode", 200)), str(response.get("body", ""))
-        if status != 200:
+        if not 200 <= status < 300:
             self.summary.rejected += 1
             self._warn(f"simulate: history line {line.line} ({message['type']}) refused ({status}): {text}")
             return

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from shared.adapters.queue import FifoEntry
     from shared.adapters.shops import ShopKey
     from shared.core.policy import ContactLog
+    from shared.models.campaigns import Campaign, CampaignRequest
     from shared.models.catalog import Product
     from shared.models.channels import InboxItem
     from shared.models.config import Channel, ShopConfig
@@ -185,6 +186,34 @@ class OrderAggregates(Protocol):
 
     def distribution(self, shop_id: str) -> dict[str, int]:
         """The shop's distribution counters (``shared.core.insights.ShopDistribution.of`` reads them)."""
+        ...
+
+
+class Campaigns(Protocol):
+    """The shop's campaigns (J12): created once per id, cancelled before they start, their progress counted."""
+
+    def create(self, shop_id: str, request: CampaignRequest, now: datetime) -> Campaign | None:
+        """Store a new campaign as scheduled; None when the id exists (nothing written)."""
+        ...
+
+    def get(self, shop_id: str, campaign_id: str) -> Campaign | None: ...
+
+    def cancel(self, shop_id: str, campaign_id: str) -> bool:
+        """Cancel a campaign that has not started; False otherwise."""
+        ...
+
+    def start(self, shop_id: str, campaign_id: str) -> bool:
+        """Mark it running; False if it was cancelled or is none."""
+        ...
+
+    def finish(self, shop_id: str, campaign_id: str) -> None: ...
+
+    def count_page(self, shop_id: str, campaign_id: str, page: str, members: int, part_done: str | None) -> None:
+        """Add a page's members once per ``page``; ``part_done`` names the part that page ended."""
+        ...
+
+    def count_outcome(self, shop_id: str, campaign_id: str, status: str, reason: str | None) -> None:
+        """Add one message the router closed as ``status`` (and ``reason`` when suppressed)."""
         ...
 
 

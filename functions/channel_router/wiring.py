@@ -19,6 +19,7 @@ def on_aws(
     """The outbox consumer on DynamoDB, SQS, Step Functions and the channels' AWS services, as the template names
     them; ``timers`` replaces Step Functions (``nudge simulate --emulator moto`` keeps its timers in virtual time),
     ``post`` the HTTP client of offer webhooks (a simulation acknowledges them without calling the shop)."""
+    from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore
     from shared.adapters.channels import InboxStore
     from shared.adapters.contacts import ContactStore
@@ -48,6 +49,7 @@ def on_aws(
         links=Links(settings.public_base_url, SigningSecret(settings.signing_secret_arn)),
         clock=clock,
         max_receives=settings.outbox_max_receives,
+        campaigns=CampaignStore(settings.customers_table),
         post=post,
         catalog=CatalogStore(settings.customers_table),
         orders=OrderAggregates(settings.customers_table),

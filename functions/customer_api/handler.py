@@ -1,5 +1,6 @@
 """Support API with a shop secret key: a customer's state, every message nudge sent or held back, the offer codes
-a checkout checks (and the pools of codes the shop uploads), the shop's catalogue, and its segments' members."""
+a checkout checks (and the pools of codes the shop uploads), the shop's catalogue, its segments' members, and its
+campaigns."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from shared import collector
 from shared.adapters.customers import UnloadableStateError
 from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
+from shared.service.campaigns import CampaignConflictError, CampaignDesk, CampaignRequestError
 from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFoundError
 from shared.service.customers import AccessDeniedError, CustomerReader, messages_view
 from shared.service.offers import OfferDesk, UploadError
@@ -46,6 +48,11 @@ def offers() -> OfferDesk:
 def catalog() -> CatalogDesk:
     wiring: CustomerApiWiring = app.context["wiring"]
     return wiring.catalog
+
+
+def campaigns() -> CampaignDesk:
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.campaigns
 
 
 def segments() -> SegmentDesk:
@@ -131,6 +138,45 @@ def get_segment_members(segment: str) -> dict[str, Any]:
         return segments().members(shop_id, segment, query.get("limit"), query.get("after"))
     except UnknownSegmentError as error:
         raise NotFoundError(str(error)) from error
+
+
+@app.post("/v1/campaigns")
+def post_campaign() -> Response[dict[str, Any]]:
+    shop_id = shop()
+    try:
+        body = app.current_event.json_body
+    except ValueError as error:
+        raise CampaignRequestError([{"field": "body", "rule": f"must be JSON: {error}"}]) from error
+    created, campaign = campaigns().create(shop_id, body)
+    return Response(201 if created else 200, content_types.APPLICATION_JSON, campaign)
+
+
+@app.get("/v1/campaigns/<campaign_id>")
+def get_campaign(campaign_id: str) -> dict[str, Any]:
+    shop_id = shop()
+    found = campaigns().get(shop_id, campaign_id)
+    if found is None:
+        raise NotFoundError(f"no campaign {campaign_id!r} in shop {shop_id!r}")
+    return found
+
+
+@app.delete("/v1/campaigns/<campaign_id>")
+def delete_campaign(campaign_id: str) -> dict[str, Any]:
+    shop_id = shop()
+    cancelled = campaigns().cancel(shop_id, campaign_id)
+    if cancelled is None:
+        raise NotFoundError(f"no campaign {campaign_id!r} in shop {shop_id!r}")
+    return cancelled
+
+
+@app.exception_handler(CampaignRequestError)  # type: ignore[untyped-decorator]
+def refused_campaign(error: CampaignRequestError) -> Response[dict[str, Any]]:
+    return Response(400, content_types.APPLICATION_JSON, {"message": str(error), "errors": error.errors})
+
+
+@app.exception_handler(CampaignConflictError)  # type: ignore[untyped-decorator]
+def conflicting_campaign(error: CampaignConflictError) -> Response[dict[str, Any]]:
+    return Response(409, content_types.APPLICATION_JSON, {"message": str(error)})
 
 
 @app.exception_handler(SegmentRequestError)  # type: ignore[untyped-decorator]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from functions.customer_api.settings import CustomerApiSettings
 from shared.ports import FanOuts, Ledger
+from shared.service.campaigns import CampaignDesk
 from shared.service.catalog import CatalogDesk
 from shared.service.customers import CustomerReader
 from shared.service.offers import OfferDesk
@@ -14,13 +15,15 @@ from shared.service.segments import SegmentDesk
 
 @dataclass(frozen=True, slots=True)
 class CustomerApiWiring:
-    """The customer reader (keys, merge pointers), the send ledger, the offer codes, the catalogue and the segments."""
+    """The customer reader (keys, merge pointers), the send ledger, the offer codes, the catalogue, the segments and
+    the campaigns."""
 
     reader: CustomerReader
     ledger: Ledger
     offers: OfferDesk
     catalog: CatalogDesk
     segments: SegmentDesk
+    campaigns: CampaignDesk
 
 
 def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
@@ -28,6 +31,7 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     (``shared.clock``); ``fan_outs`` replaces the state machine (``nudge simulate --emulator moto`` runs it in
     virtual time)."""
     from shared import clock
+    from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
     from shared.adapters.fan_out import StepFunctionsFanOuts
@@ -45,7 +49,8 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
         CatalogStore(settings.customers_table), clock.now, WaitingList(settings.customers_table), fan_outs, shops
     )
     segments = SegmentDesk(customers, shops, orders, clock.now)
-    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog, segments)
+    campaigns = CampaignDesk(CampaignStore(settings.customers_table), shops, fan_outs, clock.now)
+    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog, segments, campaigns)
 
 
 def from_environment() -> CustomerApiWiring:

@@ -1,6 +1,7 @@
 """Work over many customers, one page per invocation (architecture §10): a restock's page of waiting customers, or a
-page of a price drop's sweep of the customers, each told in their own FIFO group. The fan-out state machine sends
-the page with its task token; the answer says where the part's next page starts and how long to wait for it."""
+page of a price drop's or a campaign's sweep of the customers, each told in their own FIFO group. The fan-out state
+machine sends the page with its task token; the answer says where the part's next page starts and how long to wait
+for it."""
 
 from __future__ import annotations
 
@@ -28,8 +29,12 @@ def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
     job = FanOutJob.model_validate(request["job"])
     logger.set_correlation_id(job.fan_out_id)
     part, after = int(request.get("part", 0)), request.get("after")
-    restock = job.kind == "restock"
-    done = wiring.restocks.page(job, after) if restock else wiring.price_drops.page(job, part, after)
+    if job.kind == "restock":
+        done = wiring.restocks.page(job, after)
+    elif job.kind == "campaign":
+        done = wiring.campaigns.page(job, part, after)
+    else:
+        done = wiring.price_drops.page(job, part, after)
     wiring.tasks.succeed(request["token"], done)
     count("FanOutCustomers", kind=job.kind, value=done.told)
     logger.info(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functions.fan_out.settings import FanOutSettings
 from shared import clock as wall_clock
 from shared.ports import Clock, FanOutTasks
+from shared.service.campaigns import CampaignPager
 from shared.service.price_drop import PriceDropPager
 from shared.service.restock import RestockPager
 
@@ -17,23 +18,35 @@ class FanOutWiring:
 
     restocks: RestockPager
     price_drops: PriceDropPager
+    campaigns: CampaignPager
     tasks: FanOutTasks
 
 
 def on_aws(settings: FanOutSettings, clock: Clock = wall_clock.now, tasks: FanOutTasks | None = None) -> FanOutWiring:
     """DynamoDB, the events queue and Step Functions, as the template names them; ``tasks`` replaces the state
     machine (``nudge simulate --emulator moto`` runs it in virtual time)."""
+    from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
     from shared.adapters.fan_out import StepFunctionsTasks
     from shared.adapters.queue import FifoQueue
+    from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
 
     catalog, events = CatalogStore(settings.customers_table), FifoQueue(settings.events_queue_url)
     shops = ShopDirectory(settings.shops_table)
     restocks = RestockPager(catalog, WaitingList(settings.customers_table), events, shops, clock)
-    price_drops = PriceDropPager(catalog, CustomerStore(settings.customers_table), events, shops, clock)
-    return FanOutWiring(restocks, price_drops, tasks if tasks is not None else StepFunctionsTasks())
+    customers = CustomerStore(settings.customers_table)
+    price_drops = PriceDropPager(catalog, customers, events, shops, clock)
+    campaigns = CampaignPager(
+        CampaignStore(settings.customers_table),
+        customers,
+        events,
+        shops,
+        OrderAggregates(settings.customers_table),
+        clock,
+    )
+    return FanOutWiring(restocks, price_drops, campaigns, tasks if tasks is not None else StepFunctionsTasks())
 
 
 def from_environment() -> FanOutWiring:

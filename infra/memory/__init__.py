@@ -13,6 +13,7 @@ Not shipped to Lambda (the layer holds ``shared/`` only).
 from infra.memory.cloud import MemoryCloud
 from infra.memory.queues import MemoryQueue, ReceivedMessage
 from infra.memory.stores import (
+    MemoryCampaigns,
     MemoryCatalog,
     MemoryContacts,
     MemoryCustomers,
@@ -27,6 +28,7 @@ from infra.memory.stores import (
 from infra.memory.transports import MemoryTransports
 
 __all__ = [
+    "MemoryCampaigns",
     "MemoryCatalog",
     "MemoryCloud",
     "MemoryContacts",

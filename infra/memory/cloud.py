@@ -26,6 +26,7 @@ from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory.fan_out import VirtualFanOuts
 from infra.memory.queues import MemoryQueue, ReceivedMessage
 from infra.memory.stores import (
+    MemoryCampaigns,
     MemoryCatalog,
     MemoryContacts,
     MemoryCustomers,
@@ -156,6 +157,7 @@ class MemoryCloud:
         self.catalog = MemoryCatalog()
         self.waiting = MemoryWaitingLists()
         self.orders = MemoryOrderAggregates()
+        self.campaigns = MemoryCampaigns()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
@@ -241,6 +243,7 @@ class MemoryCloud:
             links=Links(PUBLIC_BASE_URL, self.signing_keys),
             clock=self.clock,
             max_receives=self.outbox._max_receives or 5,
+            campaigns=self.campaigns,
             provider_clients=self.transports.clients(),
             post=self.webhook_post,
             catalog=self.catalog,
@@ -248,6 +251,7 @@ class MemoryCloud:
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:
+        from shared.service.campaigns import CampaignDesk
         from shared.service.catalog import CatalogDesk
         from shared.service.customers import CustomerReader
         from shared.service.offers import OfferDesk
@@ -257,7 +261,8 @@ class MemoryCloud:
         catalog = CatalogDesk(self.catalog, self.clock, self.waiting, self.fan_outs, self.shops)
         reader = CustomerReader(self.customers, self.shops, self.orders, self.clock)
         segments = SegmentDesk(self.customers, self.shops, self.orders, self.clock)
-        return CustomerApiWiring(reader, self.ledger, offers, catalog, segments)
+        campaigns = CampaignDesk(self.campaigns, self.shops, self.fan_outs, self.clock)
+        return CustomerApiWiring(reader, self.ledger, offers, catalog, segments, campaigns)
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider
@@ -276,12 +281,14 @@ class MemoryCloud:
 
     def fan_out_wiring(self) -> Any:
         from functions.fan_out.wiring import FanOutWiring
+        from shared.service.campaigns import CampaignPager
         from shared.service.price_drop import PriceDropPager
         from shared.service.restock import RestockPager
 
         restocks = RestockPager(self.catalog, self.waiting, self.events, self.shops, self.clock)
         price_drops = PriceDropPager(self.catalog, self.customers, self.events, self.shops, self.clock)
-        return FanOutWiring(restocks, price_drops, self.fan_outs)
+        campaigns = CampaignPager(self.campaigns, self.customers, self.events, self.shops, self.orders, self.clock)
+        return FanOutWiring(restocks, price_drops, campaigns, self.fan_outs)
 
     @staticmethod
     def signing_keys() -> list[bytes]:

@@ -59,6 +59,7 @@ from shared.adapters.phone_index import PhoneChannel, PhoneOwner
 from shared.adapters.recommendations import ALL, KEEP_SALES
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import ContactLog
+from shared.models.campaigns import Campaign, CampaignRequest
 from shared.models.catalog import Product
 from shared.models.channels import InboxItem
 from shared.models.config import Channel, KeyKind, ShopConfig, hash_key
@@ -385,6 +386,73 @@ class MemoryWaitingLists:
             listed = self.items.get(waiting_pk(shop_id, product_id), {})
             for customer in customers:
                 listed.pop(customer, None)
+
+
+class MemoryCampaigns:
+    """Campaigns as the DynamoDB adapter keeps them: created once per id, conditional status changes, each page's
+    members counted once, each part's end once."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Campaign] = {}
+        self._pages: dict[tuple[str, str], set[str]] = {}
+        self._parts: dict[tuple[str, str], set[str]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, shop_id: str, request: CampaignRequest, now: datetime) -> Campaign | None:
+        with self._lock:
+            if (shop_id, request.id) in self.items:
+                return None
+            campaign = Campaign(request=request, status="scheduled", created_at=now)
+            self.items[shop_id, request.id] = campaign
+            return campaign
+
+    def get(self, shop_id: str, campaign_id: str) -> Campaign | None:
+        return self.items.get((shop_id, campaign_id))
+
+    def cancel(self, shop_id: str, campaign_id: str) -> bool:
+        return self._set_status(shop_id, campaign_id, "cancelled", ("scheduled",))
+
+    def start(self, shop_id: str, campaign_id: str) -> bool:
+        return self._set_status(shop_id, campaign_id, "running", ("scheduled", "running"))
+
+    def finish(self, shop_id: str, campaign_id: str) -> None:
+        self._set_status(shop_id, campaign_id, "done", ("running",))
+
+    def count_page(self, shop_id: str, campaign_id: str, page: str, members: int, part_done: str | None) -> None:
+        key = (shop_id, campaign_id)
+        with self._lock:
+            campaign = self.items.get(key)
+            pages = self._pages.setdefault(key, set())
+            if campaign is None or page in pages:
+                return
+            pages.add(page)
+            parts = self._parts.setdefault(key, set())
+            if part_done is not None:
+                parts.add(part_done)
+            update = {"members": campaign.members + members, "parts_done": len(parts)}
+            self.items[key] = campaign.model_copy(update=update)
+
+    def count_outcome(self, shop_id: str, campaign_id: str, status: str, reason: str | None) -> None:
+        key = (shop_id, campaign_id)
+        with self._lock:
+            campaign = self.items.get(key)
+            if campaign is None:
+                return
+            if status == "suppressed":
+                why = reason or "unknown"
+                held = {**campaign.suppressed, why: campaign.suppressed.get(why, 0) + 1}
+                self.items[key] = campaign.model_copy(update={"suppressed": held})
+            else:
+                self.items[key] = campaign.model_copy(update={status: getattr(campaign, status) + 1})
+
+    def _set_status(self, shop_id: str, campaign_id: str, status: str, when: tuple[str, ...]) -> bool:
+        key = (shop_id, campaign_id)
+        with self._lock:
+            campaign = self.items.get(key)
+            if campaign is None or campaign.status not in when:
+                return False
+            self.items[key] = campaign.model_copy(update={"status": status})
+            return True
 
 
 class MemoryOrderAggregates:

@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 
 from shared.core import insights, journeys
 from shared.core.feedback import apply_feedback
+from shared.models.campaigns import CAMPAIGN_DUE
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, WatchProduct
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.journeys import Journey
+from shared.models.messages import OutboxMessage
 from shared.models.segment import (
     Alias,
     ConsentTrack,
@@ -140,6 +142,10 @@ def decide(
         redeemed = _redemption(event, customer_of(current, event))
         if redeemed is not None:
             outcome.effects.append(redeemed)
+        campaign = _campaign_message(event, customer_of(current, event), now)
+        if campaign is not None:
+            outcome.effects.append(Send(message=campaign))
+            outcome.notes.append(f"{campaign.journey}: due")
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before.count:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
@@ -271,6 +277,29 @@ def _journey_marks(state: CustomerState, config: ShopConfig) -> tuple[tuple[Any,
         moved = journey is not None and _watching(journey, instance)
         marks.append((*instance.model_dump(exclude={"ref_at"} if moved else None).values(),))
     return tuple(marks)
+
+
+def _campaign_message(event: SegmentEvent, customer: str, now: datetime) -> OutboxMessage | None:
+    """A campaign's message for the customer its ``Campaign Due`` event is about (from nudge's own fan-out, which
+    holds the secret authority); its id is the campaign's and the customer's, so it goes out once."""
+    message = event.message
+    if not (isinstance(message, Track) and message.event == CAMPAIGN_DUE and event.authority == "secret"):
+        return None
+    properties = message.properties or {}
+    campaign_id, template = properties.get("campaign_id"), properties.get("template")
+    if not isinstance(campaign_id, str) or not isinstance(template, str):
+        return None
+    digest = hashlib.sha256(customer.encode()).hexdigest()[:16]
+    return OutboxMessage(
+        message_id=f"campaign-{campaign_id}-{digest}",
+        shop_id=event.shop_id,
+        customer=customer,
+        journey=f"campaign:{campaign_id}",
+        step=0,
+        template=template,
+        channels=properties.get("channels") or None,
+        created_at=now,
+    )
 
 
 def _redemption(event: SegmentEvent, customer: str) -> RedeemOffer | None:

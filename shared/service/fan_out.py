@@ -23,7 +23,7 @@ MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines 
 MAX_START_WAIT_SECONDS = 30 * 24 * 3600
 # How far ahead a job may start: a Standard execution lives at most a year (its waits included).
 MAX_START_AHEAD = timedelta(days=330)
-FanOutKind = Literal["restock", "price_drop"]
+FanOutKind = Literal["restock", "price_drop", "campaign"]
 
 
 class PriceDrop(BaseModel):
@@ -49,6 +49,7 @@ class FanOutJob(BaseModel):
     parts: int = Field(default=1, ge=1, le=64)
     product_id: str | None = None  # a restock: the product back in stock
     drops: tuple[PriceDrop, ...] = ()  # a price drop sweep: the products whose price fell
+    campaign_id: str | None = None  # a campaign: its id (the request is stored with the campaign)
     # The version each product's write that caused the job gives it: the job starts before that write, so a page that
     # finds an older version comes too early (FanOutNotReady: the page is asked again later).
     versions: dict[str, int] = Field(default_factory=dict)

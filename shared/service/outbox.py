@@ -21,6 +21,7 @@ from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
 from shared.models.nudge_events import FeedbackEvent, TimerEvent
 from shared.ports import (
+    Campaigns,
     Catalog,
     Contacts,
     CustomerRecords,
@@ -74,8 +75,10 @@ class OutboxConsumer:
         max_receives: int,
         clock: Callable[[], datetime],
         timers: Timers,
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.router = router
+        self._campaigns = campaigns
         self._clock = clock
         self._timers = timers
         self._outbox = outbox
@@ -102,6 +105,9 @@ class OutboxConsumer:
                 return None
             self._outbox.delay_retry(receipt_handle, backoff_seconds(receive_count))
             raise
+        if self._campaigns is not None and message.journey.startswith("campaign:") and delivery.status in _COUNTED:
+            campaign_id = message.journey.removeprefix("campaign:")
+            self._campaigns.count_outcome(message.shop_id, campaign_id, delivery.status, delivery.reason)
         if delivery.retry_at is not None:
             # Deferred (quiet hours, a frequency cap): one timer until it may go puts it back through the customer's
             # FIFO group (SQS could delay it by at most 15 minutes, so an overnight wait would hop some 40 times).
@@ -114,6 +120,9 @@ class OutboxConsumer:
         with contextlib.suppress(Exception):
             self.router.park(message, reason)
         self._dead_letters.park(body, reason)
+
+
+_COUNTED = frozenset({"sent", "suppressed", "failed"})  # a campaign's progress counts what ended a message
 
 
 def _reason(error: Exception) -> str:
@@ -144,6 +153,7 @@ def assemble_consumer(
     post: Callable[[str, bytes, dict[str, str]], int] | None = None,
     catalog: Catalog | None = None,
     orders: OrderAggregates | None = None,
+    campaigns: Campaigns | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
@@ -177,4 +187,4 @@ def assemble_consumer(
         webhooks,
         shelf,
     )
-    return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers)
+    return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers, campaigns)

@@ -184,3 +184,21 @@ def test_the_free_shipping_nudge_is_timed_from_the_event_to_the_inbox(bench):
     assert 0 < inbox["p50_ms"] <= inbox["p99_ms"] <= inbox["max_ms"]
     assert "## Free-shipping nudge to the inbox" in bench["markdown"]
     assert "| free-shipping nudge in the in-app inbox, p99 on the local stack (ms) | ≤ 2,000 |" in bench["markdown"]
+
+
+def test_the_campaign_estimate_reaches_every_member_and_prices_both_scales():
+    # A subprocess: it replays on moto in-process (mock_aws resets every backend when it ends)
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.bench.campaign", "--customers", "20", "--rate", "100"],
+        cwd=ROOT,
+        env={**os.environ, "TZ": "UTC"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr  # it checks that the campaign reached all 20
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| 1")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 1,000,000", "| 10,000,000"]
+    engine = [float(re.search(r"\*\*\$([\d,.]+)\*\*", row).group(1).replace(",", "")) for row in rows]
+    assert engine[0] > 0 and engine[1] == pytest.approx(10 * engine[0], rel=0.01)  # linear in the members
+    assert rows[0].endswith("| 2.8 |")  # 1 M members at 100 a second

@@ -639,3 +639,37 @@ def test_the_cross_sell_in_a_history_recommends_what_others_bought_with_the_orde
     assert (cross_sell["customer"], cross_sell["status"]) == ("u:new", "sent")
     assert cross_sell["title"] == "Green tea to go with your order"
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_a_campaign_in_a_history_reaches_its_segment_at_send_at_on_both_emulators():
+    # Given the fast shop (its segment `gold`: the trait tier is gold) and a history in which three customers
+    # sign up, two of them gold, and the shop posts a campaign to the gold ones for an hour later
+    history = [
+        *shopper("ana", 0, "email"),
+        *shopper("ben", 0, "email"),
+        *shopper("cem", 0, "email"),
+        message("identify", "ana", 1, traits={"tier": "gold"}),
+        message("identify", "ben", 1, traits={"tier": "gold"}),
+        {
+            "type": "campaign",
+            "timestamp": at(60),
+            "id": "gold-day",
+            "segment": "gold",
+            "template": "birthday",
+            "send_at": at(3600),
+        },
+    ]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_history(Path(folder) / "campaign.jsonl", history)
+        # When it is simulated on the in-memory adapters and on moto
+        lines, _ = simulate(FAST_CONFIG, path)
+        on_moto, _ = simulate(FAST_CONFIG, path, "--emulator", "moto")
+
+    # Then the post is answered at its time, and each gold customer gets the campaign's message once, at send_at
+    [posted] = [line for line in lines if line.get("request") == "campaign"]
+    assert (posted["status"], posted["at"], posted["answer"]["status"]) == (201, at(60), "scheduled")
+    sent = [(line["customer"], line["at"]) for line in lines if line.get("template") == "birthday"]
+    assert sorted(sent) == [("u:ana", at(3600)), ("u:ben", at(3600))]
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

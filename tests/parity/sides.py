@@ -85,6 +85,7 @@ class Side:
     catalog: Any
     waiting: Any
     orders: Any
+    campaigns: Any
     shops: Any
     phones: Any
     inbox: Any
@@ -103,6 +104,7 @@ class Side:
 
 def moto_side(deployment: Deployment) -> Side:
     """The AWS adapters on the provisioned template (inside the caller's ``mock_aws``)."""
+    from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.channels.inbox import InboxStore
     from shared.adapters.contacts import ContactStore
@@ -177,6 +179,7 @@ def moto_side(deployment: Deployment) -> Side:
         catalog=CatalogStore(table),
         waiting=WaitingList(table),
         orders=OrderAggregates(table),
+        campaigns=CampaignStore(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
         inbox=InboxStore(table),
@@ -234,6 +237,7 @@ def memory_side(start: datetime) -> Side:
         catalog=cloud.catalog,
         waiting=cloud.waiting,
         orders=cloud.orders,
+        campaigns=cloud.campaigns,
         shops=cloud.shops,
         phones=cloud.phones,
         inbox=cloud.inbox,

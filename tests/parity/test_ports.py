@@ -1098,3 +1098,35 @@ def test_the_customers_distribution_adds_each_move_and_shows_no_counter_at_zero(
         "g:31": 1,
     }
     assert side.orders.distribution(unique("other")) == {}
+
+
+def test_a_campaign_is_created_once_cancelled_only_before_it_starts_and_counted_once_per_page(side):
+    from shared.models.campaigns import CampaignRequest
+
+    shop, now = unique("shop"), datetime(2026, 12, 1, 9, tzinfo=UTC)
+    request = CampaignRequest(id="spring", segment="german", template="welcome", send_at=now + timedelta(hours=1))
+    store = side.campaigns
+
+    created = store.create(shop, request, now)
+    assert created is not None and created.status == "scheduled"
+    assert store.create(shop, request.model_copy(update={"template": "other"}), now) is None  # the id is taken
+    assert store.get(shop, "spring").request == request
+
+    assert store.start(shop, "spring") and store.get(shop, "spring").status == "running"
+    assert not store.cancel(shop, "spring")  # started: too late
+    store.count_page(shop, "spring", "page-a", 7, None)
+    store.count_page(shop, "spring", "page-a", 7, None)  # the same page again
+    store.count_page(shop, "spring", "page-b", 3, "0")
+    for status, reason in [("sent", None), ("sent", None), ("suppressed", "no_consent"), ("failed", None)]:
+        store.count_outcome(shop, "spring", status, reason)
+    store.finish(shop, "spring")
+
+    found = store.get(shop, "spring")
+    assert (found.status, found.members, found.parts_done) == ("done", 10, 1)
+    assert (found.sent, found.failed, found.suppressed) == (2, 1, {"no_consent": 1})
+
+    other = CampaignRequest(id="later", segment="german", template="welcome", send_at=now)
+    store.create(shop, other, now)
+    assert store.cancel(shop, "later") and store.get(shop, "later").status == "cancelled"
+    assert not store.start(shop, "later")  # a cancelled campaign never starts
+    assert store.get(unique("other"), "spring") is None and not store.cancel(shop, "nope")

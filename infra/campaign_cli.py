@@ -1,0 +1,46 @@
+"""``nudge campaign create FILE | show ID | cancel ID --api URL --key K``: the campaign API (``/v1/campaigns``) from
+a terminal, with a shop's secret key. ``create`` posts a JSON file (``-`` reads standard input); each prints the
+campaign as the API answers it (status and progress) and exits 0, or prints the refusal and exits 1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+TIMEOUT = 30
+
+
+def _call(api: str, key: str, method: str, path: str, body: Any = None) -> int:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{api.rstrip('/')}{path}", data=data, method=method)
+    request.add_header("authorization", "Basic " + base64.b64encode(f"{key}:".encode()).decode())
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            print(json.dumps(json.load(response), indent=2))
+            return 0
+    except urllib.error.HTTPError as error:
+        print(f"campaign: {error.code} {error.read().decode(errors='replace')}", file=sys.stderr)
+    except urllib.error.URLError as error:
+        print(f"campaign: cannot reach {api}: {error.reason}", file=sys.stderr)
+    return 1
+
+
+def run(action: str, target: str, api: str, key: str) -> int:
+    if action == "create":
+        text = sys.stdin.read() if target == "-" else Path(target).read_text(encoding="utf-8")
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as error:
+            print(f"campaign: {target} is not JSON: {error}", file=sys.stderr)
+            return 1
+        return _call(api, key, "POST", "/v1/campaigns", body)
+    path = f"/v1/campaigns/{urllib.parse.quote(urllib.parse.quote(target, safe=''), safe='')}"
+    return _call(api, key, "GET" if action == "show" else "DELETE", path)

@@ -1,0 +1,197 @@
+"""Campaigns (J12): one message to every member of a segment, from a moment on, at the shop's pace.
+
+``POST /v1/campaigns`` (:class:`CampaignDesk`) stores the campaign and starts one ``campaign`` fan-out job
+(``shared.service.fan_out``: a Step Functions execution named after the shop and the campaign, so posting it again
+starts nothing). The job waits until ``send_at``, then sweeps the shop's customers in :data:`SWEEP_PARTS`
+parallel-scan segments side by side; :class:`CampaignPager` does one page: it judges each customer on it against
+the segment at that moment and puts a ``Campaign Due`` event into each member's own FIFO group (deduplicated per
+campaign and customer). The state updater turns it into the campaign's message (``shared.core.customer``), whose id
+is the campaign's and the customer's, so the send ledger lets it out once however often a page is done again. The
+channel router checks consent and the contact policy at send time, records a suppressed message with its reason,
+and counts the outcome in the campaign's progress.
+
+A campaign is cancelled until its first page starts it (``DELETE``); a page of a cancelled campaign tells nobody.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from shared.core.insights import ShopDistribution
+from shared.core.segments import Audience, in_segment, uses_distribution
+from shared.models.campaigns import CAMPAIGN_DUE, Campaign, CampaignRequest
+from shared.ports import Campaigns, CustomerSweep, EventQueue, FanOuts, OrderAggregates, Shops
+from shared.service.fan_out import FanOutJob, PageDone, fan_out_id, not_started
+from shared.service.restock import customer_event, wait_for
+
+if TYPE_CHECKING:
+    from shared.models.config import ShopConfig
+
+CAMPAIGN_JOURNEY = "campaign:"  # a campaign message's journey: campaign:<id>
+SWEEP_PARTS = 4
+SWEEP_PAGE = 500
+
+
+class CampaignRequestError(ValueError):
+    """A campaign request the API refuses (400), with each field and rule."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['rule']}" for e in errors))
+        self.errors = errors
+
+
+class CampaignConflictError(Exception):
+    """The id is another campaign's (409), or the campaign can no longer be cancelled."""
+
+
+def campaign_job(shop_id: str, request: CampaignRequest, at: datetime) -> FanOutJob:
+    """The fan-out job of a campaign: one per shop and campaign id."""
+    return FanOutJob(
+        kind="campaign",
+        shop_id=shop_id,
+        fan_out_id=fan_out_id("campaign", shop_id, request.id),
+        at=at,
+        parts=SWEEP_PARTS,
+        campaign_id=request.id,
+        not_before=request.send_at if request.send_at > at else None,
+    )
+
+
+def campaign_view(campaign: Campaign) -> dict[str, Any]:
+    """A campaign as the API shows it: the request, the status and the progress."""
+    held = sum(campaign.suppressed.values())
+    return {
+        **campaign.request.model_dump(mode="json"),
+        "status": campaign.status,
+        "created_at": campaign.created_at.isoformat().replace("+00:00", "Z"),
+        "progress": {
+            "members": campaign.members,
+            "sent": campaign.sent,
+            "suppressed": held,
+            "suppressed_by_reason": dict(sorted(campaign.suppressed.items())),
+            "failed": campaign.failed,
+            "waiting": max(0, campaign.members - campaign.sent - held - campaign.failed),
+            "parts_done": campaign.parts_done,
+            "parts": SWEEP_PARTS,
+        },
+    }
+
+
+class CampaignDesk:
+    """The campaign API of one deployment: create (idempotent by id), read, cancel."""
+
+    def __init__(self, campaigns: Campaigns, shops: Shops, fan_outs: FanOuts, clock: Callable[[], datetime]) -> None:
+        self._campaigns, self._shops, self._fan_outs, self._clock = campaigns, shops, fan_outs, clock
+
+    def create(self, shop_id: str, body: Any) -> tuple[bool, dict[str, Any]]:
+        """(created, the campaign): a new campaign is stored and its job started; the same request again changes
+        nothing; another request under an existing id is CampaignConflictError."""
+        request = self._validated(shop_id, body)
+        now = self._clock()
+        created = self._campaigns.create(shop_id, request, now)
+        if created is None:
+            stored = self._campaigns.get(shop_id, request.id)
+            if stored is None or stored.request != request:
+                raise CampaignConflictError(f"campaign {request.id!r} exists with another request")
+            self._fan_outs.start(campaign_job(shop_id, request, stored.created_at))  # a start lost before: again
+            return False, campaign_view(stored)
+        self._fan_outs.start(campaign_job(shop_id, request, now))
+        return True, campaign_view(created)
+
+    def get(self, shop_id: str, campaign_id: str) -> dict[str, Any] | None:
+        found = self._campaigns.get(shop_id, campaign_id)
+        return campaign_view(found) if found is not None else None
+
+    def cancel(self, shop_id: str, campaign_id: str) -> dict[str, Any] | None:
+        """The cancelled campaign; None if there is none; CampaignConflictError once it started."""
+        if self._campaigns.cancel(shop_id, campaign_id):
+            return self.get(shop_id, campaign_id)
+        found = self._campaigns.get(shop_id, campaign_id)
+        if found is None:
+            return None
+        if found.status == "cancelled":
+            return campaign_view(found)
+        raise CampaignConflictError(f"campaign {campaign_id!r} is {found.status}: too late to cancel")
+
+    def _validated(self, shop_id: str, body: Any) -> CampaignRequest:
+        try:
+            request = CampaignRequest.model_validate(body)
+        except ValidationError as error:
+            raise CampaignRequestError(
+                [{"field": ".".join(map(str, e["loc"])) or "body", "rule": e["msg"]} for e in error.errors()]
+            ) from error
+        config = self._shops.config(shop_id)
+        errors = []
+        if config is None or request.segment not in config.segments:
+            known = sorted(config.segments) if config is not None else []
+            errors.append({"field": "segment", "rule": f"must be one of the shop's segments {known}"})
+        if config is not None and request.template not in known_kinds(config):
+            errors.append({"field": "template", "rule": "must be a message kind nudge ships or the shop overrides"})
+        if request.local_time:
+            errors.append({"field": "local_time", "rule": "not supported yet: send_at is one moment for everyone"})
+        if errors:
+            raise CampaignRequestError(errors)
+        return request
+
+
+def known_kinds(config: ShopConfig) -> set[str]:
+    """The message kinds the shop can send: nudge's shipped templates and the shop's own."""
+    from shared.content.validation import shipped_kinds  # the templates are read only when a campaign is posted
+
+    return set(shipped_kinds()) | set(config.templates.overrides) | set(config.templates.whatsapp)
+
+
+class CampaignPager:
+    """One page of a campaign's sweep."""
+
+    def __init__(
+        self,
+        campaigns: Campaigns,
+        customers: CustomerSweep,
+        events: EventQueue,
+        shops: Shops,
+        orders: OrderAggregates,
+        clock: Callable[[], datetime],
+        page_size: int = SWEEP_PAGE,
+    ) -> None:
+        self._campaigns, self._customers, self._events = campaigns, customers, events
+        self._shops, self._orders, self._clock, self._page_size = shops, orders, clock, page_size
+
+    def page(self, job: FanOutJob, part: int, after: str | None) -> PageDone:
+        """Tell the members on the next page of segment ``part`` that the campaign is due for them."""
+        assert job.campaign_id is not None
+        now = self._clock()
+        campaign = self._campaigns.get(job.shop_id, job.campaign_id)
+        if campaign is None or campaign.status == "cancelled":
+            return PageDone(next=None, wait_seconds=0, told=0, skipped=0, stopped="cancelled")
+        if (waiting := not_started(job, after, now)) is not None:
+            return waiting
+        config = self._shops.config(job.shop_id)
+        request = campaign.request
+        if config is None or request.segment not in config.segments:
+            return PageDone(next=None, wait_seconds=0, told=0, skipped=0, stopped="segment gone from the config")
+        if not self._campaigns.start(job.shop_id, job.campaign_id):
+            return PageDone(next=None, wait_seconds=0, told=0, skipped=0, stopped="cancelled")
+        after = after or None
+        counters = self._orders.distribution(job.shop_id) if uses_distribution(config, request.segment) else {}
+        audience = Audience(config, ShopDistribution.of(counters), now)
+        customers, last = self._customers.sweep(job.shop_id, part, job.parts, self._page_size, after)
+        properties = {"campaign_id": request.id, "template": request.template, "channels": request.channels}
+        members = [key for key, state in customers if in_segment(state, request.segment, audience)]
+        if members:
+            self._events.send([customer_event(job, key, CAMPAIGN_DUE, properties, now) for key in members])
+        page = hashlib.sha256(f"{part}\n{after or ''}".encode()).hexdigest()[:12]
+        ended = f"{part}" if last is None else None
+        self._campaigns.count_page(job.shop_id, job.campaign_id, page, len(members), ended)
+        if ended is not None:
+            finished = self._campaigns.get(job.shop_id, job.campaign_id)
+            if finished is not None and finished.parts_done >= job.parts:
+                self._campaigns.finish(job.shop_id, job.campaign_id)
+        # The parts run side by side: each keeps to its share of the campaign's rate.
+        wait = wait_for(len(members) * job.parts, request.rate_per_second) if last else 0
+        return PageDone(next=last, wait_seconds=wait, told=len(members), skipped=len(customers) - len(members))

@@ -1,0 +1,182 @@
+"""Campaigns (J12) end to end on template.yaml in memory: ``POST /v1/campaigns`` stores the campaign and starts its
+fan-out (the fan-out state machine played in virtual time, ``infra/memory/fan_out.py``); at ``send_at`` its sweep
+tells each member of the segment in their own FIFO group, the updater makes the message, the router sends it once
+where consent and the contact policy allow and records the rest with their reason; ``GET`` reports the progress.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shared.models.config import ShopConfig
+from tests.factories import T0, consent, identify
+from tests.integration.test_journeys import unique
+from tests.memory import FAST_CONFIG, MemoryStack
+
+WRITE, SECRET = "fast-write-key", "fast-secret-key"
+
+
+def shop() -> ShopConfig:
+    document = ShopConfig.from_yaml_file(FAST_CONFIG).model_dump(mode="json", exclude_unset=True)
+    document["journeys"] = {}  # the campaign's messages alone
+    document["segments"] = {"german": {"trait": {"name": "country", "equals": "DE"}}}
+    return ShopConfig.model_validate(document)
+
+
+@pytest.fixture
+def stack(memory_stack) -> MemoryStack:
+    return memory_stack([shop()])
+
+
+def customers(stack: MemoryStack, country: str, count: int, *, email: bool = True) -> list[str]:
+    users = [unique(country.lower()) for _ in range(count)]
+    batch: list[dict[str, Any]] = []
+    for user in users:
+        batch.append(identify({"country": country, "email": f"{user}@example.com", "firstName": "Jo"}, userId=user))
+        if email:
+            batch.append(consent("email", userId=user))
+    for start in range(0, len(batch), 100):
+        assert stack.post("/v1/batch", {"batch": batch[start : start + 100]}, key=WRITE)[0] == 200
+    stack.settle()
+    return users
+
+
+def campaign(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": unique("spring"),
+        "segment": "german",
+        "template": "welcome",
+        "send_at": (T0 + timedelta(hours=2)).isoformat(),
+        **fields,
+    }
+
+
+def until_quiet(stack: MemoryStack) -> None:
+    """Let virtual time run until nothing waits: the fan-out's wait for send_at, its pages, the updater, the router."""
+    stack.settle()
+    while (moment := stack.cloud.next_visible()) is not None:
+        stack.clock.at = max(stack.clock.at, moment)
+        stack.settle()
+
+
+def status(stack: MemoryStack, campaign_id: str) -> dict[str, Any]:
+    code, body = stack.call("GET", f"/v1/campaigns/{campaign_id}", key=SECRET)
+    assert code == 200, body
+    return body
+
+
+def emailed(stack: MemoryStack) -> list[str]:
+    return sorted(sent.to.split("@")[0] for sent in stack.sent("email"))
+
+
+def test_every_member_gets_the_message_once_at_send_at_and_the_progress_says_so(stack):
+    german = customers(stack, "DE", 30)
+    customers(stack, "DE", 5, email=False)  # no consent to any channel
+    customers(stack, "FR", 20)
+    body = campaign(rate_per_second=5)
+
+    code, created = stack.post("/v1/campaigns", body, key=SECRET)
+    assert code == 201 and created["status"] == "scheduled"
+    stack.settle()
+    assert emailed(stack) == []  # nothing before send_at
+
+    until_quiet(stack)
+
+    assert emailed(stack) == sorted(german)  # each once; the French never, the unsubscribed held back
+    report = status(stack, body["id"])
+    assert report["status"] == "done"
+    assert report["progress"] == {
+        "members": 35,
+        "sent": 30,
+        "suppressed": 5,
+        "suppressed_by_reason": {"no_consent": 5},
+        "failed": 0,
+        "waiting": 0,
+        "parts_done": 4,
+        "parts": 4,
+    }
+
+
+def test_posting_a_campaign_again_changes_nothing_and_another_body_under_its_id_is_refused(stack):
+    german = customers(stack, "DE", 3)
+    body = campaign()
+    assert stack.post("/v1/campaigns", body, key=SECRET)[0] == 201
+    code, again = stack.post("/v1/campaigns", body, key=SECRET)
+    assert code == 200 and again["status"] == "scheduled"
+    code, refused = stack.post("/v1/campaigns", {**body, "template": "welcome_loyalty"}, key=SECRET)
+    assert code == 409 and body["id"] in refused["message"]
+
+    until_quiet(stack)
+    assert emailed(stack) == sorted(german)  # once each, though posted twice
+
+
+def test_a_cancelled_campaign_sends_nothing_and_one_that_started_cannot_be_cancelled(stack):
+    customers(stack, "DE", 3)
+    body = campaign()
+    stack.post("/v1/campaigns", body, key=SECRET)
+    code, cancelled = stack.call("DELETE", f"/v1/campaigns/{body['id']}", key=SECRET)
+    assert code == 200 and cancelled["status"] == "cancelled"
+    until_quiet(stack)
+    assert emailed(stack) == [] and status(stack, body["id"])["progress"]["members"] == 0
+
+    later = campaign()
+    stack.post("/v1/campaigns", later, key=SECRET)
+    until_quiet(stack)
+    code, answer = stack.call("DELETE", f"/v1/campaigns/{later['id']}", key=SECRET)
+    assert code == 409 and "done" in answer["message"]
+    assert stack.call("DELETE", "/v1/campaigns/nope", key=SECRET)[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"segment": "vips"}, "segment"),
+        ({"template": "no_such_kind"}, "template"),
+        ({"send_at": "2026-12-24T09:00:00"}, "send_at"),  # no time zone
+        ({"rate_per_second": 0}, "rate_per_second"),
+        ({"id": "has space"}, "id"),
+        ({"local_time": True}, "local_time"),
+        ({"channels": ["fax"]}, "channels.0"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_a_bad_campaign_is_refused_naming_the_field_and_nothing_is_stored(stack, change, field):
+    body = campaign(**change)
+    code, answer = stack.post("/v1/campaigns", body, key=SECRET)
+    assert code == 400, answer
+    assert field in [error["field"] for error in answer["errors"]]
+    if "id" not in change:
+        assert stack.call("GET", f"/v1/campaigns/{body['id']}", key=SECRET)[0] == 404
+
+
+def test_the_write_key_can_neither_post_nor_read_a_campaign(stack):
+    body = campaign()
+    assert stack.post("/v1/campaigns", body, key=WRITE)[0] == 401
+    assert stack.call("GET", f"/v1/campaigns/{body['id']}", key=WRITE)[0] == 401
+
+
+def test_a_worker_failing_midway_sends_nobody_twice_and_counts_everyone_once(stack):
+    german = customers(stack, "DE", 40)
+    body = campaign()
+    stack.post("/v1/campaigns", body, key=SECRET)
+    # The fan-out function dies after telling a page's members, before it answers the state machine: the page's
+    # request comes back (SQS) and the page is done again, in each of the sweep's parts.
+    count_page, failed = stack.cloud.campaigns.count_page, set()
+
+    def dies_once_per_part(shop_id: str, campaign_id: str, page: str, members: int, part_done: str | None) -> None:
+        if page not in failed:
+            failed.add(page)
+            raise ConnectionError("the worker died")
+        count_page(shop_id, campaign_id, page, members, part_done)
+
+    stack.cloud.campaigns.count_page = dies_once_per_part  # type: ignore[method-assign]
+
+    until_quiet(stack)
+
+    assert failed  # it did fail, once per page
+    assert emailed(stack) == sorted(german)  # every member once
+    progress = status(stack, body["id"])["progress"]
+    assert (progress["members"], progress["sent"], progress["parts_done"]) == (40, 40, 4)
