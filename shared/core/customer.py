@@ -36,9 +36,11 @@ from shared.models.segment import (
     TrackCall,
 )
 from shared.models.state import (
+    CAMPAIGN_CONVERSION_WINDOW_DAYS,
     DEDUPE_WINDOW_SECONDS,
     DEFAULT_CART,
     MAX_ANONYMOUS_IDS,
+    MAX_CAMPAIGNS,
     MAX_EVENT_NAMES,
     MAX_MERGE_REFUSALS,
     MAX_ORDER_CATEGORIES,
@@ -50,6 +52,7 @@ from shared.models.state import (
     MAX_WAITS,
     MAX_WISHLIST,
     OFFER_SHOWN,
+    CampaignMarks,
     Cart,
     CartItem,
     ConsentRecord,
@@ -146,10 +149,12 @@ def decide(
         if campaign is not None:
             outcome.effects.append(Send(message=campaign))
             outcome.notes.append(f"{campaign.journey}: due")
+            _mark_campaign(current, campaign.journey.removeprefix("campaign:"), event.occurred_at)
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before.count:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
             _mark_conversions(current, in_journeys, event.occurred_at)
+            _mark_campaign_conversions(current, event.occurred_at)
         moved = insights.customer_move(event.shop_id, orders_before, current.orders)  # an order or a refund
         if moved is not None:
             outcome.effects.append(moved)
@@ -170,6 +175,21 @@ def _mark_conversions(state: CustomerState, journeys_in: set[str], at: datetime)
         marks = state.journey_outcomes.get(name) or JourneyOutcomes()
         if marks.converted_at is None or at > marks.converted_at:
             state.journey_outcomes[name] = marks.model_copy(update={"converted_at": at.replace(microsecond=0)})
+
+
+def _mark_campaign(state: CustomerState, campaign_id: str, at: datetime) -> None:
+    if campaign_id in state.campaigns:
+        return  # reached once
+    campaigns = {**state.campaigns, campaign_id: CampaignMarks(entered_at=at.replace(microsecond=0))}
+    state.campaigns = dict(sorted(campaigns.items(), key=lambda item: item[1].entered_at)[-MAX_CAMPAIGNS:])
+
+
+def _mark_campaign_conversions(state: CustomerState, at: datetime) -> None:
+    """An order within the conversion window after a campaign reached the customer converts it (the first such)."""
+    window = timedelta(days=CAMPAIGN_CONVERSION_WINDOW_DAYS)
+    for campaign_id, marks in state.campaigns.items():
+        if marks.converted_at is None and timedelta(0) <= at - marks.entered_at <= window:
+            state.campaigns[campaign_id] = marks.model_copy(update={"converted_at": at.replace(microsecond=0)})
 
 
 def _engagement_points(event: SegmentEvent, last_activity: datetime | None, config: ShopConfig) -> float:
@@ -690,6 +710,8 @@ def merge(known: CustomerState, other: CustomerState, half_life: timedelta = DEF
     merged.seen = {**other.seen, **known.seen}
     if other.engagement is not None:
         insights.add_engagement(merged, other.engagement.at, other.engagement.points, half_life)
+    campaigns = {**other.campaigns, **known.campaigns}
+    merged.campaigns = dict(sorted(campaigns.items(), key=lambda item: item[1].entered_at)[-MAX_CAMPAIGNS:])
     for name, value in journeys.merge_journeys(known, other).items():
         setattr(merged, name, value)
     merged.app = known.app.model_copy(

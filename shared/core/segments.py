@@ -105,6 +105,12 @@ def matches(rule: Rule, state: CustomerState, audience: Audience) -> bool:
             )
             moments = [moment] if moment is not None else []
         return any(journey.within is None or now - moment <= journey.within for moment in moments)
+    if kind == "campaign":
+        asked = rule.campaign
+        assert asked is not None
+        reached = [m for c, m in state.campaigns.items() if asked.id is None or c == asked.id]
+        found = [m.entered_at if asked.outcome == "entered" else m.converted_at for m in reached]
+        return any(at is not None and (asked.within is None or now - at <= asked.within) for at in found)
     raise AssertionError(f"unknown rule kind {kind}")  # every kind of RULE_KINDS is judged above
 
 

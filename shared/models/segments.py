@@ -16,6 +16,8 @@ A segment is one rule; a rule is exactly one of::
     consent: email               marketing consent in force on the channel
     journey: {name: welcome, within: P30D}       entered the journey (ever, or within that long); with
                                  ``outcome: completed`` took its last step, ``outcome: converted`` ordered in it
+    campaign: {id: spring, outcome: converted}   a campaign (or any, without id) reached them / they ordered
+                                 within 5 days after; ``within`` as for journeys
 
 Every refusal names the path of the field and the rule it breaks.
 """
@@ -56,6 +58,7 @@ RULE_KINDS = (
     "engagement",
     "consent",
     "journey",
+    "campaign",
 )
 
 
@@ -203,6 +206,15 @@ class JourneyRule(_Strict):
     within: Duration | None = Field(default=None, description="within that long (None: ever)")
 
 
+class CampaignRule(_Strict):
+    """A campaign reached the customer (``entered``) or they ordered within 5 days after (``converted``): the
+    campaign ``id``, or any campaign; ever or within that long."""
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    outcome: Literal["entered", "converted"] = "entered"
+    within: Duration | None = Field(default=None, description="within that long (None: ever)")
+
+
 class Rule(_Strict):
     """Exactly one of :data:`RULE_KINDS`."""
 
@@ -222,6 +234,7 @@ class Rule(_Strict):
     engagement: Compare | None = None
     consent: Channel | None = None
     journey: JourneyRule | None = None
+    campaign: CampaignRule | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -30,6 +30,8 @@ MAX_JOURNEY_HISTORY = 5  # entries per journey: enough for re-entry rules and re
 MAX_JOURNEY_LOG = 30
 MAX_LOG_REASON = 120
 MAX_MERGE_REFUSALS = 10
+MAX_CAMPAIGNS = 20  # campaigns remembered per customer, the latest
+CAMPAIGN_CONVERSION_WINDOW_DAYS = 5  # an order this soon after a campaign reached the customer converts it
 # The cart of cart events without a cart_id (shops with one cart per customer), and the key of such instances.
 DEFAULT_CART = "default"
 
@@ -207,6 +209,14 @@ class JourneyOutcomes(_Compact):
     converted_at: Epoch | None = Field(default=None, alias="v")
 
 
+class CampaignMarks(_Compact):
+    """A campaign that reached the customer (its message decided) and, if they ordered within
+    ``CAMPAIGN_CONVERSION_WINDOW`` after, when: what segments read."""
+
+    entered_at: Epoch = Field(alias="e")
+    converted_at: Epoch | None = Field(default=None, alias="v")
+
+
 class JourneyLogEntry(NamedTuple):
     """Why a customer entered, did not enter, got a step, skipped one or left: what support and simulate read.
 
@@ -309,6 +319,10 @@ class CustomerState(_State):
         default_factory=dict, description="journey -> recent entries as (key, entered_at), for re-entry rules"
     )
     journey_log: list[JourneyLogEntry] = Field(default_factory=list, description="the last journey decisions")
+    campaigns: dict[str, CampaignMarks] = Field(
+        default_factory=dict,
+        description=f"campaign id -> when it reached them and they converted (last {MAX_CAMPAIGNS})",
+    )
     journey_outcomes: dict[str, JourneyOutcomes] = Field(
         default_factory=dict, description="journey -> when last completed and last converted in (segments read it)"
     )

@@ -180,3 +180,37 @@ def test_a_worker_failing_midway_sends_nobody_twice_and_counts_everyone_once(sta
     assert emailed(stack) == sorted(german)  # every member once
     progress = status(stack, body["id"])["progress"]
     assert (progress["members"], progress["sent"], progress["parts_done"]) == (40, 40, 4)
+
+
+def test_segments_of_who_a_campaign_reached_and_who_ordered_within_five_days_after(memory_stack):
+    document = shop().model_dump(mode="json", exclude_unset=True)
+    document["segments"] |= {
+        "reached": {"campaign": {"id": "spring"}},
+        "converted": {"campaign": {"id": "spring", "outcome": "converted"}},
+        "any_campaign_this_week": {"campaign": {"within": "P7D"}},
+    }
+    stack = memory_stack([ShopConfig.model_validate(document)])
+    buyer, late, idle = customers(stack, "DE", 3)
+    [french] = customers(stack, "FR", 1)
+    stack.post("/v1/campaigns", campaign(id="spring"), key=SECRET)
+    until_quiet(stack)  # the campaign went out at T0 + 2 h
+
+    def order(user: str, days: float) -> None:
+        stack.clock.at = T0 + timedelta(hours=2, days=days)
+        body = {"type": "track", "event": "Order Completed", "userId": user, "properties": {"order_id": unique("o")}}
+        assert stack.post("/v1/track", body, key=WRITE)[0] == 200
+        stack.settle()
+
+    order(buyer, 2)  # within the five days
+    order(late, 6)  # not
+
+    def listed(segment: str) -> set[str]:
+        code, page = stack.call("GET", f"/v1/segments/{segment}/members", key=SECRET)
+        assert code == 200, page
+        return {member["customer_id"] for member in page["members"]}
+
+    assert listed("reached") == {buyer, late, idle} and french not in listed("reached")
+    assert listed("converted") == {buyer}
+    assert listed("any_campaign_this_week") == {buyer, late, idle}
+    stack.clock.at = T0 + timedelta(days=8)
+    assert listed("any_campaign_this_week") == set()
