@@ -30,6 +30,7 @@ class SegmentRequestError(ValueError):
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field}: {rule}")
         self.field, self.rule = field, rule
+        self.errors = [{"field": field, "rule": rule}]
 
 
 class UnknownSegmentError(LookupError):
