@@ -133,7 +133,7 @@ def decide(
         # A message the router deferred (quiet hours) is due again: back to the router, which decides anew.
         return Decision(state=current, effects=[Send(message=event.message)], notes=["deferred message due"])
     if isinstance(event, SegmentEvent):
-        orders_before = insights.position_of(current.orders)
+        orders_before = insights.order_marks(current.orders)
         last_activity = current.last_activity_at
         in_journeys = {instance.journey for instance in current.journeys if not instance.held}
         _apply(current, event, config)
@@ -151,7 +151,7 @@ def decide(
             outcome.notes.append(f"{campaign.journey}: due")
             _mark_campaign(current, campaign.journey.removeprefix("campaign:"), event.occurred_at)
         outcome.effects += _watches(current, event, config)
-        if current.orders.count > orders_before.count:  # a new order (the same order reported again counts once)
+        if current.orders.count > orders_before[0]:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
             _mark_conversions(current, in_journeys, event.occurred_at)
             _mark_campaign_conversions(current, event.occurred_at)

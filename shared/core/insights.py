@@ -67,11 +67,10 @@ def add_engagement(state: CustomerState, at: datetime, points: float, half_life:
     current = state.engagement
     if current is None:
         state.engagement = Engagement(points=points, at=at)
-    elif at >= current.at:
-        state.engagement = Engagement(points=current.points * _decay(at - current.at, half_life) + points, at=at)
+    elif at >= current.at:  # (in place: the decision works on its own copy of the state)
+        current.points, current.at = current.points * _decay(at - current.at, half_life) + points, at
     else:
-        worth = points * _decay(current.at - at, half_life)
-        state.engagement = Engagement(points=current.points + worth, at=current.at)
+        current.points += points * _decay(current.at - at, half_life)
 
 
 def engagement_score(state: CustomerState, now: datetime, half_life: timedelta) -> float:
@@ -88,9 +87,20 @@ def position_of(orders: Orders) -> OrderPosition:
     return OrderPosition(count=orders.count, revenue=orders.revenue, last_day=last.date() if last else None)
 
 
-def customer_move(shop_id: str, before: Orders | OrderPosition, orders: Orders) -> MoveCustomer | None:
+def order_marks(orders: Orders) -> tuple[int, float, datetime | None]:
+    """What places a customer in the distribution, cheaply compared (read before each event is applied)."""
+    return orders.count, orders.revenue, orders.last_order_at
+
+
+def customer_move(
+    shop_id: str, before: Orders | tuple[int, float, datetime | None], orders: Orders
+) -> MoveCustomer | None:
     """The move of a customer whose orders were ``before`` and are now ``orders`` (None: nothing moved)."""
-    start = before if isinstance(before, OrderPosition) else position_of(before)
+    marks = order_marks(before) if isinstance(before, Orders) else before
+    if marks == order_marks(orders):
+        return None
+    count, revenue, last = marks
+    start = OrderPosition(count=count, revenue=revenue, last_day=last.date() if last else None)
     end = position_of(orders)
     if start == end:
         return None
