@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from shared.core import insights, journeys
 from shared.core.feedback import apply_feedback
-from shared.models.campaigns import CAMPAIGN_DUE
+from shared.models.campaigns import CAMPAIGN_DUE, CAMPAIGN_JOURNEY
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, WatchProduct
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
@@ -149,7 +149,7 @@ def decide(
         if campaign is not None:
             outcome.effects.append(Send(message=campaign))
             outcome.notes.append(f"{campaign.journey}: due")
-            _mark_campaign(current, campaign.journey.removeprefix("campaign:"), event.occurred_at)
+            _mark_campaign(current, campaign.journey.removeprefix(CAMPAIGN_JOURNEY), event.occurred_at)
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before[0]:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
@@ -314,7 +314,7 @@ def _campaign_message(event: SegmentEvent, customer: str, now: datetime) -> Outb
         message_id=f"campaign-{campaign_id}-{digest}",
         shop_id=event.shop_id,
         customer=customer,
-        journey=f"campaign:{campaign_id}",
+        journey=f"{CAMPAIGN_JOURNEY}{campaign_id}",
         step=0,
         template=template,
         channels=properties.get("channels") or None,

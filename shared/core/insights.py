@@ -30,21 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.models.effects import MoveCustomer, OrderPosition
+from shared.models.segments import LifecycleStageName
 from shared.models.state import CustomerState, Engagement, Orders
 
 if TYPE_CHECKING:  # the customer API reads shop configs only when it shows insights: not on its cold import
     from shared.models.config import InsightsSettings, LifecycleSettings
 
-LifecycleStage = Literal["prospect", "new", "repeat", "loyal", "reactivated", "at_risk", "lapsed"]
-LIFECYCLE_STAGES: tuple[LifecycleStage, ...] = (
-    "prospect",
-    "new",
-    "repeat",
-    "loyal",
-    "reactivated",
-    "at_risk",
-    "lapsed",
-)
+LifecycleStage = LifecycleStageName
 
 MONEY_STEP = 1.1  # monetary buckets of the distribution: each 10 % above the last
 MAX_FREQUENCY = 50  # orders counted separately up to this; more count as this many

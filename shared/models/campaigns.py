@@ -12,6 +12,7 @@ from shared.models.segments import SegmentName
 from shared.models.vocabulary import Channel
 
 CAMPAIGN_DUE = "Campaign Due"  # the event a campaign's page puts into each member's FIFO group (from nudge itself)
+CAMPAIGN_JOURNEY = "campaign:"  # a campaign message's journey is campaign:<id>
 CampaignId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 CampaignStatus = Literal["scheduled", "running", "done", "cancelled"]
 

@@ -262,11 +262,6 @@ class Segment(Rule):
 
     description: Annotated[str, Field(max_length=500)] | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _exactly_one_kind(cls, data: Any) -> Any:
-        return _one_kind(data)
-
 
 Rule.model_rebuild()
 Segment.model_rebuild()

@@ -32,7 +32,6 @@ from shared.service.restock import customer_event, wait_for
 if TYPE_CHECKING:
     from shared.models.config import ShopConfig
 
-CAMPAIGN_JOURNEY = "campaign:"  # a campaign message's journey: campaign:<id>
 SWEEP_PARTS = 4
 SWEEP_PAGE = 500
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.adapters.ledger import LedgerConflictError
+from shared.models.campaigns import CAMPAIGN_JOURNEY
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
 from shared.models.nudge_events import FeedbackEvent, TimerEvent
@@ -105,8 +106,8 @@ class OutboxConsumer:
                 return None
             self._outbox.delay_retry(receipt_handle, backoff_seconds(receive_count))
             raise
-        if self._campaigns is not None and message.journey.startswith("campaign:") and delivery.status in _COUNTED:
-            campaign_id = message.journey.removeprefix("campaign:")
+        if self._campaigns is not None and message.journey.startswith(CAMPAIGN_JOURNEY) and delivery.status in _COUNTED:
+            campaign_id = message.journey.removeprefix(CAMPAIGN_JOURNEY)
             self._campaigns.count_outcome(message.shop_id, campaign_id, delivery.status, delivery.reason)
         if delivery.retry_at is not None:
             # Deferred (quiet hours, a frequency cap): one timer until it may go puts it back through the customer's
