@@ -1,6 +1,9 @@
 """``nudge campaign create FILE | show ID | cancel ID --api URL --key K``: the campaign API (``/v1/campaigns``) from
 a terminal, with a shop's secret key. ``create`` posts a JSON file (``-`` reads standard input); each prints the
-campaign as the API answers it (status and progress) and exits 0, or prints the refusal and exits 1."""
+campaign as the API answers it (status and progress) and exits 0, or prints the refusal and exits 1.
+
+``nudge dates run [--day D] --api URL --key K``: sweep a day's birthdays and occasions again
+(``POST /v1/date-sweeps``), e.g. a day the daily schedule missed."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any
 TIMEOUT = 30
 
 
-def _call(api: str, key: str, method: str, path: str, body: Any = None) -> int:
+def _call(api: str, key: str, method: str, path: str, body: Any = None, name: str = "campaign") -> int:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(f"{api.rstrip('/')}{path}", data=data, method=method)
     request.add_header("authorization", "Basic " + base64.b64encode(f"{key}:".encode()).decode())
@@ -27,9 +30,9 @@ def _call(api: str, key: str, method: str, path: str, body: Any = None) -> int:
             print(json.dumps(json.load(response), indent=2))
             return 0
     except urllib.error.HTTPError as error:
-        print(f"campaign: {error.code} {error.read().decode(errors='replace')}", file=sys.stderr)
+        print(f"{name}: {error.code} {error.read().decode(errors='replace')}", file=sys.stderr)
     except urllib.error.URLError as error:
-        print(f"campaign: cannot reach {api}: {error.reason}", file=sys.stderr)
+        print(f"{name}: cannot reach {api}: {error.reason}", file=sys.stderr)
     return 1
 
 
@@ -44,3 +47,8 @@ def run(action: str, target: str, api: str, key: str) -> int:
         return _call(api, key, "POST", "/v1/campaigns", body)
     path = f"/v1/campaigns/{urllib.parse.quote(urllib.parse.quote(target, safe=''), safe='')}"
     return _call(api, key, "GET" if action == "show" else "DELETE", path)
+
+
+def sweep_dates(day: str | None, api: str, key: str) -> int:
+    """Start the shop's date sweep of ``day`` (default: the next UTC day); prints the job."""
+    return _call(api, key, "POST", "/v1/date-sweeps", {"day": day} if day else {}, name="dates")

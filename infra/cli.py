@@ -221,6 +221,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
         action_cmd.add_argument("--key", required=True, help="a secret key of the shop")
 
+    dates_cmd = commands.add_parser("dates", help="birthdays and occasions").add_subparsers(
+        dest="action", required=True
+    )
+    run_cmd = dates_cmd.add_parser("run", help="sweep a day's birthdays and occasions again (a missed day)")
+    run_cmd.add_argument("--day", help="YYYY-MM-DD, from a week ago to tomorrow (default: the next UTC day)")
+    run_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+    run_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+
     simulate_cmd = commands.add_parser(
         "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
     )
@@ -284,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.campaign_cli import run
 
             return run(args.action, args.target, args.api, args.key)
+        if args.command == "dates":
+            from infra.campaign_cli import sweep_dates
+
+            return sweep_dates(args.day, args.api, args.key)
         if args.command == "segment":
             from infra.segment_cli import export
 

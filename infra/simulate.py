@@ -46,7 +46,15 @@ from pydantic import TypeAdapter, ValidationError
 from infra.local.gateway import http_api_event
 from infra.local.pollers import QueuePoller, TopicPoller
 from infra.local.providers import LocalProviders
-from infra.local.provision import ACCOUNT, REGION, Deployment, HttpRoute, Provisioner, set_up_shop_channels
+from infra.local.provision import (
+    ACCOUNT,
+    REGION,
+    Deployment,
+    HttpRoute,
+    Provisioner,
+    ScheduleSource,
+    set_up_shop_channels,
+)
 from infra.local.runtime import FunctionRuntime
 from infra.memory import MemoryCloud
 from infra.memory.fan_out import VirtualFanOuts
@@ -527,6 +535,11 @@ class Stage(Protocol):
         """The next moment a queued message becomes receivable (a deferral, a retry's backoff)."""
         ...
 
+    @property
+    def schedules(self) -> list[ScheduleSource]:
+        """The template's daily schedules (EventBridge Scheduler), played in virtual time."""
+        ...
+
 
 @dataclass
 class MemoryStage:
@@ -551,6 +564,10 @@ class MemoryStage:
     def next_visible(self) -> datetime | None:
         moment: datetime | None = self.cloud.next_visible()
         return moment
+
+    @property
+    def schedules(self) -> list[ScheduleSource]:
+        return self.cloud.schedules
 
 
 @dataclass
@@ -593,6 +610,10 @@ class MotoStage:
 
     def next_visible(self) -> datetime | None:
         return self.queues.next_visible()
+
+    @property
+    def schedules(self) -> list[ScheduleSource]:
+        return self.deployment.schedules
 
 
 class IngestRequests:
@@ -790,7 +811,8 @@ class Simulation:
             from functions.fan_out import wiring as fan_out
             from functions.fan_out.settings import FanOutSettings
 
-            return lambda: fan_out.on_aws(FanOutSettings.from_environment(), self.clock, self._moto_fan_outs())
+            machine = self._moto_fan_outs
+            return lambda: fan_out.on_aws(FanOutSettings.from_environment(), self.clock, machine(), machine())
         return None  # the others do not run in a simulation
 
     def _moto_fan_outs(self) -> VirtualFanOuts:
@@ -808,6 +830,10 @@ class Simulation:
         pending = next(requests, None)
         replayed = 0
         timers, clock, progress, until = self.timers, self.clock, self._progress, self.until
+        # The daily schedules (the date sweeps) run while anything else is left to happen, or until ``until``; a
+        # shop without a date journey would start nothing with them.
+        schedules = stage.schedules if self.config.dated_journeys() else []
+        fires = [schedule.next_after(clock()) for schedule in schedules]
         while True:
             # The earliest of: the next request, the next due timer, the next message becoming visible.
             moment = pending[0].at if pending is not None else None
@@ -820,6 +846,16 @@ class Simulation:
             held = self._fan_outs.next_due if self._fan_outs is not None else None  # moto's (memory's: in the cloud)
             if held is not None and (moment is None or held < moment):
                 moment = held
+            scheduled = min(fires, default=None)
+            horizon = moment if until is None or (moment is not None and moment < until) else until
+            if scheduled is not None and horizon is not None and scheduled <= horizon:
+                clock.advance_to(scheduled)
+                for index, schedule in enumerate(schedules):
+                    if fires[index] <= scheduled:
+                        stage.function(schedule.function).invoke(dict(schedule.input))
+                        fires[index] = schedule.next_after(scheduled)
+                stage.drain()
+                continue
             if moment is None:
                 break
             if until is not None and moment > until:

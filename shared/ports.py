@@ -250,6 +250,10 @@ class Shops(Protocol):
 
     def origins_of_any_shop(self) -> frozenset[str]: ...
 
+    def dated_shops(self) -> list[str]:
+        """The shops with a date or occasion journey (the daily date sweep's), from one index, never a scan."""
+        ...
+
     def apply(self, config: ShopConfig) -> None:
         """Store ``config`` and its keys (dropped keys stop working); ShopDirectoryError if a key is another shop's."""
         ...

@@ -1,6 +1,6 @@
 """Support API with a shop secret key: a customer's state, every message nudge sent or held back, the offer codes
-a checkout checks (and the pools of codes the shop uploads), the shop's catalogue, its segments' members, and its
-campaigns."""
+a checkout checks (and the pools of codes the shop uploads), the shop's catalogue, its segments' members, its
+campaigns, and a day's date sweep run again."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from shared.ports import Ledger
 from shared.service.campaigns import CampaignConflictError, CampaignDesk, CampaignRequestError
 from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFoundError
 from shared.service.customers import AccessDeniedError, CustomerReader, messages_view
+from shared.service.dates import DateSweepRequestError
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
 from shared.service.segments import SegmentDesk, SegmentRequestError, UnknownSegmentError
@@ -169,8 +170,21 @@ def delete_campaign(campaign_id: str) -> dict[str, Any]:
     return cancelled
 
 
+@app.post("/v1/date-sweeps")
+def post_date_sweep() -> Response[dict[str, Any]]:
+    """Sweep a day's birthdays and occasions again (a day the daily schedule missed); the same day again changes
+    nothing."""
+    shop_id = shop()
+    try:
+        body = app.current_event.json_body if app.current_event.body else None
+    except ValueError as error:
+        raise DateSweepRequestError([{"field": "body", "rule": f"must be JSON: {error}"}]) from error
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return Response(202, content_types.APPLICATION_JSON, wiring.dates.run(shop_id, body))
+
+
 # Requests refused before anything is stored; each error names the field and the rule.
-Refusal = CampaignRequestError | SegmentRequestError | CatalogUploadError | UploadError
+Refusal = CampaignRequestError | SegmentRequestError | CatalogUploadError | UploadError | DateSweepRequestError
 
 
 @app.exception_handler(list(Refusal.__args__))  # type: ignore[untyped-decorator]

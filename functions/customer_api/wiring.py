@@ -9,6 +9,7 @@ from shared.ports import FanOuts, Ledger
 from shared.service.campaigns import CampaignDesk
 from shared.service.catalog import CatalogDesk
 from shared.service.customers import CustomerReader
+from shared.service.dates import DateSweeps
 from shared.service.offers import OfferDesk
 from shared.service.segments import SegmentDesk
 
@@ -16,7 +17,7 @@ from shared.service.segments import SegmentDesk
 @dataclass(frozen=True, slots=True)
 class CustomerApiWiring:
     """The customer reader (keys, merge pointers), the send ledger, the offer codes, the catalogue, the segments and
-    the campaigns."""
+    the campaigns, and the date sweeps a shop runs again."""
 
     reader: CustomerReader
     ledger: Ledger
@@ -24,6 +25,7 @@ class CustomerApiWiring:
     catalog: CatalogDesk
     segments: SegmentDesk
     campaigns: CampaignDesk
+    dates: DateSweeps
 
 
 def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
@@ -50,7 +52,9 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     )
     segments = SegmentDesk(customers, shops, orders, clock.now)
     campaigns = CampaignDesk(CampaignStore(settings.customers_table), shops, fan_outs, clock.now)
-    return CustomerApiWiring(reader, SendLedger(settings.customers_table), offers, catalog, segments, campaigns)
+    dates = DateSweeps(shops, fan_outs, clock.now)
+    ledger = SendLedger(settings.customers_table)
+    return CustomerApiWiring(reader, ledger, offers, catalog, segments, campaigns, dates)
 
 
 def from_environment() -> CustomerApiWiring:

@@ -1,7 +1,8 @@
 """Work over many customers, one page per invocation (architecture §10): a restock's page of waiting customers, or a
-page of a price drop's or a campaign's sweep of the customers, each told in their own FIFO group. The fan-out state
-machine sends the page with its task token; the answer says where the part's next page starts and how long to wait
-for it."""
+page of a price drop's, a campaign's or a date sweep's sweep of the customers, each told in their own FIFO group. The
+fan-out state machine sends the page with its task token; the answer says where the part's next page starts and how
+long to wait for it. Once a day the schedule ``DailyDates`` invokes it with ``{"schedule": "dates"}`` (optionally a
+``day`` and a ``shop``) to start the day's date sweeps (``shared.service.dates``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
         done = wiring.restocks.page(job, after)
     elif job.kind == "campaign":
         done = wiring.campaigns.page(job, part, after)
+    elif job.kind == "dates":
+        done = wiring.dates.page(job, part, after)
     else:
         done = wiring.price_drops.page(job, part, after)
     wiring.tasks.succeed(request["token"], done)
@@ -51,12 +54,29 @@ def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
     )
 
 
+def start_scheduled(event: dict[str, Any], wiring: FanOutWiring) -> dict[str, Any]:
+    """The daily schedule (or ``nudge dates run``): start the date sweeps of ``day`` (default: the next UTC day)."""
+    from datetime import date
+
+    from shared.service.dates import DATES_SCHEDULE
+
+    if event["schedule"] != DATES_SCHEDULE:
+        raise ValueError(f"schedule {event['schedule']!r}: the fan-out function runs only {DATES_SCHEDULE!r}")
+    day = date.fromisoformat(event["day"]) if event.get("day") else None
+    jobs = wiring.sweeps.start(day, event.get("shop"))
+    logger.info("date sweeps started", extra={"jobs": [job.fan_out_id for job in jobs], "day": str(day or "next")})
+    count("DateSweeps", kind="dates", value=len(jobs))
+    return {"started": [{"shop": job.shop_id, "day": str(job.day), "job": job.fan_out_id} for job in jobs]}
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, wiring: FanOutWiring | None = None
-) -> PartialItemFailureResponse:
+) -> PartialItemFailureResponse | dict[str, Any]:
     built = wiring or environment()
+    if "schedule" in event:
+        return start_scheduled(event, built)
     return process_partial_response(
         event=event,
         record_handler=lambda record: record_handler(record, built),

@@ -7,3 +7,4 @@ class FanOutSettings(FunctionSettings):
     customers_table: str
     shops_table: str
     events_queue_url: str
+    fan_out_state_machine_arn: str

@@ -6,29 +6,38 @@ from dataclasses import dataclass
 
 from functions.fan_out.settings import FanOutSettings
 from shared import clock as wall_clock
-from shared.ports import Clock, FanOutTasks
+from shared.ports import Clock, FanOuts, FanOutTasks
 from shared.service.campaigns import CampaignPager
+from shared.service.dates import DatePager, DateSweeps
 from shared.service.price_drop import PriceDropPager
 from shared.service.restock import RestockPager
 
 
 @dataclass(frozen=True, slots=True)
 class FanOutWiring:
-    """What the handler needs: a pager per kind of job, and the machine's tasks to answer."""
+    """What the handler needs: a pager per kind of job, the machine's tasks to answer, and the daily date sweeps to
+    start."""
 
     restocks: RestockPager
     price_drops: PriceDropPager
     campaigns: CampaignPager
+    dates: DatePager
     tasks: FanOutTasks
+    sweeps: DateSweeps
 
 
-def on_aws(settings: FanOutSettings, clock: Clock = wall_clock.now, tasks: FanOutTasks | None = None) -> FanOutWiring:
-    """DynamoDB, the events queue and Step Functions, as the template names them; ``tasks`` replaces the state
-    machine (``nudge simulate --emulator moto`` runs it in virtual time)."""
+def on_aws(
+    settings: FanOutSettings,
+    clock: Clock = wall_clock.now,
+    tasks: FanOutTasks | None = None,
+    fan_outs: FanOuts | None = None,
+) -> FanOutWiring:
+    """DynamoDB, the events queue and Step Functions, as the template names them; ``tasks`` and ``fan_outs``
+    replace the state machine (``nudge simulate --emulator moto`` runs it in virtual time)."""
     from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
-    from shared.adapters.fan_out import StepFunctionsTasks
+    from shared.adapters.fan_out import StepFunctionsFanOuts, StepFunctionsTasks
     from shared.adapters.queue import FifoQueue
     from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
@@ -46,7 +55,11 @@ def on_aws(settings: FanOutSettings, clock: Clock = wall_clock.now, tasks: FanOu
         OrderAggregates(settings.customers_table),
         clock,
     )
-    return FanOutWiring(restocks, price_drops, campaigns, tasks if tasks is not None else StepFunctionsTasks())
+    dates = DatePager(customers, events, shops, clock)
+    starts = fan_outs if fan_outs is not None else StepFunctionsFanOuts(settings.fan_out_state_machine_arn)
+    sweeps = DateSweeps(shops, starts, clock)
+    answers = tasks if tasks is not None else StepFunctionsTasks()
+    return FanOutWiring(restocks, price_drops, campaigns, dates, answers, sweeps)
 
 
 def from_environment() -> FanOutWiring:

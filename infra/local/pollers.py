@@ -1,4 +1,5 @@
-"""SQS event sources: poll a queue and invoke the function with batches, the way Lambda's event source mapping does.
+"""SQS event sources: poll a queue and invoke the function with batches, the way Lambda's event source mapping does
+(and :class:`SchedulePlayer`: the template's daily schedules, as EventBridge Scheduler invokes them).
 
 - Batch size from the template's SQS event (at most 10 per ReceiveMessage).
 - ``ReportBatchItemFailures``: only the records the handler names are left on the queue; the rest are deleted.
@@ -14,9 +15,10 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from infra.local.provision import REGION, QueueSource, TopicSource
+from infra.local.provision import REGION, QueueSource, ScheduleSource, TopicSource
 from infra.local.runtime import FunctionRuntime
 
 _log = logging.getLogger("nudge_local")
@@ -193,3 +195,48 @@ class TopicPoller(QueuePoller):
                 self.failed_records += 1
                 continue
             self._sqs.delete_message(QueueUrl=self.source.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class SchedulePlayer:
+    """EventBridge Scheduler for the local stack: each daily schedule invokes its function with its input at its
+    time (UTC) while the stack runs; a failed invocation is on the console and retried at the next day's."""
+
+    def __init__(
+        self,
+        schedules: list[ScheduleSource],
+        runtimes: dict[str, FunctionRuntime],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._schedules = schedules
+        self._runtimes = runtimes
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="schedules", daemon=True)
+        self.fired = 0
+
+    def start(self) -> None:
+        if self._schedules:
+            self._thread.start()
+
+    def signal_stop(self) -> None:
+        self._stop.set()
+
+    def stop(self) -> None:
+        self.signal_stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        fires = [schedule.next_after(self._clock()) for schedule in self._schedules]
+        while not self._stop.is_set():
+            now = self._clock()
+            for index, schedule in enumerate(self._schedules):
+                if fires[index] <= now:
+                    fires[index] = schedule.next_after(now)
+                    try:
+                        self._runtimes[schedule.function].invoke(dict(schedule.input))
+                        self.fired += 1
+                    except Exception:  # the console shows it; Scheduler would retry, the next day runs anyway
+                        _log.exception("schedule of %s failed", schedule.function)
+            wait = min(fires) - self._clock()
+            self._stop.wait(max(0.0, min(30.0, wait.total_seconds())))

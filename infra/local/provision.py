@@ -12,6 +12,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,34 @@ class TopicSource:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleSource:
+    """One daily ScheduleV2 event of a function (EventBridge Scheduler): at ``at`` UTC each day, the function is
+    invoked with ``input``. The local stack and ``nudge simulate`` play it (the daily date sweeps)."""
+
+    function: str
+    at: time
+    input: dict[str, Any]
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first time it fires after ``moment``."""
+        today = datetime.combine(moment.astimezone(UTC).date(), self.at, tzinfo=UTC)
+        return today if today > moment else today + timedelta(days=1)
+
+
+_DAILY_CRON = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) \* \* \? \*\)$")
+
+
+def schedule_source(function: str, properties: dict[str, Any]) -> ScheduleSource:
+    """A ScheduleV2 event's schedule: only a daily ``cron(M H * * ? *)`` in UTC is played locally."""
+    expression = str(properties.get("ScheduleExpression", ""))
+    match = _DAILY_CRON.match(expression)
+    if match is None or properties.get("ScheduleExpressionTimezone", "UTC") != "UTC":
+        raise TemplateError(f"{function}: the local stack plays only daily schedules cron(M H * * ? *) in UTC")
+    minute, hour = int(match.group(1)), int(match.group(2))
+    return ScheduleSource(function, time(hour, minute), json.loads(properties.get("Input", "{}")))
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     """A function as deployed: where its handler is, its environment, memory and timeout."""
 
@@ -99,6 +128,7 @@ class Deployment:
     routes: list[HttpRoute] = field(default_factory=list)
     queue_sources: list[QueueSource] = field(default_factory=list)
     topic_sources: list[TopicSource] = field(default_factory=list)
+    schedules: list[ScheduleSource] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
@@ -383,6 +413,8 @@ class Provisioner:
                 )
             elif event["Type"] == "SNS":
                 self.deployment.topic_sources.append(self._bridge(logical_id, self.resolve(event_properties["Topic"])))
+            elif event["Type"] == "ScheduleV2":
+                self.deployment.schedules.append(schedule_source(logical_id, event_properties))
             else:
                 raise TemplateError(f"{logical_id}: the local stack has no event source of type {event['Type']!r}")
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 from infra.local.emulator import speed_up_emulator
 from infra.local.gateway import HttpApi, RequestSummary
-from infra.local.pollers import QueuePoller, TopicPoller
+from infra.local.pollers import QueuePoller, SchedulePlayer, TopicPoller
 from infra.local.providers import LocalProviders
 from infra.local.provision import REGION, Deployment, Provisioner, QueueSource, set_up_shop_channels
 from infra.local.runtime import FunctionRuntime
@@ -67,6 +67,7 @@ class LocalStack:
         self._timer_horizon = 0.0
         self._api: HttpApi | None = None
         self._pollers: list[QueuePoller] = []
+        self._schedules: SchedulePlayer | None = None
         self._failures: list[tuple[float, int, QueueSource]] = []
         self._failures_lock = threading.Lock()
         self.deployment = Deployment()
@@ -123,11 +124,15 @@ class LocalStack:
             self._pollers = []
         for poller in self._pollers:
             poller.start()
+        self._schedules = SchedulePlayer(self.deployment.schedules if self._poll else [], self.runtimes)
+        self._schedules.start()
         self._api.start()  # last: a client is refused until everything above is there
         return self
 
     def stop(self) -> None:
         """Stop polling, serving and the emulator (in that order, so no handler runs against a dead emulator)."""
+        if self._schedules is not None:
+            self._schedules.stop()
         for poller in self._pollers:
             poller.signal_stop()  # all at once: each may be inside a one-second receive
         for poller in self._pollers:

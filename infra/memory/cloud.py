@@ -21,7 +21,7 @@ from functions.ingest.wiring import IngestWiring
 from functions.public_api.wiring import PublicApiWiring
 from functions.state_updater.wiring import StateUpdaterWiring
 from infra.local.pollers import QueuePoller
-from infra.local.provision import REGION, FunctionSpec, QueueSource
+from infra.local.provision import REGION, FunctionSpec, QueueSource, ScheduleSource, schedule_source
 from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory.fan_out import VirtualFanOuts
 from infra.memory.queues import MemoryQueue, ReceivedMessage
@@ -68,6 +68,7 @@ class TemplateFacts:
     queues: dict[str, QueueFacts] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     sources: dict[str, tuple[str, int, bool]] = field(default_factory=dict)  # function -> (queue, batch, report)
+    schedules: list[ScheduleSource] = field(default_factory=list)
 
 
 def template_facts(template: Template) -> TemplateFacts:
@@ -100,6 +101,8 @@ def template_facts(template: Template) -> TemplateFacts:
                     batch = int(event_properties.get("BatchSize", 10))
                     report = "ReportBatchItemFailures" in event_properties.get("FunctionResponseTypes", [])
                     facts.sources[logical_id] = (queue, batch, report)
+                elif event["Type"] == "ScheduleV2":
+                    facts.schedules.append(schedule_source(logical_id, event["Properties"]))
     return facts
 
 
@@ -192,6 +195,7 @@ class MemoryCloud:
             logical_id: SerialRuntime(spec, wiring=builders[spec.handler.split(".")[1]])
             for logical_id, spec in facts.functions.items()
         }
+        self.schedules = facts.schedules  # EventBridge Scheduler's daily schedules: whoever runs the cloud plays them
         self.pollers = [
             MemoryPoller(
                 self.queues[queue],
@@ -254,6 +258,7 @@ class MemoryCloud:
         from shared.service.campaigns import CampaignDesk
         from shared.service.catalog import CatalogDesk
         from shared.service.customers import CustomerReader
+        from shared.service.dates import DateSweeps
         from shared.service.offers import OfferDesk
         from shared.service.segments import SegmentDesk
 
@@ -262,7 +267,8 @@ class MemoryCloud:
         reader = CustomerReader(self.customers, self.shops, self.orders, self.clock)
         segments = SegmentDesk(self.customers, self.shops, self.orders, self.clock)
         campaigns = CampaignDesk(self.campaigns, self.shops, self.fan_outs, self.clock)
-        return CustomerApiWiring(reader, self.ledger, offers, catalog, segments, campaigns)
+        dates = DateSweeps(self.shops, self.fan_outs, self.clock)
+        return CustomerApiWiring(reader, self.ledger, offers, catalog, segments, campaigns, dates)
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider
@@ -282,13 +288,16 @@ class MemoryCloud:
     def fan_out_wiring(self) -> Any:
         from functions.fan_out.wiring import FanOutWiring
         from shared.service.campaigns import CampaignPager
+        from shared.service.dates import DatePager, DateSweeps
         from shared.service.price_drop import PriceDropPager
         from shared.service.restock import RestockPager
 
         restocks = RestockPager(self.catalog, self.waiting, self.events, self.shops, self.clock)
         price_drops = PriceDropPager(self.catalog, self.customers, self.events, self.shops, self.clock)
         campaigns = CampaignPager(self.campaigns, self.customers, self.events, self.shops, self.orders, self.clock)
-        return FanOutWiring(restocks, price_drops, campaigns, self.fan_outs)
+        dates = DatePager(self.customers, self.events, self.shops, self.clock)
+        sweeps = DateSweeps(self.shops, self.fan_outs, self.clock)
+        return FanOutWiring(restocks, price_drops, campaigns, dates, self.fan_outs, sweeps)
 
     @staticmethod
     def signing_keys() -> list[bytes]:

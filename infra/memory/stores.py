@@ -653,6 +653,9 @@ class MemoryShops:
     def origins_of_any_shop(self) -> frozenset[str]:
         return frozenset(origin for config in self._configs.values() for origin in config.shop.allowed_origins)
 
+    def dated_shops(self) -> list[str]:
+        return sorted(shop_id for shop_id, config in self._configs.items() if config.dated_journeys())
+
     def apply(self, config: ShopConfig) -> None:
         shop_id = config.shop.id
         wanted: dict[str, KeyKind] = {k: "write" for k in config.shop.write_keys}

@@ -5,6 +5,8 @@ Items (table key ``pk``):
 - ``key#<hash>`` -> ``shop_id``, ``kind`` (``write`` or ``secret``)
 - ``origins``    -> one attribute ``o:<shop id>`` per shop with browser origins: the list of its ``allowed_origins``.
   A CORS preflight names no shop, so it is answered from this one item (any shop allowing the origin suffices).
+- ``dated``      -> one attribute ``d:<shop id>`` per shop with a date or occasion journey: the number of them. The
+  daily date sweep starts one job per shop listed here (no scan of the shops).
 Keys are looked up by hash, so the table never holds a usable key.
 """
 
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 _CACHE_SECONDS = 60.0
 _ORIGINS_PK = "origins"
 _ORIGINS_ATTR = "o:"
+_DATED_PK = "dated"
+_DATED_ATTR = "d:"
 
 
 def _parse_config(stored: str) -> ShopConfig:
@@ -99,6 +103,11 @@ class ShopDirectory(DynamoDBTable):
         self._origins = (time.monotonic() + _CACHE_SECONDS, index)
         return index
 
+    def dated_shops(self) -> list[str]:
+        """The shops with a date or occasion journey, in order (read fresh: once a day)."""
+        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": _DATED_PK}}).get("Item") or {}
+        return sorted(name.removeprefix(_DATED_ATTR) for name in item if name.startswith(_DATED_ATTR))
+
     def apply(self, config: ShopConfig) -> None:
         """Store ``config`` and its keys; keys dropped from the config stop working.
 
@@ -135,6 +144,7 @@ class ShopDirectory(DynamoDBTable):
             },
         )
         self._store_origins(shop_id, config.shop.allowed_origins)
+        self._store_dated(shop_id, len(config.dated_journeys()))
         for digest in previous - wanted.keys():
             self.client.delete_item(
                 TableName=self._table,
@@ -162,6 +172,22 @@ class ShopDirectory(DynamoDBTable):
                 Key={"pk": {"S": _ORIGINS_PK}},
                 UpdateExpression="REMOVE #shop",
                 ExpressionAttributeNames=names,
+            )
+
+    def _store_dated(self, shop_id: str, journeys: int) -> None:
+        names = {"#shop": _DATED_ATTR + shop_id}
+        key = {"pk": {"S": _DATED_PK}}
+        if journeys:
+            self.client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET #shop = :n",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={":n": {"N": str(journeys)}},
+            )
+        else:
+            self.client.update_item(
+                TableName=self._table, Key=key, UpdateExpression="REMOVE #shop", ExpressionAttributeNames=names
             )
 
     def _stored_key_hashes(self, shop_id: str) -> set[str]:

@@ -37,7 +37,7 @@ from shared.core.segments import Audience, in_segment
 from shared.models.config import Channel, ShopConfig
 from shared.models.effects import Effect, Send, StartTimer
 from shared.models.events import SegmentEvent, TimerEvent
-from shared.models.journeys import Condition, EventMatch, Journey, JourneyStep
+from shared.models.journeys import DATE_DUE, Condition, EventMatch, Journey, JourneyStep
 from shared.models.messages import OFFER_CODE_PLACEHOLDER, OutboxMessage
 from shared.models.segment import Identify, TrackCall
 from shared.models.state import (
@@ -250,6 +250,7 @@ class _Facts:
 
     def __init__(self, event: SegmentEvent) -> None:
         self._message = event.message
+        self.authority = event.authority
         self.call = event.message.type
         self.name = event.message.event if isinstance(event.message, TrackCall) else None
 
@@ -320,6 +321,9 @@ def _trigger(run: _Run, name: str, journey: Journey, facts: _Facts, at: datetime
     if journey.inactivity is not None:
         _watch_inactivity(run, name, journey, at)
         return
+    if journey.dated is not None:
+        _date_due(run, name, journey, facts, at)
+        return
     if not any(_matches(trigger, facts) for trigger in journey.trigger):
         return
     key = _key_value(journey, facts)
@@ -343,6 +347,36 @@ def _watch_inactivity(run: _Run, name: str, journey: Journey, at: datetime) -> N
         _enter(run, name, journey, None, at=at, ref=last, why=f"watching {_iso_duration(journey.inactivity)}")
     elif active.step == 0:
         active.ref_at = max(active.ref_at, last)
+
+
+def _date_due(run: _Run, name: str, journey: Journey, facts: _Facts, at: datetime) -> None:
+    """A date journey is entered by the daily sweep's ``Date Due`` for it (nudge's own event: secret authority), once
+    per occurrence (its key), its first step's wait running from the moment to send (``send_at``). A ``birthday``
+    trait that is not a date is noted in the journey log when it arrives: the sweep passes over it."""
+    trigger = journey.dated
+    assert trigger is not None
+    properties = facts.properties
+    if trigger.date == "birthday" and facts.call == "identify" and properties.get("birthday") is not None:
+        from shared.core.occasions import birthday_of  # only an identify with a birthday, for a birthday journey
+
+        if birthday_of(properties["birthday"]) is None:
+            why = f"birthday {str(properties['birthday'])[:40]!r} is not a date (YYYY-MM-DD or --MM-DD): ignored"
+            _log(run, name, None, None, "not_entered", why)
+        return
+    if facts.name != DATE_DUE or facts.authority != "secret" or properties.get("journey") != name:
+        return
+    occurrence, send_at = properties.get("occurrence"), properties.get("send_at")
+    if not isinstance(occurrence, str) or not isinstance(send_at, str):
+        return
+    ref = to_second(datetime.fromisoformat(send_at))
+    if _active(run.state, name, occurrence) is None:
+        _enter(run, name, journey, occurrence, at=at, ref=ref, why=f"{_occasion_of(journey)} {occurrence}")
+
+
+def _occasion_of(journey: Journey) -> str:
+    trigger = journey.dated
+    assert trigger is not None
+    return str(trigger.date or trigger.occasion)
 
 
 def _active(state: CustomerState, name: str, key: str | None) -> JourneyInstance | None:
@@ -455,6 +489,12 @@ def reachable_by(state: CustomerState, config: ShopConfig, event: str, now: date
     only those: an event for a customer no channel reaches would cost a write and send nothing)."""
     run = _Run(state, config, config.shop.id, "", now)
     return any(_reachable(run, config.journeys[name]) for name in config.journeys_triggered_by(event))
+
+
+def reachable_for(state: CustomerState, config: ShopConfig, journey: str, now: datetime) -> bool:
+    """Whether the journey's messages could reach the customer now on one of its channels (the date sweep tells
+    only those)."""
+    return _reachable(_Run(state, config, config.shop.id, "", now), config.journeys[journey])
 
 
 def _refusal(run: _Run, name: str, journey: Journey, instance: JourneyInstance) -> str | None:
@@ -640,6 +680,7 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
     variables.update(_cart_variables(run.state, journey, instance))
     variables.update(_order_variables(run.state, journey, instance))
     variables.update(_product_variables(run, journey, instance))
+    variables.update(_date_variables(run, journey, instance))
     if journey.key == "cart_id" and run.config.shop.free_shipping_threshold is not None:
         variables["free_shipping_threshold"] = run.config.shop.free_shipping_threshold  # "add €10.10 more"
     code = ""
@@ -713,6 +754,19 @@ def _product_variables(run: _Run, journey: Journey, instance: JourneyInstance) -
     if str(properties.get("product_id")) != instance.key:
         return {}
     return {"product": {name: properties[name] for name in _PRODUCT_FIELDS if properties.get(name) is not None}}
+
+
+def _date_variables(run: _Run, journey: Journey, instance: JourneyInstance) -> dict[str, Any]:
+    """For a date journey: the occasion (``birthday``, ``mothers_day``, ...), its date and its title (a public
+    holiday's name, e.g. "Christmas Day")."""
+    trigger = journey.dated
+    if trigger is None or instance.key is None:
+        return {}
+    from shared.core.dates import occasion_title  # only for a date journey's message
+
+    name = _occasion_of(journey)
+    title = occasion_title(trigger, instance.key, run.state, run.config)
+    return {"occasion": {"name": name, "date": instance.key, "title": title}}
 
 
 def _order(state: CustomerState, instance: JourneyInstance) -> OrderRef | None:

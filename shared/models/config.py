@@ -20,7 +20,7 @@ from shared.models.channels import (
     WhatsAppSettings,
 )
 from shared.models.content import TemplateSettings
-from shared.models.journeys import Journeys
+from shared.models.journeys import Journey, Journeys
 from shared.models.segments import Segment as SegmentRule
 from shared.models.segments import SegmentName
 from shared.models.vocabulary import CHANNELS as CHANNELS
@@ -69,6 +69,11 @@ class ShopSettings(_Strict):
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     default_locale: str = Field(default="en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     timezone: TimeZoneName = "UTC"
+    country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166 alpha-2: the occasions and public holidays of customers whose traits name no country",
+    )
     url: str | None = Field(
         default=None,
         pattern=r"^https://\S+$",
@@ -405,6 +410,10 @@ class ShopConfig(_Strict):
             for name, journey in self.journeys.items()
             if journey.enabled and any(trigger.event == event for trigger in journey.trigger)
         ]
+
+    def dated_journeys(self) -> dict[str, Journey]:
+        """The enabled journeys a date or occasion starts (the daily date sweep's: none, no sweep)."""
+        return {name: journey for name, journey in self.journeys.items() if journey.enabled and journey.dated}
 
     def priority_of(self, journey: str) -> int:
         """The priority of messages of ``journey`` when they compete for a capped slot (higher wins; 0 if unknown)."""

@@ -41,7 +41,7 @@ repeated here (a unit test keeps them equal to ``shared.models.config.CHANNELS``
 """
 
 import string
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal, Self
@@ -68,6 +68,23 @@ ConditionName = Literal[
     "wants_product",  # the customer viewed the instance's product within catalog.viewed_within, or has it in the
     # wishlist or a cart, and has not bought it
 ]
+# A date trigger's occasions (shared.core.occasions has their dates per country; a unit test keeps the two equal).
+Occasion = Literal[
+    "mothers_day",
+    "fathers_day",
+    "valentines_day",
+    "easter",
+    "black_friday",
+    "cyber_monday",
+    "singles_day",
+    "christmas",
+    "new_year",
+    "public_holiday",  # every public holiday of the customer's country
+]
+# The event the daily date sweep puts into the FIFO group of a customer whose date or occasion is due (from nudge
+# itself: it carries the journey, the occurrence and the moment to send; shared.service.dates).
+DATE_DUE = "Date Due"
+DEFAULT_SEND_AT = time(9, 0)
 CONDITIONS_WITH_DURATION: frozenset[str] = frozenset({"not_ordered_within", "inactive_for"})
 DEEP_LINK_FIELDS = frozenset({"offer_code", "cart_id", "order_id", "instance"})
 MAX_STEPS = 10
@@ -175,27 +192,56 @@ class EventMatch(_Strict):
         return "give exactly one of event (a track event name) or call (identify, page, screen, group, alias)"
 
 
+def _wall_time(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``10:30`` as the base-60 number 630: that is the wall time 10:30."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)
+    return value
+
+
+WallTime = Annotated[time, BeforeValidator(_wall_time)]
+
+
 class Trigger(EventMatch):
-    """What starts a journey: an event (``{event: Product Added}``) or a state condition (``{inactive_for: P60D}``)."""
+    """What starts a journey: an event (``{event: Product Added}``), a state condition (``{inactive_for: P60D}``),
+    or a date: the customer's birthday (``{date: birthday}``, the ``birthday`` trait) or an occasion of the
+    customer's country (``{occasion: mothers_day}``), ``days_before`` it, at the wall time ``at`` in the customer's
+    time zone. A date journey is entered once per occurrence (its key); a daily sweep finds who is due
+    (``shared.service.dates``), no timer waits a year per customer."""
 
     inactive_for: PositiveDuration | None = None
+    date: Literal["birthday"] | None = None
+    occasion: Occasion | None = None
+    days_before: int = Field(default=0, ge=0, le=60, description="a date trigger: send this many days before it")
+    at: WallTime = Field(default=DEFAULT_SEND_AT, description="a date trigger: the wall time in the customer's zone")
 
     def _kinds(self) -> int:
-        return super()._kinds() + (self.inactive_for is not None)
+        return super()._kinds() + sum(x is not None for x in (self.inactive_for, self.date, self.occasion))
 
     def _kind_rule(self) -> str:
-        return "give exactly one of event, call or inactive_for"
+        return "give exactly one of event, call, inactive_for, date or occasion"
+
+    @property
+    def dated(self) -> bool:
+        """Whether a date or an occasion starts it."""
+        return self.date is not None or self.occasion is not None
 
     @model_validator(mode="after")
     def _no_filter_on_state(self) -> Self:
         if self.inactive_for is not None and self.where:
             raise ValueError("an inactive_for trigger takes no where filter")
+        if self.dated and self.where:
+            raise ValueError("a date or occasion trigger takes no where filter (use entry.segment)")
+        if not self.dated and (self.days_before or self.at != DEFAULT_SEND_AT):
+            raise ValueError("days_before and at belong to a date or occasion trigger")
         return self
 
 
 def _state_trigger_alone(triggers: tuple[Trigger, ...]) -> tuple[Trigger, ...]:
     if len(triggers) > 1 and any(t.inactive_for is not None for t in triggers):
         raise ValueError("an inactive_for trigger stands alone (every activity restarts it)")
+    if len(triggers) > 1 and any(t.dated for t in triggers):
+        raise ValueError("a date or occasion trigger stands alone (one journey per date)")
     return triggers
 
 
@@ -305,6 +351,8 @@ class Journey(_Strict):
             raise ValueError("order_reversed needs key: order_id")
         if self.inactivity is not None and self.key is not None:
             raise ValueError("an inactive_for journey has no key (one instance per customer)")
+        if self.dated is not None and self.key is not None:
+            raise ValueError("a date or occasion journey has no key (one instance per occurrence, e.g. 2027-05-09)")
         return self
 
     @property
@@ -312,6 +360,11 @@ class Journey(_Strict):
         """The names of the conditions the journey checks anywhere: entry, guard, exit and steps."""
         used = {c.name for c in (*self.guard, *self.exit.conditions, *self.entry.only_if)}
         return frozenset(used | {c.name for step in self.steps for c in step.condition})
+
+    @property
+    def dated(self) -> Trigger | None:
+        """For a date or occasion trigger: the trigger; None for the others."""
+        return next((trigger for trigger in self.trigger if trigger.dated), None)
 
     @property
     def inactivity(self) -> timedelta | None:

@@ -11,7 +11,7 @@ twice tells nobody twice; the state updater decides each one like any event.
 
 import hashlib
 import math
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +23,7 @@ MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines 
 MAX_START_WAIT_SECONDS = 30 * 24 * 3600
 # How far ahead a job may start: a Standard execution lives at most a year (its waits included).
 MAX_START_AHEAD = timedelta(days=330)
-FanOutKind = Literal["restock", "price_drop", "campaign"]
+FanOutKind = Literal["restock", "price_drop", "campaign", "dates"]
 
 
 class PriceDrop(BaseModel):
@@ -50,6 +50,7 @@ class FanOutJob(BaseModel):
     product_id: str | None = None  # a restock: the product back in stock
     drops: tuple[PriceDrop, ...] = ()  # a price drop sweep: the products whose price fell
     campaign_id: str | None = None  # a campaign: its id (the request is stored with the campaign)
+    day: date | None = None  # a date sweep: the UTC day whose birthday and occasion messages it finds
     # The version each product's write that caused the job gives it: the job starts before that write, so a page that
     # finds an older version comes too early (FanOutNotReady: the page is asked again later).
     versions: dict[str, int] = Field(default_factory=dict)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra import cli
 from tests.conftest import DEMO_CONFIG, FAST_CONFIG
@@ -672,4 +673,42 @@ def test_a_campaign_in_a_history_reaches_its_segment_at_send_at_on_both_emulator
     assert (posted["status"], posted["at"], posted["answer"]["status"]) == (201, at(60), "scheduled")
     sent = [(line["customer"], line["at"]) for line in lines if line.get("template") == "birthday"]
     assert sorted(sent) == [("u:ana", at(3600)), ("u:ben", at(3600))]
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_birthdays_and_an_occasion_in_a_history_are_sent_by_the_daily_sweep_on_both_emulators(tmp_path):
+    # Given the fast shop with the birthday preset and Christmas two days ahead, and a history in which ana's
+    # birthday is the day after the first message, ben's after Christmas, and cem (British) has no birthday at all
+    document = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
+    document["journeys"] = {
+        "birthday": {},
+        "christmas": {"preset": "occasion", "trigger": {"occasion": "christmas", "days_before": 2, "at": "08:00"}},
+    }
+    config = tmp_path / "dates-shop.yaml"
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    tomorrow = (T0 + timedelta(days=1)).date()
+    history = [
+        *shopper("ana", 0, "email"),
+        message("identify", "ana", 1, traits={"birthday": f"1990-{tomorrow:%m-%d}"}),
+        *shopper("ben", 0, "email"),
+        message("identify", "ben", 1, traits={"birthday": "1990-12-30"}),
+        *shopper("cem", 0, "email"),
+        message("identify", "cem", 1, traits={"country": "GB"}, context={"timezone": "Europe/London"}),
+    ]
+    path = write_history(tmp_path / "dates.jsonl", history)
+    until = "2026-12-24T00:00:00Z"  # the history ends at once: the daily schedule plays until then
+
+    # When it is simulated on the in-memory adapters and on moto
+    lines, _ = simulate(config, path, "--until", until)
+    on_moto, _ = simulate(config, path, "--until", until, "--emulator", "moto")
+
+    # Then ana is greeted at 09:00 Berlin on her birthday, once; and everyone two days before Christmas at 08:00
+    # in their zone; ben's birthday is after the end
+    sent = sorted((line["customer"], line["template"], line["at"]) for line in lines if line.get("status") == "sent")
+    assert sent == [
+        ("u:ana", "birthday", f"{tomorrow}T08:00:00Z"),
+        ("u:ana", "occasion", "2026-12-23T07:00:00Z"),
+        ("u:ben", "occasion", "2026-12-23T07:00:00Z"),
+        ("u:cem", "occasion", "2026-12-23T08:00:00Z"),
+    ]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

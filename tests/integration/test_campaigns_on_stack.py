@@ -47,3 +47,24 @@ def test_a_campaign_reaches_each_member_of_its_segment_once_through_the_fan_out_
     assert main(["campaign", "cancel", campaign_id, *api]) == 1  # done: too late
     assert "409" in capsys.readouterr().err
     assert call(local_stack.base_url, "GET", f"/v1/campaigns/{campaign_id}", key=SECRET)[1]["status"] == "done"
+
+
+def test_a_day_swept_again_greets_the_birthday_customers_through_the_fan_out_machine(local_stack, capsys):
+    today = datetime.now(UTC).date()
+    child, other = unique("bday"), unique("other")
+    batch: list[dict[str, Any]] = []
+    for user, birthday in [(child, f"2019-{today:%m-%d}"), (other, "2019-01-01" if today.month != 1 else "2019-06-01")]:
+        batch += [*shopper(user, "email"), identify({"birthday": birthday}, userId=user, context={"timezone": "UTC"})]
+    assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
+    local_stack.wait_idle()
+
+    api = ["--api", local_stack.base_url, "--key", SECRET]
+    assert main(["dates", "run", "--day", today.isoformat(), *api]) == 0
+    job = json.loads(capsys.readouterr().out)["job"]
+    local_stack.wait_idle(timeout=90, timers=True)
+
+    assert told(local_stack, child, "birthday") == [("sent", "email")]  # 00:00 today has passed: at once
+    assert told(local_stack, other, "birthday") == []
+    assert fan_outs_about(local_stack, job) == ["SUCCEEDED"]
+    assert main(["dates", "run", "--day", "last week", *api]) == 1
+    assert "400" in capsys.readouterr().err

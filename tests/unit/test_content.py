@@ -42,6 +42,10 @@ KINDS = [
     "price_drop",
     "free_shipping_nudge",
     "birthday",
+    "occasion",
+    "nurture_guide",
+    "nurture_story",
+    "nurture_first_order",
 ]
 GSM7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
@@ -442,3 +446,37 @@ def test_every_shipped_template_renders_for_the_sample_customer(kind, channel, l
             assert gsm7_segments(content.text) <= 2, content.text
         if channel in ("sms", "whatsapp"):
             assert content.title == ""
+
+
+@pytest.mark.parametrize(
+    ("locale", "occasion", "expected"),
+    [
+        ("en", {"name": "public_holiday", "date": "2026-10-03", "title": "German Unity Day"}, "German Unity Day"),
+        ("de", {"name": "public_holiday", "date": "2026-10-03", "title": "German Unity Day"}, "German Unity Day"),
+        ("en", {"name": "mothers_day", "date": "2026-05-10", "title": "Mother's Day"}, "Mother's Day"),
+        ("de", {"name": "mothers_day", "date": "2026-05-10", "title": "Mother's Day"}, "Muttertag"),
+    ],
+    ids=["en-holiday", "de-holiday", "en-mothers-day", "de-mothers-day"],
+)
+def test_an_occasion_greeting_names_the_occasion_in_subject_and_push_title(locale, occasion, expected):
+    # Given an occasion journey's message for a public holiday (its calendar title) or Mother's Day
+    state = customer(locale, first_name="Anna")
+    msg = message("occasion", occasion=occasion)
+    # When the email and the push are rendered
+    email, push = send("email", state, msg), send("push", state, msg)
+    # Then both name the occasion: a holiday by its title, a known occasion in the customer's language
+    assert email.locale == push.locale == locale
+    assert expected in email.title and "Anna" in email.title
+    assert expected in push.title
+    assert expected in email.text and UNSUBSCRIBE in (email.html or "")
+
+
+@pytest.mark.parametrize("locale", ["en", "de"])
+def test_an_occasion_greeting_without_an_occasion_is_a_generic_greeting(locale):
+    # Given an occasion message whose variables carry no occasion
+    state = customer(locale, first_name="Anna")
+    # When every channel is rendered
+    for channel in CHANNELS:
+        content = send(channel, state, message("occasion"))
+        # Then it still greets, from the shop
+        assert content.text and "Demo Shop" in content.title + content.text

@@ -787,6 +787,9 @@ def test_the_presets_are_valid_journeys_and_their_channels_are_the_shops():
         "price_drop",
         "browse_abandonment",
         "free_shipping",
+        "birthday",
+        "occasion",
+        "lead_nurturing",
     }
     assert get_args(journeys.Channel) == CHANNELS
 
