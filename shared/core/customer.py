@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 from shared.core import insights, journeys
 from shared.core.feedback import apply_feedback
+from shared.core.routing import deferral_timer
 from shared.models.campaigns import CAMPAIGN_DUE, CAMPAIGN_JOURNEY
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, WatchProduct
+from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.journeys import Journey
 from shared.models.messages import OutboxMessage
@@ -147,7 +148,7 @@ def decide(
             outcome.effects.append(redeemed)
         campaign = _campaign_message(event, customer_of(current, event), now)
         if campaign is not None:
-            outcome.effects.append(Send(message=campaign))
+            outcome.effects.append(_campaign_effect(event, campaign, now))
             outcome.notes.append(f"{campaign.journey}: due")
             _mark_campaign(current, campaign.journey.removeprefix(CAMPAIGN_JOURNEY), event.occurred_at)
         outcome.effects += _watches(current, event, config)
@@ -204,6 +205,7 @@ def _engagement_points(event: SegmentEvent, last_activity: datetime | None, conf
     return 0.0
 
 
+CAMPAIGN_SEND_SLACK = timedelta(minutes=1)  # a local-time campaign's message due later than this waits on a timer
 DEFAULT_HALF_LIFE = timedelta(days=30)  # the engagement score's, where the shop's is not at hand
 
 
@@ -301,25 +303,37 @@ def _journey_marks(state: CustomerState, config: ShopConfig) -> tuple[tuple[Any,
 
 def _campaign_message(event: SegmentEvent, customer: str, now: datetime) -> OutboxMessage | None:
     """A campaign's message for the customer its ``Campaign Due`` event is about (from nudge's own fan-out, which
-    holds the secret authority); its id is the campaign's and the customer's, so it goes out once."""
+    holds the secret authority); its id is the campaign's, the step's and the customer's, so it goes out once."""
     message = event.message
     if not (isinstance(message, Track) and message.event == CAMPAIGN_DUE and event.authority == "secret"):
         return None
     properties = message.properties or {}
-    campaign_id, template = properties.get("campaign_id"), properties.get("template")
-    if not isinstance(campaign_id, str) or not isinstance(template, str):
+    campaign_id, template, step = properties.get("campaign_id"), properties.get("template"), properties.get("step", 0)
+    if not isinstance(campaign_id, str) or not isinstance(template, str) or not isinstance(step, int):
         return None
     digest = hashlib.sha256(customer.encode()).hexdigest()[:16]
     return OutboxMessage(
-        message_id=f"campaign-{campaign_id}-{digest}",
+        message_id=f"campaign-{campaign_id}-{digest}" if step == 0 else f"campaign-{campaign_id}-{step}-{digest}",
         shop_id=event.shop_id,
         customer=customer,
         journey=f"{CAMPAIGN_JOURNEY}{campaign_id}",
-        step=0,
+        step=step,
         template=template,
         channels=properties.get("channels") or None,
         created_at=now,
     )
+
+
+def _campaign_effect(event: SegmentEvent, message: OutboxMessage, now: datetime) -> Effect:
+    """Send the campaign's message now, or, for a member whose own wall time comes later (a local-time campaign in
+    a zone half an hour off the wave's), a timer that brings it back then."""
+    properties = getattr(event.message, "properties", None) or {}
+    send_at = properties.get("send_at")
+    if isinstance(send_at, str):
+        moment = datetime.fromisoformat(send_at)
+        if moment - now > CAMPAIGN_SEND_SLACK:
+            return StartTimer(event=deferral_timer(message, moment))
+    return Send(message=message)
 
 
 def _redemption(event: SegmentEvent, customer: str) -> RedeemOffer | None:

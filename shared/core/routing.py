@@ -9,6 +9,7 @@ requires. Every channel that is not a candidate says why, for the customer's tim
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 from shared.core.policy import next_open, open_at, zone_of
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import Address, OutboxMessage
+from shared.models.nudge_events import TimerEvent
 from shared.models.state import CustomerState
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -138,3 +140,18 @@ def reopens_at(state: CustomerState, config: ShopConfig, routing: Routing, now: 
     quiet = [skip.channel for skip in routing.skipped if skip.reason == "quiet_hours"]
     zone = customer_zone(state, config)
     return min(next_open(config.contact_policy, channel, zone, now) for channel in quiet)
+
+
+def deferral_timer(message: OutboxMessage, until: datetime) -> TimerEvent:
+    """The timer that brings a deferred message back at ``until`` (named by message and time: idempotent)."""
+    digest = hashlib.sha256(f"{message.shop_id}\n{message.message_id}\n{until.isoformat()}".encode()).hexdigest()
+    return TimerEvent(
+        shop_id=message.shop_id,
+        customer=message.customer,
+        journey=message.journey,
+        instance=f"deferred:{message.message_id}",
+        step=message.step,
+        timer_id=f"deferred-{digest[:40]}",
+        due_at=until,
+        message=message,
+    )

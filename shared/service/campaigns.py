@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -31,9 +32,14 @@ from shared.service.restock import customer_event, wait_for
 
 if TYPE_CHECKING:
     from shared.models.config import ShopConfig
+    from shared.models.state import CustomerState
 
 SWEEP_PARTS = 4
 SWEEP_PAGE = 500
+# A local-time campaign's step runs in hourly waves, from the first zone to reach its wall time (UTC+14) to the last
+# (UTC-12): 27 sweeps of the customers, each telling the members whose wall time comes in its hour.
+EARLIEST_OFFSET = timedelta(hours=14)
+LOCAL_WAVES = 27
 
 
 class CampaignRequestError(ValueError):
@@ -48,24 +54,56 @@ class CampaignConflictError(Exception):
     """The id is another campaign's (409), or the campaign can no longer be cancelled."""
 
 
-def campaign_job(shop_id: str, request: CampaignRequest, at: datetime) -> FanOutJob:
-    """The fan-out job of a campaign: one per shop and campaign id."""
-    return FanOutJob(
-        kind="campaign",
-        shop_id=shop_id,
-        fan_out_id=fan_out_id("campaign", shop_id, request.id),
-        at=at,
-        parts=SWEEP_PARTS,
-        campaign_id=request.id,
-        not_before=request.send_at if request.send_at > at else None,
-    )
+def campaign_jobs(shop_id: str, request: CampaignRequest, at: datetime) -> list[FanOutJob]:
+    """The fan-out jobs of a campaign: one per step, and with ``local_time`` one per step and time-zone wave."""
+    jobs = []
+    for step in range(len(request.plan)):
+        for wave in range(LOCAL_WAVES) if request.local_time else (None,):
+            start = wave_window(request, step, wave)[0] if wave is not None else request.step_at(step)
+            # The first step of a campaign for one moment keeps the name it always had.
+            named = () if step == 0 and wave is None else (step, wave)
+            jobs.append(
+                FanOutJob(
+                    kind="campaign",
+                    shop_id=shop_id,
+                    fan_out_id=fan_out_id("campaign", shop_id, request.id, *named),
+                    at=at,
+                    parts=SWEEP_PARTS,
+                    campaign_id=request.id,
+                    step=step,
+                    wave=wave,
+                    not_before=start if start > at else None,
+                )
+            )
+    return jobs
+
+
+def total_parts(request: CampaignRequest) -> int:
+    """The parts of all the campaign's jobs: it is done when each ended."""
+    return len(request.plan) * (LOCAL_WAVES if request.local_time else 1) * SWEEP_PARTS
+
+
+def wave_window(request: CampaignRequest, step: int, wave: int) -> tuple[datetime, datetime]:
+    """The hour of wave ``wave`` of a local-time step: the members whose wall time comes in it (wave 0: UTC+14,
+    the first zone to reach the wall time; wave 26: UTC-12, the last)."""
+    wall = request.step_at(step).replace(tzinfo=None)
+    start = wall.replace(tzinfo=UTC) - EARLIEST_OFFSET + timedelta(hours=wave)
+    return start, start + timedelta(hours=1)
+
+
+def local_moment(request: CampaignRequest, step: int, zone: ZoneInfo) -> datetime:
+    """The moment the step's wall time comes in ``zone`` (a wall time a DST change skips: the hour after)."""
+    from shared.core.occasions import send_moment
+
+    wall = request.step_at(step).replace(tzinfo=None)
+    return send_moment(wall.date(), 0, wall.time(), zone)
 
 
 def campaign_view(campaign: Campaign) -> dict[str, Any]:
     """A campaign as the API shows it: the request, the status and the progress."""
     held = sum(campaign.suppressed.values())
     return {
-        **campaign.request.model_dump(mode="json"),
+        **campaign.request.model_dump(mode="json", exclude_none=True),
         "status": campaign.status,
         "created_at": campaign.created_at.isoformat().replace("+00:00", "Z"),
         "progress": {
@@ -76,7 +114,7 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
             "failed": campaign.failed,
             "waiting": max(0, campaign.members - campaign.sent - held - campaign.failed),
             "parts_done": campaign.parts_done,
-            "parts": SWEEP_PARTS,
+            "parts": total_parts(campaign.request),
         },
     }
 
@@ -97,9 +135,11 @@ class CampaignDesk:
             stored = self._campaigns.get(shop_id, request.id)
             if stored is None or stored.request != request:
                 raise CampaignConflictError(f"campaign {request.id!r} exists with another request")
-            self._fan_outs.start(campaign_job(shop_id, request, stored.created_at))  # a start lost before: again
+            for job in campaign_jobs(shop_id, request, stored.created_at):  # a start lost before: again
+                self._fan_outs.start(job)
             return False, campaign_view(stored)
-        self._fan_outs.start(campaign_job(shop_id, request, now))
+        for job in campaign_jobs(shop_id, request, now):
+            self._fan_outs.start(job)
         return True, campaign_view(created)
 
     def get(self, shop_id: str, campaign_id: str) -> dict[str, Any] | None:
@@ -129,10 +169,11 @@ class CampaignDesk:
         if config is None or request.segment not in config.segments:
             known = sorted(config.segments) if config is not None else []
             errors.append({"field": "segment", "rule": f"must be one of the shop's segments {known}"})
-        if config is not None and request.template not in known_kinds(config):
-            errors.append({"field": "template", "rule": "must be a message kind nudge ships or the shop overrides"})
-        if request.local_time:
-            errors.append({"field": "local_time", "rule": "not supported yet: send_at is one moment for everyone"})
+        kinds = known_kinds(config) if config is not None else set()
+        for index, step in enumerate(request.plan):
+            if config is not None and step.template not in kinds:
+                field = "template" if request.steps is None else f"steps.{index}.template"
+                errors.append({"field": field, "rule": "must be a message kind nudge ships or the shop overrides"})
         if errors:
             raise CampaignRequestError(errors)
         return request
@@ -162,7 +203,9 @@ class CampaignPager:
         self._shops, self._orders, self._clock, self._page_size = shops, orders, clock, page_size
 
     def page(self, job: FanOutJob, part: int, after: str | None) -> PageDone:
-        """Tell the members on the next page of segment ``part`` that the campaign is due for them."""
+        """Tell the members on the next page of segment ``part`` that the campaign's step is due for them."""
+        from shared.core.policy import zone_of  # the decision core's rule (it loads the shop config's schema)
+
         assert job.campaign_id is not None
         now = self._clock()
         campaign = self._campaigns.get(job.shop_id, job.campaign_id)
@@ -180,17 +223,39 @@ class CampaignPager:
         counters = self._orders.distribution(job.shop_id) if uses_distribution(config, request.segment) else {}
         audience = Audience(config, ShopDistribution.of(counters), now)
         customers, last = self._customers.sweep(job.shop_id, part, job.parts, self._page_size, after)
-        properties = {"campaign_id": request.id, "template": request.template, "channels": request.channels}
-        members = [key for key, state in customers if in_segment(state, request.segment, audience)]
-        if members:
-            self._events.send([customer_event(job, key, CAMPAIGN_DUE, properties, now) for key in members])
-        page = hashlib.sha256(f"{part}\n{after or ''}".encode()).hexdigest()[:12]
-        ended = f"{part}" if last is None else None
-        self._campaigns.count_page(job.shop_id, job.campaign_id, page, len(members), ended)
+        step = request.plan[job.step]
+        properties = {"campaign_id": request.id, "template": step.template, "channels": request.channels}
+        entries = []
+        for key, state in customers:
+            if not self._follows(request, job.step, state) or not in_segment(state, request.segment, audience):
+                continue
+            told = {**properties, "step": job.step} if job.step else properties
+            if job.wave is not None:
+                moment = local_moment(request, job.step, zone_of(state.timezone, config.shop.timezone))
+                start, end = wave_window(request, job.step, job.wave)
+                if not start <= moment < end:
+                    continue  # another wave's zone
+                told["send_at"] = moment.isoformat()
+            entries.append(customer_event(job, key, CAMPAIGN_DUE, told, now))
+        if entries:
+            self._events.send(entries)
+        marker = f"{job.step}.{job.wave}.{part}"
+        page = hashlib.sha256(f"{marker}\n{after or ''}".encode()).hexdigest()[:12]
+        ended = marker if last is None else None
+        self._campaigns.count_page(job.shop_id, job.campaign_id, page, len(entries), ended)
         if ended is not None:
             finished = self._campaigns.get(job.shop_id, job.campaign_id)
-            if finished is not None and finished.parts_done >= job.parts:
+            if finished is not None and finished.parts_done >= total_parts(request):
                 self._campaigns.finish(job.shop_id, job.campaign_id)
         # The parts run side by side: each keeps to its share of the campaign's rate.
-        wait = wait_for(len(members) * job.parts, request.rate_per_second) if last else 0
-        return PageDone(next=last, wait_seconds=wait, told=len(members), skipped=len(customers) - len(members))
+        wait = wait_for(len(entries) * job.parts, request.rate_per_second) if last else 0
+        return PageDone(next=last, wait_seconds=wait, told=len(entries), skipped=len(customers) - len(entries))
+
+    @staticmethod
+    def _follows(request: CampaignRequest, step: int, state: CustomerState) -> bool:
+        """The first step goes to every member; a follow-up to those the campaign reached (who, with
+        ``skip_converted``, have not ordered since)."""
+        if step == 0:
+            return True
+        marks = state.campaigns.get(request.id)
+        return marks is not None and not (request.plan[step].skip_converted and marks.converted_at is not None)

@@ -50,6 +50,8 @@ class FanOutJob(BaseModel):
     product_id: str | None = None  # a restock: the product back in stock
     drops: tuple[PriceDrop, ...] = ()  # a price drop sweep: the products whose price fell
     campaign_id: str | None = None  # a campaign: its id (the request is stored with the campaign)
+    step: int = 0  # a campaign: which of its messages
+    wave: int | None = None  # a local-time campaign: which hour of the day's time zones (0: UTC+14)
     day: date | None = None  # a date sweep: the UTC day whose birthday and occasion messages it finds
     # The version each product's write that caused the job gives it: the job starts before that write, so a page that
     # finds an older version comes too early (FanOutNotReady: the page is asked again later).

@@ -9,7 +9,6 @@ exponentially by extending the message's visibility timeout.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -17,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.adapters.ledger import LedgerConflictError
+from shared.core.routing import deferral_timer
 from shared.models.campaigns import CAMPAIGN_JOURNEY
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import OutboxMessage, TransientDeliveryError
-from shared.models.nudge_events import FeedbackEvent, TimerEvent
+from shared.models.nudge_events import FeedbackEvent
 from shared.ports import (
     Campaigns,
     Catalog,
@@ -43,21 +43,6 @@ if TYPE_CHECKING:
     from shared.adapters.channels import ChannelProvider
 
 BACKOFF_BASE_SECONDS = 30
-
-
-def deferral_timer(message: OutboxMessage, until: datetime) -> TimerEvent:
-    """The timer that brings a deferred message back at ``until`` (named by message and time: idempotent)."""
-    digest = hashlib.sha256(f"{message.shop_id}\n{message.message_id}\n{until.isoformat()}".encode()).hexdigest()
-    return TimerEvent(
-        shop_id=message.shop_id,
-        customer=message.customer,
-        journey=message.journey,
-        instance=f"deferred:{message.message_id}",
-        step=message.step,
-        timer_id=f"deferred-{digest[:40]}",
-        due_at=until,
-        message=message,
-    )
 
 
 def backoff_seconds(receive_count: int) -> int:

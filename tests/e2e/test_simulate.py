@@ -712,3 +712,42 @@ def test_birthdays_and_an_occasion_in_a_history_are_sent_by_the_daily_sweep_on_b
         ("u:cem", "occasion", "2026-12-23T08:00:00Z"),
     ]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_a_local_time_campaign_with_a_follow_up_in_a_history_on_both_emulators(tmp_path):
+    # Given gold customers in Berlin and New York, and a two-step campaign at 09:00 in each one's own zone the next
+    # day, the follow-up two days later to those who have not ordered (ana orders in between)
+    history = [
+        *shopper("ana", 0, "email"),
+        *shopper("ben", 0, "email"),
+        message("identify", "ana", 1, traits={"tier": "gold"}, context={"timezone": "Europe/Berlin"}),
+        message("identify", "ben", 1, traits={"tier": "gold"}, context={"timezone": "America/New_York"}),
+        {
+            "type": "campaign",
+            "timestamp": at(60),
+            "id": "gold-morning",
+            "segment": "gold",
+            "steps": [{"template": "birthday"}, {"template": "welcome_loyalty", "wait": "P2D"}],
+            "send_at": "2026-11-03T09:00:00Z",
+            "local_time": True,
+        },
+        track("Order Completed", "ana", 86400 * 2, {"order_id": "o-ana", "revenue": 20.0}),
+    ]
+    path = write_history(tmp_path / "local.jsonl", history)
+
+    # When it is simulated on the in-memory adapters and on moto
+    lines, _ = simulate(FAST_CONFIG, path)
+    on_moto, _ = simulate(FAST_CONFIG, path, "--emulator", "moto")
+
+    # Then each gets the first message at 09:00 in their zone, and only ben the follow-up
+    campaign = sorted(
+        (line["customer"], line["template"], line["at"])
+        for line in lines
+        if line.get("journey") == "campaign:gold-morning" and line.get("status") == "sent"
+    )
+    assert campaign == [
+        ("u:ana", "birthday", "2026-11-03T08:00:00Z"),
+        ("u:ben", "birthday", "2026-11-03T14:00:00Z"),
+        ("u:ben", "welcome_loyalty", "2026-11-05T14:00:00Z"),
+    ]
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

@@ -6,7 +6,7 @@ where consent and the contact policy allow and records the rest with their reaso
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -60,6 +60,18 @@ def until_quiet(stack: MemoryStack) -> None:
     while (moment := stack.cloud.next_visible()) is not None:
         stack.clock.at = max(stack.clock.at, moment)
         stack.settle()
+
+
+def run_until(stack: MemoryStack, until: datetime) -> None:
+    """Virtual time runs to ``until``: the fan-out's waits and pages, the updater, the timers, the router, each
+    thing at its moment."""
+    stack.settle()
+    while True:
+        moments = [m for m in (stack.cloud.next_visible(), stack.timers.next_due) if m is not None]
+        if not moments or min(moments) > until:
+            break
+        stack.run_timers(until=max(stack.clock.at, min(moments)))
+    stack.run_timers(until=until)
 
 
 def status(stack: MemoryStack, campaign_id: str) -> dict[str, Any]:
@@ -138,7 +150,12 @@ def test_a_cancelled_campaign_sends_nothing_and_one_that_started_cannot_be_cance
         ({"send_at": "2026-12-24T09:00:00"}, "send_at"),  # no time zone
         ({"rate_per_second": 0}, "rate_per_second"),
         ({"id": "has space"}, "id"),
-        ({"local_time": True}, "local_time"),
+        ({"steps": [{"template": "welcome"}]}, "body"),  # template and steps: one of them
+        (
+            {"template": None, "steps": [{"template": "welcome"}, {"template": "nope", "wait": "P1D"}]},
+            "steps.1.template",
+        ),
+        ({"template": None, "steps": [{"template": "welcome", "wait": "P31D"}]}, "body"),  # over 30 days
         ({"channels": ["fax"]}, "channels.0"),
         ({"surprise": 1}, "surprise"),
     ],
@@ -214,3 +231,61 @@ def test_segments_of_who_a_campaign_reached_and_who_ordered_within_five_days_aft
     assert listed("any_campaign_this_week") == {buyer, late, idle}
     stack.clock.at = T0 + timedelta(days=8)
     assert listed("any_campaign_this_week") == set()
+
+
+def test_a_local_time_campaign_reaches_each_member_at_the_wall_time_in_their_own_zone(stack):
+    # Members in Berlin (UTC+1 in December), New York (UTC-5), Kathmandu (UTC+5:45) and one with no zone (the
+    # shop's, Berlin)
+    zones = {"berlin": "Europe/Berlin", "new_york": "America/New_York", "kathmandu": "Asia/Kathmandu", "none": None}
+    users = {}
+    for name, zone in zones.items():
+        user = unique(name)
+        context = {"timezone": zone} if zone else {}
+        batch = [
+            identify({"country": "DE", "email": f"{user}@example.com"}, userId=user, context=context),
+            consent("email", userId=user),
+        ]
+        assert stack.post("/v1/batch", {"batch": batch}, key=WRITE)[0] == 200
+        users[name] = user
+    stack.settle()
+    body = campaign(send_at="2026-11-04T09:00:00Z", local_time=True)  # 09:00 on 4 November, wherever they are
+
+    assert stack.post("/v1/campaigns", body, key=SECRET)[0] == 201
+    run_until(stack, T0 + timedelta(days=4))
+
+    def sent_at(user: str) -> datetime:
+        (entry,) = [e for e in stack.cloud.ledger.list("fast", f"u:{user}") if e.status == "sent"]
+        assert entry.updated_at is not None
+        return entry.updated_at
+
+    assert sent_at(users["berlin"]) == datetime(2026, 11, 4, 8, tzinfo=UTC)
+    assert sent_at(users["none"]) == datetime(2026, 11, 4, 8, tzinfo=UTC)
+    assert sent_at(users["new_york"]) == datetime(2026, 11, 4, 14, tzinfo=UTC)
+    assert sent_at(users["kathmandu"]) == datetime(2026, 11, 4, 3, 15, tzinfo=UTC)  # a timer within its wave
+    report = status(stack, body["id"])
+    assert report["status"] == "done" and report["progress"]["sent"] == 4
+    assert report["progress"]["parts_done"] == report["progress"]["parts"] == 27 * 4
+
+
+def test_a_follow_up_step_goes_to_the_members_reached_who_have_not_ordered_since(stack):
+    buyer, idle = customers(stack, "DE", 2)
+    body = campaign(
+        template=None,
+        steps=[{"template": "welcome"}, {"template": "welcome_loyalty", "wait": "P2D"}],
+    )
+    assert stack.post("/v1/campaigns", body, key=SECRET)[0] == 201
+    run_until(stack, T0 + timedelta(days=1))  # the first message, at send_at
+    [late] = customers(stack, "DE", 1)  # joined after the first step: no follow-up without it
+    order = {"type": "track", "event": "Order Completed", "userId": buyer, "properties": {"order_id": unique("o")}}
+    assert stack.post("/v1/batch", {"batch": [order]}, key=WRITE)[0] == 200
+    run_until(stack, T0 + timedelta(days=4))
+
+    def kinds(user: str) -> list[str]:
+        found = [e for e in stack.cloud.ledger.list("fast", f"u:{user}") if e.status == "sent"]
+        return sorted(e.template for e in found)
+
+    assert kinds(buyer) == ["welcome"]
+    assert kinds(idle) == ["welcome", "welcome_loyalty"]
+    assert kinds(late) == []
+    report = status(stack, body["id"])
+    assert report["status"] == "done" and report["progress"]["parts"] == 8
