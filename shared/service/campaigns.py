@@ -10,6 +10,10 @@ is the campaign's and the customer's, so the send ledger lets it out once howeve
 channel router checks consent and the contact policy at send time, records a suppressed message with its reason,
 and counts the outcome in the campaign's progress.
 
+A campaign of several ``steps`` is one job per step (a follow-up tells the members the first reached who did not
+convert); one with ``local_time`` runs each step in :data:`LOCAL_WAVES` hourly waves, one job each, from the first
+zone to reach the wall time (UTC+14) to the last (UTC-12) (:func:`campaign_jobs`).
+
 A campaign is cancelled until its first page starts it (``DELETE``); a page of a cancelled campaign tells nobody.
 """
 
