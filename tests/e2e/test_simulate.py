@@ -751,3 +751,35 @@ def test_a_local_time_campaign_with_a_follow_up_in_a_history_on_both_emulators(t
         ("u:ben", "welcome_loyalty", "2026-11-05T14:00:00Z"),
     ]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_lead_nurturing_in_a_history_teaches_a_subscriber_until_the_first_order_on_both_emulators(tmp_path):
+    # Given the fast shop with the lead_nurturing preset, and two subscribers, one of whom orders after a week
+    document = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
+    document["journeys"] = {"lead_nurturing": {}}
+    config = tmp_path / "nurturing-shop.yaml"
+    config.write_text(yaml.safe_dump(document), encoding="utf-8")
+    signup = {"source": "newsletter", "notice_version": "nl-2026"}
+    history = [
+        message("identify", "ana", 0, traits={"firstName": "Ana", "email": "ana@example.com"}),
+        track("Newsletter Subscribed", "ana", 0, signup),
+        message("identify", "ben", 0, traits={"firstName": "Ben", "email": "ben@example.com"}),
+        track("Newsletter Subscribed", "ben", 0, signup),
+        track("Order Completed", "ben", 7 * 86400, {"order_id": "o-ben", "revenue": 30.0}),
+    ]
+    path = write_history(tmp_path / "nurturing.jsonl", history)
+
+    # When it is simulated on the in-memory adapters and on moto
+    lines, _ = simulate(config, path)
+    on_moto, _ = simulate(config, path, "--emulator", "moto")
+
+    # Then ana gets the three lessons after 2, 6 and 11 days; ben the two before his order
+    sent = sorted((line["customer"], line["at"], line["template"]) for line in lines if line.get("status") == "sent")
+    assert sent == [
+        ("u:ana", at(2 * 86400), "nurture_guide"),
+        ("u:ana", at(6 * 86400), "nurture_story"),
+        ("u:ana", at(11 * 86400), "nurture_first_order"),
+        ("u:ben", at(2 * 86400), "nurture_guide"),
+        ("u:ben", at(6 * 86400), "nurture_story"),
+    ]
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

@@ -60,3 +60,32 @@ def test_each_environment_builds_its_wiring_once_and_the_handler_is_given_it():
         one["proceed"].set()
         answers.append(runtime.invoke(one))
     assert len(built) == 1 and answers == [built[0], built[0]]
+
+
+def test_the_schedule_player_invokes_a_daily_schedule_at_its_time_and_once_a_day():
+    import time as wall
+    from datetime import UTC, datetime, time, timedelta
+
+    from infra.local.pollers import SchedulePlayer
+    from infra.local.provision import ScheduleSource
+
+    invoked: list[dict[str, object]] = []
+
+    class Runtime:
+        def invoke(self, event: dict[str, object]) -> None:
+            invoked.append(event)
+
+    now = [datetime(2026, 12, 4, 11, 59, 59, tzinfo=UTC)]
+    source = ScheduleSource("FanOutFunction", time(12, 0), {"schedule": "dates"})
+    assert source.next_after(now[0]) == datetime(2026, 12, 4, 12, tzinfo=UTC)
+    assert source.next_after(datetime(2026, 12, 4, 12, tzinfo=UTC)) == datetime(2026, 12, 5, 12, tzinfo=UTC)
+    player = SchedulePlayer([source], {"FanOutFunction": Runtime()}, clock=lambda: now[0])  # type: ignore[dict-item]
+    player.start()
+    try:
+        now[0] += timedelta(seconds=2)  # 12:00:01: due
+        deadline = wall.monotonic() + 40  # the player looks again within a second of its due time
+        while not invoked and wall.monotonic() < deadline:
+            wall.sleep(0.05)
+    finally:
+        player.stop()
+    assert invoked == [{"schedule": "dates"}]
