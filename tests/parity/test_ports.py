@@ -422,6 +422,22 @@ def test_browser_origins_are_kept_per_shop_and_answered_for_any_shop(side):
     assert side.shops.allowed_origins(unique("shop")) == frozenset()
 
 
+def test_the_shops_with_a_date_journey_are_listed_while_they_have_one(side):
+    dated, plain = unique("shop"), unique("shop")
+    birthday = {"birthday": {"steps": [{"wait": "PT0S", "template": "birthday"}]}}
+
+    def with_journeys(shop_id: str, journeys: dict[str, object]) -> ShopConfig:
+        document = shop(shop_id, [f"{shop_id}-write"], [f"{shop_id}-secret"]).model_dump(mode="json")
+        return ShopConfig.model_validate({**document, "journeys": journeys})
+
+    side.shops.apply(with_journeys(dated, birthday))
+    side.shops.apply(with_journeys(plain, {}))
+    assert dated in side.shops.dated_shops() and plain not in side.shops.dated_shops()
+
+    side.shops.apply(with_journeys(dated, {}))  # the shop drops its birthday journey
+    assert dated not in side.shops.dated_shops()
+
+
 # ---------------------------------------------------------------- the events queue (FIFO)
 
 
