@@ -20,21 +20,11 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal, get_args
+from typing import get_args
 from zoneinfo import ZoneInfo
 
-Occasion = Literal[
-    "mothers_day",
-    "fathers_day",
-    "valentines_day",
-    "easter",
-    "black_friday",
-    "cyber_monday",
-    "singles_day",
-    "christmas",
-    "new_year",
-    "public_holiday",
-]
+from shared.models.journeys import Occasion  # the names a date trigger may give
+
 OCCASIONS: tuple[str, ...] = get_args(Occasion)
 
 # The countries whose Mother's and Father's Day rules are built in (ISO 3166 alpha-2).

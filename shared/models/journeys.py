@@ -68,7 +68,7 @@ ConditionName = Literal[
     "wants_product",  # the customer viewed the instance's product within catalog.viewed_within, or has it in the
     # wishlist or a cart, and has not bought it
 ]
-# A date trigger's occasions (shared.core.occasions has their dates per country; a unit test keeps the two equal).
+# A date trigger's occasions (shared.core.occasions has their dates per country).
 Occasion = Literal[
     "mothers_day",
     "fathers_day",

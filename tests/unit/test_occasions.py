@@ -6,7 +6,6 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import get_args
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +19,6 @@ from shared.core.occasions import (
     occurrences_due,
     send_moment,
 )
-from shared.models import journeys
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -176,10 +174,6 @@ def test_every_occasion_has_dates_in_every_built_in_country():
     for occasion in OCCASIONS:
         for country in COUNTRIES:
             assert occasion_dates(occasion, country, 2027), (occasion, country)
-
-
-def test_the_occasions_a_journey_may_name_are_the_ones_with_dates():
-    assert get_args(journeys.Occasion) == OCCASIONS
 
 
 def test_importing_the_module_leaves_holidays_and_dateutil_unloaded():
