@@ -1146,3 +1146,27 @@ def test_a_campaign_is_created_once_cancelled_only_before_it_starts_and_counted_
     assert store.cancel(shop, "later") and store.get(shop, "later").status == "cancelled"
     assert not store.start(shop, "later")  # a cancelled campaign never starts
     assert store.get(unique("other"), "spring") is None and not store.cancel(shop, "nope")
+
+
+def test_a_campaigns_item_keeps_its_size_however_many_pages_are_counted(on_moto):
+    # Each message the router closes writes the campaign's item, billed on its whole size, and an item may not pass
+    # 400 KB: the pages counted (thousands for a campaign to millions) must not live in it.
+    from shared.adapters.campaigns import campaign_key
+    from shared.models.campaigns import CampaignRequest
+
+    shop, now = unique("shop"), datetime(2026, 12, 1, 9, tzinfo=UTC)
+    request = CampaignRequest(id="big", segment="german", template="welcome", send_at=now)
+    store = on_moto.campaigns
+    store.create(shop, request, now)
+    store.start(shop, "big")
+
+    def size() -> int:
+        item = store.client.get_item(TableName=store._table, Key=campaign_key(shop, "big"))["Item"]
+        return len(json.dumps(item))
+
+    store.count_page(shop, "big", "page-0", 500, "0")  # part 0: one page
+    before = size()
+    for page in range(1, 200):
+        store.count_page(shop, "big", f"page-{page}", 500, "1" if page == 199 else None)
+    assert size() <= before + 8  # the counters' digits, nothing per page
+    assert (store.get(shop, "big").members, store.get(shop, "big").parts_done) == (100_000, 2)
