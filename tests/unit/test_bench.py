@@ -16,6 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from infra.bench import shop as bench_shop
+from infra.bench.dates import Run, pages_at, progress_item, scaled, sweep_pages
 from infra.bench.imports import (
     BYTECODE,
     SOURCE,
@@ -659,3 +660,82 @@ def test_the_routers_puts_are_told_apart_as_offer_codes_handed_out_and_in_app_in
     assert write_kind(WrittenItem("ChannelRouterFunction", "UpdateItem", "customers", 300, 1, "demo-shop#u:ada")) == (
         "send ledger (router UpdateItem)"
     )
+
+
+# ---------------------------------------------------------------- date sweeps and local-time campaigns
+
+
+def test_a_sweep_asks_each_of_its_4_parts_for_pages_of_500_customers():
+    assert sweep_pages(400) == 4  # a page each part
+    assert sweep_pages(2_001) == 8  # a part of 501 takes two
+    assert sweep_pages(1_000_000) == 2_000
+    assert sweep_pages(10_000_000) == 20_000
+
+
+def test_a_sweep_measured_on_400_customers_scales_its_reads_per_customer_and_the_rest_per_page():
+    # Given what a daily sweep of 400 customers added: a scheduled start, 4 pages (a scan each), 20 read units
+    # the scans billed, 1 unit the pager read besides, 3 SQS requests a page, 20 ms of assumed latency a call
+    # and 20 ms of the pager's own compute
+    asl = json.loads(FAN_OUT_ASL.read_text())
+    no_sweep = Run(write_units=800, read_units=800, sqs_requests=2_400, lambda_requests=1_600)
+    swept = Run(
+        write_units=800,
+        read_units=800,
+        sqs_requests=2_400,
+        lambda_requests=1_600,
+        jobs=1,
+        parts=4,
+        pages=4,
+        scans=4,
+        sweeps=1,
+        page_sqs=12,
+        fan_out_other_invocations=1,
+        fan_out_reads=1.0,
+        fan_out_compute=0.02,
+        fan_out_latency_ms=100.0,
+        scan_units=20.0,
+    )
+    sweep = swept.minus(no_sweep)
+
+    # When it is scaled to a million customers
+    units = scaled(sweep, 400, 1_000_000, asl)
+
+    # Then the reads grow with the customers, the pages are 4 parts of 500 (not 100 as measured), each a Lambda
+    # request, 3 SQS requests and 3 transitions, and the scheduled start is one request whatever the size
+    assert pages_at(sweep, 1_000_000) == 2_000
+    assert units == pytest.approx(
+        {
+            "dynamodb_write": 0.0,
+            "dynamodb_read": 20.0 * 2_500 + 1.0 / 4 * 2_000,
+            "sqs_request": 6_000.0,
+            "lambda_request": 2_001.0,
+            "lambda_gb_second": (0.02 * 2_500 * 1769 / 512 + (20.0 + 0.5) / 1000 * 2_001) * 512 / 1024,
+            "sfn_transition": 6_003.0,  # start, end and the Map once, 3 a page
+            "ses_email": 0.0,
+        }
+    )
+
+
+def test_the_pages_a_wave_asks_before_its_start_do_not_grow_with_the_members():
+    # Given a local-time campaign measured on 400 members: 27 jobs of 4 parts, each part asking once before its
+    # wave starts and once to sweep, every member sent one message
+    asl = json.loads(FAN_OUT_ASL.read_text())
+    local = Run(jobs=27, parts=108, pages=216, scans=108, sweeps=27, page_sqs=648, emails=400)
+
+    # Then at a million members the 108 waiting pages stay 108 and each of the 27 sweeps takes 2,000
+    assert pages_at(local, 1_000_000) == 108 + 27 * 2_000
+    units = scaled(local, 400, 1_000_000, asl)
+    assert units["sfn_transition"] == 27 * 3 + 54_108 * 3
+    assert units["sqs_request"] == 54_108 * 3
+    assert units["ses_email"] == 1_000_000
+
+
+def test_the_campaign_item_keeps_its_size_and_each_page_and_message_is_billed_on_it():
+    # Given an item of 1,000 B (1,060 B with its counters), 3 pages and 30 messages counted
+    progress = progress_item(3, 30, 1_000)
+
+    # Then each page reads it (1 unit) and writes it once plus once in a transaction with its marker (2 + 2 units),
+    # each message writes it once: one unit a KB started, whatever the number of pages
+    assert (progress.pages, progress.messages, progress.final_bytes) == (3, 30, 1_060)
+    assert (progress.page_writes, progress.outcome_writes, progress.reads) == (3 * (2 + 2 + 4), 30 * 2, 3)
+    assert progress_item(30_000, 0, 1_000).final_bytes == 1_060
