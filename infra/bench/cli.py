@@ -53,6 +53,7 @@ def command_line(args: argparse.Namespace) -> str:
         "batch_events": 2500,
         "decide_calls": 400,
         "inbox_carts": 60,
+        "audience_customers": 400,
         "backtest_events": DEFAULT_BACKTEST_EVENTS,
         "backtest_shoppers": DEFAULT_BACKTEST_SHOPPERS,
     }
@@ -112,6 +113,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_BACKTEST_SHOPPERS,
         help=f"shoppers whose months of traffic the backtest replays (default {DEFAULT_BACKTEST_SHOPPERS:,})",
+    )
+    parser.add_argument(
+        "--audience-customers",
+        type=int,
+        default=400,
+        help="customers of the date sweep and campaign measurement, its table printed (python -m infra.bench.dates;"
+        " docs/PERFORMANCE.md keeps its section by hand; default 400, 0: skip)",
     )
     parser.add_argument("--markdown", type=Path, default=DEFAULT_MARKDOWN, help="where to write the report")
     parser.add_argument("--no-markdown", action="store_true", help="print only")
@@ -177,6 +185,16 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
             f"backtest: {args.backtest_events:,} events of {shoppers:,} shoppers streamed through simulate", err
         ):
             backtest = run_in_subprocess(Path(args.config), args.backtest_events, shoppers, args.seed, err=err)
+    audiences = None
+    customers = getattr(args, "audience_customers", 0)
+    if customers > 0:
+        from infra.bench.dates import estimate, markdown
+
+        with _stage(f"date sweeps and campaigns: {customers} customers through the real handlers on moto", err):
+            due = max(1, customers // 10)
+            audiences = markdown(
+                estimate(customers, due), f"python -m infra.bench.dates --customers {customers} --due {due}"
+            )
     config_name = (
         str(Path(args.config).resolve().relative_to(ROOT))
         if Path(args.config).resolve().is_relative_to(ROOT)
@@ -184,6 +202,11 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
     )
     report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest, decide, inbox)
     out.write("\n".join(render(report, markdown=False)) + "\n")
+    if audiences is not None:
+        out.write(
+            "\nDate sweeps and campaigns, per customer and per member (docs/PERFORMANCE.md, Campaigns at scale)\n\n"
+        )
+        out.write(audiences + "\n")
     out.flush()
     if not args.no_markdown:
         path = Path(args.markdown)

@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NUDGE = Path(sys.executable).with_name("nudge")
 
-pytestmark = pytest.mark.slow(seconds=70)  # the module's bench run
+pytestmark = pytest.mark.slow(seconds=85)  # the module's bench run
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     command = [str(NUDGE), "bench", "--customers", "10", "--days", "3", "--import-runs", "1", "--core-customers", "10"]
     command += ["--import-functions", "Ingest,FanOut"]
     command += ["--backtest-events", "2000", "--backtest-shoppers", "50", "--decide-calls", "40", "--inbox-carts", "5"]
+    command += ["--audience-customers", "20"]
     done = subprocess.run(
         [*command, "--markdown", str(markdown), "--json", str(figures)],
         cwd=ROOT,
@@ -145,7 +146,7 @@ def test_the_report_is_written_with_the_command_that_made_it(bench):
 
     command = (
         "TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10 "
-        "--decide-calls 40 --inbox-carts 5 --backtest-events 2000 --backtest-shoppers 50 "
+        "--decide-calls 40 --inbox-carts 5 --audience-customers 20 --backtest-events 2000 --backtest-shoppers 50 "
         "--import-functions Ingest,FanOut"
     )
     assert f"`{command}`" in markdown
@@ -202,3 +203,10 @@ def test_the_campaign_estimate_reaches_every_member_and_prices_both_scales():
     engine = [float(re.search(r"\*\*\$([\d,.]+)\*\*", row).group(1).replace(",", "")) for row in rows]
     assert engine[0] > 0 and engine[1] == pytest.approx(10 * engine[0], rel=0.01)  # linear in the members
     assert rows[0].endswith("| 2.8 |")  # 1 M members at 100 a second
+
+
+def test_the_audiences_table_prints_what_a_date_sweep_and_a_campaign_cost(bench):
+    out = bench["out"]
+    assert "Date sweeps and campaigns, per customer and per member" in out
+    assert "A day's sweep of a shop with a birthday journey" in out
+    assert re.search(r"^\| 1,000,000 \| one moment \|", out, flags=re.MULTILINE), "no campaign row per 1 M members"
