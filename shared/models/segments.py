@@ -262,6 +262,3 @@ class Segment(Rule):
 
     description: Annotated[str, Field(max_length=500)] | None = None
 
-
-Rule.model_rebuild()
-Segment.model_rebuild()
