@@ -132,3 +132,34 @@ def test_a_sale_that_starts_later_is_announced_when_it_starts_once_and_not_if_it
     assert message["status"] == "sent" and "80.00" in message["title"] and "100.00" in message["title"]
     assert "Reading lamp" in message["title"]  # the sale that stands, not the desk lamp's called off
     assert stack.clock.at >= start
+
+
+
+def test_the_sweeps_parts_together_keep_to_the_shops_rate(memory_stack):
+    # Given a shop that tells 1 customer a second, 16 customers who viewed the lamp, and pages of 2 customers
+    from shared.models.config import ShopConfig
+    from shared.service.price_drop import PriceDropPager
+
+    document = ShopConfig.from_yaml_file(FAST_CONFIG).model_dump(mode="json", exclude_unset=True)
+    document["catalog"]["restock_rate"] = 1
+    stack: MemoryStack = memory_stack([ShopConfig.model_validate(document)])
+    sku = unique("lamp")
+    catalog(stack, lamp(sku))
+    for _ in range(16):
+        user = unique("fan")
+        send(stack, *shopper(user, "email"), seen("Product Viewed", sku, user))
+    catalog(stack, {"id": sku, "price": "50.00 EUR"})
+    [job] = [j for j in stack.cloud.fan_outs.jobs if j.kind == "price_drop"]
+    cloud = stack.cloud
+    pager = PriceDropPager(cloud.catalog, cloud.customers, cloud.events, cloud.shops, stack.clock, page_size=2)
+
+    # When the first part's pages tell their customers
+    waits = []
+    done = pager.page(job, 0, None)
+    while done.next is not None:
+        waits.append((done.told, done.wait_seconds))
+        done = pager.page(job, 0, done.next)
+
+    # Then each waits as long as the 4 parts together need for what it told: 4 s a customer at 1 a second
+    assert job.parts == 4 and any(told for told, _ in waits)
+    assert all(wait == told * 4 for told, wait in waits), waits
