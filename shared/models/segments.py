@@ -261,4 +261,3 @@ class Segment(Rule):
     """A named rule of the shop's config (``segments.NAME``), with an optional description for people."""
 
     description: Annotated[str, Field(max_length=500)] | None = None
-

@@ -134,7 +134,6 @@ def test_a_sale_that_starts_later_is_announced_when_it_starts_once_and_not_if_it
     assert stack.clock.at >= start
 
 
-
 def test_the_sweeps_parts_together_keep_to_the_shops_rate(memory_stack):
     # Given a shop that tells 1 customer a second, 16 customers who viewed the lamp, and pages of 2 customers
     from shared.models.config import ShopConfig
