@@ -37,7 +37,7 @@ def occurrences(trigger: Trigger, state: CustomerState, config: ShopConfig, year
         month_day = birthday_of(state.traits.get("birthday"))
         return [(birthday_in(month_day, year), BIRTHDAY_TITLE)] if month_day is not None else []
     assert trigger.occasion is not None
-    return occasion_dates(trigger.occasion, customer_country(state, config), year)
+    return occasion_dates(trigger.occasion, customer_country(state, config), year, state.locale)
 
 
 def due(

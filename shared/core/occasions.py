@@ -104,29 +104,36 @@ _EVERYWHERE: dict[str, tuple[_Rule, str]] = {
 
 
 @lru_cache(maxsize=256)
-def _public_holidays(country: str, year: int) -> tuple[tuple[date, str], ...]:
-    """The country's national public holidays (no regional ones) with English names where the library has them.
+def _public_holidays(country: str, year: int, locale: str | None = None) -> tuple[tuple[date, str], ...]:
+    """The country's national public holidays (no regional ones), named in the customer's language where the
+    library has it (``de-AT``: ``de_AT``, then ``de``), else in English, else in the country's own.
 
     Only the holidays themselves: a substitute day off ("Boxing Day (observed)") is not the occasion being greeted.
     """
     import holidays
 
     try:
-        days = holidays.country_holidays(country, years=year, language="en_US", observed=False)
+        calendar = holidays.country_holidays(country)
     except NotImplementedError:  # a code the library does not know
         return ()
+    supported = set(calendar.supported_languages)
+    wanted = [*((locale.replace("-", "_"), locale.split("-")[0]) if locale else ()), "en_US"]
+    language = next((candidate for candidate in wanted if candidate in supported), None)
+    days = holidays.country_holidays(country, years=year, language=language, observed=False)
     return tuple(sorted(days.items()))
 
 
-def occasion_dates(occasion: str, country: str | None, year: int) -> list[tuple[date, str]]:
-    """The dates of ``occasion`` in ``year`` for a customer in ``country``, each with an English title, by date.
+def occasion_dates(occasion: str, country: str | None, year: int, locale: str | None = None) -> list[tuple[date, str]]:
+    """The dates of ``occasion`` in ``year`` for a customer in ``country``, each with a title, by date: a public
+    holiday's in the customer's ``locale`` where the library has it (``Tag der Deutschen Einheit``), else in English;
+    the others' in English (the templates name them in the customer's language).
 
     Without a country, Mother's and Father's Day follow the most common rule and there are no public holidays.
     An occasion not in ``OCCASIONS`` is a configuration error and raises ``ValueError``.
     """
     code = country.strip().upper() if country else ""
     if occasion == "public_holiday":
-        return list(_public_holidays(code, year)) if code else []
+        return list(_public_holidays(code, year, locale)) if code else []
     if occasion == "mothers_day":
         title = "Mothering Sunday" if code == "GB" else "Mother's Day"
         return [(_MOTHERS_DAY.get(code, _SECOND_SUNDAY_OF_MAY)(year), title)]

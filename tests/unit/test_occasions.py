@@ -330,3 +330,24 @@ def test_occurrences_due_are_sorted_by_send_moment_without_duplicates():
         (date(2026, 12, 25), "Christmas", utc(2026, 12, 25, 14)),  # EST, UTC-5
         (date(2026, 12, 26), "Boxing Day", utc(2026, 12, 26, 14)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("country", "locale", "title"),
+    [
+        ("DE", "de-DE", "Tag der Deutschen Einheit"),  # the customer's language, where the library has it
+        ("DE", "de-AT", "Tag der Deutschen Einheit"),  # de_AT is not there: de
+        ("DE", "en-GB", "German Unity Day"),
+        ("DE", None, "German Unity Day"),
+        ("DE", "fr-FR", "German Unity Day"),  # no French names for Germany's holidays: English
+    ],
+)
+def test_a_public_holiday_is_named_in_the_customers_language_else_in_english(country, locale, title):
+    names = dict(occasion_dates("public_holiday", country, 2026, locale))
+    assert names[date(2026, 10, 3)] == title
+
+
+def test_a_country_without_english_names_keeps_its_own_only_when_nothing_else_fits():
+    assert dict(occasion_dates("public_holiday", "CH", 2026, "fr-CH"))[date(2026, 1, 1)] == "Nouvel An"
+    assert dict(occasion_dates("public_holiday", "CH", 2026, "it-CH"))[date(2026, 1, 1)] == "Capodanno"
+    assert dict(occasion_dates("public_holiday", "US", 2026, "de-DE"))[date(2026, 1, 1)] == "New Year's Day"
