@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -100,6 +100,17 @@ def customer_move(
     if start.count > 0 and start.last_day is not None and end.last_day is not None and end.last_day > start.last_day:
         gap = (end.last_day - start.last_day).days
     return MoveCustomer(shop_id=shop_id, before=start, after=end, gap_days=gap)
+
+
+def merge_moves(shop_id: str, known: Orders | None, absorbed: Sequence[Orders], merged: Orders) -> list[MoveCustomer]:
+    """The moves a merge makes in the shop's distribution: each absorbed buyer leaves it, and the customer who
+    absorbed them moves to the orders they now hold together (no repeat gap: no order was placed)."""
+    nobody = OrderPosition()
+    moves = [MoveCustomer(shop_id=shop_id, before=position_of(orders), after=nobody) for orders in absorbed]
+    moves.append(
+        MoveCustomer(shop_id=shop_id, before=position_of(known) if known else nobody, after=position_of(merged))
+    )
+    return [move for move in moves if distribution_changes(move)]
 
 
 def money_bucket(revenue: float) -> int:

@@ -24,7 +24,7 @@ from shared.adapters.customers import (
 )
 from shared.adapters.queue import FifoEntry
 from shared.core.customer import Decision, decide, merge, refuse_merges
-from shared.core.insights import ShopDistribution, distribution_changes
+from shared.core.insights import ShopDistribution, distribution_changes, merge_moves
 from shared.core.segments import uses_distribution
 from shared.models.config import ShopConfig
 from shared.models.effects import Effect, MoveCustomer, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
@@ -257,6 +257,11 @@ class StateUpdater:
         for other in absorbed:
             assert other.state is not None
             state = merge(state or CustomerState(), other.state, config.insights.engagement.half_life)
+        moves: list[Effect] = []
+        if absorbed and state is not None:  # two buyers become one in the shop's distribution
+            known = record.state.orders if record.state is not None else None
+            others = [other.state.orders for other in absorbed if other.state is not None]
+            moves += merge_moves(event.shop_id, known, others, state.orders)
         now = self._clock()
         # The state was just read (or merged) for this decision alone, so decide may work on it directly.
         decision = decide(state, event, now, config, owned=True, distribution=self._distribution(config, now))
@@ -273,7 +278,7 @@ class StateUpdater:
         self._carry_out(decision.effects)
         if new_state is not None and document is not None:
             self._store.save(record, new_state, now, absorbed=absorbed, document=document)
-            self._count_orders(decision.effects)
+            self._count_orders([*moves, *decision.effects])
         return Outcome(
             event=event,
             customer=record.key,

@@ -172,3 +172,23 @@ def test_a_shops_own_points_and_half_life_score_its_customers(memory_stack):
     at(stack, 0, {"type": "page", "name": "Home", "userId": "p", "messageId": unique("p")}, order("p", 5))
     at(stack, 7)
     assert insights(stack, "p")["engagement"] == {"score": 10.0, "half_life_days": 7.0}
+
+
+def test_a_guest_buyer_who_signs_in_is_one_buyer_in_the_shops_distribution(stack):
+    # Given a known customer with an order, and a guest checkout (an anonymous id) with another
+    user, guest = unique("known"), unique("guest")
+    at(stack, 0, order(user, 40))
+    at(stack, 1, track("Order Completed", {"order_id": unique("o"), "total": 25.0}, anonymousId=guest))
+
+    def buyers() -> dict[str, int]:
+        counters = stack.cloud.orders.distribution("demo")
+        frequency = {key: n for key, n in counters.items() if key.startswith("f:") and n}
+        return frequency
+
+    assert buyers() == {"f:1": 2}
+
+    # When the guest signs in: their records merge
+    at(stack, 2, {"type": "identify", "userId": user, "anonymousId": guest, "traits": {}, "messageId": unique("m")})
+
+    # Then the shop has one buyer of two orders, not two buyers of one (and one of two)
+    assert buyers() == {"f:2": 1}

@@ -75,3 +75,24 @@ def test_merging_an_anonymous_record_keeps_the_engagement_of_both():
 
     assert engagement_score(merged, T0 + HALF_LIFE, HALF_LIFE) == pytest.approx(8)
     assert engagement_score(merge(anonymous, known, HALF_LIFE), T0 + HALF_LIFE, HALF_LIFE) == pytest.approx(8)
+
+
+def test_a_merge_takes_the_absorbed_buyers_out_of_the_distribution_and_moves_the_one_who_absorbed_them():
+    from shared.core.insights import distribution_changes, merge_moves
+    from shared.models.state import Orders
+
+    day = T0.replace(hour=0)
+    one = Orders(count=1, revenue=40.0, first_order_at=day, last_order_at=day)
+    other = Orders(count=1, revenue=25.0, first_order_at=day + timedelta(days=1), last_order_at=day + timedelta(days=1))
+    both = Orders(count=2, revenue=65.0, first_order_at=day, last_order_at=day + timedelta(days=1))
+
+    changes: dict[str, int] = {}
+    for move in merge_moves("demo", one, [other], both):
+        for key, delta in distribution_changes(move).items():
+            changes[key] = changes.get(key, 0) + delta
+    # two buyers of one order leave their places, one buyer of two orders takes one: no repeat gap (no new order)
+    assert {k: v for k, v in changes.items() if v and k.startswith(("f:", "g:"))} == {"f:1": -2, "f:2": 1}
+    assert sum(v for k, v in changes.items() if k.startswith("r:")) == -1
+
+    # a visitor who never ordered, absorbed by a buyer, changes nothing
+    assert merge_moves("demo", one, [Orders()], one) == []
