@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for action, target, helped in (
         ("create", "file", "post a campaign from a JSON file (- reads standard input)"),
         ("show", "id", "the campaign's status and progress"),
-        ("cancel", "id", "cancel a campaign that has not started"),
+        ("cancel", "id", "cancel a campaign until it is done: nobody not told yet is told"),
     ):
         action_cmd = campaign_cmd.add_parser(action, help=helped)
         action_cmd.add_argument("target", metavar=target.upper())

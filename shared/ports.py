@@ -199,7 +199,7 @@ class Campaigns(Protocol):
     def get(self, shop_id: str, campaign_id: str) -> Campaign | None: ...
 
     def cancel(self, shop_id: str, campaign_id: str) -> bool:
-        """Cancel a campaign that has not started; False otherwise."""
+        """Cancel a campaign that has not ended (its pages from then on tell nobody); False otherwise."""
         ...
 
     def start(self, shop_id: str, campaign_id: str) -> bool:

@@ -410,7 +410,7 @@ class MemoryCampaigns:
         return self.items.get((shop_id, campaign_id))
 
     def cancel(self, shop_id: str, campaign_id: str) -> bool:
-        return self._set_status(shop_id, campaign_id, "cancelled", ("scheduled",))
+        return self._set_status(shop_id, campaign_id, "cancelled", ("scheduled", "running"))
 
     def start(self, shop_id: str, campaign_id: str) -> bool:
         return self._set_status(shop_id, campaign_id, "running", ("scheduled", "running"))

@@ -15,8 +15,8 @@ not in it, so the campaign's item keeps its size however many pages its sweeps h
 counts each message) is billed on its whole size, and an item may not pass 400 KB. They expire with the campaign's
 messages (``expires_at``, 400 days).
 
-Creating is conditional on the id being new; cancelling on the status being ``scheduled``; starting on it not being
-``cancelled``.
+Creating is conditional on the id being new; cancelling on the status being ``scheduled`` or ``running``; starting on
+it not being ``cancelled``.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class CampaignStore(DynamoDBTable):
         return campaign_of(found) if found else None
 
     def cancel(self, shop_id: str, campaign_id: str) -> bool:
-        """Cancel a campaign that has not started; False if it has (or is no campaign)."""
-        return self._set_status(shop_id, campaign_id, "cancelled", "#s = :scheduled")
+        """Cancel a campaign that has not ended: nobody not told yet is told; False if it ended (or is no campaign)."""
+        return self._set_status(shop_id, campaign_id, "cancelled", "#s = :scheduled OR #s = :running")
 
     def start(self, shop_id: str, campaign_id: str) -> bool:
         """Mark the campaign running; False if it was cancelled (or is no campaign)."""

@@ -14,7 +14,9 @@ A campaign of several ``steps`` is one job per step (a follow-up tells the membe
 convert); one with ``local_time`` runs each step in :data:`LOCAL_WAVES` hourly waves, one job each, from the first
 zone to reach the wall time (UTC+14) to the last (UTC-12) (:func:`campaign_jobs`).
 
-A campaign is cancelled until its first page starts it (``DELETE``); a page of a cancelled campaign tells nobody.
+A campaign is cancelled (``DELETE``) until it is done: a page of a cancelled campaign tells nobody, so nothing goes out
+before it starts, and once it runs the members not told yet (later pages, waves and steps) are not; a page in flight
+when it is cancelled still tells its members.
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class CampaignDesk:
         return campaign_view(found) if found is not None else None
 
     def cancel(self, shop_id: str, campaign_id: str) -> dict[str, Any] | None:
-        """The cancelled campaign; None if there is none; CampaignConflictError once it started."""
+        """The cancelled campaign; None if there is none; CampaignConflictError once it is done."""
         if self._campaigns.cancel(shop_id, campaign_id):
             return self.get(shop_id, campaign_id)
         found = self._campaigns.get(shop_id, campaign_id)

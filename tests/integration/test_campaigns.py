@@ -125,7 +125,7 @@ def test_posting_a_campaign_again_changes_nothing_and_another_body_under_its_id_
     assert emailed(stack) == sorted(german)  # once each, though posted twice
 
 
-def test_a_cancelled_campaign_sends_nothing_and_one_that_started_cannot_be_cancelled(stack):
+def test_a_cancelled_campaign_sends_nothing_and_one_that_is_done_cannot_be_cancelled(stack):
     customers(stack, "DE", 3)
     body = campaign()
     stack.post("/v1/campaigns", body, key=SECRET)
@@ -289,3 +289,18 @@ def test_a_follow_up_step_goes_to_the_members_reached_who_have_not_ordered_since
     assert kinds(late) == []
     report = status(stack, body["id"])
     assert report["status"] == "done" and report["progress"]["parts"] == 8
+
+
+def test_a_campaign_cancelled_between_its_steps_sends_no_follow_up(stack):
+    german = customers(stack, "DE", 3)
+    body = campaign(template=None, steps=[{"template": "welcome"}, {"template": "welcome_loyalty", "wait": "P2D"}])
+    stack.post("/v1/campaigns", body, key=SECRET)
+    run_until(stack, T0 + timedelta(days=1))  # the first step went out
+    assert status(stack, body["id"])["status"] == "running"
+
+    code, cancelled = stack.call("DELETE", f"/v1/campaigns/{body['id']}", key=SECRET)
+    run_until(stack, T0 + timedelta(days=4))
+
+    assert code == 200 and cancelled["status"] == "cancelled"
+    assert emailed(stack) == sorted(german)  # the first step, once each; no follow-up
+    assert status(stack, body["id"])["progress"]["sent"] == 3

@@ -1129,7 +1129,6 @@ def test_a_campaign_is_created_once_cancelled_only_before_it_starts_and_counted_
     assert store.get(shop, "spring").request == request
 
     assert store.start(shop, "spring") and store.get(shop, "spring").status == "running"
-    assert not store.cancel(shop, "spring")  # started: too late
     store.count_page(shop, "spring", "page-a", 7, None)
     store.count_page(shop, "spring", "page-a", 7, None)  # the same page again
     store.count_page(shop, "spring", "page-b", 3, "0")
@@ -1139,6 +1138,14 @@ def test_a_campaign_is_created_once_cancelled_only_before_it_starts_and_counted_
 
     found = store.get(shop, "spring")
     assert (found.status, found.members, found.parts_done) == ("done", 10, 1)
+    assert not store.cancel(shop, "spring")  # done: too late
+
+    running = CampaignRequest(id="running", segment="german", template="welcome", send_at=now)
+    store.create(shop, running, now)
+    store.start(shop, "running")
+    assert store.cancel(shop, "running") and not store.start(shop, "running")  # its later pages tell nobody
+    store.finish(shop, "running")
+    assert store.get(shop, "running").status == "cancelled"
     assert (found.sent, found.failed, found.suppressed) == (2, 1, {"no_consent": 1})
 
     other = CampaignRequest(id="later", segment="german", template="welcome", send_at=now)
