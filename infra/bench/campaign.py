@@ -49,23 +49,20 @@ def shop_config() -> ShopConfig:
     return ShopConfig.model_validate(document)
 
 
+def email_consent(user: str, message_id: str, at: str) -> dict[str, Any]:
+    """The customer's e-mail consent, given at sign-up."""
+    consent = {"channel": "email", "status": "granted", "source": "signup-form", "notice_version": "v3"}
+    properties = {"event": "Consent Updated", "userId": user, "messageId": message_id, "timestamp": at}
+    return {"type": "track", **properties, "properties": consent}
+
+
 def history(customers: int, campaign: bool) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
     for n in range(customers):
         user, at = f"c{n}", (T0 + timedelta(seconds=n)).isoformat()
         traits = {"email": f"{user}@example.com", "firstName": "Jo"}
         bodies.append({"type": "identify", "userId": user, "messageId": f"i{n}", "timestamp": at, "traits": traits})
-        consent = {"channel": "email", "status": "granted", "source": "signup-form", "notice_version": "v3"}
-        bodies.append(
-            {
-                "type": "track",
-                "event": "Consent Updated",
-                "userId": user,
-                "messageId": f"c{n}",
-                "timestamp": at,
-                "properties": consent,
-            }
-        )
+        bodies.append(email_consent(user, f"c{n}", at))
     if campaign:
         start = T0 + timedelta(seconds=customers + 60)
         bodies.append(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from infra.bench.campaign import SCALES, T0, shop_config
+from infra.bench.campaign import SCALES, T0, email_consent, shop_config
 from infra.bench.pipeline import FAN_OUT_FUNCTION, Probe, history_of, journey_timers
 from infra.bench.pricing import (
     CALL_LATENCY_MS,
@@ -193,17 +193,7 @@ def signups(customers: int, due: int = 0, off_the_hour: int = 0) -> list[dict[st
         if n < off_the_hour:
             identify["context"] = {"timezone": OFF_THE_HOUR}
         bodies.append(identify)
-        consent = {"channel": "email", "status": "granted", "source": "signup-form", "notice_version": "v3"}
-        bodies.append(
-            {
-                "type": "track",
-                "event": "Consent Updated",
-                "userId": user,
-                "messageId": f"c{n}",
-                "timestamp": at,
-                "properties": consent,
-            }
-        )
+        bodies.append(email_consent(user, f"c{n}", at))
     return bodies
 
 
