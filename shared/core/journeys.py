@@ -366,9 +366,12 @@ def _date_due(run: _Run, name: str, journey: Journey, facts: _Facts, at: datetim
     if facts.name != DATE_DUE or facts.authority != "secret" or properties.get("journey") != name:
         return
     occurrence, send_at = properties.get("occurrence"), properties.get("send_at")
-    if not isinstance(occurrence, str) or not isinstance(send_at, str):
+    try:
+        ref = to_second(datetime.fromisoformat(str(send_at)))
+    except ValueError:
+        return  # not the sweep's (it writes an ISO time): nothing to enter
+    if not isinstance(occurrence, str) or ref.tzinfo is None:
         return
-    ref = to_second(datetime.fromisoformat(send_at))
     if _active(run.state, name, occurrence) is None:
         _enter(run, name, journey, occurrence, at=at, ref=ref, why=f"{_occasion_of(journey)} {occurrence}")
 
