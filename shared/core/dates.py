@@ -8,7 +8,7 @@ on its pages; the decision core asks :func:`occasion_title` for a message's ``oc
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.core.occasions import birthday_in, birthday_of, occasion_dates, occurrences_due
 from shared.core.policy import zone_of
@@ -59,5 +59,5 @@ def occasion_title(trigger: Trigger, occurrence: str, state: CustomerState, conf
         day = date.fromisoformat(occurrence)
     except ValueError:
         return str(trigger.date or trigger.occasion)
-    titles: dict[date, Any] = dict(occurrences(trigger, state, config, day.year))
+    titles = dict(occurrences(trigger, state, config, day.year))
     return str(titles.get(day, trigger.date or trigger.occasion))

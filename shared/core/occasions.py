@@ -3,8 +3,9 @@
 Mother's Day and Father's Day move between countries (Mothering Sunday in Britain follows Easter, Germany's
 Vatertag is Ascension Day, Spain and Italy keep St Joseph's Day), so the rules of the countries in ``COUNTRIES`` are
 written down here; any other country gets the most common rule (second Sunday of May, third Sunday of June). Public
-holidays and their English names come from the ``holidays`` library, whose maintainers follow every country's
-changes better than a hand table would; a country it does not know simply has none. Easter is the Western one.
+holidays and their names (in the customer's language where it has them) come from the ``holidays`` library, whose
+maintainers follow every country's changes better than a hand table would; a country it does not know simply has
+none. Easter is the Western one.
 
 ``holidays`` and ``dateutil`` are imported inside the functions that need them: ``holidays`` alone costs about
 150 ms of import, which a Lambda cold start of a handler that never asks for a holiday should not pay.
@@ -113,10 +114,9 @@ def _public_holidays(country: str, year: int, locale: str | None = None) -> tupl
     import holidays
 
     try:
-        calendar = holidays.country_holidays(country)
+        supported = set(holidays.country_holidays(country).supported_languages)
     except NotImplementedError:  # a code the library does not know
         return ()
-    supported = set(calendar.supported_languages)
     wanted = [*((locale.replace("-", "_"), locale.split("-")[0]) if locale else ()), "en_US"]
     language = next((candidate for candidate in wanted if candidate in supported), None)
     days = holidays.country_holidays(country, years=year, language=language, observed=False)

@@ -230,15 +230,21 @@ class CampaignPager:
         audience = Audience(config, ShopDistribution.of(counters), now)
         customers, last = self._customers.sweep(job.shop_id, part, job.parts, self._page_size, after)
         step = request.plan[job.step]
-        properties = {"campaign_id": request.id, "template": step.template, "channels": request.channels}
+        properties: dict[str, Any] = {
+            "campaign_id": request.id,
+            "template": step.template,
+            "channels": request.channels,
+        }
+        if job.step:
+            properties["step"] = job.step
+        start, end = wave_window(request, job.step, job.wave) if job.wave is not None else (now, now)
         entries = []
         for key, state in customers:
             if not self._follows(request, job.step, state) or not in_segment(state, request.segment, audience):
                 continue
-            told = {**properties, "step": job.step} if job.step else properties
+            told = dict(properties)
             if job.wave is not None:
                 moment = local_moment(request, job.step, zone_of(state.timezone, config.shop.timezone))
-                start, end = wave_window(request, job.step, job.wave)
                 if not start <= moment < end:
                     continue  # another wave's zone
                 told["send_at"] = moment.isoformat()

@@ -254,12 +254,12 @@ class StateUpdater:
             raise PermanentEventError(str(error)) from error
         absorbed, refused = self._mergeable(event, record)
         state: CustomerState | None = record.state
+        known = state.orders if state is not None else None  # read before the merge
         for other in absorbed:
             assert other.state is not None
             state = merge(state or CustomerState(), other.state, config.insights.engagement.half_life)
         moves: list[Effect] = []
         if absorbed and state is not None:  # two buyers become one in the shop's distribution
-            known = record.state.orders if record.state is not None else None
             others = [other.state.orders for other in absorbed if other.state is not None]
             moves += merge_moves(event.shop_id, known, others, state.orders)
         now = self._clock()
