@@ -18,7 +18,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check uv
 	# --compile-bytecode: uv writes no .pyc by default, and where PYTHONDONTWRITEBYTECODE is set the interpreter
 	# never does, so every test process and every local stack compiled moto's 1,458 modules again (README.md)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,dev,charts]'
 	# pytest rewrites the asserts of every module of its plugins' packages (schemathesis, hypothesis, anyio, xdist:
 	# some 280) in each process it starts, and keeps the result only where bytecode may be written: once, here
 	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -p no:cacheprovider --help > /dev/null

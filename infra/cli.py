@@ -229,6 +229,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
     run_cmd.add_argument("--key", required=True, help="a secret key of the shop")
 
+    report_cmd = commands.add_parser(
+        "report", help="the journey report (uplift, conversions) and the churn report, as tables and charts"
+    )
+    report_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+    report_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+    report_cmd.add_argument("--from", dest="start", help="first day, YYYY-MM-DD (default: 30 days to --to)")
+    report_cmd.add_argument("--to", dest="end", help="last day, YYYY-MM-DD (default: today, UTC)")
+    report_cmd.add_argument("--charts", type=Path, help="write report.json and PNG charts into this directory")
+
     simulate_cmd = commands.add_parser(
         "simulate", help="replay a Segment history in virtual time; one JSON line per message nudge would send"
     )
@@ -245,6 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=("memory", "moto"),
         default="memory",
         help="memory: the in-memory adapters (fast, the default); moto: the AWS adapters against moto (slower)",
+    )
+    simulate_cmd.add_argument(
+        "--report", type=Path, metavar="DIR", help="write the journey report there: report.json and PNG charts"
+    )
+    simulate_cmd.add_argument(
+        "--open-rate", type=float, default=0.0, help="share of e-mails, pushes, in-app messages opened (model; 0)"
+    )
+    simulate_cmd.add_argument(
+        "--click-rate", type=float, default=0.0, help="share of messages clicked, of those opened (model; 0)"
     )
 
     bench_cmd = commands.add_parser(
@@ -265,9 +283,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "send":
             return send(args)
         if args.command == "simulate":
-            from infra.simulate import run_cli
+            from infra.simulate import EngagementModel, run_cli
 
-            return run_cli(args.config, args.events, summary=args.summary, until=args.until, emulator=args.emulator)
+            for name in ("open_rate", "click_rate"):
+                if not 0 <= getattr(args, name) <= 1:
+                    parser.error(f"--{name.replace('_', '-')}: a share from 0 to 1, not {getattr(args, name)}")
+            model = EngagementModel(args.open_rate, args.click_rate) if args.open_rate or args.click_rate else None
+            return run_cli(
+                args.config,
+                args.events,
+                summary=args.summary,
+                until=args.until,
+                emulator=args.emulator,
+                report_dir=args.report,
+                engagement=model,
+            )
+        if args.command == "report":
+            from infra.report_cli import run as report
+
+            return report(args.api, args.key, args.start, args.end, args.charts)
         if args.command == "bench":
             from infra.bench.cli import run_cli as bench
 

@@ -60,10 +60,11 @@ from infra.memory import MemoryCloud
 from infra.memory.fan_out import VirtualFanOuts
 from infra.template import load_template
 from shared.adapters.ledger import SendLedger
+from shared.adapters.queue import FifoEntry
 from shared.adapters.timers import wake_up
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
-from shared.ports import Ledger
+from shared.ports import Ledger, Reports
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -437,6 +438,51 @@ class Answer:
         return {"at": _iso(self.at), "request": self.request, **about, "status": self.status, "answer": self.body}
 
 
+@dataclass(frozen=True, slots=True)
+class EngagementModel:
+    """What customers do with the messages of a backtest, which no history can say (the messages did not exist):
+    ``open_rate`` of the e-mails, pushes and in-app messages sent are opened (tapped, read) ``open_after`` they went
+    out, and ``click_rate`` of those opened are clicked ``click_after`` that (of an SMS or WhatsApp message, which
+    has no open, ``click_rate`` of those sent).
+    Which ones is read from a digest of the message id, so two runs of one history engage alike, and two configs
+    are compared on the same customers. The events are what the click redirect and the feedback function would put
+    on the customer's FIFO group."""
+
+    open_rate: float = 0.0
+    click_rate: float = 0.0
+    open_after: timedelta = timedelta(hours=1)
+    click_after: timedelta = timedelta(minutes=10)
+
+    def events(self, shop_id: str, customer: str, message_id: str, channel: str, at: datetime) -> list[Any]:
+        from shared.core.experiments import bucket
+        from shared.models.nudge_events import EngagementEvent
+
+        opens = channel not in ("sms", "whatsapp")
+        opened = opens and bucket(shop_id, "simulate:open", message_id) < self.open_rate
+        clicked = bucket(shop_id, "simulate:click", message_id) < self.click_rate and (opened or not opens)
+        action = {"push": "tapped", "in_app": "read"}.get(channel, "opened")
+        found = []
+        for done, name, moment in (
+            (opened, action, at + self.open_after),
+            (clicked, "clicked", at + self.open_after + self.click_after),
+        ):
+            if done:
+                found.append(
+                    EngagementEvent(
+                        shop_id=shop_id,
+                        customer=customer,
+                        message=message_id,
+                        channel=channel,
+                        action=name,
+                        source="simulate",
+                        engagement_id=f"simulate:{name}:{message_id}"[:200],
+                        occurred_at=moment,
+                        received_at=moment,
+                    )
+                )
+        return found
+
+
 @dataclass
 class Summary:
     """Totals of one simulation."""
@@ -540,6 +586,14 @@ class Stage(Protocol):
         """The template's daily schedules (EventBridge Scheduler), played in virtual time."""
         ...
 
+    def enqueue(self, entries: list[FifoEntry]) -> None:
+        """Put events on the customers' FIFO groups (engagement, as the click redirect and feedback would)."""
+        ...
+
+    def reports(self) -> Reports:
+        """The report counters the functions kept."""
+        ...
+
 
 @dataclass
 class MemoryStage:
@@ -568,6 +622,12 @@ class MemoryStage:
     @property
     def schedules(self) -> list[ScheduleSource]:
         return self.cloud.schedules
+
+    def enqueue(self, entries: list[FifoEntry]) -> None:
+        self.cloud.events.send(entries)
+
+    def reports(self) -> Reports:
+        return self.cloud.reports
 
 
 @dataclass
@@ -614,6 +674,20 @@ class MotoStage:
     @property
     def schedules(self) -> list[ScheduleSource]:
         return self.deployment.schedules
+
+    def enqueue(self, entries: list[FifoEntry]) -> None:
+        for entry in entries:
+            self.sqs.send_message(
+                QueueUrl=self.deployment.physical["EventsQueue"],
+                MessageBody=entry.body,
+                MessageGroupId=entry.group_id,
+                MessageDeduplicationId=entry.deduplication_id,
+            )
+
+    def reports(self) -> Reports:
+        from shared.adapters.reports import ReportCounters
+
+        return ReportCounters(self.deployment.physical["CustomersTable"])
 
 
 class IngestRequests:
@@ -675,6 +749,8 @@ class Simulation:
         emulator: str = "memory",
         total: int | None = None,
         answered: Callable[[Answer], None] | None = None,
+        engagement: EngagementModel | None = None,
+        measure: bool = False,
     ) -> None:
         if emulator not in EMULATORS:
             raise SimulationError(f"--emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
@@ -698,6 +774,11 @@ class Simulation:
         self._warn = warn or (lambda line: print(line, file=sys.stderr))
         self._instrument = instrument
         self._reported: set[str] = set()  # message ids reported: one per message nudge sent or held back
+        self._engagement = engagement
+        self._engaged: list[tuple[datetime, int, Any]] = []  # (when, order, EngagementEvent): due engagement
+        self._engaged_order = itertools.count()
+        self._measure = measure
+        self.report: dict[str, Any] | None = None  # with ``measure``: the journey report of the whole run
         self._requests = IngestRequests()
         self.stage: Stage | None = None  # where it runs, once it runs
 
@@ -721,6 +802,8 @@ class Simulation:
             self.summary.setup_seconds = time.perf_counter() - started
             self._replay(stage)
             self.summary.failed_records = stage.failed_records
+            if self._measure:
+                self.report = self._journey_report(stage)
         self.summary.wall_seconds = time.perf_counter() - started
         self.summary.end = self.clock()
         self.summary.timer_executions = self.timers.started
@@ -846,6 +929,9 @@ class Simulation:
             held = self._fan_outs.next_due if self._fan_outs is not None else None  # moto's (memory's: in the cloud)
             if held is not None and (moment is None or held < moment):
                 moment = held
+            engaged = self._engaged[0][0] if self._engaged else None
+            if engaged is not None and (moment is None or engaged < moment):
+                moment = engaged
             scheduled = min(fires, default=None)
             horizon = moment if until is None or (moment is not None and moment < until) else until
             if scheduled is not None and horizon is not None and scheduled <= horizon:
@@ -871,6 +957,7 @@ class Simulation:
                 pending = next(requests, None)
             else:
                 stage.fire(timers.pop_due(clock()))
+            self._engage(stage, clock())
             if self._fan_outs is not None:
                 self._fan_outs.release(clock())
             stage.drain()
@@ -926,6 +1013,25 @@ class Simulation:
         about = f"u:{customer}" if customer else None
         self._answered(Answer(self.clock(), message["type"], about, status, json.loads(text)))
 
+    # ------------------------------------------------------------ engagement and the report
+    def _engage(self, stage: Stage, now: datetime) -> None:
+        """Put the modelled engagement due by ``now`` on the customers' FIFO groups."""
+        from shared.service.engagement import engagement_entry
+
+        due = []
+        while self._engaged and self._engaged[0][0] <= now:
+            due.append(engagement_entry(heapq.heappop(self._engaged)[2]))
+        if due:
+            stage.enqueue(due)
+
+    def _journey_report(self, stage: Stage) -> dict[str, Any]:
+        """The journey report of every day the run covered (as ``GET /v1/reports/journeys`` sums them)."""
+        from shared.core.reports import journey_report
+
+        first, last = (self.summary.start or self.clock()).date(), self.clock().date()
+        rows = stage.reports().read(self.config.shop.id, first, last)
+        return {"shop": self.config.shop.id, **journey_report(rows, first, last)}
+
     # ------------------------------------------------------------ outcomes
     def _settled(self, ledger: Ledger, event: dict[str, Any]) -> None:
         """After the router had a batch: report each of its messages the ledger now holds as final, once."""
@@ -957,6 +1063,11 @@ class Simulation:
             )
             self.summary.outcomes[(outcome.journey, outcome.channel or "-", outcome.status)] += 1
             self._report(outcome)
+            if self._engagement is not None and entry.status == "sent" and entry.channel is not None:
+                for engagement in self._engagement.events(
+                    message.shop_id, message.customer, message.message_id, entry.channel, outcome.at
+                ):
+                    heapq.heappush(self._engaged, (engagement.occurred_at, next(self._engaged_order), engagement))
 
 
 class EmulatedQueues:
@@ -1123,8 +1234,11 @@ def run_cli(
     out: IO[str] | None = None,
     err: IO[str] | None = None,
     emulator: str = "memory",
+    report_dir: Path | None = None,
+    engagement: EngagementModel | None = None,
 ) -> int:
-    """``nudge simulate``: print one JSON line per outcome (and, with ``summary``, a last line of totals)."""
+    """``nudge simulate``: print one JSON line per outcome (and, with ``summary``, a last line of totals); with
+    ``report_dir``, write the journey report there (report.json and, with matplotlib, the charts)."""
     from infra.admin import load_config
 
     out, err = out or sys.stdout, err or sys.stderr
@@ -1147,6 +1261,8 @@ def run_cli(
             warn=lambda line: print(line, file=err),
             emulator=emulator,
             answered=report,
+            engagement=engagement,
+            measure=report_dir is not None,
         )
         try:
             totals = simulation.run()
@@ -1159,6 +1275,12 @@ def run_cli(
     if summary:
         out.write(json.dumps({"summary": totals.as_json()}, ensure_ascii=False) + "\n")
     out.flush()
+    if report_dir is not None and simulation.report is not None:
+        from infra.report_cli import journey_tables, write_report
+
+        files = write_report(simulation.report, None, report_dir)
+        print(journey_tables(simulation.report), file=err)
+        print("simulate: wrote " + ", ".join(str(path) for path in files), file=err)
     return 0
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -72,6 +73,13 @@ class LazyTracer:
                 self._tracer = Tracer(service=self._service)
             self._decided = True
         return self._tracer
+
+    def annotate(self, key: str, value: str) -> None:
+        """Annotate the current X-Ray (sub)segment, which makes its trace searchable by it
+        (``annotation.<key> = "<value>"``); nothing, and no X-Ray SDK imported, while tracing is off."""
+        tracer = self.tracer
+        if tracer is not None:
+            tracer.put_annotation(key=key, value=value)
 
     def _capture(
         self,
@@ -150,7 +158,21 @@ def correlate_request(event: dict[str, Any]) -> None:
     path with a JMESPath interpreter built for each invocation, whose reference cycles are left to the garbage
     collector (and a percent of ingest's time)."""
     context = event.get("requestContext")
+    correlate(None)  # a request is no event's work (ingest names the events it accepted in its line)
     logger.set_correlation_id(context.get("requestId") if isinstance(context, dict) else None)
+
+
+def correlate(event_id: str | None) -> None:
+    """From here on, every log line carries ``event_id`` (as its correlation id and as ``event_id``) and, with X-Ray
+    on, the current subsegment is annotated with it: the id of the event that caused the work (architecture §8),
+    so that one Logs Insights query and one X-Ray filter find everything an event led to (docs/OPERATIONS.md). None
+    when the work's event is not known: then the lines carry no stale id of the record before."""
+    logger.set_correlation_id(event_id)
+    if event_id is None:
+        logger.remove_keys(["event_id"])
+        return
+    logger.append_keys(event_id=event_id)
+    tracer.annotate("event_id", event_id)
 
 
 def add_count(name: str, value: float = 1) -> None:
@@ -161,17 +183,79 @@ def add_count(name: str, value: float = 1) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def count(name: str, value: float = 1, **dimensions: str) -> None:
+# The dimension sets of the metrics that split by more than one thing (each set also has ``service``).
+#
+# CloudWatch bills every distinct combination of dimension values of a metric as a metric of its own (about $0.30 a
+# month each), so a metric is published under a few small sets, whose counts add up, rather than under one set of
+# everything, whose counts multiply: shop x journey x step x channel x status x reason would be thousands of metrics
+# per shop. The small sets answer what the dashboard and the alarms ask (how many by outcome; by channel and outcome;
+# why not sent; which shop; which journey step), a few dozen metrics in all plus a handful per shop and per journey
+# step; the EMF line itself carries every value, so Logs Insights can still split any other way, at no metric cost.
+# Values are closed sets (outcomes, channels, reason codes, the shops' journey names) or tenants, never customer or
+# message ids. Powertools allows 29 dimensions per metric; the widest set here has four.
+EVENT_DIMENSIONS: tuple[tuple[str, ...], ...] = (("outcome",), ("shop", "outcome"))
+MESSAGE_DIMENSIONS: tuple[tuple[str, ...], ...] = (
+    ("channel", "outcome"),
+    ("outcome", "reason"),
+    ("shop", "outcome"),
+    ("journey", "step", "outcome"),
+)
+SERVICE_ONLY: tuple[tuple[str, ...], ...] = ((),)  # the other values go along in the line, as properties
+_REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def reason_code(reason: str | None) -> str | None:
+    """A reason as a dimension value: its code, without the detail some reasons add after a colon
+    (``template_error: ...`` is ``template_error``), so that the values stay a closed set; ``other`` for a reason
+    that is no code."""
+    if not reason:
+        return None
+    code = reason.split(":", 1)[0].strip()
+    return code if _REASON_CODE.fullmatch(code) else "other"
+
+
+def count(
+    name: str, value: float = 1, *, sets: Sequence[Sequence[str]] | None = None, **dimensions: str | None
+) -> None:
     """Count ``name`` under its own dimensions (journey, channel, outcome), in one EMF blob written now.
 
     The dimensions of ``metrics`` hold for everything one flush writes, and the records of one batch differ; the
-    name stays fixed so that one metric sums over them and the dimensions split it. Unlike ``metrics``, Powertools'
-    ``single_metric`` prints even with ``POWERTOOLS_METRICS_DISABLED`` (the local stack's console), hence the check.
+    name stays fixed so that one metric sums over them and the dimensions split it. Without ``sets``, the count goes
+    under one set of all the dimensions given a value; with ``sets`` (see :data:`MESSAGE_DIMENSIONS`), under each
+    set whose every dimension has a value (so that each published set counts one kind of thing: a message sent,
+    with no reason, is not counted under ``outcome, reason``), or under ``service`` alone when none has. Unlike
+    ``metrics``, Powertools' own single-metric blob prints even with ``POWERTOOLS_METRICS_DISABLED`` (the local
+    stack's console), hence the check.
     """
+    _publish(name, MetricUnit.Count, value, dimensions, sets)
+
+
+def milliseconds(
+    name: str, value: float, *, sets: Sequence[Sequence[str]] | None = None, **dimensions: str | None
+) -> None:
+    """Like :func:`count`, for a duration in milliseconds (its percentiles are what the dashboard shows)."""
+    _publish(name, MetricUnit.Milliseconds, value, dimensions, sets)
+
+
+def _publish(
+    name: str,
+    unit: MetricUnit,
+    value: float,
+    dimensions: dict[str, str | None],
+    sets: Sequence[Sequence[str]] | None,
+) -> None:
     if is_metrics_disabled():
         return
-    with single_metric(
-        name=name, unit=MetricUnit.Count, value=value, namespace=SERVICE, default_dimensions={"service": SERVICE}
-    ) as metric:
-        for key, dimension in dimensions.items():
-            metric.add_dimension(name=key, value=dimension)
+    given = {key: dimension for key, dimension in dimensions.items() if dimension is not None}
+    chosen = [tuple(given)] if sets is None else [tuple(keys) for keys in sets if all(key in given for key in keys)]
+    first, *others = dict.fromkeys(chosen or [()])  # without repeats, in order
+    blob = AmazonCloudWatchEMFProvider(namespace=SERVICE, service=SERVICE)
+    blob.add_metric(name=name, unit=unit, value=value)
+    blob.add_dimension(name="service", value=SERVICE)
+    for key in first:
+        blob.add_dimension(name=key, value=given[key])
+    for keys in others:
+        blob.add_dimensions(service=SERVICE, **{key: given[key] for key in keys})
+    for key in given.keys() - {key for keys in chosen for key in keys}:
+        blob.add_metadata(key=key, value=given[key])
+    blob.flush_metrics()

@@ -23,15 +23,17 @@ if TYPE_CHECKING:
     from shared.adapters.offers import IssuedOffer
     from shared.adapters.phone_index import PhoneChannel, PhoneOwner
     from shared.adapters.queue import FifoEntry
+    from shared.adapters.reports import ReportRow
     from shared.adapters.shops import ShopKey
     from shared.core.policy import ContactLog
     from shared.models.campaigns import Campaign, CampaignRequest
     from shared.models.catalog import Product
     from shared.models.channels import InboxItem
     from shared.models.config import Channel, ShopConfig
-    from shared.models.effects import OrderLine
+    from shared.models.effects import OrderLine, Tally
     from shared.models.events import TimerEvent
     from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
+    from shared.models.nudge_events import EngagementAction
     from shared.models.state import CustomerState
     from shared.service.fan_out import FanOutJob, PageDone
 
@@ -106,6 +108,32 @@ class Ledger(Protocol):
         """A customer's messages, newest first."""
         ...
 
+    def engage(
+        self, shop_id: str, customer: str, message_id: str, action: EngagementAction, at: datetime
+    ) -> LedgerEntry | None:
+        """Record what the customer did with the message (first times, clicks); the entry as it was before, or
+        None when it holds no such message."""
+        ...
+
+    def credit(
+        self, shop_id: str, customer: str, message_id: str, order_id: str, revenue: float | None
+    ) -> LedgerEntry | None:
+        """Credit ``order_id`` to the message (None: remove the credit); the entry as it was before, or None when
+        it holds no such message."""
+        ...
+
+
+class Reports(Protocol):
+    """The shop's report counters: a daily rollup per journey, step, variant, channel (``shared.adapters.reports``)."""
+
+    def add(self, tally: Tally) -> None:
+        """Add a tally's counts to its day's row."""
+        ...
+
+    def read(self, shop_id: str, start: date, end: date) -> list[ReportRow]:
+        """Every row from ``start`` to ``end``, both days included."""
+        ...
+
 
 class Contacts(Protocol):
     """Each customer's contact log (the sends that took a slot of the shop's caps, the deferred messages waiting for
@@ -166,7 +194,8 @@ class WaitingLists(Protocol):
 
 class OrderAggregates(Protocol):
     """What the shop's orders say about its products: bought together, best-sellers per category (IN4); and about
-    its customers: how they spread by recency, frequency and monetary value, and the days between orders (IN2)."""
+    its customers: how they spread by recency, frequency and monetary value, and the days between orders (IN2), and
+    month by month who bought, came back or churned (the churn report)."""
 
     def record(self, shop_id: str, lines: Sequence[OrderLine], day: date) -> None:
         """Count one completed order."""
@@ -186,6 +215,15 @@ class OrderAggregates(Protocol):
 
     def distribution(self, shop_id: str) -> dict[str, int]:
         """The shop's distribution counters (``shared.core.insights.ShopDistribution.of`` reads them)."""
+        ...
+
+    def count_churn(self, shop_id: str, month: str, changes: Mapping[str, float]) -> None:
+        """Add ``changes`` to the shop's churn counters of ``month`` (``YYYY-MM``; ``shared.core.churn``)."""
+        ...
+
+    def churn(self, shop_id: str, first: str, last: str) -> dict[str, dict[str, float]]:
+        """The shop's churn counters that are not zero, per month from ``first`` to ``last`` (months without any are
+        left out); one request."""
         ...
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,3 +107,18 @@ def shopper(user: str, *channels: str) -> list[dict[str, Any]]:
 def boots(cart: str = "c1") -> dict[str, Any]:
     """A pair of boots put into cart ``cart``."""
     return product("boots", name="Boots", price=99.0, cart_id=cart, image_url="https://img.example/boots.jpg")
+
+
+_CLICK_LINK = re.compile(r"https?://[^\s\"'<>]+/c/([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]+")
+
+
+def followed(text: str) -> str:
+    """``text`` with every tracked link (``/c/{token}``) replaced by the target its token signs, as a reader who
+    follows it lands (the signature is the redirect's to check; here the target is read)."""
+
+    def target(match: re.Match[str]) -> str:
+        body = match.group(1)
+        _, _, _, _, url = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        return str(url)
+
+    return _CLICK_LINK.sub(target, text)

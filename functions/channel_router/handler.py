@@ -11,7 +11,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.channel_router.wiring import from_environment
 from shared import collector
-from shared.observability import count, logger, tracer
+from shared.models.campaigns import CAMPAIGN_JOURNEY
+from shared.observability import MESSAGE_DIMENSIONS, correlate, count, logger, reason_code, tracer
 from shared.service.outbox import OutboxConsumer
 from shared.wiring import Built
 
@@ -21,33 +22,45 @@ environment = Built(from_environment)  # this execution environment's wiring (La
 
 @tracer.capture_method
 def record_handler(record: SQSRecord, consumer: OutboxConsumer) -> None:
-    logger.set_correlation_id(record.message_id)
+    correlate(None)  # until the router reads the message and takes up the id of its event (ChannelRouter.deliver)
     delivery = consumer.handle(record.body, record.receipt_handle, int(record.attributes.approximate_receive_count))
     if delivery is None:
         count("Messages", outcome="parked")
+        logger.warning("outbox message parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})
         return
-    logger.set_correlation_id(delivery.message.message_id)
+    message = delivery.message
     count(
         "Messages",
-        journey=delivery.message.journey,
+        sets=MESSAGE_DIMENSIONS,
+        shop=message.shop_id,
+        journey=_journey(message.journey),
+        step=str(message.step),
         channel=delivery.channel or "none",
         outcome=delivery.status,
+        reason=reason_code(delivery.reason),
     )
     if delivery.reason == "offer_pool_empty":  # the OfferPoolEmpty alarm (template.yaml) pages the shop's operator
         count("OfferPoolEmpty")
-        logger.error("offer code pool empty", extra={"shop": delivery.message.shop_id, "details": delivery.details})
+        logger.error("offer code pool empty", extra={"shop": message.shop_id, "details": delivery.details})
     logger.info(
         "delivery",
         extra={
-            "shop": delivery.message.shop_id,
-            "journey": delivery.message.journey,
-            "step": delivery.message.step,
+            "shop": message.shop_id,
+            "message_id": message.message_id,
+            "journey": message.journey,
+            "step": message.step,
             "status": delivery.status,
             "channel": delivery.channel,
             "reason": delivery.reason,
             "title": delivery.title,
         },
     )
+
+
+def _journey(name: str) -> str:
+    """A journey as a dimension value: every campaign's is ``campaign`` (an id per campaign would be a new metric
+    each time; a campaign's own counts are on its record, ``GET /v1/campaigns/{id}``)."""
+    return "campaign" if name.startswith(CAMPAIGN_JOURNEY) else name
 
 
 @logger.inject_lambda_context

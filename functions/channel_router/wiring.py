@@ -29,6 +29,7 @@ def on_aws(
     from shared.adapters.phone_index import PhoneIndex
     from shared.adapters.queue import FifoQueue, StandardQueue
     from shared.adapters.recommendations import OrderAggregates
+    from shared.adapters.reports import ReportCounters
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
     from shared.service.links import Links, SigningSecret
@@ -53,6 +54,7 @@ def on_aws(
         post=post,
         catalog=CatalogStore(settings.customers_table),
         orders=OrderAggregates(settings.customers_table),
+        reports=ReportCounters(settings.customers_table),
     )
 
 

@@ -1,6 +1,6 @@
 """Support API with a shop secret key: a customer's state, every message nudge sent or held back, the offer codes
 a checkout checks (and the pools of codes the shop uploads), the shop's catalogue, its segments' members, its
-campaigns, and a day's date sweep run again."""
+campaigns, a day's date sweep run again, and the churn report."""
 
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
 from shared.service.campaigns import CampaignConflictError, CampaignDesk, CampaignRequestError
 from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFoundError
-from shared.service.customers import AccessDeniedError, CustomerReader, messages_view
+from shared.service.churn import ChurnRequestError
+from shared.service.customers import (
+    AccessDeniedError,
+    CustomerReader,
+    TimelineRequestError,
+    messages_view,
+    timeline_limit,
+    timeline_view,
+)
 from shared.service.dates import DateSweepRequestError
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
+from shared.service.reports import ReportRequestError
 from shared.service.segments import SegmentDesk, SegmentRequestError, UnknownSegmentError
 from shared.wiring import Built
 
@@ -87,6 +96,16 @@ def get_customer_messages(customer_id: str) -> dict[str, Any]:
     return view
 
 
+@app.get("/v1/customers/<customer_id>/timeline")
+def get_customer_timeline(customer_id: str) -> dict[str, Any]:
+    shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
+    limit = timeline_limit(app.current_event.get_query_string_value("limit"))
+    record = reader().find(shop_id, customer_id)
+    if record is None:
+        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    return timeline_view(record, customer_id, ledger().list(shop_id, record.key, limit=limit), limit)
+
+
 @app.get("/v1/offers/<code>")
 def get_offer(code: str) -> dict[str, Any]:
     return offers().lookup(shop(), code)
@@ -141,6 +160,24 @@ def get_segment_members(segment: str) -> dict[str, Any]:
         raise NotFoundError(str(error)) from error
 
 
+@app.get("/v1/reports/journeys")
+def get_journey_report() -> dict[str, Any]:
+    """Per journey, step, variant and channel: entered, sent, suppressed, engaged, converted, revenue, uplift."""
+    shop_id = shop()
+    query = app.current_event.query_string_parameters or {}
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.reports.journeys(shop_id, query.get("from"), query.get("to"))
+
+
+@app.get("/v1/reports/churn")
+def get_churn_report() -> dict[str, Any]:
+    """Buyers retained and churned per month, first-time and repeat, and the customers at risk now."""
+    shop_id = shop()
+    query = app.current_event.query_string_parameters or {}
+    wiring: CustomerApiWiring = app.context["wiring"]
+    return wiring.churn.report(shop_id, query.get("from"), query.get("to"))
+
+
 @app.post("/v1/campaigns")
 def post_campaign() -> Response[dict[str, Any]]:
     shop_id = shop()
@@ -184,7 +221,16 @@ def post_date_sweep() -> Response[dict[str, Any]]:
 
 
 # Requests refused before anything is stored; each error names the field and the rule.
-Refusal = CampaignRequestError | SegmentRequestError | CatalogUploadError | UploadError | DateSweepRequestError
+Refusal = (
+    CampaignRequestError
+    | SegmentRequestError
+    | CatalogUploadError
+    | UploadError
+    | DateSweepRequestError
+    | TimelineRequestError
+    | ChurnRequestError
+    | ReportRequestError
+)
 
 
 @app.exception_handler(list(Refusal.__args__))  # type: ignore[untyped-decorator]

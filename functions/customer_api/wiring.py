@@ -8,16 +8,18 @@ from functions.customer_api.settings import CustomerApiSettings
 from shared.ports import FanOuts, Ledger
 from shared.service.campaigns import CampaignDesk
 from shared.service.catalog import CatalogDesk
+from shared.service.churn import ChurnDesk
 from shared.service.customers import CustomerReader
 from shared.service.dates import DateSweeps
 from shared.service.offers import OfferDesk
+from shared.service.reports import JourneyReports
 from shared.service.segments import SegmentDesk
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerApiWiring:
     """The customer reader (keys, merge pointers), the send ledger, the offer codes, the catalogue, the segments and
-    the campaigns, and the date sweeps a shop runs again."""
+    the campaigns, the date sweeps a shop runs again, the churn report and the journey report."""
 
     reader: CustomerReader
     ledger: Ledger
@@ -26,6 +28,8 @@ class CustomerApiWiring:
     segments: SegmentDesk
     campaigns: CampaignDesk
     dates: DateSweeps
+    churn: ChurnDesk
+    reports: JourneyReports
 
 
 def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
@@ -40,6 +44,7 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.recommendations import OrderAggregates
+    from shared.adapters.reports import ReportCounters
     from shared.adapters.shops import ShopDirectory
 
     shops = ShopDirectory(settings.shops_table)
@@ -54,7 +59,9 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     campaigns = CampaignDesk(CampaignStore(settings.customers_table), shops, fan_outs, clock.now)
     dates = DateSweeps(shops, fan_outs, clock.now)
     ledger = SendLedger(settings.customers_table)
-    return CustomerApiWiring(reader, ledger, offers, catalog, segments, campaigns, dates)
+    churn = ChurnDesk(orders, shops, clock.now)
+    reports = JourneyReports(ReportCounters(settings.customers_table), clock.now)
+    return CustomerApiWiring(reader, ledger, offers, catalog, segments, campaigns, dates, churn=churn, reports=reports)
 
 
 def from_environment() -> CustomerApiWiring:

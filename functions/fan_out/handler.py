@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.fan_out.wiring import FanOutWiring, from_environment
 from shared import collector
-from shared.observability import count, logger, tracer
+from shared.observability import correlate, count, logger, tracer
 from shared.service.fan_out import FanOutJob
 from shared.wiring import Built
 
@@ -28,6 +28,7 @@ environment = Built(from_environment)  # this execution environment's wiring (La
 def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
     request = json.loads(record.body)
     job = FanOutJob.model_validate(request["job"])
+    correlate(None)  # a page is no one event's work: its lines go under the fan-out's id
     logger.set_correlation_id(job.fan_out_id)
     part, after = int(request.get("part", 0)), request.get("after")
     if job.kind == "restock":

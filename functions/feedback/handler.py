@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.feedback.wiring import from_environment
 from shared import collector
-from shared.observability import add_count, count, logger, metrics, tracer
+from shared.observability import add_count, correlate, count, logger, metrics, tracer
 from shared.service.feedback import FeedbackIntake, Intake
 from shared.wiring import Built
 
@@ -43,6 +43,7 @@ def report(intake: Intake) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext, wiring: FeedbackIntake | None = None) -> None:
     intake = wiring or environment()
     for record in SNSEvent(event).records:
+        correlate(None)  # the events it makes are found under their own ids (feedback:<id>) downstream
         logger.set_correlation_id(record.sns.message_id)
         report(intake.handle(record.sns.message, record.sns.message_id, record.sns.timestamp))
 

@@ -25,6 +25,9 @@ app = APIGatewayHttpResolver()
 SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias", "b": "batch"}
 ENDPOINTS = {name: name for name in SINGLE_ENDPOINTS + BATCH_ENDPOINTS} | SHORT_PATHS
 METRICS_PATH = "m"
+# Ids per "accepted" line: a /v1/batch of 2,500 events with 100-character messageIds would be 250 KB on one line,
+# CloudWatch's limit for a log event.
+IDS_PER_LINE = 500
 
 
 environment = Built(from_environment)  # this execution environment's wiring (Lambda injects none)
@@ -62,7 +65,17 @@ def accept(endpoint: str) -> Response[dict[str, Any]]:
     origin = _header("origin", headers)
     events = wired().ingestor.ingest(name, text, _header("authorization", headers), origin)
     add_count("EventsAccepted", len(events))
-    logger.info("accepted", extra={"endpoint": name, "shop": events[0].shop_id, "events": len(events)})
+    ids = [event.message_id for event in events]  # each event's correlation id downstream (docs/OPERATIONS.md)
+    if len(ids) == 1:  # an annotation holds one value per segment: one event's id, not a batch's
+        tracer.annotate("event_id", ids[0])
+    for start in range(0, len(ids), IDS_PER_LINE):
+        extra = {
+            "endpoint": name,
+            "shop": events[0].shop_id,
+            "events": len(ids),
+            "event_ids": ids[start : start + IDS_PER_LINE],
+        }
+        logger.info("accepted", extra=extra)
     # ingest refused the request (403) unless this shop allows the origin
     headers = allow_origin_headers(origin) if origin else {}
     return Response(200, content_types.APPLICATION_JSON, {"success": True}, headers=headers)

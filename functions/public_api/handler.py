@@ -1,4 +1,5 @@
-"""Public endpoints: RFC 8058 one-click unsubscribe (``/u/{token}``) and the in-app inbox a shop's app reads."""
+"""Public endpoints: RFC 8058 one-click unsubscribe (``/u/{token}``), the click redirect (``/c/{token}``) and the in-app
+inbox a shop's app reads."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shared import collector
 from shared.core.tokens import InvalidTokenError
 from shared.observability import add_count, correlate_request, logger, metrics, tracer
 from shared.service.decide import DecideRequestError, NoOfferDecisionsError
+from shared.service.engagement import REDIRECT_HEADERS, Clicks
 from shared.service.paths import decode_path_parameters
 from shared.service.public import (
     PAGE_HEADERS,
@@ -61,6 +63,24 @@ def unsubscribe_one_click(token: str) -> Response[str]:
         "unsubscribed", extra={"shop": event.shop_id, "channel": event.channel, "feedback_id": event.feedback_id}
     )
     return Response(200, HTML, page, headers=PAGE_HEADERS)
+
+
+def clicks() -> Clicks:
+    wiring: PublicApiWiring = app.context["wiring"]
+    return wiring.clicks
+
+
+@app.get("/c/<token>")
+def follow_link(token: str) -> Response[str]:
+    click = clicks().follow(token)
+    logger.info("clicked", extra={"shop": click.shop_id, "channel": click.channel, "message_id": click.message})
+    return Response(302, content_types.TEXT_PLAIN, "", headers={**REDIRECT_HEADERS, "Location": click.url or ""})
+
+
+@app.head("/c/<token>")
+def probe_link(token: str) -> Response[str]:
+    # Link scanners and previews probe with HEAD: the same redirect, and no click recorded.
+    return Response(302, content_types.TEXT_PLAIN, "", headers={**REDIRECT_HEADERS, "Location": clicks().target(token)})
 
 
 @app.get("/v1/inbox/<customer_id>")

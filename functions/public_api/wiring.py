@@ -8,16 +8,18 @@ from functions.public_api.settings import PublicApiSettings
 from shared import clock as wall_clock
 from shared.ports import Clock
 from shared.service.decide import OfferDecider
+from shared.service.engagement import Clicks
 from shared.service.public import InboxApi, Unsubscribe
 
 
 @dataclass(frozen=True, slots=True)
 class PublicApiWiring:
-    """One-click unsubscribe, the in-app inbox and the real-time offer decision."""
+    """One-click unsubscribe, the in-app inbox, the real-time offer decision and the click redirect."""
 
     unsubscribe: Unsubscribe
     inbox: InboxApi
     decider: OfferDecider
+    clicks: Clicks
 
 
 def on_aws(settings: PublicApiSettings, clock: Clock = wall_clock.now) -> PublicApiWiring:
@@ -30,12 +32,14 @@ def on_aws(settings: PublicApiSettings, clock: Clock = wall_clock.now) -> Public
     from shared.service.links import SigningSecret
 
     shops, events = ShopDirectory(settings.shops_table), FifoQueue(settings.events_queue_url)
-    inbox = InboxApi(shops, InboxStore(settings.customers_table), clock)
+    inbox = InboxApi(shops, InboxStore(settings.customers_table), clock, events)
     customers, offers = CustomerStore(settings.customers_table), OfferStore(settings.customers_table)
+    signing_keys = SigningSecret(settings.signing_secret_arn)
     return PublicApiWiring(
-        Unsubscribe(SigningSecret(settings.signing_secret_arn), events, clock),
+        Unsubscribe(signing_keys, events, clock),
         inbox,
         OfferDecider(inbox.shop_for, shops, customers, offers, events, clock),
+        Clicks(signing_keys, events, clock),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
@@ -11,8 +12,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.state_updater.wiring import StateUpdaterWiring, from_environment
 from shared import collector
-from shared.observability import count, logger, tracer
-from shared.service.updater import QueuedRecord, RecordResult
+from shared.models.effects import Send, StartTimer
+from shared.models.nudge_events import TimerEvent
+from shared.observability import EVENT_DIMENSIONS, SERVICE_ONLY, correlate, count, logger, milliseconds, tracer
+from shared.service.updater import (
+    Outcome,
+    PermanentEventError,
+    QueuedRecord,
+    RecordResult,
+    StateUpdater,
+    cause_of,
+)
 from shared.wiring import Built
 
 # A failed record fails only the later records of its own customer (message group), not the whole batch.
@@ -42,29 +52,59 @@ def apply_batch(event: dict[str, Any], wiring: StateUpdaterWiring) -> dict[str, 
     return {record.message_id: result for record, result in zip(records, results, strict=True)}
 
 
+@tracer.capture_method(capture_response=False)
 def record_handler(record: SQSRecord, result: RecordResult) -> None:
-    """Report one record's result: logs and metrics per event; a failure raises, for the processor to report."""
-    logger.set_correlation_id(record.message_id)
-    if isinstance(result, Exception):
+    """Report one record's result: logs and metrics per event, under the id of the event behind it (on its lines, and
+    on this record's X-Ray subsegment); a failure raises, for the processor to report."""
+    if not isinstance(result, Outcome):
+        correlate(_cause_in(record.body))
+        if result is None:
+            count("Events", sets=EVENT_DIMENSIONS, outcome="parked")
+            logger.warning("event parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})
+            return
+        count("Events", sets=EVENT_DIMENSIONS, outcome="failed")
+        reason = f"{type(result).__name__}: {result}"
+        logger.warning(
+            "event failed: SQS delivers it again", extra={"sqs_message_id": record.message_id, "reason": reason}
+        )
         raise result
-    if result is None:
-        count("Events", outcome="dead_lettered")
-        logger.warning("event parked in the dead-letter queue", extra={"sqs_message_id": record.message_id})
-        return
-    logger.set_correlation_id(result.event.message_id)
+    event = result.event
+    correlate(cause_of(event))
     decision = result.decision
     outcome = "duplicate" if decision.duplicate else "quiet" if decision.quiet else "applied"
-    count("Events", outcome=outcome)
+    count("Events", sets=EVENT_DIMENSIONS, shop=event.shop_id, outcome=outcome)
+    if isinstance(event, TimerEvent) and (lag := result.timer_lag) is not None:
+        # One figure for the timers' whole pipeline; shop and journey go along in the line, not as dimensions.
+        lag_ms = lag / timedelta(milliseconds=1)
+        milliseconds("TimerLag", lag_ms, sets=SERVICE_ONLY, shop=event.shop_id, journey=event.journey)
+    # What it set going, by the names ops look up next: the timers' Step Functions executions, the outbox messages.
+    effects = decision.effects
+    timers = list(dict.fromkeys(e.event.execution_name for e in effects if isinstance(e, StartTimer)))
+    messages = [e.message.message_id for e in effects if isinstance(e, Send)]
     logger.info(
         {"applied": "applied", "quiet": "applied, nothing to save", "duplicate": "duplicate ignored"}[outcome],
-        extra={"shop": result.event.shop_id, "customer": result.customer, "merged": list(result.merged)},
+        extra={
+            "shop": event.shop_id,
+            "customer": result.customer,
+            "merged": list(result.merged),
+            "timers": timers,
+            "messages": messages,
+        },
     )
     if result.refused:
         count("MergesRefused", len(result.refused))
         logger.warning(
             "merge of a known customer refused: it needs a shop secret key",
-            extra={"shop": result.event.shop_id, "customer": result.customer, "refused": list(result.refused)},
+            extra={"shop": event.shop_id, "customer": result.customer, "refused": list(result.refused)},
         )
+
+
+def _cause_in(body: str) -> str | None:
+    """The id of the event behind a record that has no outcome (parked, or failed this time), if its body reads."""
+    try:
+        return cause_of(StateUpdater.parse(body))
+    except PermanentEventError:
+        return None
 
 
 @logger.inject_lambda_context

@@ -25,9 +25,11 @@ def on_aws(
     (``nudge simulate --emulator moto`` keeps its timers in virtual time)."""
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.queue import FifoQueue, StandardQueue
     from shared.adapters.recommendations import OrderAggregates
+    from shared.adapters.reports import ReportCounters
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
 
@@ -42,6 +44,8 @@ def on_aws(
         CatalogStore(settings.customers_table),
         WaitingList(settings.customers_table),
         OrderAggregates(settings.customers_table),
+        SendLedger(settings.customers_table),
+        ReportCounters(settings.customers_table),
     )
     return StateUpdaterWiring(updater, settings.events_max_receives)
 

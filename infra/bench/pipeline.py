@@ -452,6 +452,7 @@ _WRITE_KINDS: dict[tuple[str | None, str], str] = {
 }
 OFFER_CODE_WRITES = "offer code handed out (router PutItem)"  # the item checkout validates the code against
 PHONE_INDEX_WRITES = "phone index (router UpdateItem)"  # who is texted at a number: inbound replies name no shop
+CHURN_WRITES = "churn counters (updater UpdateItem)"  # a month's buyers, revenue, who came back (the churn report)
 # Items of the catalogue in the customers table, told apart by their partition key (shared/adapters/catalog.py).
 _CATALOGUE_WRITE_KINDS = {
     ("product", False): "product (catalogue PutItem)",
@@ -481,6 +482,8 @@ def write_kind(written: WrittenItem) -> str:
         return OFFER_CODE_WRITES
     if written.pk.startswith("phone#"):  # shared.adapters.phone_index.PHONE_PREFIX (not loaded with the command)
         return PHONE_INDEX_WRITES
+    if written.pk.endswith("#churn"):  # shared.adapters.recommendations.churn_key
+        return CHURN_WRITES
     return _WRITE_KINDS.get((written.scope, written.operation), f"{written.scope} {written.operation}")
 
 

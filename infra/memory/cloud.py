@@ -35,6 +35,7 @@ from infra.memory.stores import (
     MemoryOffers,
     MemoryOrderAggregates,
     MemoryPhoneBook,
+    MemoryReports,
     MemoryShops,
     MemoryWaitingLists,
 )
@@ -155,6 +156,7 @@ class MemoryCloud:
         self.timers = timers
         self.customers = MemoryCustomers()
         self.ledger = MemoryLedger()
+        self.reports = MemoryReports()
         self.contacts = MemoryContacts()
         self.offers = MemoryOffers()
         self.catalog = MemoryCatalog()
@@ -225,6 +227,8 @@ class MemoryCloud:
             self.catalog,
             self.waiting,
             self.orders,
+            self.ledger,
+            self.reports,
         )
         return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
 
@@ -252,11 +256,13 @@ class MemoryCloud:
             post=self.webhook_post,
             catalog=self.catalog,
             orders=self.orders,
+            reports=self.reports,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:
         from shared.service.campaigns import CampaignDesk
         from shared.service.catalog import CatalogDesk
+        from shared.service.churn import ChurnDesk
         from shared.service.customers import CustomerReader
         from shared.service.dates import DateSweeps
         from shared.service.offers import OfferDesk
@@ -268,15 +274,23 @@ class MemoryCloud:
         segments = SegmentDesk(self.customers, self.shops, self.orders, self.clock)
         campaigns = CampaignDesk(self.campaigns, self.shops, self.fan_outs, self.clock)
         dates = DateSweeps(self.shops, self.fan_outs, self.clock)
-        return CustomerApiWiring(reader, self.ledger, offers, catalog, segments, campaigns, dates)
+        churn = ChurnDesk(self.orders, self.shops, self.clock)
+        from shared.service.reports import JourneyReports
+
+        reports = JourneyReports(self.reports, self.clock)
+        return CustomerApiWiring(
+            reader, self.ledger, offers, catalog, segments, campaigns, dates, churn=churn, reports=reports
+        )
 
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider
+        from shared.service.engagement import Clicks
         from shared.service.public import InboxApi, Unsubscribe
 
-        inbox = InboxApi(self.shops, self.inbox, self.clock)
+        inbox = InboxApi(self.shops, self.inbox, self.clock, self.events)
         decider = OfferDecider(inbox.shop_for, self.shops, self.customers, self.offers, self.events, self.clock)
-        return PublicApiWiring(Unsubscribe(self.signing_keys, self.events, self.clock), inbox, decider)
+        unsubscribe = Unsubscribe(self.signing_keys, self.events, self.clock)
+        return PublicApiWiring(unsubscribe, inbox, decider, Clicks(self.signing_keys, self.events, self.clock))
 
     def feedback_wiring(self) -> Any:
         from shared.adapters.channels.push import EndpointReader

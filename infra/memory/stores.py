@@ -47,8 +47,11 @@ from shared.adapters.customers import (
     swept,
 )
 from shared.adapters.ledger import (
+    ENGAGED_FIELDS,
     LedgerConflictError,
     close_request,
+    credit_request,
+    engage_request,
     entry_of,
     ledger_key,
     newest_first,
@@ -57,14 +60,19 @@ from shared.adapters.ledger import (
 from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
 from shared.adapters.recommendations import ALL, KEEP_SALES
+from shared.adapters.reports import ReportRow
+from shared.adapters.reports import add_request as add_report_request
+from shared.adapters.reports import range_query as report_range_query
+from shared.adapters.reports import row_of as report_row_of
 from shared.adapters.shops import ShopDirectoryError, ShopKey
 from shared.core.policy import ContactLog
 from shared.models.campaigns import Campaign, CampaignRequest
 from shared.models.catalog import Product
 from shared.models.channels import InboxItem
 from shared.models.config import Channel, KeyKind, ShopConfig, hash_key
-from shared.models.effects import OrderLine
+from shared.models.effects import OrderLine, Tally
 from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
+from shared.models.nudge_events import EngagementAction
 from shared.models.state import CustomerState
 
 Item = dict[str, Any]
@@ -184,7 +192,13 @@ class MemoryCustomers:
 
 
 # The attributes a ledger request sets, and the request's value placeholder for each.
-_COMMON = {"attempts": ":attempts", "journey": ":journey", "step": ":step", "template": ":template"}
+_COMMON = {
+    "attempts": ":attempts",
+    "journey": ":journey",
+    "step": ":step",
+    "template": ":template",
+    "variant": ":variant",
+}
 _STARTED = {
     **_COMMON,
     "status": ":pending",
@@ -305,6 +319,71 @@ class MemoryLedger:
     def list(self, shop_id: str, customer: str, limit: int = 100) -> list[LedgerEntry]:
         pk = f"{shop_id}#{customer}"
         return newest_first([entry_of(item) for (p, _), item in self.items.items() if p == pk], limit)
+
+    def engage(
+        self, shop_id: str, customer: str, message_id: str, action: EngagementAction, at: datetime
+    ) -> LedgerEntry | None:
+        request = engage_request(shop_id, customer, message_id, action, at)
+        item = self._held(request)
+        if item is None:
+            return None
+        before = entry_of(item)
+        values = request["ExpressionAttributeValues"]
+        for name in ENGAGED_FIELDS[action]:
+            item.setdefault(name, values[":at"])
+        if ":one" in values:
+            item["clicks"] = {"N": str(int(item.get("clicks", {"N": "0"})["N"]) + 1)}
+        return before
+
+    def credit(
+        self, shop_id: str, customer: str, message_id: str, order_id: str, revenue: float | None
+    ) -> LedgerEntry | None:
+        request = credit_request(shop_id, customer, message_id, order_id, revenue)
+        item = self._held(request)
+        if item is None:
+            return None
+        before = entry_of(item)
+        name = request["ExpressionAttributeNames"]["#c"]
+        if revenue is None:
+            item.pop(name, None)
+        else:
+            item[name] = request["ExpressionAttributeValues"][":r"]
+        return before
+
+    def _held(self, request: dict[str, Any]) -> Item | None:
+        """The item a request's ``attribute_exists(pk)`` condition finds (changed in place: no new expiry)."""
+        return self.items.get((request["Key"]["pk"]["S"], request["Key"]["sk"]["S"]))
+
+
+class MemoryReports:
+    """Report rows by (shop partition, day-first key), each counter added as the table's ``ADD`` adds it; a range is
+    read in key order, as the Query reads it."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Item] = {}
+        self._lock = threading.Lock()
+
+    def add(self, tally: Tally) -> None:
+        if not tally.counts:
+            return
+        request = add_report_request(tally)
+        key = (request["Key"]["pk"]["S"], request["Key"]["sk"]["S"])
+        names, values = request["ExpressionAttributeNames"], request["ExpressionAttributeValues"]
+        with self._lock:
+            item = self.items.setdefault(key, {"pk": request["Key"]["pk"], "sk": request["Key"]["sk"]})
+            item["expires_at"] = values[":e"]
+            for placeholder, name in names.items():
+                if placeholder.startswith("#c"):
+                    held = float(item.get(name, {"N": "0"})["N"])
+                    added = held + float(values[":" + placeholder[1:]]["N"])
+                    item[name] = {"N": repr(int(added)) if added.is_integer() else repr(round(added, 6))}
+
+    def read(self, shop_id: str, start: date, end: date) -> list[ReportRow]:
+        query = report_range_query(shop_id, start, end)["ExpressionAttributeValues"]
+        pk, low, high = query[":pk"]["S"], query[":start"]["S"], query[":end"]["S"]
+        with self._lock:
+            found = sorted((sk, item) for (p, sk), item in self.items.items() if p == pk and low <= sk <= high)
+        return [report_row_of(item) for _, item in found]
 
 
 class MemoryContacts:
@@ -456,13 +535,14 @@ class MemoryCampaigns:
 
 
 class MemoryOrderAggregates:
-    """Co-purchases, daily sales and the customers' distribution as the DynamoDB adapter counts them; a day's sales
-    are forgotten after 35 days, as the table's TTL does."""
+    """Co-purchases, daily sales, the customers' distribution and the monthly churn counters as the DynamoDB adapter
+    counts them; a day's sales are forgotten after 35 days, as the table's TTL does."""
 
     def __init__(self) -> None:
         self.bought: dict[tuple[str, str], Counter[str]] = {}
         self.sales: dict[tuple[str, str], dict[str, Counter[str]]] = {}  # (shop, category) -> day -> units
         self.customers: dict[str, Counter[str]] = {}  # shop -> distribution counters
+        self.months: dict[str, dict[str, dict[str, float]]] = {}  # shop -> month -> churn counters
         self._lock = threading.Lock()
 
     def move(self, shop_id: str, changes: Mapping[str, int]) -> None:
@@ -471,6 +551,20 @@ class MemoryOrderAggregates:
 
     def distribution(self, shop_id: str) -> dict[str, int]:
         return {key: count for key, count in self.customers.get(shop_id, Counter()).items() if count}
+
+    def count_churn(self, shop_id: str, month: str, changes: Mapping[str, float]) -> None:
+        with self._lock:
+            counters = self.months.setdefault(shop_id, {}).setdefault(month, {})
+            for name, amount in changes.items():  # to the cent, as DynamoDB adds decimal numbers
+                counters[name] = round(counters.get(name, 0.0) + round(amount, 2), 2)
+
+    def churn(self, shop_id: str, first: str, last: str) -> dict[str, dict[str, float]]:
+        months = {
+            month: {name: amount for name, amount in counters.items() if amount}
+            for month, counters in sorted(self.months.get(shop_id, {}).items())
+            if first <= month <= last
+        }
+        return {month: counters for month, counters in months.items() if counters}
 
     def record(self, shop_id: str, lines: Sequence[OrderLine], day: date) -> None:
         products = list(dict.fromkeys(line.product_id for line in lines))

@@ -10,6 +10,11 @@ reads a customer's messages with one Query. The protocol (architecture §4):
    channel is marked in flight in the same write), or a transient one (nothing in flight; SQS retries later).
 3. A message found in flight after its lease ran out belongs to a router that died between the provider call and the
    ledger write: the provider may have sent it, so it is closed as ``failed`` (``outcome_unknown``), never re-sent.
+
+What the customer did with a message lands on its item too (the state updater writes it, in the customer's FIFO
+order): the first ``delivered_at``, ``opened_at`` and ``clicked_at`` and a ``clicks`` count, and each order credited
+to it as ``credit#<order_id>`` = its revenue (removed again when the order is cancelled or refunded). Both are
+conditional on the item existing: engagement with a message nudge never sent (or no longer holds) changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from shared.adapters.table import DynamoDBTable
 from shared.models.messages import Attempt, LedgerEntry, LedgerStatus, OutboxMessage
+from shared.models.nudge_events import EngagementAction
 from shared.models.vocabulary import Channel
 
 SK_PREFIX = "msg#"
@@ -55,12 +61,15 @@ def start_request(
 ) -> dict[str, Any]:
     """UpdateItem: mark ``message`` in flight on ``channel`` (creating the item on the first attempt)."""
     condition, values = _open_condition(previous)
+    variant = ", variant = :variant" if message.variant is not None else ""
+    if message.variant is not None:
+        values[":variant"] = {"S": message.variant}
     return {
         "Key": ledger_key(message.shop_id, message.customer, message.message_id),
         "UpdateExpression": (
             "SET #s = :pending, in_flight = :channel, lease_until = :lease, attempts = :attempts, journey = :journey,"
             " step = :step, template = :template, created_at = if_not_exists(created_at, :now), updated_at = :now,"
-            " expires_at = :expires"
+            " expires_at = :expires" + variant
         ),
         "ConditionExpression": condition,
         "ExpressionAttributeNames": {"#s": "status"},
@@ -116,7 +125,7 @@ def close_request(
         "created_at = if_not_exists(created_at, :now)",
     ]
     removes = ["in_flight", "lease_until"]
-    for name, value in (("channel", channel), ("reason", reason), ("title", title)):
+    for name, value in (("channel", channel), ("reason", reason), ("title", title), ("variant", message.variant)):
         if value is not None:
             sets.append(f"{name} = :{name}")
             values[f":{name}"] = {"S": value}
@@ -140,6 +149,52 @@ def close_request(
     }
 
 
+CREDIT_PREFIX = "credit#"
+# The first time of each engagement kept on the item; a click is an open as well.
+ENGAGED_FIELDS: dict[EngagementAction, tuple[str, ...]] = {
+    "delivered": ("delivered_at",),
+    "received": ("delivered_at",),
+    "opened": ("opened_at",),
+    "tapped": ("opened_at",),
+    "read": ("opened_at",),
+    "clicked": ("opened_at", "clicked_at"),
+}
+
+
+def engage_request(
+    shop_id: str, customer: str, message_id: str, action: EngagementAction, at: datetime
+) -> dict[str, Any]:
+    """UpdateItem: the first time of ``action`` (a click counted as well), on an existing message only."""
+    fields = ENGAGED_FIELDS[action]
+    expression = "SET " + ", ".join(f"{name} = if_not_exists({name}, :at)" for name in fields)
+    values: dict[str, Any] = {":at": {"S": at.isoformat()}}
+    if action == "clicked":
+        expression += " ADD clicks :one"
+        values[":one"] = {"N": "1"}
+    return {
+        "Key": ledger_key(shop_id, customer, message_id),
+        "UpdateExpression": expression,
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeValues": values,
+    }
+
+
+def credit_request(
+    shop_id: str, customer: str, message_id: str, order_id: str, revenue: float | None
+) -> dict[str, Any]:
+    """UpdateItem: ``order_id`` credited to the message with ``revenue`` (None: the credit removed), on an existing
+    message only. Setting (not adding) makes it idempotent: the same order credited twice is credited once."""
+    names = {"#c": CREDIT_PREFIX + order_id}
+    request: dict[str, Any] = {
+        "Key": ledger_key(shop_id, customer, message_id),
+        "ConditionExpression": "attribute_exists(pk)",
+        "ExpressionAttributeNames": names,
+    }
+    if revenue is None:
+        return {**request, "UpdateExpression": "REMOVE #c"}
+    return {**request, "UpdateExpression": "SET #c = :r", "ExpressionAttributeValues": {":r": {"N": repr(revenue)}}}
+
+
 def entry_of(item: dict[str, Any]) -> LedgerEntry:
     """The item as stored (attribute names unchanged since the first ledger) as a typed entry."""
     fields: dict[str, Any] = {name: item[name]["S"] for name in _TEXT if name in item}
@@ -150,6 +205,13 @@ def entry_of(item: dict[str, Any]) -> LedgerEntry:
         fields["lease_until"] = datetime.fromtimestamp(int(item["lease_until"]["N"]), tz=UTC)
     fields["attempts"] = json.loads(fields.pop("attempts", None) or "[]")
     fields["details"] = json.loads(fields.pop("details", None) or "{}")
+    if "clicks" in item:
+        fields["clicks"] = int(item["clicks"]["N"])
+    fields["credits"] = {
+        name.removeprefix(CREDIT_PREFIX): float(value["N"])
+        for name, value in item.items()
+        if name.startswith(CREDIT_PREFIX)
+    }
     return LedgerEntry.model_validate(fields)
 
 
@@ -157,6 +219,7 @@ _TEXT = (
     "status",
     "journey",
     "template",
+    "variant",
     "channel",
     "reason",
     "title",
@@ -165,6 +228,9 @@ _TEXT = (
     "updated_at",
     "attempts",
     "details",
+    "delivered_at",
+    "opened_at",
+    "clicked_at",
 )
 
 
@@ -239,6 +305,27 @@ class SendLedger(DynamoDBTable):
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return newest_first(entries, limit)
+
+    def engage(
+        self, shop_id: str, customer: str, message_id: str, action: EngagementAction, at: datetime
+    ) -> LedgerEntry | None:
+        """Record ``action`` on the message's item; the entry as it was before (what was new: a first open, a
+        first click), or None when there is no such message (nothing written)."""
+        return self._if_held(engage_request(shop_id, customer, message_id, action, at))
+
+    def credit(
+        self, shop_id: str, customer: str, message_id: str, order_id: str, revenue: float | None
+    ) -> LedgerEntry | None:
+        """Credit ``order_id`` to the message (``revenue`` None: remove the credit); the entry as it was before, or
+        None when there is no such message (nothing written)."""
+        return self._if_held(credit_request(shop_id, customer, message_id, order_id, revenue))
+
+    def _if_held(self, request: dict[str, Any]) -> LedgerEntry | None:
+        try:
+            answer = self.client.update_item(TableName=self._table, ReturnValues="ALL_OLD", **request)
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return None
+        return entry_of(answer["Attributes"])
 
     def _update(self, request: dict[str, Any]) -> None:
         try:

@@ -10,6 +10,10 @@ computed by a scan at send time (architecture §11), in the customers table:
   ``r:<YYYY-MM-DD>`` customers whose last order was that day, ``f:<n>`` customers with n orders, ``m:<bucket>``
   customers per monetary bucket, ``g:<days>`` repeat orders that many days after the previous one. Each order or
   refund moves its customer (one UpdateItem of ADDs); a few thousand small counters even after years.
+- ``pk = <shop>#churn``, ``sk = <YYYY-MM>``: the month's buyers, revenue and who came back from the month before
+  (``shared/core/churn.py``), eight counters. An order, cancellation or refund that moves them adds to its month's
+  item (one UpdateItem of ADDs; two when it also moves the next month's); a report of a year reads 13 items with one
+  Query.
 """
 
 from collections import Counter
@@ -91,6 +95,42 @@ def move_request(shop_id: str, changes: Mapping[str, int]) -> dict[str, Any] | N
     }
 
 
+def churn_key(shop_id: str, month: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{shop_id}#churn"}, "sk": {"S": month}}
+
+
+def _number(amount: float) -> str:
+    """A DynamoDB number to the cent, as plain digits (1, -12.5)."""
+    return f"{amount:.2f}".rstrip("0").rstrip(".")
+
+
+def churn_request(shop_id: str, month: str, changes: Mapping[str, float]) -> dict[str, Any] | None:
+    """The UpdateItem that adds ``changes`` to the shop's churn counters of ``month`` (None: nothing to add)."""
+    moved = {name: amount for name, amount in changes.items() if round(amount, 2)}
+    if not moved:
+        return None
+    return {
+        "Key": churn_key(shop_id, month),
+        "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(moved))),
+        "ExpressionAttributeNames": {f"#c{n}": name for n, name in enumerate(moved)},
+        "ExpressionAttributeValues": {f":c{n}": {"N": _number(amount)} for n, amount in enumerate(moved.values())},
+    }
+
+
+def churn_query(table: str, shop_id: str, first: str, last: str) -> dict[str, Any]:
+    """The Query of the shop's churn items from month ``first`` to ``last``: a year's are 13 items of a few hundred
+    bytes, one page (a page holds 1 MB), eventually consistent (half a read unit: a report, not a decision)."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ExpressionAttributeValues": {
+            ":pk": churn_key(shop_id, first)["pk"],
+            ":first": {"S": first},
+            ":last": {"S": last},
+        },
+    }
+
+
 def counts_of(item: dict[str, Any]) -> Counter[str]:
     return Counter({name[len(_PREFIX) :]: int(value["N"]) for name, value in item.items() if name.startswith(_PREFIX)})
 
@@ -150,3 +190,19 @@ class OrderAggregates(DynamoDBTable):
             for key, value in counters.items()
             if key not in ("pk", "sk") and "N" in value and int(value["N"])
         }
+
+    def count_churn(self, shop_id: str, month: str, changes: Mapping[str, float]) -> None:
+        """Add ``changes`` to the shop's churn counters of ``month`` (the caller counts each change once)."""
+        request = churn_request(shop_id, month, changes)
+        if request is not None:
+            self.client.update_item(TableName=self._table, **request)
+
+    def churn(self, shop_id: str, first: str, last: str) -> dict[str, dict[str, float]]:
+        """The shop's churn counters that are not zero, per month from ``first`` to ``last`` that has any."""
+        answer = self.client.query(**churn_query(self._table, shop_id, first, last))
+        months: dict[str, dict[str, float]] = {}
+        for item in answer.get("Items", []):
+            counters = {name: float(value["N"]) for name, value in item.items() if "N" in value and float(value["N"])}
+            if counters:
+                months[item["sk"]["S"]] = counters
+        return months

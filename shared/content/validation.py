@@ -34,7 +34,7 @@ def _channels(kind: str, config: ShopConfig) -> list[Channel]:
     used: set[Channel] = set()
     for journey in config.journeys.values():
         for step in journey.steps:
-            if step.template == kind:
+            if kind in step.templates:
                 used.update(step.channels or config.channels.preference)
     if not used:
         if shipped_locales(kind):
@@ -57,11 +57,12 @@ def validate_templates(config: ShopConfig) -> list[str]:
 
     for journey_name, journey in config.journeys.items():
         for index, step in enumerate(journey.steps):
-            if step.template not in kinds:
-                report(
-                    f"journeys.{journey_name}.steps.{index}.template: no template '{step.template}' "
-                    "(neither shipped nor in templates.overrides)"
-                )
+            for template in step.templates:
+                if template not in kinds:
+                    report(
+                        f"journeys.{journey_name}.steps.{index}.template: no template '{template}' "
+                        "(neither shipped nor in templates.overrides)"
+                    )
 
     for kind in sorted(kinds):
         locales = sorted(shipped_locales(kind) | set(override_locales(kind, config)))

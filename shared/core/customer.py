@@ -15,13 +15,25 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from shared.core import insights, journeys
+from shared.core import attribution, experiments, insights, journeys
+from shared.core.attribution import CouponIssue
+from shared.core.churn import count_churn
 from shared.core.feedback import apply_feedback
 from shared.core.routing import deferral_timer
 from shared.models.campaigns import CAMPAIGN_DUE, CAMPAIGN_JOURNEY
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect, OrderLine, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
-from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent, customer_key
+from shared.models.effects import (
+    CreditOrder,
+    Effect,
+    OrderLine,
+    RecordOrder,
+    RedeemOffer,
+    Send,
+    StartTimer,
+    Tally,
+    WatchProduct,
+)
+from shared.models.events import EngagementEvent, FeedbackEvent, SegmentEvent, TimerEvent, customer_key
 from shared.models.journeys import Journey
 from shared.models.messages import OutboxMessage
 from shared.models.segment import (
@@ -42,12 +54,15 @@ from shared.models.state import (
     DEFAULT_CART,
     MAX_ANONYMOUS_IDS,
     MAX_CAMPAIGNS,
+    MAX_EVENT_LABEL,
     MAX_EVENT_NAMES,
     MAX_MERGE_REFUSALS,
     MAX_ORDER_CATEGORIES,
     MAX_PRODUCTS_BOUGHT,
     MAX_PUSH_TOKENS,
+    MAX_RECENT_EVENTS,
     MAX_RECENT_ORDERS,
+    MAX_TOUCHES,
     MAX_TRAITS,
     MAX_VIEWED,
     MAX_WAITS,
@@ -58,6 +73,7 @@ from shared.models.state import (
     CartItem,
     ConsentRecord,
     CustomerState,
+    EventMark,
     JourneyInstance,
     JourneyOutcomes,
     MergeRefusal,
@@ -92,12 +108,13 @@ def message_digest(message_id: str) -> str:
 
 def decide(
     state: CustomerState | None,
-    event: SegmentEvent | TimerEvent | FeedbackEvent,
+    event: SegmentEvent | TimerEvent | FeedbackEvent | EngagementEvent,
     now: datetime,
     config: ShopConfig,
     *,
     owned: bool = False,
     distribution: insights.ShopDistribution | None = None,
+    coupon: CouponIssue | None = None,
 ) -> Decision:
     """Apply ``event`` to ``state`` (None for a new customer) at ``now``; a duplicate messageId changes nothing.
 
@@ -106,10 +123,13 @@ def decide(
     was, unless the caller hands it over with ``owned=True`` (it will not use it again): then decide works on it
     directly and saves the copy, most of its time otherwise. ``distribution`` is the shop's
     (``shared.core.insights``), for journeys whose entry segment ranks customers (RFM, lifecycle); None reads as empty.
+    ``coupon`` is the offer code an ``Order Completed`` used, as nudge handed it out (the caller looked it up): the
+    order is credited to its message (``shared.core.attribution``).
     """
-    if state is None and isinstance(event, FeedbackEvent):
+    if state is None and isinstance(event, FeedbackEvent | EngagementEvent):
         # Feedback about nobody nudge knows (erased, or a forged reference that still verified): nothing to update.
-        return Decision(state=None, notes=[f"feedback {event.reason} for an unknown customer: ignored"])
+        what = event.reason if isinstance(event, FeedbackEvent) else f"{event.action} of {event.message}"
+        return Decision(state=None, notes=[f"{what} for an unknown customer: ignored"])
     if state is None and isinstance(event, TimerEvent):
         # No customer (erased, or never saved): a timer must not bring a record back to life.
         return Decision(state=None, notes=[f"timer {event.timer_id} for an unknown customer: ignored"])
@@ -133,11 +153,18 @@ def decide(
     if isinstance(event, TimerEvent) and event.message is not None:
         # A message the router deferred (quiet hours) is due again: back to the router, which decides anew.
         return Decision(state=current, effects=[Send(message=event.message)], notes=["deferred message due"])
+    if isinstance(event, EngagementEvent):
+        return _engage(current, event, config)
     if isinstance(event, SegmentEvent):
         orders_before = insights.order_marks(current.orders)
+        orders_held = current.orders  # what the event does to them replaces them (never changes them in place)
+        credited_before = {ref.order_id: ref for ref in current.orders.recent if ref.credit is not None}
         last_activity = current.last_activity_at
         in_journeys = {instance.journey for instance in current.journeys if not instance.held}
         _apply(current, event, config)
+        engagement_seen = attribution.engaged(event)
+        if engagement_seen is not None:
+            attribution.remember(current, engagement_seen)
         engagement = config.insights.engagement
         insights.add_engagement(
             current, event.occurred_at, _engagement_points(event, last_activity, config), engagement.half_life
@@ -148,17 +175,27 @@ def decide(
             outcome.effects.append(redeemed)
         campaign = _campaign_message(event, customer_of(current, event), now)
         if campaign is not None:
-            outcome.effects.append(_campaign_effect(event, campaign, now))
-            outcome.notes.append(f"{campaign.journey}: due")
-            _mark_campaign(current, campaign.journey.removeprefix(CAMPAIGN_JOURNEY), event.occurred_at)
+            group = _campaign_group(event, campaign, config)
+            if _mark_campaign(current, campaign, event.occurred_at, group, outcome.effects):
+                outcome.effects.append(_campaign_effect(event, campaign, now))
+                outcome.notes.append(f"{campaign.journey}: due")
+            else:
+                outcome.notes.append(f"{campaign.journey}: held out (would have received it now)")
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before[0]:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
+            outcome.effects += _journey_conversions(current, event, config)
             _mark_conversions(current, in_journeys, event.occurred_at)
-            _mark_campaign_conversions(current, event.occurred_at)
+            outcome.effects += _mark_campaign_conversions(current, event)
+            outcome.effects += _credit(current, event, coupon, config)
+        if credited_before:
+            outcome.effects += _take_back(current, event.shop_id, credited_before, orders_before[1])
         moved = insights.customer_move(event.shop_id, orders_before, current.orders)  # an order or a refund
         if moved is not None:
             outcome.effects.append(moved)
+        churned = count_churn(event.shop_id, orders_held, current.orders)
+        if churned is not None:  # the orders changed: an order, a cancellation or a refund
+            outcome.effects.append(churned)
         if visit is not None and visit.unchanged(current, outcome.effects, config, event.occurred_at):
             return Decision(state=None, quiet=True, notes=[visit.note])
     elif isinstance(event, TimerEvent):
@@ -170,6 +207,104 @@ def decide(
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
 
 
+def _engage(state: CustomerState, event: EngagementEvent, config: ShopConfig) -> Decision:
+    """An open, tap, read or click joins the customer's touches and earns engagement points; a delivery changes
+    nothing in the state (the updater marked the message's ledger record before deciding)."""
+    engagement = attribution.engaged(event)
+    assert engagement is not None
+    if not attribution.remember(state, engagement):
+        return Decision(state=None, notes=[f"{event.action}: {event.message} (kept on the message)"])
+    points_name = attribution.POINTS_NAME.get((event.channel, event.action))
+    if points_name is not None:
+        settings = config.insights.engagement
+        insights.add_engagement(state, event.occurred_at, settings.points_for(points_name), settings.half_life)
+    return Decision(state=state, notes=[f"{event.action}: {event.message} ({event.channel})"])
+
+
+def _credit(state: CustomerState, event: SegmentEvent, coupon: CouponIssue | None, config: ShopConfig) -> list[Effect]:
+    """Credit the order ``event`` completed to one message (if any rule finds one): on the order, and on the
+    message's ledger record."""
+    index = _new_order(state, event)
+    if index is None:
+        return []
+    ref = state.orders.recent[index]
+    order_id = ref.order_id
+    found = attribution.credit(state.touches, ref.at, coupon, config.attribution)
+    if found is None:
+        return []
+    orders = state.orders.model_copy()
+    orders.recent = [*orders.recent]
+    orders.recent[index] = ref.model_copy(update={"credit": found})
+    state.orders = orders
+    return [
+        CreditOrder(
+            shop_id=event.shop_id,
+            recipient=found.recipient,
+            message=found.message,
+            order_id=order_id,
+            revenue=ref.amount,
+        )
+    ]
+
+
+def _take_back(
+    state: CustomerState, shop_id: str, credited: dict[str, OrderRef], revenue_before: float
+) -> list[Effect]:
+    """A credited order cancelled or refunded: its credit goes (a partial refund leaves the rest credited)."""
+    effects: list[Effect] = []
+    for ref in state.orders.recent:
+        before = credited.get(ref.order_id)
+        if before is None or before.status != "completed" or ref.status == "completed" or ref.credit is None:
+            continue
+        refunded = round(revenue_before - state.orders.revenue, 2)
+        left = round(ref.amount - refunded, 2) if ref.status == "refunded" else 0.0
+        effects.append(
+            CreditOrder(
+                shop_id=shop_id,
+                recipient=ref.credit.recipient,
+                message=ref.credit.message,
+                order_id=ref.order_id,
+                revenue=left if left > 0 else None,
+            )
+        )
+    return effects
+
+
+def _new_order(state: CustomerState, event: SegmentEvent) -> int | None:
+    """Where the order ``event`` completed is among the state's recent orders (None: not kept, too old)."""
+    message = event.message
+    if not isinstance(message, OrderTrack):
+        return None
+    order_id = message.properties.order_id or f"at-{event.occurred_at.isoformat()}"
+    return next((i for i, ref in enumerate(state.orders.recent) if ref.order_id == order_id), None)
+
+
+def _journey_conversions(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> list[Effect]:
+    """The journeys this order converts for the reports: each one whose first step reached the customer (sent or
+    held out) within the shop's ``attribution.journey`` window before it, once per entry, counted in their group
+    there (whether the journey still runs or not): the uplift's numbers."""
+    at = event.occurred_at
+    index = _new_order(state, event)
+    amount = state.orders.recent[index].amount if index is not None else 0.0
+    window = config.attribution.journey
+    tallies: list[Effect] = []
+    for name, marks in sorted(state.journey_outcomes.items()):
+        reached = marks.reached_at
+        if reached is None or not timedelta(0) < at - reached <= window or marks.counted_reach == reached:
+            continue
+        state.journey_outcomes = {**state.journey_outcomes, name: marks.model_copy(update={"counted_reach": reached})}
+        tallies.append(
+            Tally(
+                shop_id=event.shop_id,
+                day=at.date(),
+                journey=name,
+                variant=experiments.group(config, name, customer_of(state, event)),
+                counts={"converted": 1, "revenue": amount},
+            )
+        )
+    return tallies
+
+
 def _mark_conversions(state: CustomerState, journeys_in: set[str], at: datetime) -> None:
     """An order placed while in a journey is a conversion of that journey (segments read when it last was)."""
     for name in sorted(journeys_in):
@@ -178,19 +313,56 @@ def _mark_conversions(state: CustomerState, journeys_in: set[str], at: datetime)
             state.journey_outcomes[name] = marks.model_copy(update={"converted_at": at.replace(microsecond=0)})
 
 
-def _mark_campaign(state: CustomerState, campaign_id: str, at: datetime) -> None:
-    if campaign_id in state.campaigns:
-        return  # reached once
-    campaigns = {**state.campaigns, campaign_id: CampaignMarks(entered_at=at.replace(microsecond=0))}
-    state.campaigns = dict(sorted(campaigns.items(), key=lambda item: item[1].entered_at)[-MAX_CAMPAIGNS:])
+def _campaign_group(event: SegmentEvent, message: OutboxMessage, config: ShopConfig) -> str:
+    """The member's group in the campaign: held out by the shop's global holdout or the campaign's own."""
+    properties = getattr(event.message, "properties", None) or {}
+    percent = properties.get("holdout", 0)
+    experiment = f"holdout:{message.journey}"
+    return experiments.group_of(config, experiment, percent if isinstance(percent, int) else 0, message.customer)
 
 
-def _mark_campaign_conversions(state: CustomerState, at: datetime) -> None:
-    """An order within the conversion window after a campaign reached the customer converts it (the first such)."""
+def _mark_campaign(
+    state: CustomerState, message: OutboxMessage, at: datetime, group: str, effects: list[Effect]
+) -> bool:
+    """Record that the campaign reached the customer (its first step; later steps go to those it reached) and count
+    them in their group; with the group ``holdout``, a held-out step is counted instead. Whether it sends."""
+    campaign_id = message.journey.removeprefix(CAMPAIGN_JOURNEY)
+    day, journey = at.date(), message.journey
+    if group == experiments.HOLDOUT:
+        held = {"held_out": 1.0}
+        effects.append(
+            Tally(shop_id=message.shop_id, day=day, journey=journey, step=message.step, variant=group, counts=held)
+        )
+    if campaign_id not in state.campaigns:  # reached once
+        reached = {"entered": 1.0, "reached": 1.0}  # a campaign reaches whom it enters, at once
+        effects.append(Tally(shop_id=message.shop_id, day=day, journey=journey, variant=group, counts=reached))
+        marks = CampaignMarks(entered_at=at.replace(microsecond=0), held_out=group == experiments.HOLDOUT)
+        campaigns = {**state.campaigns, campaign_id: marks}
+        state.campaigns = dict(sorted(campaigns.items(), key=lambda item: item[1].entered_at)[-MAX_CAMPAIGNS:])
+    return group != experiments.HOLDOUT
+
+
+def _mark_campaign_conversions(state: CustomerState, event: SegmentEvent) -> list[Effect]:
+    """An order within the conversion window after a campaign reached the customer converts it (the first such),
+    counted in the customer's group there for the reports."""
+    at = event.occurred_at
     window = timedelta(days=CAMPAIGN_CONVERSION_WINDOW_DAYS)
+    index = _new_order(state, event)
+    amount = state.orders.recent[index].amount if index is not None else 0.0
+    tallies: list[Effect] = []
     for campaign_id, marks in state.campaigns.items():
         if marks.converted_at is None and timedelta(0) <= at - marks.entered_at <= window:
             state.campaigns[campaign_id] = marks.model_copy(update={"converted_at": at.replace(microsecond=0)})
+            tallies.append(
+                Tally(
+                    shop_id=event.shop_id,
+                    day=at.date(),
+                    journey=f"{CAMPAIGN_JOURNEY}{campaign_id}",
+                    variant=experiments.HOLDOUT if marks.held_out else experiments.TREATMENT,
+                    counts={"converted": 1, "revenue": amount},
+                )
+            )
+    return tallies
 
 
 def _engagement_points(event: SegmentEvent, last_activity: datetime | None, config: ShopConfig) -> float:
@@ -410,7 +582,10 @@ def customer_of(state: CustomerState, event: SegmentEvent | TimerEvent) -> str:
 
 
 def _remember(
-    state: CustomerState, digest: str, event: SegmentEvent | TimerEvent | FeedbackEvent, now: datetime
+    state: CustomerState,
+    digest: str,
+    event: SegmentEvent | TimerEvent | FeedbackEvent | EngagementEvent,
+    now: datetime,
 ) -> None:
     horizon = int(now.timestamp()) - DEDUPE_WINDOW_SECONDS
     state.seen = {d: t for d, t in state.seen.items() if t >= horizon}
@@ -434,6 +609,13 @@ def _apply(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> Non
     elif isinstance(message, TrackCall):
         _count_event(state, message.event)
         _apply_track(state, message, event)
+    _mark_event(state, message.event if isinstance(message, TrackCall) else message.type, at)
+
+
+def _mark_event(state: CustomerState, label: str, at: datetime) -> None:
+    """Keep the event among the latest few the support timeline shows (by its time: history may come late)."""
+    mark = EventMark(int(at.timestamp()), label[:MAX_EVENT_LABEL])
+    state.recent_events = sorted([*state.recent_events, mark])[-MAX_RECENT_EVENTS:]
 
 
 def _touch(state: CustomerState, at: datetime, config: ShopConfig) -> None:
@@ -722,6 +904,8 @@ def merge(known: CustomerState, other: CustomerState, half_life: timedelta = DEF
     refusals = sorted([*known.merge_refusals, *other.merge_refusals], key=lambda r: r.at)
     merged.merge_refusals = refusals[-MAX_MERGE_REFUSALS:]
     merged.seen = {**other.seen, **known.seen}
+    merged.touches = sorted({*known.touches, *other.touches}, key=lambda t: (t.at, t.message))[-MAX_TOUCHES:]
+    merged.recent_events = sorted({*known.recent_events, *other.recent_events})[-MAX_RECENT_EVENTS:]
     if other.engagement is not None:
         insights.add_engagement(merged, other.engagement.at, other.engagement.points, half_life)
     campaigns = {**other.campaigns, **known.campaigns}

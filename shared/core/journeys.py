@@ -31,11 +31,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.core import experiments
 from shared.core.insights import ShopDistribution
 from shared.core.routing import address_for
 from shared.core.segments import Audience, in_segment
 from shared.models.config import Channel, ShopConfig
-from shared.models.effects import Effect, Send, StartTimer
+from shared.models.effects import Effect, Send, StartTimer, Tally
 from shared.models.events import SegmentEvent, TimerEvent
 from shared.models.journeys import DATE_DUE, Condition, EventMatch, Journey, JourneyStep
 from shared.models.messages import OFFER_CODE_PLACEHOLDER, OutboxMessage
@@ -214,6 +215,8 @@ def merge_journeys(known: CustomerState, other: CustomerState) -> dict[str, Any]
         outcomes[name] = JourneyOutcomes(
             completed_at=_later(mine.completed_at, theirs.completed_at),
             converted_at=_later(mine.converted_at, theirs.converted_at),
+            reached_at=_later(mine.reached_at, theirs.reached_at),
+            counted_reach=_later(mine.counted_reach, theirs.counted_reach),
         )
     return {
         "journey_outcomes": outcomes,
@@ -409,6 +412,10 @@ def _admit(run: _Run, journey: Journey, instance: JourneyInstance, why: str) -> 
     entries = [*state.journey_history.get(name, []), (instance.key or "", instance.entered_at)]
     state.journey_history = {**state.journey_history, name: entries[-MAX_JOURNEY_HISTORY:]}
     _log(run, name, instance.seq, None, "entered", why)
+    group = experiments.group(run.config, name, run.customer)
+    run.decision.effects.append(
+        Tally(shop_id=run.shop_id, day=run.now.date(), journey=name, variant=group, counts={"entered": 1})
+    )
     _advance(run, journey, instance)
 
 
@@ -570,9 +577,39 @@ def _take_step(run: _Run, journey: Journey, instance: JourneyInstance, due: date
     if failed is not None:
         _log(run, instance.journey, instance.seq, instance.step, "skipped", _describe(failed, holds=False))
         return True
+    group = experiments.group(run.config, instance.journey, run.customer)
+    _reach(run, instance, group)
+    if not step.transactional and group == experiments.HOLDOUT:
+        # The control group: it would have been sent now. Recorded so that the uplift is measured, not guessed.
+        run.decision.effects.append(
+            Tally(
+                shop_id=run.shop_id,
+                day=run.now.date(),
+                journey=instance.journey,
+                step=instance.step,
+                variant=experiments.HOLDOUT,
+                counts={"held_out": 1},
+            )
+        )
+        _log(run, instance.journey, instance.seq, instance.step, "held_out", step.template)
+        return True
     run.decision.effects.append(Send(message=_message(run, journey, instance, step, due)))
     _log(run, instance.journey, instance.seq, instance.step, "step_due", step.template)
     return True
+
+
+def _reach(run: _Run, instance: JourneyInstance, group: str) -> None:
+    """The instance's first step is due (sent, or held out): from now on the customer's group is treated (or, held
+    out, not), so their orders from now on are what the uplift compares. Counted once per entry."""
+    name = instance.journey
+    marks = run.state.journey_outcomes.get(name) or JourneyOutcomes()
+    if marks.reached_at is not None and marks.reached_at >= instance.entered_at:
+        return  # this entry's first step was taken already
+    now = run.now.replace(microsecond=0)
+    run.state.journey_outcomes = {**run.state.journey_outcomes, name: marks.model_copy(update={"reached_at": now})}
+    run.decision.effects.append(
+        Tally(shop_id=run.shop_id, day=run.now.date(), journey=name, variant=group, counts={"reached": 1})
+    )
 
 
 def _arm(run: _Run, journey: Journey, instance: JourneyInstance, due: datetime) -> None:
@@ -677,6 +714,11 @@ def _log(run: _Run, journey: str, seq: int | None, step: int | None, outcome: Jo
 
 
 def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: JourneyStep, due: datetime) -> OutboxMessage:
+    chosen = experiments.variant(run.shop_id, instance.journey, instance.step, step, run.customer)
+    template, step_offer = step.template, step.offer
+    if chosen is not None:
+        template = chosen.template or template
+        step_offer = None if chosen.no_offer else chosen.offer or step_offer
     variables: dict[str, Any] = {"instance": instance.id}
     if journey.key is not None and instance.key is not None:
         variables[journey.key] = instance.key
@@ -687,10 +729,10 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
     if journey.key == "cart_id" and run.config.shop.free_shipping_threshold is not None:
         variables["free_shipping_threshold"] = run.config.shop.free_shipping_threshold  # "add €10.10 more"
     code = ""
-    if step.offer is not None:
-        expires = to_second(due + step.offer.valid_for)
-        offer: dict[str, Any] = {"percent": step.offer.percent, "expires_at": _iso(expires)}
-        source = run.config.offers.get(step.offer.prefix)
+    if step_offer is not None:
+        expires = to_second(due + step_offer.valid_for)
+        offer: dict[str, Any] = {"percent": step_offer.percent, "expires_at": _iso(expires)}
+        source = run.config.offers.get(step_offer.prefix)
         if source is not None and source.static is not None:
             code = source.static
             offer["source"] = "static"
@@ -698,11 +740,11 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
             code = OFFER_CODE_PLACEHOLDER  # the router takes one from the pool when the message goes out
             offer["pool"] = source.pool
         elif source is not None and source.webhook is not None:
-            code = offer_code(step.offer.prefix, run.shop_id, run.customer, instance, instance.step)
+            code = offer_code(step_offer.prefix, run.shop_id, run.customer, instance, instance.step)
             offer["source"] = "webhook"  # the router registers it with the shop before the message goes out
-            offer["prefix"] = step.offer.prefix
+            offer["prefix"] = step_offer.prefix
         else:
-            code = offer_code(step.offer.prefix, run.shop_id, run.customer, instance, instance.step)
+            code = offer_code(step_offer.prefix, run.shop_id, run.customer, instance, instance.step)
         variables["offer"] = {"code": code, **offer}
     if step.deep_link is not None:
         fields = {
@@ -718,11 +760,12 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
         customer=run.customer,
         journey=instance.journey,
         step=instance.step,
-        template=step.template,
+        template=template,
         channels=list(step.channels) if step.channels is not None else None,
         variables=variables,
         transactional=step.transactional,
         created_at=run.now,
+        variant=chosen.name if chosen is not None else None,
     )
 
 

@@ -6,7 +6,10 @@ All four arrive as the ``Message`` of an SNS notification on the feedback topic:
   ``Permanent`` bounce is a hard bounce of each bounced recipient; ``Transient`` and ``Undetermined`` bounces are
   ignored (SES retried already; the address may recover). A ``Complaint`` is a complaint, except the
   ``not-spam`` feedback type. Whose mail it was comes from the signed ``X-Nudge-Ref`` header SES repeats in
-  ``mail.headers`` (or, failing that, from the token in ``List-Unsubscribe``); the caller verifies it.
+  ``mail.headers`` (or, failing that, from the token in ``List-Unsubscribe``); the caller verifies it. A
+  ``Delivery``, an ``Open`` and a ``Click`` are engagement with the message the ``X-Nudge-Message-Id`` header (or the
+  ``nudge_message_id`` tag) names; a click on nudge's own click redirect (``/c/``) is left to the redirect, which
+  records it already.
 - **AWS End User Messaging SMS two-way** (``originationNumber``, ``destinationNumber``, ``messageBody``,
   ``inboundMessageId``): only a reply that *is* an opt-out keyword (``shared.core.sms.opt_out_keyword``) matters.
   HELP/INFO need nothing from nudge: AWS answers them with the phone number's registered HELP auto-response.
@@ -93,6 +96,18 @@ class WhatsAppInbound:
 
 
 @dataclass(frozen=True, slots=True)
+class EmailEngagement:
+    """SES delivered an email nudge sent, or its recipient opened it or clicked a link in it."""
+
+    action: Literal["delivered", "opened", "clicked"]
+    ref: str | None  # the signed (shop, customer) reference the email carried
+    message_id: str | None  # nudge's id of the message
+    url: str | None
+    feedback_id: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Ignored:
     """A notification nudge reads but that changes nothing (a transient bounce, HELP, a delivery status, ...)."""
 
@@ -100,7 +115,7 @@ class Ignored:
     reason: str
 
 
-Notice = EmailFeedback | SmsOptOut | PushEndpointChange | WhatsAppInbound | Ignored
+Notice = EmailFeedback | EmailEngagement | SmsOptOut | PushEndpointChange | WhatsAppInbound | Ignored
 
 
 def parse_notification(message: str, notification_id: str, published_at: datetime) -> list[Notice]:
@@ -169,6 +184,15 @@ class _Header(_Shape):
 
 class _Mail(_Shape):
     headers: Annotated[list[_Header], _readable(_Header)] = []
+    tags: Annotated[dict[str, list[str]], _Optional] = {}
+    message_id: str | None = Field(None, alias="messageId")
+
+
+class _Moment(_Shape):
+    """The ``delivery``, ``open`` or ``click`` section of an SES event: when, and for a click, which link."""
+
+    timestamp: str | None = None
+    link: str | None = None
 
 
 class _Recipient(_Shape):
@@ -196,6 +220,9 @@ class _SesEvent(_Shape):
     mail: Annotated[_Mail, _Optional] = _Mail()
     bounce: _Bounce | None = None
     complaint: _Complaint | None = None
+    delivery: Annotated[_Moment, _Optional] = _Moment()
+    open: Annotated[_Moment, _Optional] = _Moment()
+    click: Annotated[_Moment, _Optional] = _Moment()
 
 
 class _SmsInbound(_Shape):
@@ -295,7 +322,40 @@ def parse_ses_event(body: dict[str, Any], notification_id: str, published_at: da
                 detail=feedback_type,
             )
         ]
+    if kind in _ENGAGEMENT:
+        action = _ENGAGEMENT[kind]
+        moment = {"delivered": event.delivery, "opened": event.open, "clicked": event.click}[action]
+        if action == "clicked" and _CLICK_REDIRECT.search(moment.link or ""):
+            return [Ignored("ses", "click_on_nudge_redirect")]  # the redirect recorded it
+        return [
+            EmailEngagement(
+                action=action,
+                ref=_ref(event.mail),
+                message_id=_message_id(event.mail),
+                url=moment.link,
+                feedback_id=f"{event.mail.message_id or notification_id}:{action}:{moment.timestamp or ''}",
+                occurred_at=_time(moment.timestamp, published_at),
+            )
+        ]
     return [Ignored("ses", _snake(kind) or "unknown_event")]
+
+
+_ENGAGEMENT: dict[str, Literal["delivered", "opened", "clicked"]] = {
+    "Delivery": "delivered",
+    "Open": "opened",
+    "Click": "clicked",
+}
+_MESSAGE_HEADER = "x-nudge-message-id"  # the email adapter's MESSAGE_ID_HEADER, as SES lists it (any case)
+_MESSAGE_TAG = "nudge_message_id"
+_CLICK_REDIRECT = re.compile(r"^https://[^/]+(/[^/?#]+)*/c/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+def _message_id(mail: _Mail) -> str | None:
+    for header in mail.headers:
+        if header.name.lower() == _MESSAGE_HEADER and header.value.strip():
+            return header.value.strip()
+    tagged = mail.tags.get(_MESSAGE_TAG) or []
+    return tagged[0] if tagged else None
 
 
 def feedback_ref(body: dict[str, Any]) -> str | None:

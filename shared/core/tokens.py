@@ -12,6 +12,10 @@ one-click POST arrives without cookies or auth. The domain prefix keeps a MAC ma
 key from ever validating here. Tokens do not expire (unsubscribe links must keep working); rotate keys to retire
 them: verify accepts several keys (the new one first), issue uses the newest.
 
+Click token (``/c/{token}``, every tracked link of a message): the same recipe with the domain prefix
+``nudge-click-v1.`` and the payload ``[shop_id, customer, message_id, channel, url]``. The target is inside the MAC,
+so the redirect goes only where nudge itself pointed it (never an open redirect), and only to http(s) URLs.
+
 Inbox token (the shop's backend signs it, so its app can read its customer's inbox): see ``inbox_token``.
 """
 
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from shared.models.vocabulary import CHANNELS, Channel
 
 _UNSUBSCRIBE_DOMAIN = b"nudge-unsubscribe-v1."
+_CLICK_DOMAIN = b"nudge-click-v1."
 _MAC_BYTES = 16
 _MIN_KEY_BYTES = 16
 _MAX_TOKEN_CHARS = 2048
@@ -68,25 +73,19 @@ def _keys(keys: bytes | Iterable[bytes]) -> list[bytes]:
     return found
 
 
-def _unsubscribe_mac(key: bytes, body: str) -> bytes:
-    return hmac.new(key, _UNSUBSCRIBE_DOMAIN + body.encode("ascii"), hashlib.sha256).digest()[:_MAC_BYTES]
+def _mac(domain: bytes, key: bytes, body: str) -> bytes:
+    return hmac.new(key, domain + body.encode("ascii"), hashlib.sha256).digest()[:_MAC_BYTES]
 
 
-def issue_unsubscribe_token(key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
-    """A URL-safe token that proves nudge issued an unsubscribe link for this shop, customer and channel."""
+def _issue(domain: bytes, key: bytes, payload: list[str]) -> str:
     (signing_key,) = _keys(key)
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}")
-    payload = json.dumps([shop_id, customer, channel], separators=(",", ":"), ensure_ascii=False)
-    body = _b64encode(payload.encode("utf-8"))
-    return f"{body}.{_b64encode(_unsubscribe_mac(signing_key, body))}"
+    body = _b64encode(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    return f"{body}.{_b64encode(_mac(domain, signing_key, body))}"
 
 
-def verify_unsubscribe_token(keys: bytes | Iterable[bytes], token: str) -> UnsubscribeClaim:
-    """The claim inside ``token`` if any of ``keys`` signed it; raises InvalidTokenError otherwise.
-
-    Pass every key still accepted during a rotation; the comparison is constant-time for each.
-    """
+def _verify(domain: bytes, keys: bytes | Iterable[bytes], token: str) -> object:
+    """The payload inside ``token`` if any of ``keys`` signed it for ``domain``; raises InvalidTokenError otherwise.
+    Every key still accepted during a rotation is tried; the comparison is constant-time for each."""
     candidates = _keys(keys)
     if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
         raise InvalidTokenError("malformed")
@@ -94,15 +93,64 @@ def verify_unsubscribe_token(keys: bytes | Iterable[bytes], token: str) -> Unsub
     mac = _b64decode(mac_text)
     if len(mac) != _MAC_BYTES:
         raise InvalidTokenError("truncated")
-    if not any(hmac.compare_digest(_unsubscribe_mac(key, body), mac) for key in candidates):
+    if not any(hmac.compare_digest(_mac(domain, key, body), mac) for key in candidates):
         raise InvalidTokenError("bad signature")
     try:
-        claim = json.loads(_b64decode(body).decode("utf-8"))
+        return json.loads(_b64decode(body).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:  # only reachable with a leaked key
         raise InvalidTokenError("malformed payload") from error
-    match claim:
+
+
+def issue_unsubscribe_token(key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
+    """A URL-safe token that proves nudge issued an unsubscribe link for this shop, customer and channel."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    return _issue(_UNSUBSCRIBE_DOMAIN, key, [shop_id, customer, channel])
+
+
+def verify_unsubscribe_token(keys: bytes | Iterable[bytes], token: str) -> UnsubscribeClaim:
+    """The claim inside ``token`` if any of ``keys`` signed it; raises InvalidTokenError otherwise.
+
+    Pass every key still accepted during a rotation; the comparison is constant-time for each.
+    """
+    match _verify(_UNSUBSCRIBE_DOMAIN, keys, token):
         case [str(shop_id), str(customer), str(channel)] if channel in CHANNELS:
             return UnsubscribeClaim(shop_id=shop_id, customer=customer, channel=channel)
+    raise InvalidTokenError("malformed payload")
+
+
+@dataclass(frozen=True, slots=True)
+class ClickClaim:
+    """A tracked link: the message it was in, the customer it went to, and where it leads."""
+
+    shop_id: str
+    customer: str
+    message_id: str
+    channel: Channel
+    url: str
+
+
+def _web_url(url: str) -> bool:
+    return url.startswith(("https://", "http://")) and not any(ord(c) < 0x21 or c in '\\<>"' for c in url)
+
+
+def issue_click_token(key: bytes, claim: ClickClaim) -> str:
+    """The token of a tracked link (``/c/{token}``); ValueError for anything but an http(s) URL, or one too long."""
+    if not _web_url(claim.url) or claim.channel not in CHANNELS:
+        raise ValueError("only an http(s) link on a known channel is tracked")
+    token = _issue(_CLICK_DOMAIN, key, [claim.shop_id, claim.customer, claim.message_id, claim.channel, claim.url])
+    if len(token) > _MAX_TOKEN_CHARS:
+        raise ValueError(f"the link is too long to track (a token of {len(token)} characters)")
+    return token
+
+
+def verify_click_token(keys: bytes | Iterable[bytes], token: str) -> ClickClaim:
+    """The tracked link inside ``token`` if any of ``keys`` signed it; raises InvalidTokenError otherwise."""
+    match _verify(_CLICK_DOMAIN, keys, token):
+        case [str(shop_id), str(customer), str(message_id), str(channel), str(url)] if channel in CHANNELS and _web_url(
+            url
+        ):
+            return ClickClaim(shop_id=shop_id, customer=customer, message_id=message_id, channel=channel, url=url)
     raise InvalidTokenError("malformed payload")
 
 

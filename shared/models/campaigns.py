@@ -50,6 +50,9 @@ class CampaignRequest(BaseModel):
     )
     rate_per_second: int = Field(default=50, ge=1, le=1000)
     channels: Annotated[list[Channel], Field(min_length=1, max_length=5)] | None = None
+    holdout: int = Field(
+        default=0, ge=0, le=50, description="percent of the members who get none of it: the control group (EX1)"
+    )
 
     @model_validator(mode="after")
     def _template_or_steps(self) -> Self:

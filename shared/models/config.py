@@ -20,7 +20,7 @@ from shared.models.channels import (
     WhatsAppSettings,
 )
 from shared.models.content import TemplateSettings
-from shared.models.journeys import Journey, Journeys
+from shared.models.journeys import MAX_HOLDOUT, Journey, Journeys
 from shared.models.segments import Segment as SegmentRule
 from shared.models.segments import SegmentName
 from shared.models.vocabulary import CHANNELS as CHANNELS
@@ -333,6 +333,68 @@ class LifecycleSettings(_Strict):
         return self
 
 
+DEFAULT_UTM: dict[str, str] = {
+    "utm_source": "nudge",
+    "utm_medium": "{channel}",
+    "utm_campaign": "{journey}",
+    "utm_content": "{template}",
+}
+UTM_FIELDS = ("channel", "journey", "step", "template")
+
+
+def _utm_values(utm: dict[str, str]) -> dict[str, str]:
+    for name, value in utm.items():
+        try:
+            value.format(**dict.fromkeys(UTM_FIELDS, ""))
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"tracking.utm.{name}: {value!r} may name only {{{'}, {'.join(UTM_FIELDS)}}}, not {error}"
+            ) from None
+    return utm
+
+
+class TrackingSettings(_Strict):
+    """How nudge sees engagement (EX2): ``clicks`` routes every web link of an e-mail, SMS or WhatsApp message through
+    the signed redirect ``/c/{token}`` (which records the click), adding the ``utm`` parameters a link does not have
+    already (``{channel}``, ``{journey}``, ``{step}``, ``{template}`` are filled in; ``utm: {}`` adds none)."""
+
+    clicks: bool = True
+    utm: Annotated[
+        dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")], Annotated[str, Field(max_length=100)]],
+        AfterValidator(_utm_values),
+    ] = Field(default_factory=lambda: dict(DEFAULT_UTM))
+
+
+class AttributionWindows(_Strict):
+    """How long after a click, and after an open (a read, a tapped push), an order is credited to the message."""
+
+    click: Duration | None = None
+    open: Duration | None = None
+
+
+class AttributionSettings(_Strict):
+    """Which message an order is credited to (EX2), at most one: the message whose offer code is the order's coupon,
+    else the last one clicked within ``click`` before the order, else the last one opened within ``open``
+    (Klaviyo's defaults: 5 days, 1 day). ``channels`` sets other windows per channel (``sms: {click: P1D}``).
+    ``journey`` is the window of the journeys' own conversions, treated and held out alike (the uplift)."""
+
+    click: Duration = timedelta(days=5)
+    open: Duration = timedelta(days=1)
+    channels: dict[Channel, AttributionWindows] = Field(default_factory=dict)
+    journey: Duration = Field(
+        default=timedelta(days=7),
+        description="an order this long after entering a journey converts it, in the customer's group (the uplift)",
+    )
+
+    def windows(self, channel: Channel) -> tuple[timedelta, timedelta]:
+        """The click and the open window of ``channel``."""
+        own = self.channels.get(channel)
+        return (
+            own.click if own is not None and own.click is not None else self.click,
+            own.open if own is not None and own.open is not None else self.open,
+        )
+
+
 class InsightsSettings(_Strict):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     engagement: EngagementSettings = Field(default_factory=EngagementSettings)
@@ -359,6 +421,11 @@ class ShopConfig(_Strict):
     offer_decisions: OfferDecisions | None = None
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     insights: InsightsSettings = Field(default_factory=InsightsSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    attribution: AttributionSettings = Field(default_factory=AttributionSettings)
+    global_holdout: int = Field(
+        default=0, ge=0, le=MAX_HOLDOUT, description="percent of customers who get no marketing at all (EX1)"
+    )
     segments: dict[SegmentName, SegmentRule] = Field(default_factory=dict, description="segment name -> its rule")
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"

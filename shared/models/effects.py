@@ -100,4 +100,47 @@ class MoveCustomer(BaseModel):
     gap_days: int | None = None
 
 
-type Effect = StartTimer | Send | RedeemOffer | WatchProduct | RecordOrder | MoveCustomer
+class CreditOrder(BaseModel):
+    """Credit ``order_id`` to the message ``message`` (sent to ``recipient``) with ``revenue`` on the message's ledger
+    record; ``revenue`` None takes the credit back (the order was cancelled or refunded)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    recipient: str
+    message: str
+    order_id: str
+    revenue: float | None
+
+
+class Tally(BaseModel):
+    """Add ``counts`` to the shop's report counters of ``day``, in the row of ``journey`` (a journey or a campaign),
+    ``step`` (None: the journey as a whole), ``variant`` (a step's variant, ``holdout``; for the journey as a whole
+    the group, ``treatment`` or ``holdout``) and ``channel``: ``entered``, ``held_out``, ``converted``, ``revenue``.
+    Counters are not idempotent: the updater adds them after the save that made the decision."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    day: date
+    journey: str
+    step: int | None = None
+    variant: str | None = None
+    channel: str | None = None
+    counts: dict[str, float]
+
+
+class CountChurn(BaseModel):
+    """Add ``months`` to the shop's monthly churn counters: for each UTC month (``YYYY-MM``), what each counter moves
+    by (``shared/core/churn.py``). Counters are not idempotent: the updater adds them after the save that made the
+    change."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    shop_id: str
+    months: dict[str, dict[str, float]]
+
+
+type Effect = (
+    StartTimer | Send | RedeemOffer | WatchProduct | RecordOrder | MoveCustomer | CreditOrder | Tally | CountChurn
+)

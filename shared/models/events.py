@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.lazy import lazy_names
+from shared.models.nudge_events import EngagementEvent as EngagementEvent
 from shared.models.nudge_events import FeedbackEvent as FeedbackEvent
 from shared.models.nudge_events import FeedbackReason as FeedbackReason
 from shared.models.nudge_events import TimerEvent as TimerEvent

@@ -258,6 +258,29 @@ class Offer(_Strict):
     prefix: str = Field(default="", pattern=r"^[A-Z0-9]{0,12}$")
 
 
+MAX_VARIANTS = 5
+MAX_HOLDOUT = 50  # percent: a control group larger than the treated one measures nothing better
+
+
+class Variant(_Strict):
+    """One arm of a step's A/B test (EX1): its own template and/or offer in place of the step's, and its weight.
+
+    Each customer gets one variant per journey step, chosen from a digest of the shop, the customer and the step
+    (``shared.core.experiments``): the same customer always gets the same one, wherever it is decided."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,32}$")]
+    weight: int = Field(default=1, ge=1, le=100, description="relative share of the step's customers")
+    template: TemplateName | None = Field(default=None, description="in place of the step's template")
+    offer: Offer | None = Field(default=None, description="in place of the step's offer")
+    no_offer: bool = Field(default=False, description="send this variant without the step's offer")
+
+    @model_validator(mode="after")
+    def _offer_or_none(self) -> Self:
+        if self.offer is not None and self.no_offer:
+            raise ValueError(f"variant {self.name}: offer and no_offer exclude each other")
+        return self
+
+
 class JourneyStep(_Strict):
     """One step: wait, then (if its condition holds) put a message of kind ``template`` on the outbox."""
 
@@ -279,11 +302,36 @@ class JourneyStep(_Strict):
     within: PositiveDuration = Field(
         default=timedelta(days=1), description="with send_time best: how far after the due time it may go"
     )
+    variants: tuple[Variant, ...] = Field(
+        default=(), description="an A/B test: 2 to 5 variants, each customer gets one (sticky)"
+    )
 
     @model_validator(mode="after")
     def _window(self) -> Self:
         if self.within > timedelta(days=7):
             raise ValueError("within may be at most P7D (a customer's day repeats; a longer wait only delays)")
+        return self
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        """The message kinds the step may send: its own and its variants'."""
+        kinds = [self.template, *(variant.template for variant in self.variants if variant.template is not None)]
+        return tuple(dict.fromkeys(kinds))
+
+    @property
+    def offers(self) -> tuple[Offer, ...]:
+        """The offers the step may give: its own and its variants'."""
+        return tuple(offer for offer in (self.offer, *(v.offer for v in self.variants)) if offer is not None)
+
+    @model_validator(mode="after")
+    def _variants(self) -> Self:
+        if self.variants and not 2 <= len(self.variants) <= MAX_VARIANTS:
+            raise ValueError(f"variants: 2 to {MAX_VARIANTS} of them, not {len(self.variants)}")
+        names = [variant.name for variant in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variants: each name once, not {names}")
+        if "holdout" in names:
+            raise ValueError("variants: holdout is the name of the control group")
         return self
 
 
@@ -336,6 +384,12 @@ class Journey(_Strict):
         ge=0,
         le=100,
         description="0-100: when messages compete for a slot the contact policy's caps leave, the higher one goes",
+    )
+    holdout: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_HOLDOUT,
+        description="percent of customers who enter but get none of its marketing messages: the control group",
     )
 
     @field_validator("preset")

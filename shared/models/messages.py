@@ -27,7 +27,8 @@ class OutboxMessage(_Frozen):
     """A message that is due: the router chooses the channel, renders and sends it (once).
 
     ``message_id`` is deterministic (journey instance + step), so a redelivered or re-decided message is the same
-    message and the send ledger lets it out once.
+    message and the send ledger lets it out once. ``cause`` only says which event led to it, for the logs and
+    traces; it takes no part in the message's identity.
     """
 
     message_id: str = Field(min_length=1, max_length=200)
@@ -40,6 +41,12 @@ class OutboxMessage(_Frozen):
     variables: dict[str, Any] = Field(default_factory=dict, description="cart_id, order_id, offer code, ...")
     transactional: bool = False
     created_at: datetime
+    variant: str | None = Field(default=None, description="the step's A/B variant this customer gets, if it has any")
+    cause: str | None = Field(
+        default=None,
+        description="the id of the event that caused it (a Segment messageId, or the id of the timer's or feedback's "
+        "event when nothing came before): the correlation id of its delivery's logs and traces (docs/OPERATIONS.md)",
+    )
 
 
 class WhatsAppTemplate(_Frozen):
@@ -121,6 +128,7 @@ class LedgerEntry(_Stored):
     journey: str = ""
     step: int = 0
     template: str = ""
+    variant: str | None = None
     channel: Channel | None = None
     reason: str | None = None
     title: str | None = None
@@ -130,6 +138,11 @@ class LedgerEntry(_Stored):
     updated_at: datetime | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict, description="the provider's receipt; skipped channels")
+    delivered_at: datetime | None = None
+    opened_at: datetime | None = Field(default=None, description="first opened, tapped, read or clicked")
+    clicked_at: datetime | None = None
+    clicks: int = 0
+    credits: dict[str, float] = Field(default_factory=dict, description="order id -> revenue credited to it")
 
     @property
     def final(self) -> bool:
@@ -142,6 +155,7 @@ class LedgerEntry(_Stored):
             "journey": self.journey,
             "step": self.step,
             "template": self.template,
+            "variant": self.variant,
             "channel": self.channel,
             "status": self.status,
             "reason": self.reason,
@@ -150,4 +164,9 @@ class LedgerEntry(_Stored):
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "attempts": [attempt.as_json() for attempt in self.attempts],
             "details": self.details,
+            "delivered_at": self.delivered_at.isoformat() if self.delivered_at else None,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "clicked_at": self.clicked_at.isoformat() if self.clicked_at else None,
+            "clicks": self.clicks,
+            "credits": self.credits,
         }

@@ -53,7 +53,8 @@ class TimerEvent(BaseModel):
     ``timer_id`` is deterministic (journey instance + step + arm count) and names this one wake-up: its FIFO
     deduplication id comes from it. Several wake-ups of one instance whose times are known up front ride one
     execution, named by ``execution`` (the first wake-up's ``timer_id``); a wake-up without it is an execution of
-    its own, named by its ``timer_id``.
+    its own, named by its ``timer_id``. ``cause`` rides along for the logs and traces only: neither the ids nor the
+    execution name depend on it.
     """
 
     model_config = ConfigDict(defer_build=True, frozen=True)
@@ -72,6 +73,11 @@ class TimerEvent(BaseModel):
     )
     execution: str | None = Field(
         default=None, description="the execution that carries this wake-up with others (None: its own, timer_id)"
+    )
+    cause: str | None = Field(
+        default=None,
+        description="the id of the event that armed it (kept from wake-up to wake-up): the correlation id of the "
+        "wake-up's logs and traces and of what it sends (docs/OPERATIONS.md)",
     )
 
     @property
@@ -124,6 +130,40 @@ class FeedbackEvent(BaseModel):
     @property
     def message_id(self) -> str:
         return f"feedback:{self.feedback_id}"
+
+    @property
+    def group(self) -> str:
+        return group_id(self.shop_id, self.customer)
+
+
+# What the customer did with a message nudge sent. ``delivered``: the provider handed it over (SES Delivery);
+# ``received``: the app got the push; ``opened``: an e-mail's pixel loaded (SES Open); ``tapped``: a push opened;
+# ``read``: an in-app message marked read; ``clicked``: a tracked link followed (``/c/{token}``, or SES Click).
+EngagementAction = Literal["delivered", "received", "opened", "tapped", "read", "clicked"]
+OPENS: frozenset[EngagementAction] = frozenset({"opened", "tapped", "read"})  # attribution's shorter window
+
+
+class EngagementEvent(BaseModel):
+    """The customer engaged with a message nudge sent (``message``, its send-ledger id), applied in their FIFO group:
+    the ledger record and the customer's recent touches learn it, and a later order may be credited to it."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    kind: Literal["engagement"] = "engagement"
+    shop_id: str
+    customer: str = Field(description="the customer the message went to (its send-ledger key)")
+    message: str = Field(min_length=1, max_length=200, description="the message's id in the send ledger")
+    channel: Channel
+    action: EngagementAction
+    url: str | None = Field(default=None, max_length=2048, description="clicked: the link's target")
+    source: str = Field(description="where it came from: click-redirect, ses-event, inbox, app")
+    engagement_id: str = Field(min_length=1, max_length=200, description="the dedupe key")
+    occurred_at: datetime
+    received_at: datetime
+
+    @property
+    def message_id(self) -> str:
+        return f"engagement:{self.engagement_id}"
 
     @property
     def group(self) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models.nudge_events import FeedbackEvent, TimerEvent, as_utc, customer_key, group_id
+from shared.models.nudge_events import EngagementEvent, FeedbackEvent, TimerEvent, as_utc, customer_key, group_id
 from shared.models.segment import Alias, Identify, SegmentMessage
 from shared.models.vocabulary import KeyKind
 
@@ -61,4 +61,4 @@ class SegmentEvent(BaseModel):
         return group_id(self.shop_id, self.customer)
 
 
-QueuedEvent = Annotated[SegmentEvent | TimerEvent | FeedbackEvent, Field(discriminator="kind")]
+QueuedEvent = Annotated[SegmentEvent | TimerEvent | FeedbackEvent | EngagementEvent, Field(discriminator="kind")]

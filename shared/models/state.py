@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from shared.models.nudge_events import EngagementAction
 from shared.models.vocabulary import Channel
 
 MAX_VIEWED = 20
@@ -32,6 +33,9 @@ MAX_LOG_REASON = 120
 MAX_MERGE_REFUSALS = 10
 MAX_CAMPAIGNS = 20  # campaigns remembered per customer, the latest
 CAMPAIGN_CONVERSION_WINDOW_DAYS = 5  # an order this soon after a campaign reached the customer converts it
+MAX_TOUCHES = 20  # the latest engagements with nudge's messages, for attribution and the timeline
+MAX_RECENT_EVENTS = 10  # the latest events by name, for the support timeline
+MAX_EVENT_LABEL = 64
 # The cart of cart events without a cart_id (shops with one cart per customer), and the key of such instances.
 DEFAULT_CART = "default"
 
@@ -47,7 +51,16 @@ def _iso(moment: datetime) -> str:
 # Journey times are whole seconds, written as epoch seconds (10 bytes instead of a 22-byte ISO string).
 Epoch = Annotated[datetime, PlainSerializer(_epoch, return_type=int, when_used="json")]
 JourneyOutcome = Literal[
-    "entered", "not_entered", "step_due", "skipped", "exited", "completed", "rearmed", "parked", "ignored"
+    "entered",
+    "not_entered",
+    "step_due",
+    "held_out",  # the step was due, and the customer is in the control group: it would have been sent now
+    "skipped",
+    "exited",
+    "completed",
+    "rearmed",
+    "parked",
+    "ignored",
 ]
 
 
@@ -115,12 +128,27 @@ class ProductRef(NamedTuple):
         return {**self._asdict(), "at": _iso(self.at)}
 
 
+CreditRule = Literal["coupon", "click", "open"]
+
+
+class Credit(_State):
+    """The message an order is credited to (EX2), and by which rule: its offer code was the order's coupon, or the
+    customer clicked it (or opened it) within the shop's attribution window before ordering."""
+
+    message: str = Field(description="the credited message's id in the send ledger")
+    recipient: str = Field(description="the customer the message went to (its ledger key; a coupon may be passed on)")
+    rule: CreditRule
+    channel: Channel | None = None
+    touched_at: datetime | None = Field(default=None, description="the click or open it was credited for")
+
+
 class OrderRef(_State):
     order_id: str
     amount: float
     at: datetime
     status: Literal["completed", "refunded", "cancelled"] = "completed"
     categories: list[str] = Field(default_factory=list, description="the order's product categories (bounded)")
+    credit: Credit | None = Field(default=None, description="the message the order is credited to, if any")
 
 
 class Orders(_State):
@@ -202,11 +230,40 @@ class JourneyInstance(_Compact):
         }
 
 
+class Touch(NamedTuple):
+    """One engagement with a message nudge sent: stored as a JSON row ``[at, message, channel, action, recipient]``."""
+
+    at: int  # epoch seconds
+    message: str  # the message's id in the send ledger
+    channel: Channel
+    action: EngagementAction
+    recipient: str  # the customer the message went to (its ledger key: a merged visitor's differs from this one's)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "at": _iso(datetime.fromtimestamp(self.at, UTC)),
+            "message_id": self.message,
+            "channel": self.channel,
+            "action": self.action,
+        }
+
+
+class EventMark(NamedTuple):
+    """One event the customer's state took in, for the timeline: stored as a JSON row ``[at, label]``."""
+
+    at: int  # epoch seconds of the event's time
+    label: Annotated[str, Field(max_length=MAX_EVENT_LABEL)]  # the track event's name, or identify, page, screen...
+
+
 class JourneyOutcomes(_Compact):
-    """When the customer last completed a journey, and last ordered while in it (a conversion), for segments."""
+    """When the customer last completed a journey, and last ordered while in it (a conversion), for segments; and
+    for the reports, when the latest entry's first step was due (sent or held out) and whether an order after it was
+    counted already (once per entry)."""
 
     completed_at: Epoch | None = Field(default=None, alias="c")
     converted_at: Epoch | None = Field(default=None, alias="v")
+    reached_at: Epoch | None = Field(default=None, alias="r", description="the latest entry's first step was due")
+    counted_reach: Epoch | None = Field(default=None, alias="u", description="the reach whose order was counted")
 
 
 class CampaignMarks(_Compact):
@@ -215,6 +272,7 @@ class CampaignMarks(_Compact):
 
     entered_at: Epoch = Field(alias="e")
     converted_at: Epoch | None = Field(default=None, alias="v")
+    held_out: bool = Field(default=False, alias="h", description="in the campaign's control group: sent nothing")
 
 
 class JourneyLogEntry(NamedTuple):
@@ -314,6 +372,8 @@ class CustomerState(_State):
     whatsapp_inbound_at: datetime | None = Field(
         default=None, description="when the customer last wrote on WhatsApp (opens the 24 h window)"
     )
+    touches: list[Touch] = Field(default_factory=list, description="the latest engagements with messages, oldest first")
+    recent_events: list[EventMark] = Field(default_factory=list, description="the latest events, oldest first")
     journeys: list[JourneyInstance] = Field(default_factory=list, description="active journey instances")
     journey_history: dict[str, list[tuple[str, Epoch]]] = Field(
         default_factory=dict, description="journey -> recent entries as (key, entered_at), for re-entry rules"

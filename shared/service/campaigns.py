@@ -237,6 +237,8 @@ class CampaignPager:
         }
         if job.step:
             properties["step"] = job.step
+        if request.holdout:
+            properties["holdout"] = request.holdout
         start, end = wave_window(request, job.step, job.wave) if job.wave is not None else (now, now)
         entries = []
         for key, state in customers:

@@ -4,7 +4,7 @@ nudge makes of them (lifecycle stage, RFM, engagement score) at the moment of re
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.customers import MergeChainError, StoredCustomer
@@ -32,7 +32,98 @@ def customer_view(record: StoredCustomer, customer_id: str) -> dict[str, Any]:
         for channel in CHANNELS
     }
     body["consent_history"] = [entry.model_dump(mode="json") for entry in state.consents]
+    body["touches"] = [touch.view() for touch in state.touches]
+    body["recent_events"] = [{"at": _iso_epoch(mark.at), "event": mark.label} for mark in state.recent_events]
     return body
+
+
+TIMELINE_LIMIT = 100
+MAX_TIMELINE_LIMIT = 500
+
+
+class TimelineRequestError(ValueError):
+    """A timeline query the API refuses (400), with each field and rule."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{e['field']}: {e['rule']}" for e in errors))
+        self.errors = errors
+
+
+def timeline_limit(value: str | None) -> int:
+    """The ``limit`` query parameter: 1 to 500, 100 when left out."""
+    if value is None:
+        return TIMELINE_LIMIT
+    if not value.isdigit() or not 1 <= int(value) <= MAX_TIMELINE_LIMIT:
+        rule = f"must be a whole number from 1 to {MAX_TIMELINE_LIMIT}, not {value!r}"
+        raise TimelineRequestError([{"field": "limit", "rule": rule}])
+    return int(value)
+
+
+def _iso_epoch(at: int) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _iso(at: datetime) -> str:
+    """Whole seconds, as every time of the timeline (they sort as text, and the events' are whole seconds)."""
+    return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def timeline_view(
+    record: StoredCustomer, customer_id: str, entries: list[LedgerEntry], limit: int = TIMELINE_LIMIT
+) -> dict[str, Any]:
+    """Everything nudge knows happened to one customer, newest first, in one list (OP3): the latest events, consent
+    decisions, journey decisions (entered, not entered, step due, skipped, exited, with the reason), each message
+    with every channel attempt and its status or suppression reason, what the customer did with it, and orders with
+    the message each is credited to. Answers "why was this sent, why not that"."""
+    state = record.state
+    assert state is not None
+    items: list[dict[str, Any]] = []
+    items += [{"at": _iso_epoch(mark.at), "kind": "event", "event": mark.label} for mark in state.recent_events]
+    items += [
+        {"at": _iso(c.at), "kind": "consent", "channel": c.channel, "status": c.status, "source": c.source}
+        for c in state.consents
+    ]
+    items += [{**entry.view(), "kind": "journey"} for entry in state.journey_log]
+    for message in entries:
+        view = message.view()
+        items.append(
+            {
+                "at": _iso(message.created_at or message.updated_at or datetime.min.replace(tzinfo=UTC)),
+                "kind": "message",
+                **{name: view[name] for name in ("message_id", "journey", "step", "template", "channel", "title")},
+                "status": view["status"],
+                "reason": view["reason"],
+                "attempts": view["attempts"],
+                "skipped": view["details"].get("skipped"),
+            }
+        )
+        if message.delivered_at is not None:
+            items.append(
+                {
+                    "at": _iso(message.delivered_at),
+                    "kind": "engagement",
+                    "action": "delivered",
+                    "message_id": message.message_id,
+                    "channel": message.channel,
+                }
+            )
+    items += [{**touch.view(), "kind": "engagement"} for touch in state.touches]
+    for order in state.orders.recent:
+        credit = order.credit
+        items.append(
+            {
+                "at": _iso(order.at),
+                "kind": "order",
+                "order_id": order.order_id,
+                "amount": order.amount,
+                "status": order.status,
+                "credited_to": credit.model_dump(mode="json", exclude_none=True) if credit is not None else None,
+            }
+        )
+    # Newest first; at one moment, what follows from the rest first (they were gathered cause before effect).
+    items.reverse()
+    items.sort(key=lambda item: item["at"], reverse=True)
+    return {"customer_id": customer_id, "record": record.key, "timeline": items[:limit], "more": len(items) > limit}
 
 
 def messages_view(record: StoredCustomer, customer_id: str, entries: list[LedgerEntry]) -> dict[str, Any]:

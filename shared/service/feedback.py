@@ -4,7 +4,8 @@ The parsers (``shared.core.notifications``) say what happened; this module finds
 
 - email: the signed ``X-Nudge-Ref`` names (shop, customer); it is verified against every signing key (rotation).
   A notification whose reference is missing or does not verify is dropped (``unverifiable_ref``): nobody can be
-  unsubscribed by a forged notification.
+  unsubscribed by a forged notification. A delivery, an open or a click becomes an ``EngagementEvent`` on the
+  message the email's ``X-Nudge-Message-Id`` names (no id: dropped as ``no_message_id``).
 - SMS STOP: the phone index maps the sender's number to (shop, customer) pairs; the shops whose origination identity
   is the number the reply went to, or, when none is (a pool, an ARN), every shop that texts that number. Honouring
   an opt-out more widely than needed is the safe side of the law.
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from shared.adapters.channels.push import endpoint_owner
 from shared.adapters.phone_index import PhoneOwner
 from shared.core.notifications import (
+    EmailEngagement,
     EmailFeedback,
     Ignored,
     Notice,
@@ -37,9 +39,10 @@ from shared.core.notifications import (
     parse_notification,
 )
 from shared.core.tokens import InvalidTokenError, verify_unsubscribe_token
-from shared.models.nudge_events import FeedbackEvent, FeedbackReason
+from shared.models.nudge_events import EngagementEvent, FeedbackEvent, FeedbackReason
 from shared.models.vocabulary import Channel
 from shared.ports import EndpointAttributes, EventQueue, PhoneBook
+from shared.service.engagement import engagement_entry
 from shared.service.feedback_events import feedback_entry
 
 SOURCES = {
@@ -55,12 +58,13 @@ SOURCES = {
 class Intake:
     """What one notification became: the events enqueued, and what was ignored or dropped (reasons, no PII).
 
-    ``dropped`` holds fixed reason codes (``unreadable``, ``unverifiable_ref``, ``unknown_phone``, ``endpoint_gone``,
-    ``untraceable_endpoint``); ``detail`` says why a notification was unreadable.
+    ``dropped`` holds fixed reason codes (``unreadable``, ``unverifiable_ref``, ``no_message_id``, ``unknown_phone``,
+    ``endpoint_gone``, ``untraceable_endpoint``); ``detail`` says why a notification was unreadable.
     """
 
     source: str = "unknown"
     events: list[FeedbackEvent] = field(default_factory=list)
+    engagements: list[EngagementEvent] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     detail: str | None = None
@@ -93,8 +97,10 @@ class FeedbackIntake:
         intake = Intake()
         for notice in notices:
             self._resolve(notice, intake, now)
-        if intake.events:
-            self._queue.send([feedback_entry(event) for event in intake.events])
+        entries = [feedback_entry(event) for event in intake.events]
+        entries += [engagement_entry(event) for event in intake.engagements]
+        if entries:
+            self._queue.send(entries)
         return intake
 
     # ---------------------------------------------------------------- per source
@@ -105,6 +111,9 @@ class FeedbackIntake:
         elif isinstance(notice, EmailFeedback):
             intake.source = "ses"
             self._email(notice, intake, now)
+        elif isinstance(notice, EmailEngagement):
+            intake.source = "ses"
+            self._engagement(notice, intake, now)
         elif isinstance(notice, SmsOptOut):
             intake.source = "sms"
             self._sms(notice, intake, now)
@@ -138,6 +147,30 @@ class FeedbackIntake:
                     received_at=now,
                 )
             )
+
+    def _engagement(self, notice: EmailEngagement, intake: Intake, now: datetime) -> None:
+        try:
+            claim = verify_unsubscribe_token(self._signing_keys(), notice.ref or "")
+        except InvalidTokenError:
+            intake.dropped.append("unverifiable_ref")
+            return
+        if claim.channel != "email" or not notice.message_id:
+            intake.dropped.append("unverifiable_ref" if claim.channel != "email" else "no_message_id")
+            return
+        intake.engagements.append(
+            EngagementEvent(
+                shop_id=claim.shop_id,
+                customer=claim.customer,
+                message=notice.message_id[:200],
+                channel="email",
+                action=notice.action,
+                url=notice.url[:2048] if notice.url else None,
+                source="ses-event",
+                engagement_id=f"ses:{hashlib.sha256(notice.feedback_id.encode()).hexdigest()[:32]}",
+                occurred_at=notice.occurred_at,
+                received_at=now,
+            )
+        )
 
     def _sms(self, notice: SmsOptOut, intake: Intake, now: datetime) -> None:
         owners = self._phones.lookup(notice.sender)

@@ -99,8 +99,9 @@ def _percent_of(config: "ShopConfig", prefix: str) -> int | None:
     """The discount the shop's journeys give with the offer ``prefix`` (the first step that names it)."""
     for journey in config.journeys.values():
         for step in journey.steps:
-            if step.offer is not None and step.offer.prefix == prefix:
-                return step.offer.percent
+            for offer in step.offers:
+                if offer.prefix == prefix:
+                    return offer.percent
     return None
 
 

@@ -33,6 +33,7 @@ from shared.ports import (
     OrderAggregates,
     Outbox,
     PhoneBook,
+    Reports,
     Shops,
     Timers,
 )
@@ -140,6 +141,7 @@ def assemble_consumer(
     catalog: Catalog | None = None,
     orders: OrderAggregates | None = None,
     campaigns: Campaigns | None = None,
+    reports: Reports | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
@@ -172,5 +174,7 @@ def assemble_consumer(
         offers,
         webhooks,
         shelf,
+        links.tracked,
+        reports,
     )
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers, campaigns)

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.core.tokens import UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
-from shared.models.nudge_events import FeedbackEvent
+from shared.models.nudge_events import EngagementEvent, FeedbackEvent
 from shared.models.vocabulary import KEY_HASH_PREFIX, Channel
 from shared.ports import EventQueue, Inbox, Shops
 from shared.service.feedback_events import feedback_entry
@@ -163,10 +163,13 @@ def write_key_from(headers: Mapping[str, str]) -> str | None:
 class InboxApi:
     """Lists and marks read a customer's in-app inbox for the shop's app."""
 
-    def __init__(self, shops: Shops, store: Inbox, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, shops: Shops, store: Inbox, clock: Callable[[], datetime], events: EventQueue | None = None
+    ) -> None:
         self._shops = shops
         self._store = store
         self._clock = clock
+        self._events = events
 
     def shop_for(self, headers: Mapping[str, str], customer_id: str) -> str:
         """The shop whose write key and customer token were presented; raises InboxAccessDeniedError otherwise."""
@@ -190,9 +193,26 @@ class InboxApi:
         }
 
     def mark_read(self, shop_id: str, customer_id: str, message_id: str) -> dict[str, Any]:
-        """Mark one message read (the first read time stays); raises UnknownInboxMessageError if there is none."""
-        if not self._store.mark_read(shop_id, _customer(customer_id), message_id, self._clock()):
+        """Mark one message read (the first read time stays) and tell the customer's state (a ``read`` engagement,
+        once per message); raises UnknownInboxMessageError if there is none."""
+        now = self._clock()
+        if not self._store.mark_read(shop_id, _customer(customer_id), message_id, now):
             raise UnknownInboxMessageError("no such message")
+        if self._events is not None:
+            from shared.service.engagement import engagement_entry
+
+            read = EngagementEvent(
+                shop_id=shop_id,
+                customer=_customer(customer_id),
+                message=message_id,
+                channel="in_app",
+                action="read",
+                source="inbox",
+                engagement_id=f"read:{hashlib.sha256(message_id.encode()).hexdigest()[:32]}",
+                occurred_at=now,
+                received_at=now,
+            )
+            self._events.send([engagement_entry(read)])
         return {"message_id": message_id, "read": True}
 
 

@@ -26,6 +26,7 @@ from shared.core.policy import Ask, ContactLog, Verdict, admit, best_moment, def
 from shared.core.routing import Routing, customer_zone, reopens_at, route
 from shared.models.channels import PushPlatform, SendContext
 from shared.models.config import Channel, ShopConfig
+from shared.models.effects import Tally
 from shared.models.messages import (
     OFFER_CODE_PLACEHOLDER,
     Address,
@@ -39,7 +40,8 @@ from shared.models.messages import (
 )
 from shared.models.nudge_events import FeedbackEvent
 from shared.models.state import CustomerState
-from shared.ports import Contacts, CustomerRecords, Ledger, Offers, PhoneBook, Shops
+from shared.observability import correlate, reason_code
+from shared.ports import Contacts, CustomerRecords, Ledger, Offers, PhoneBook, Reports, Shops
 
 if TYPE_CHECKING:
     from shared.models.catalog import Stock
@@ -89,7 +91,11 @@ class ChannelRouter:
         offers: Offers | None = None,
         webhooks: OfferWebhooks | None = None,
         shelf: Shelf | None = None,
+        track: Callable[[Content, OutboxMessage, ShopConfig], Content] | None = None,
+        reports: Reports | None = None,
     ) -> None:
+        self._reports = reports
+        self._track = track
         self._shelf = shelf
         self._offers = offers
         self._webhooks = webhooks
@@ -105,6 +111,33 @@ class ChannelRouter:
 
     def deliver(self, message: OutboxMessage) -> Delivery:
         """Deliver ``message`` once; raises TransientDeliveryError / LedgerConflictError for SQS to retry."""
+        correlate(message.cause or message.message_id)  # what it logs from here on is found under its event's id
+        delivery = self._deliver(message)
+        self._tally(delivery.message, delivery.status, delivery.channel, delivery.reason)
+        return delivery
+
+    def _tally(self, message: OutboxMessage, status: str, channel: Channel | None, reason: str | None) -> None:
+        """Count a message's end in the shop's reports: sent, failed, or suppressed and why. Only the delivery that
+        closed it counts (a redelivery finds it final: ``duplicate``); a deferral is no end."""
+        if self._reports is None or status not in ("sent", "suppressed", "failed"):
+            return
+        counts = {status: 1.0}
+        code = reason_code(reason)
+        if status == "suppressed" and code:
+            counts[f"suppressed:{code}"] = 1.0
+        self._reports.add(
+            Tally(
+                shop_id=message.shop_id,
+                day=self._clock().date(),
+                journey=message.journey,
+                step=message.step,
+                variant=message.variant,
+                channel=channel,
+                counts=counts,
+            )
+        )
+
+    def _deliver(self, message: OutboxMessage) -> Delivery:
         config = self._shops.config(message.shop_id)
         if config is None:
             raise UnknownShopError(f"unknown shop {message.shop_id!r}")
@@ -211,6 +244,7 @@ class ChannelRouter:
             attempts=attempts,
             in_flight=entry.in_flight if entry else None,
         )
+        self._tally(message, "failed", None, reason)
 
     # ---------------------------------------------------------------- internals
     def _attempt(
@@ -413,7 +447,8 @@ class ChannelRouter:
         if self._shelf is not None:
             stock, message = self._shelf.look(message, state, config.shop.free_shipping_threshold)
         context = build_context(state, message, config, extra=links, stock=stock)
-        return render(message.template, channel, state.locale if state else None, context, config)
+        content = render(message.template, channel, state.locale if state else None, context, config)
+        return self._track(content, message, config) if self._track is not None else content
 
     def _send_context(
         self, message: OutboxMessage, config: ShopConfig, address: Address, state: CustomerState | None

@@ -23,20 +23,37 @@ from shared.adapters.customers import (
     VersionConflictError,
 )
 from shared.adapters.queue import FifoEntry
+from shared.core import attribution
+from shared.core.attribution import CouponIssue
 from shared.core.customer import Decision, decide, merge, refuse_merges
 from shared.core.insights import ShopDistribution, distribution_changes, merge_moves
 from shared.core.segments import uses_distribution
 from shared.models.config import ShopConfig
-from shared.models.effects import Effect, MoveCustomer, RecordOrder, RedeemOffer, Send, StartTimer, WatchProduct
-from shared.models.events import FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
+from shared.models.effects import (
+    CountChurn,
+    CreditOrder,
+    Effect,
+    MoveCustomer,
+    RecordOrder,
+    RedeemOffer,
+    Send,
+    StartTimer,
+    Tally,
+    WatchProduct,
+)
+from shared.models.events import EngagementEvent, FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
+from shared.models.messages import LedgerEntry
+from shared.models.segment import OrderTrack
 from shared.models.state import CustomerState
 from shared.ports import (
     Catalog,
     CustomerRecords,
     EventQueue,
+    Ledger,
     Offers,
     OrderAggregates,
     Outbox,
+    Reports,
     Shops,
     Timers,
     WaitingLists,
@@ -44,7 +61,7 @@ from shared.ports import (
 
 
 @cache
-def _queued() -> TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent]:
+def _queued() -> TypeAdapter[SegmentEvent | TimerEvent | FeedbackEvent | EngagementEvent]:
     """The validator of a queued event, built at first use rather than at import."""
     return TypeAdapter(QueuedEvent)
 
@@ -67,7 +84,7 @@ class QueuedRecord:
     receive_count: int = 1
 
 
-Event = SegmentEvent | TimerEvent | FeedbackEvent
+Event = SegmentEvent | TimerEvent | FeedbackEvent | EngagementEvent
 Parsed = tuple[QueuedRecord, Event | PermanentEventError]  # a record, and its event or why it has none
 
 
@@ -75,11 +92,21 @@ Parsed = tuple[QueuedRecord, Event | PermanentEventError]  # a record, and its e
 class Outcome:
     """What applying one queued message did."""
 
-    event: SegmentEvent | TimerEvent | FeedbackEvent
+    event: Event
     customer: str
     decision: Decision
+    decided_at: datetime  # the updater's clock when it decided
     merged: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()  # known customers it asked to merge without a secret key
+
+    @property
+    def timer_lag(self) -> timedelta | None:
+        """How long after its due time a timer's wake-up was decided: the timer state machine's wait, the events
+        queue and the updater together (a little below zero is the state machine waiting to the whole second). None
+        for other events, and for a wake-up delivered again (late by nature)."""
+        if not isinstance(self.event, TimerEvent) or self.decision.duplicate:
+            return None
+        return self.decided_at - self.event.occurred_at
 
 
 RecordResult = Outcome | Exception | None
@@ -101,7 +128,11 @@ class StateUpdater:
         catalog: Catalog | None = None,
         waiting: WaitingLists | None = None,
         orders: OrderAggregates | None = None,
+        ledger: Ledger | None = None,
+        reports: Reports | None = None,
     ) -> None:
+        self._reports = reports
+        self._ledger = ledger
         self._orders = orders
         self._distributions: dict[str, tuple[datetime, ShopDistribution]] = {}  # shop -> (read at, distribution)
         self._offers = offers
@@ -195,7 +226,7 @@ class StateUpdater:
             return None
 
     @staticmethod
-    def parse(body: str) -> SegmentEvent | TimerEvent | FeedbackEvent:
+    def parse(body: str) -> Event:
         try:
             return _queued().validate_json(body)
         except ValidationError as error:
@@ -203,7 +234,7 @@ class StateUpdater:
                 f"malformed event: {error.error_count()} error(s): {error.errors()[0]['msg']}"
             ) from error
 
-    def apply(self, event: SegmentEvent | TimerEvent | FeedbackEvent) -> Outcome:
+    def apply(self, event: Event) -> Outcome:
         """Apply ``event`` exactly once; retries when another writer got there first."""
         config = self._shops.config(event.shop_id)
         if config is None:
@@ -232,22 +263,30 @@ class StateUpdater:
         distribution = self._distribution(config, now)
         decisions: list[Decision] = []
         for event in events:
+            unknown = self._unknown_engagement(event)
+            if unknown is not None:
+                decisions.append(unknown)
+                continue
             # The state was read for this run alone, and each decision's state is the next one's input.
-            decision = decide(state, event, now, config, owned=True, distribution=distribution)
+            coupon = self._coupon(event)
+            decision = decide(state, event, now, config, owned=True, distribution=distribution, coupon=coupon)
             state = decision.state or state
             decisions.append(decision)
         changed = any(decision.state is not None for decision in decisions)
         # As for one event: the state is checked to load again before any effect goes out, effects before the save.
         document = self._store.encode(state) if state is not None and changed else None
-        for decision in decisions:
-            self._carry_out(decision.effects)
+        for event, decision in zip(events, decisions, strict=True):
+            self._carry_out(decision.effects, cause_of(event))
         if state is not None and document is not None:
             self._store.save(record, state, now, document=document)
             for decision in decisions:
                 self._count_orders(decision.effects)
-        return [Outcome(event, record.key, decision) for event, decision in zip(events, decisions, strict=True)]
+        return [Outcome(event, record.key, decision, now) for event, decision in zip(events, decisions, strict=True)]
 
-    def _apply_once(self, event: SegmentEvent | TimerEvent | FeedbackEvent, config: ShopConfig) -> Outcome:
+    def _apply_once(self, event: Event, config: ShopConfig) -> Outcome:
+        unknown = self._unknown_engagement(event)
+        if unknown is not None:
+            return Outcome(event, event.customer, unknown, self._clock())
         try:
             record = self._store.follow(self._store.load(event.shop_id, event.customer))
         except MergeChainError as error:
@@ -264,7 +303,8 @@ class StateUpdater:
             moves += merge_moves(event.shop_id, known, others, state.orders)
         now = self._clock()
         # The state was just read (or merged) for this decision alone, so decide may work on it directly.
-        decision = decide(state, event, now, config, owned=True, distribution=self._distribution(config, now))
+        distribution = self._distribution(config, now)
+        decision = decide(state, event, now, config, owned=True, distribution=distribution, coupon=self._coupon(event))
         new_state = decision.state or state
         if refused and decision.state is not None:
             assert isinstance(event, SegmentEvent)
@@ -275,7 +315,7 @@ class StateUpdater:
         # The new state is checked to load again before anything goes out (UnloadableStateError parks the event).
         saves = new_state is not None and (decision.state is not None or bool(absorbed))
         document = self._store.encode(new_state) if new_state is not None and saves else None
-        self._carry_out(decision.effects)
+        self._carry_out(decision.effects, cause_of(event))
         if new_state is not None and document is not None:
             self._store.save(record, new_state, now, absorbed=absorbed, document=document)
             self._count_orders([*moves, *decision.effects])
@@ -283,13 +323,81 @@ class StateUpdater:
             event=event,
             customer=record.key,
             decision=decision,
+            decided_at=now,
             merged=tuple(o.key for o in absorbed),
             refused=tuple(refused) if decision.state is not None else (),
         )
 
-    def _mergeable(
-        self, event: SegmentEvent | TimerEvent | FeedbackEvent, record: StoredCustomer
-    ) -> tuple[list[StoredCustomer], list[str]]:
+    def _unknown_engagement(self, event: Event) -> Decision | None:
+        """Mark the message's ledger record with the engagement ``event`` reports (before deciding: the state keeps
+        only the touches of messages nudge holds); a decision that changes nothing when it holds no such message.
+
+        Marking is idempotent but for the click count, which an event decided again after a lost save counts twice.
+        """
+        if self._ledger is None or not isinstance(event, EngagementEvent | SegmentEvent):
+            return None
+        engagement = attribution.engaged(event)
+        if engagement is None:
+            return None
+        before = self._ledger.engage(
+            event.shop_id, engagement.recipient, engagement.message, engagement.action, engagement.at
+        )
+        if before is not None:
+            self._tally_engagement(event.shop_id, engagement, before)
+            return None
+        return Decision(
+            state=None, notes=[f"{engagement.action} of message {engagement.message}: no such message: ignored"]
+        )
+
+    def _tally_engagement(self, shop_id: str, engagement: attribution.Engaged, before: LedgerEntry) -> None:
+        """Count what was new on the message (its first delivery, open, click) in the shop's reports; a second open
+        is no news. Counted at once: the ledger's mark is the fact, and a retried event finds it no longer new."""
+        if self._reports is None:
+            return
+        firsts = {
+            "delivered": before.delivered_at is None and engagement.action in ("delivered", "received"),
+            "opened": before.opened_at is None and engagement.action in ("opened", "tapped", "read", "clicked"),
+            "clicked": before.clicked_at is None and engagement.action == "clicked",
+        }
+        counts = {name: 1.0 for name, new in firsts.items() if new}
+        if counts:
+            self._reports.add(_row_tally(shop_id, before, engagement.at, counts))
+
+    def _tally_credit(self, effect: CreditOrder, before: LedgerEntry) -> None:
+        """Move the credit in the reports: ``converted`` counts the messages with at least one order credited (so a
+        rate per message sent stays a rate), ``revenue`` every order's; each by the difference to what the message
+        held before (a repeated credit adds nothing; a reversal takes the order off)."""
+        if self._reports is None:
+            return
+        held = before.credits.get(effect.order_id)
+        now = effect.revenue
+        after = (
+            {**before.credits, effect.order_id: now}
+            if now is not None
+            else {order: revenue for order, revenue in before.credits.items() if order != effect.order_id}
+        )
+        counts: dict[str, float] = {}
+        if bool(before.credits) != bool(after):
+            counts["converted"] = 1.0 if after else -1.0
+        change = round((now or 0.0) - (held or 0.0), 2)
+        if change:
+            counts["revenue"] = change
+        if counts:
+            self._reports.add(_row_tally(effect.shop_id, before, self._clock(), counts))
+
+    def _coupon(self, event: Event) -> CouponIssue | None:
+        """The offer code an order used, if nudge handed it out (one read, for an order with a coupon only)."""
+        if self._offers is None or not isinstance(event, SegmentEvent):
+            return None
+        message = event.message
+        if not isinstance(message, OrderTrack) or message.event != "Order Completed" or not message.properties.coupon:
+            return None
+        issued = self._offers.find(event.shop_id, message.properties.coupon)
+        if issued is None:
+            return None
+        return CouponIssue(issued.code, issued.message_id, issued.customer)
+
+    def _mergeable(self, event: Event, record: StoredCustomer) -> tuple[list[StoredCustomer], list[str]]:
         """The records ``event`` merges into ``record``, and the keys of known customers it may not merge.
 
         With the public write key (anyone can read it from a shop's web page) only anonymous visitors join: merging
@@ -313,9 +421,16 @@ class StateUpdater:
                 absorbed.append(other)
         return absorbed, refused
 
-    def _carry_out(self, effects: list[Effect]) -> None:
-        timers = [effect.event for effect in effects if isinstance(effect, StartTimer)]
-        sends = [effect.message.model_dump_json() for effect in effects if isinstance(effect, Send)]
+    def _carry_out(self, effects: list[Effect], cause: str | None = None) -> None:
+        """Start the timers, send the messages and record the rest of one decision's effects. Each timer and message
+        carries ``cause``, the id of the event behind the decision (None: as the core made them), so that the
+        wake-up and the delivery log under it; ids, deduplication ids and execution names stay as the core made
+        them."""
+        caused = {"cause": cause} if cause is not None else {}
+        timers = [effect.event.model_copy(update=caused) for effect in effects if isinstance(effect, StartTimer)]
+        sends = [
+            effect.message.model_copy(update=caused).model_dump_json() for effect in effects if isinstance(effect, Send)
+        ]
         if timers:
             if self._timers is None:
                 raise RuntimeError("a decision armed a timer, but this updater has no timer adapter")
@@ -330,6 +445,13 @@ class StateUpdater:
                 self._offers.redeem(effect.shop_id, effect.code, effect.customer, effect.order_id, effect.at)
             elif isinstance(effect, WatchProduct):
                 self._watch(effect)
+            elif isinstance(effect, CreditOrder) and self._ledger is not None:
+                # A message the ledger no longer holds (past its retention) keeps the credit on the order alone.
+                before = self._ledger.credit(
+                    effect.shop_id, effect.recipient, effect.message, effect.order_id, effect.revenue
+                )
+                if before is not None:
+                    self._tally_credit(effect, before)
 
     def _distribution(self, config: ShopConfig, now: datetime) -> ShopDistribution | None:
         """The shop's distribution when a journey's entry segment ranks customers by it (RFM, lifecycle), read at
@@ -347,17 +469,23 @@ class StateUpdater:
         return kept[1]
 
     def _count_orders(self, effects: list[Effect]) -> None:
-        """Count the new orders in the shop's aggregates and move their customers in its distribution, after the
-        save that made them new: counters are not idempotent, so a decision whose save lost a race (decided again)
-        or a redelivered event (found a duplicate then) counts nothing. A crash right after the save loses the count
-        (the aggregates are statistics)."""
-        if self._orders is None:
-            return
+        """Count the new orders in the shop's aggregates and move their customers in its distribution and its monthly
+        churn counters, after the save that made them new: counters are not idempotent, so a decision whose save lost
+        a race (decided again) or a redelivered event (found a duplicate then) counts nothing. A crash right after the
+        save loses the count (the aggregates are statistics). The report tallies (entries, held-out steps,
+        conversions) are counted here for the same reason."""
         for effect in effects:
+            if isinstance(effect, Tally) and self._reports is not None:
+                self._reports.add(effect)
+            if self._orders is None:
+                continue
             if isinstance(effect, RecordOrder) and effect.lines:
                 self._orders.record(effect.shop_id, effect.lines, effect.day)
             elif isinstance(effect, MoveCustomer):
                 self._orders.move(effect.shop_id, distribution_changes(effect))
+            elif isinstance(effect, CountChurn):
+                for month, changes in effect.months.items():
+                    self._orders.count_churn(effect.shop_id, month, changes)
 
     def _watch(self, effect: WatchProduct) -> None:
         """List the customer as waiting for the product; a wishlist or cart add only while the catalogue holds it
@@ -371,6 +499,27 @@ class StateUpdater:
                 return
         waiter = Waiter(effect.customer, effect.since, effect.until)
         self._waiting.watch(effect.shop_id, effect.product_id, waiter)
+
+
+def cause_of(event: Event) -> str:
+    """The id of the event behind ``event``'s work, its correlation id: a timer's wake-up keeps the cause it was
+    armed with (a deferred message's wake-up, the message's); any other event is its own cause."""
+    if isinstance(event, TimerEvent):
+        return event.cause or (event.message.cause if event.message else None) or event.message_id
+    return event.message_id
+
+
+def _row_tally(shop_id: str, entry: LedgerEntry, at: datetime, counts: dict[str, float]) -> Tally:
+    """The report row of the message ``entry`` (its journey, step, variant and channel) on ``at``'s day."""
+    return Tally(
+        shop_id=shop_id,
+        day=at.date(),
+        journey=entry.journey,
+        step=entry.step,
+        variant=entry.variant,
+        channel=entry.channel,
+        counts=counts,
+    )
 
 
 def _retried[T](attempt: Callable[[], T]) -> T:

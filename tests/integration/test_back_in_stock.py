@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.factories import shopper, track
+from tests.factories import followed, shopper, track
 from tests.integration.test_journeys import SECRET, messages, send, unique
 from tests.memory import FAST_CONFIG, MemoryStack
 
@@ -92,7 +92,10 @@ def test_every_waiting_customer_hears_once_when_the_product_is_back_and_no_one_e
     assert told(stack, silent) == []  # no channel reaches them: the journey waits for one (a day), nothing sent
     email = stack.emails_to(f"{asked}@example.com")[-1]
     text = email.get_body(("plain",)).get_content()
-    assert f"https://fast.shop.example/p/{sku}" in text and "129" in text
+    # The product link leads through the click redirect, to the product page with the shop's UTM parameters.
+    assert f"https://fast.shop.example/p/{sku}" not in text
+    landing = f"https://fast.shop.example/p/{sku}?utm_source=nudge&utm_medium=email&utm_campaign=back_in_stock"
+    assert landing in followed(text) and "129" in text
 
     # Sold out and back again: the list was used up, nobody hears twice.
     catalog(stack, {"id": sku, "availability": "out_of_stock"})

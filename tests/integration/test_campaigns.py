@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from shared.core import experiments
 from shared.models.config import ShopConfig
 from tests.factories import T0, consent, identify
 from tests.integration.test_journeys import unique
@@ -304,3 +305,24 @@ def test_a_campaign_cancelled_between_its_steps_sends_no_follow_up(stack):
     assert code == 200 and cancelled["status"] == "cancelled"
     assert emailed(stack) == sorted(german)  # the first step, once each; no follow-up
     assert status(stack, body["id"])["progress"]["sent"] == 3
+
+
+def test_a_campaign_holdout_sends_nothing_to_its_control_group_and_the_report_counts_both(stack):
+    german = customers(stack, "DE", 40)
+    body = campaign(holdout=25)
+
+    assert stack.post("/v1/campaigns", body, key=SECRET)[0] == 201
+    until_quiet(stack)
+
+    config = stack.cloud.shops.config("fast")
+    assert config is not None
+    journey = f"campaign:{body['id']}"
+    held = [u for u in german if experiments.group_of(config, f"holdout:{journey}", 25, f"u:{u}") == "holdout"]
+    assert 2 <= len(held) <= 18  # 25 % of 40, within the binomial's spread
+    assert emailed(stack) == sorted(set(german) - set(held))
+    code, report = stack.call("GET", "/v1/reports/journeys", key=SECRET)
+    assert code == 200
+    [row] = [j for j in report["journeys"] if j["journey"] == journey]
+    assert row["groups"]["holdout"]["entered"] == len(held)
+    assert row["groups"]["treatment"]["entered"] == len(german) - len(held)
+    assert [s["held_out"] for s in row["steps"] if s["variant"] == "holdout"] == [len(held)]

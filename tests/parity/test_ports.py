@@ -320,6 +320,54 @@ def test_a_final_message_stays_final(side):
     assert side.ledger.find(message).status == "sent"
 
 
+def test_engagement_keeps_the_first_times_counts_clicks_and_finds_no_message_it_never_held(side):
+    # Given a message sent
+    message = outbox_message()
+    side.ledger.start(message, "email", [], T0)
+    side.ledger.close(message, "sent", T0, channel="email", in_flight="email")
+    later = T0 + timedelta(hours=1)
+
+    # When it is delivered, opened twice and clicked twice
+    held = [
+        side.ledger.engage("demo", message.customer, message.message_id, action, at)
+        for action, at in (
+            ("delivered", T0),
+            ("opened", later),
+            ("opened", later + timedelta(hours=1)),
+            ("clicked", later + timedelta(hours=2)),
+            ("clicked", later + timedelta(hours=3)),
+        )
+    ]
+
+    # Then the first time of each is kept, clicks are counted, and a message never sent is not found
+    entry = side.ledger.find(message)
+    assert all(before is not None for before in held)
+    assert held[1].opened_at is None and held[2].opened_at == later  # each answer is the entry as it was before
+    assert (entry.delivered_at, entry.opened_at, entry.clicked_at) == (T0, later, later + timedelta(hours=2))
+    assert entry.clicks == 2 and entry.status == "sent"
+    assert side.ledger.engage("demo", message.customer, "never-sent", "opened", later) is None
+    assert side.ledger.list("demo", message.customer)[0].message_id == message.message_id  # no item was created
+
+
+def test_an_order_credited_twice_is_credited_once_and_taken_back_entirely(side):
+    # Given a message sent
+    message = outbox_message()
+    side.ledger.start(message, "sms", [], T0)
+    side.ledger.close(message, "sent", T0, channel="sms", in_flight="sms")
+
+    # When two orders are credited to it (the first twice), one lowered by a refund, the other cancelled
+    side.ledger.credit("demo", message.customer, message.message_id, "o-1", 99.5)
+    side.ledger.credit("demo", message.customer, message.message_id, "o-1", 99.5)
+    side.ledger.credit("demo", message.customer, message.message_id, "o-2", 40.0)
+    side.ledger.credit("demo", message.customer, message.message_id, "o-1", 79.5)
+    side.ledger.credit("demo", message.customer, message.message_id, "o-2", None)
+
+    # Then the message holds the first order at its revenue left, and a message never sent holds no credit
+    assert side.ledger.find(message).credits == {"o-1": 79.5}
+    assert side.ledger.credit("demo", message.customer, "never-sent", "o-3", 10.0) is None
+    assert [entry.message_id for entry in side.ledger.list("demo", message.customer)] == [message.message_id]
+
+
 def test_a_message_decided_without_a_send_is_closed_directly_and_a_sent_one_drops_its_old_reason(side):
     # Given a message the router suppressed without trying a channel
     suppressed = outbox_message()
@@ -1114,6 +1162,26 @@ def test_the_customers_distribution_adds_each_move_and_shows_no_counter_at_zero(
         "g:31": 1,
     }
     assert side.orders.distribution(unique("other")) == {}
+
+
+def test_churn_counters_add_to_the_cent_per_month_and_a_range_reads_only_its_months(side):
+    # Given a shop's orders moving its churn counters over three months (and another shop's)
+    shop = unique("shop")
+    side.orders.count_churn(shop, "2026-01", {"buyers_first": 1, "revenue_first": 40.1})
+    side.orders.count_churn(shop, "2026-01", {"buyers_first": 1, "revenue_first": 0.2})
+    side.orders.count_churn(shop, "2026-02", {"buyers_repeat": 1, "revenue_repeat": 25.0, "retained_first": 1})
+    side.orders.count_churn(shop, "2026-02", {"buyers_repeat": -1, "revenue_repeat": -25.0, "retained_first": -1})
+    side.orders.count_churn(shop, "2026-03", {"buyers_first": 1, "revenue_first": -0.5, "retained_revenue_first": 0})
+    side.orders.count_churn(unique("other"), "2026-01", {"buyers_first": 7})
+
+    # Then each month adds up to the cent (0.1 + 0.2 is 0.3), a month back at zero reads as none, and a range holds
+    # its own months only
+    assert side.orders.churn(shop, "2025-12", "2026-03") == {
+        "2026-01": {"buyers_first": 2, "revenue_first": 40.3},
+        "2026-03": {"buyers_first": 1, "revenue_first": -0.5},
+    }
+    assert side.orders.churn(shop, "2026-02", "2026-02") == {}
+    assert side.orders.churn(shop, "2026-03", "2027-02") == {"2026-03": {"buyers_first": 1, "revenue_first": -0.5}}
 
 
 def test_a_campaign_is_created_once_cancelled_only_before_it_starts_and_counted_once_per_page(side):

@@ -35,7 +35,7 @@ from infra.admin import load_config
 from shared.core.customer import decide
 from shared.core.routing import reopens_at, route
 from shared.models.config import ShopConfig
-from shared.models.effects import MoveCustomer, RecordOrder, Send, StartTimer, WatchProduct
+from shared.models.effects import Send, StartTimer
 from shared.models.events import FeedbackEvent, SegmentEvent, TimerEvent
 from shared.models.messages import OutboxMessage
 from shared.models.state import CustomerState
@@ -401,10 +401,7 @@ def play(
                         armed.add(name)
                         started.add(name)
                         at(timer.due_at + _lag(timer.timer_id, 5), "event", (timer, True))
-                elif isinstance(effect, WatchProduct | RecordOrder | MoveCustomer):
-                    continue  # a waiting list for a restock, the shop's order aggregates: no message
-                else:
-                    assert isinstance(effect, Send)
+                elif isinstance(effect, Send):  # the others list, count or credit (aggregates, reports): no message
                     message = effect.message
                     outcome.sends.append(message)
                     at(now + _lag(message.message_id, 600), "outbox", (message, True))

@@ -662,6 +662,14 @@ def test_the_routers_puts_are_told_apart_as_offer_codes_handed_out_and_in_app_in
     )
 
 
+def test_the_churn_counters_an_order_moves_have_their_own_row_of_the_writes_breakdown():
+    def updater_update(pk: str) -> WrittenItem:
+        return WrittenItem("StateUpdaterFunction", "UpdateItem", "customers", 180, 1, pk)
+
+    assert write_kind(updater_update("demo-shop#churn")) == "churn counters (updater UpdateItem)"
+    assert write_kind(updater_update("demo-shop#customers")) == "StateUpdaterFunction UpdateItem"  # the distribution
+
+
 # ---------------------------------------------------------------- date sweeps and local-time campaigns
 
 

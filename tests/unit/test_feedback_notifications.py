@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.core.notifications import (
+    EmailEngagement,
     EmailFeedback,
     Ignored,
     PushEndpointChange,
@@ -224,3 +225,44 @@ def test_unreadable_notifications_raise_one_error_that_names_no_address(message)
 def test_a_whatsapp_entry_of_the_wrong_shape_is_refused_not_read_as_a_status_update(entry):
     with pytest.raises(UnreadableNotificationError, match="without a readable whatsAppWebhookEntry"):
         parse(json.dumps({"whatsAppWebhookEntry": json.dumps(entry)}))
+
+
+# ---------------------------------------------------------------- SES engagement
+
+
+@pytest.mark.parametrize(
+    ("name", "action", "at"),
+    [
+        ("ses-delivery", "delivered", datetime(2026, 11, 2, 9, 0, 2, 410000, tzinfo=UTC)),
+        ("ses-open", "opened", datetime(2026, 11, 2, 9, 42, 10, tzinfo=UTC)),
+        ("ses-click", "clicked", datetime(2026, 11, 2, 9, 43, tzinfo=UTC)),
+    ],
+)
+def test_a_delivery_an_open_and_a_click_name_the_message_and_the_signed_reference(name, action, at):
+    (notice,) = parse(sample(name))
+
+    assert isinstance(notice, EmailEngagement)
+    assert (notice.action, notice.ref, notice.message_id, notice.occurred_at) == (
+        action,
+        SAMPLE_REF,
+        "cart_abandonment_c1_3_0",
+        at,
+    )
+    assert notice.url == ("https://demo-shop.example/cart?utm_source=nudge" if action == "clicked" else None)
+
+
+def test_the_message_id_comes_from_the_tag_when_the_header_is_missing():
+    message = sample("ses-open")
+    message["mail"]["headers"] = [h for h in message["mail"]["headers"] if h["name"] != "X-Nudge-Message-Id"]
+    message["mail"]["tags"]["nudge_message_id"] = ["welcome-1-0-abc"]
+
+    (notice,) = parse(message)
+
+    assert isinstance(notice, EmailEngagement) and notice.message_id == "welcome-1-0-abc"
+
+
+def test_an_ses_click_on_nudges_own_redirect_is_left_to_the_redirect():
+    message = sample("ses-click")
+    message["click"]["link"] = "https://abc123.execute-api.eu-west-1.amazonaws.com/c/WyJkZW1vIl0.AAAAAAAAAAAAAAAAAAAAAA"
+
+    assert parse(message) == [Ignored("ses", "click_on_nudge_redirect")]

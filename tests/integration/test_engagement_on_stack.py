@@ -1,0 +1,54 @@
+"""Engagement and attribution on the local stack: a click on a tracked link of a real SES e-mail (moto's backend)
+goes through the public function's redirect over HTTP, reaches the customer's FIFO group and the send ledger in the
+emulated DynamoDB, and the order after it is credited to the message, as support reads it from the timeline.
+
+What the rules decide (windows, coupons, refunds, opens, taps, reads) runs in memory, ``test_engagement.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+from tests.factories import boots, shopper, track
+from tests.integration.http import call
+from tests.integration.test_channels_on_stack import emails_to
+from tests.integration.test_journeys_on_stack import SECRET, messages, send, settle, unique
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the test reads the redirect itself
+
+
+def follow(url: str) -> tuple[int, str | None]:
+    """GET ``url`` as a mail client's browser would, without following the redirect: (status, Location)."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url) as answer:
+            return answer.status, answer.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location")
+
+
+def test_a_click_in_a_sent_email_redirects_lands_on_the_message_and_credits_the_order(local_stack):
+    user, order_id = unique("click"), unique("o")
+    send(local_stack, *shopper(user, "email"), track("Product Added", boots(), userId=user))
+    settle(local_stack, 2.5)
+    [email] = [m for m in emails_to(f"{user}@example.com") if "left something" in str(m["Subject"])]
+    [link, *_] = re.findall(r"https?://\S+/c/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", email.get_body(("plain",)).get_content())
+
+    status, location = follow(link)
+    local_stack.wait_idle()
+    send(local_stack, track("Order Completed", {"order_id": order_id, "revenue": 99.0}, userId=user))
+
+    assert status == 302 and location is not None and location.startswith("https://fast.shop.example")
+    assert "utm_campaign=cart_abandonment" in location
+    reminder = next(m for m in messages(local_stack, user)["messages"] if m["template"] == "cart_reminder")
+    assert reminder["clicks"] == 1 and reminder["credits"] == {order_id: 99.0}
+    status, body = call(local_stack.base_url, "GET", f"/v1/customers/{user}/timeline", key=SECRET)
+    assert status == 200
+    [order] = [item for item in body["timeline"] if item["kind"] == "order"]
+    assert order["credited_to"]["message"] == reminder["message_id"] and order["credited_to"]["rule"] == "click"
