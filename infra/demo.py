@@ -309,6 +309,19 @@ class Demo:
         self.wait_idle(timeout=90, timers=True)
         _show_messages(self, mia, "Mia")
 
+    def report(self) -> None:
+        """What the fast shop's journeys earned today, as the journey report says (``nudge report`` prints the same
+        and draws its charts)."""
+        from infra.report_cli import journey_tables
+
+        self.step(19, "Fast shop: the journey report (GET /v1/reports/journeys): sent, engaged, credited, uplift")
+        status, report = self.request("GET", "/v1/reports/journeys", key=FAST_SECRET)
+        if status != 200:
+            self.out(f"   GET /v1/reports/journeys -> {status} {report}")
+            return
+        for line in journey_tables(report).splitlines():
+            self.out(f"   {line}")
+
     def _checkout(self, user: str, product: dict[str, Any]) -> None:
         """The shop's checkout checks the code of the customer's cart offer, she orders with it, it checks again."""
         offered = [m for m in _messages(self, user)["messages"] if m["template"] == "cart_offer"]
@@ -321,6 +334,12 @@ class Demo:
         order = {"order_id": f"o-{code[-4:]}", "revenue": 80.91, "coupon": code, "products": [product]}
         self.send("/v1/track", _track("Order Completed", order, userId=user), key=FAST_KEY)
         self._check_code(code)
+        status, body = self.request("GET", f"/v1/customers/{user}/timeline?limit=5", key=FAST_SECRET)
+        credited = [item for item in body.get("timeline", []) if item["kind"] == "order"] if status == 200 else []
+        for item in credited[:1]:
+            self.out(
+                f"   GET /v1/customers/{user}/timeline -> the order, credited to {json.dumps(item['credited_to'])}"
+            )
 
     def _check_code(self, code: str) -> None:
         status, body = self.request("GET", f"/v1/offers/{code}", key=FAST_SECRET)
@@ -419,6 +438,7 @@ class Demo:
         self.show("anna", "customer anna")
 
         self.journeys()
+        self.report()
 
         writes = self.meter.count("dynamodb", WRITE_OPERATIONS)
         reads = self.meter.count("dynamodb", READ_OPERATIONS)

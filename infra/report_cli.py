@@ -139,12 +139,13 @@ def write_charts(journeys: Mapping[str, Any], churn: Mapping[str, Any] | None, d
     written: list[Path] = []
     for journey in journeys["journeys"]:
         steps = journey["steps"]
-        totals = [sum(step[name] for step in steps) for name in FUNNEL]
+        stages = [name for name in FUNNEL if name != "delivered" or any(step[name] for step in steps)]
+        totals = [sum(step[name] for step in steps) for name in stages]  # no delivery events: no delivered bar
         if not totals[0]:
             continue
         name = _file_name(journey["journey"])
         figure, axes = plt.subplots(figsize=(7, 4))
-        axes.bar(FUNNEL, totals, color="#4c72b0")
+        axes.bar(stages, totals, color="#4c72b0")
         for x, value in enumerate(totals):
             axes.annotate(str(value), (x, value), ha="center", va="bottom")
         axes.set_title(f"{journey['journey']}: funnel {journeys['from']} to {journeys['to']}")

@@ -453,6 +453,8 @@ _WRITE_KINDS: dict[tuple[str | None, str], str] = {
 OFFER_CODE_WRITES = "offer code handed out (router PutItem)"  # the item checkout validates the code against
 PHONE_INDEX_WRITES = "phone index (router UpdateItem)"  # who is texted at a number: inbound replies name no shop
 CHURN_WRITES = "churn counters (updater UpdateItem)"  # a month's buyers, revenue, who came back (the churn report)
+REPORT_WRITES = "report counters ({function} UpdateItem)"  # the journey report's daily rows (shared.adapters.reports)
+ENGAGEMENT_WRITES = "send ledger engagement and credits (updater UpdateItem)"  # opens, clicks, orders credited
 # Items of the catalogue in the customers table, told apart by their partition key (shared/adapters/catalog.py).
 _CATALOGUE_WRITE_KINDS = {
     ("product", False): "product (catalogue PutItem)",
@@ -484,6 +486,11 @@ def write_kind(written: WrittenItem) -> str:
         return PHONE_INDEX_WRITES
     if written.pk.endswith("#churn"):  # shared.adapters.recommendations.churn_key
         return CHURN_WRITES
+    if written.pk.endswith("#report"):  # shared.adapters.reports.report_pk
+        return REPORT_WRITES.format(function=(written.scope or "harness").removesuffix("Function").lower())
+    customer_item = "#u:" in written.pk or "#a:" in written.pk  # <shop>#<customer>: state, ledger, inbox
+    if (written.scope, written.operation) == ("StateUpdaterFunction", "UpdateItem") and customer_item:
+        return ENGAGEMENT_WRITES  # the only updates the updater makes to a customer's items: the send ledger's
     return _WRITE_KINDS.get((written.scope, written.operation), f"{written.scope} {written.operation}")
 
 

@@ -8,10 +8,11 @@ shop secret key sent the event; with the public write key the merge is refused a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -279,8 +280,7 @@ class StateUpdater:
             self._carry_out(decision.effects, cause_of(event))
         if state is not None and document is not None:
             self._store.save(record, state, now, document=document)
-            for decision in decisions:
-                self._count_orders(decision.effects)
+            self._count_orders([effect for decision in decisions for effect in decision.effects])
         return [Outcome(event, record.key, decision, now) for event, decision in zip(events, decisions, strict=True)]
 
     def _apply_once(self, event: Event, config: ShopConfig) -> Outcome:
@@ -474,11 +474,12 @@ class StateUpdater:
         a race (decided again) or a redelivered event (found a duplicate then) counts nothing. A crash right after the
         save loses the count (the aggregates are statistics). The report tallies (entries, held-out steps,
         conversions) are counted here for the same reason."""
+        if self._reports is not None:
+            for tally in _merged(effect for effect in effects if isinstance(effect, Tally)):
+                self._reports.add(tally)
         for effect in effects:
-            if isinstance(effect, Tally) and self._reports is not None:
-                self._reports.add(effect)
             if self._orders is None:
-                continue
+                break
             if isinstance(effect, RecordOrder) and effect.lines:
                 self._orders.record(effect.shop_id, effect.lines, effect.day)
             elif isinstance(effect, MoveCustomer):
@@ -507,6 +508,22 @@ def cause_of(event: Event) -> str:
     if isinstance(event, TimerEvent):
         return event.cause or (event.message.cause if event.message else None) or event.message_id
     return event.message_id
+
+
+def _merged(tallies: Iterable[Tally]) -> list[Tally]:
+    """The tallies of one row added up: one write per row however many events of a run counted in it."""
+    rows: dict[tuple[Any, ...], Tally] = {}
+    for tally in tallies:
+        key = (tally.shop_id, tally.day, tally.journey, tally.step, tally.variant, tally.channel)
+        held = rows.get(key)
+        if held is None:
+            rows[key] = tally
+            continue
+        counts = dict(held.counts)
+        for name, value in tally.counts.items():
+            counts[name] = counts.get(name, 0.0) + value
+        rows[key] = held.model_copy(update={"counts": counts})
+    return list(rows.values())
 
 
 def _row_tally(shop_id: str, entry: LedgerEntry, at: datetime, counts: dict[str, float]) -> Tally:
