@@ -115,6 +115,8 @@ def churn_tables(report: Mapping[str, Any]) -> str:
 
 
 def _plain(value: Any) -> Any:
+    if value is None:
+        return "-"
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".")
     if isinstance(value, dict):
@@ -168,13 +170,16 @@ def write_charts(journeys: Mapping[str, Any], churn: Mapping[str, Any] | None, d
         axes.invert_yaxis()
         written.append(_save(plt, figure, directory / f"conversion-{name}.png"))
     months = (churn or {}).get("months") or []
-    curves = {key: [m.get(key) for m in months] for key in _churn_curves(months)}
-    if curves:
+    curves = {key: [_flat(m).get(key) for m in months] for key in _churn_curves(months)}
+    curves = {key: values for key, values in curves.items() if any(isinstance(v, int | float) for v in values)}
+    if curves:  # no rate known yet (a first month): no chart
         figure, axes = plt.subplots(figsize=(7, 4))
         labels = [m.get("month", str(i)) for i, m in enumerate(months)]
         for key, values in curves.items():
             points = [v * 100 if isinstance(v, int | float) else float("nan") for v in values]
-            axes.plot(labels, points, marker="o", label=key)
+            axes.plot(range(len(labels)), points, marker="o", label=key)
+        axes.set_xticks(range(len(labels)), labels)  # every month, also one no rate is known for yet
+        axes.set_ylim(0, 105)
         axes.set_ylabel("%")
         axes.set_title("churn per month")
         axes.legend()
@@ -186,15 +191,19 @@ def _churn_curves(months: Sequence[Mapping[str, Any]]) -> list[str]:
     """The churn report's rate fields (numbers between 0 and 1 whose name says churn or retention)."""
     if not months:
         return []
-    return [
-        key
-        for key, value in _flat(months[0]).items()
-        if ("churn" in key or "retention" in key) and "rate" in key and isinstance(value, int | float)
-    ]
+    keys = {key for month in months for key in _flat(month)}  # a rate may be null in the first month
+    return sorted(key for key in keys if ("churn" in key or "retention" in key) and "rate" in key)
 
 
 def _flat(month: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in month.items() if not isinstance(value, dict)}
+    """A month's fields, a nested one (``churn_rate: {first_time, repeat, total}``) as ``churn_rate.first_time``."""
+    flat: dict[str, Any] = {}
+    for key, value in month.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{part}": item for part, item in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def _file_name(journey: str) -> str:

@@ -37,7 +37,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 from unittest import mock
 from urllib.parse import quote
 
@@ -65,6 +65,9 @@ from shared.adapters.timers import wake_up
 from shared.models.config import ShopConfig, hash_key
 from shared.models.events import TimerEvent
 from shared.ports import Ledger, Reports
+
+if TYPE_CHECKING:
+    from shared.service.churn import ChurnDesk
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -594,6 +597,10 @@ class Stage(Protocol):
         """The report counters the functions kept."""
         ...
 
+    def churn(self) -> ChurnDesk:
+        """The churn report over the order counters the functions kept."""
+        ...
+
 
 @dataclass
 class MemoryStage:
@@ -628,6 +635,11 @@ class MemoryStage:
 
     def reports(self) -> Reports:
         return self.cloud.reports
+
+    def churn(self) -> ChurnDesk:
+        from shared.service.churn import ChurnDesk
+
+        return ChurnDesk(self.cloud.orders, self.cloud.shops, self.cloud.clock)
 
 
 @dataclass
@@ -688,6 +700,15 @@ class MotoStage:
         from shared.adapters.reports import ReportCounters
 
         return ReportCounters(self.deployment.physical["CustomersTable"])
+
+    def churn(self) -> ChurnDesk:
+        from shared import clock
+        from shared.adapters.recommendations import OrderAggregates
+        from shared.adapters.shops import ShopDirectory
+        from shared.service.churn import ChurnDesk
+
+        table = self.deployment.physical["CustomersTable"]
+        return ChurnDesk(OrderAggregates(table), ShopDirectory(self.deployment.physical["ShopsTable"]), clock.now)
 
 
 class IngestRequests:
@@ -779,6 +800,7 @@ class Simulation:
         self._engaged_order = itertools.count()
         self._measure = measure
         self.report: dict[str, Any] | None = None  # with ``measure``: the journey report of the whole run
+        self.churn: dict[str, Any] | None = None  # and the churn report of its months
         self._requests = IngestRequests()
         self.stage: Stage | None = None  # where it runs, once it runs
 
@@ -804,6 +826,7 @@ class Simulation:
             self.summary.failed_records = stage.failed_records
             if self._measure:
                 self.report = self._journey_report(stage)
+                self.churn = self._churn_report(stage)
         self.summary.wall_seconds = time.perf_counter() - started
         self.summary.end = self.clock()
         self.summary.timer_executions = self.timers.started
@@ -1031,6 +1054,13 @@ class Simulation:
         first, last = (self.summary.start or self.clock()).date(), self.clock().date()
         rows = stage.reports().read(self.config.shop.id, first, last)
         return {"shop": self.config.shop.id, **journey_report(rows, first, last)}
+
+    def _churn_report(self, stage: Stage) -> dict[str, Any]:
+        """The churn report of the run's months (the last twelve of a longer run), at the run's end."""
+        first, last = (self.summary.start or self.clock()), self.clock()
+        months = (last.year - first.year) * 12 + last.month - first.month
+        start = first if months < 12 else last.replace(day=1) - timedelta(days=330)
+        return stage.churn().report(self.config.shop.id, f"{start:%Y-%m}", f"{last:%Y-%m}")
 
     # ------------------------------------------------------------ outcomes
     def _settled(self, ledger: Ledger, event: dict[str, Any]) -> None:
@@ -1276,10 +1306,12 @@ def run_cli(
         out.write(json.dumps({"summary": totals.as_json()}, ensure_ascii=False) + "\n")
     out.flush()
     if report_dir is not None and simulation.report is not None:
-        from infra.report_cli import journey_tables, write_report
+        from infra.report_cli import churn_tables, journey_tables, write_report
 
-        files = write_report(simulation.report, None, report_dir)
+        files = write_report(simulation.report, simulation.churn, report_dir)
         print(journey_tables(simulation.report), file=err)
+        if simulation.churn is not None:
+            print(churn_tables(simulation.churn), file=err)
         print("simulate: wrote " + ", ".join(str(path) for path in files), file=err)
     return 0
 

@@ -783,3 +783,62 @@ def test_lead_nurturing_in_a_history_teaches_a_subscriber_until_the_first_order_
         ("u:ben", at(6 * 86400), "nurture_story"),
     ]
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_a_backtest_report_measures_the_holdout_and_the_variants_on_both_emulators(tmp_path):
+    # Given the fast shop with a cart reminder A/B test and a 25 % holdout, and a history of 40 carts, half of them
+    # bought a day later
+    config = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
+    config["journeys"] = {
+        "cart_abandonment": {
+            "holdout": 25,
+            "steps": [
+                {
+                    "wait": "PT2S",
+                    "template": "cart_reminder",
+                    "variants": [
+                        {"name": "a"},
+                        {
+                            "name": "b",
+                            "template": "cart_offer",
+                            "offer": {"percent": 10, "valid_for": "P2D", "prefix": "AB"},
+                        },
+                    ],
+                }
+            ],
+        }
+    }
+    shop = tmp_path / "shop.yaml"
+    shop.write_text(yaml.safe_dump(config), encoding="utf-8")
+    users = [f"ab-{n:02d}" for n in range(40)]
+    history = [m for user in users for m in [*shopper(user, 0, "email"), track("Product Added", user, 1, boots())]]
+    history += [
+        track("Order Completed", user, 86_400, {"order_id": f"o-{user}", "revenue": 50.0, "cart_id": "c1"})
+        for user in users[::2]
+    ]
+    path = write_history(tmp_path / "carts.jsonl", history)
+
+    # When it is backtested with a report, opens and clicks modelled, on the in-memory adapters and on moto
+    rates = ("--open-rate", "0.5", "--click-rate", "0.5")
+    lines, err = simulate(shop, path, "--report", str(tmp_path / "memory"), *rates)
+    on_moto, _ = simulate(shop, path, "--report", str(tmp_path / "moto"), *rates, "--emulator", "moto")
+
+    # Then the report counts each customer in one group, the variants' sends as the lines show them, and the
+    # orders of both groups after the reminder was due; both emulators write the same report
+    report = json.loads((tmp_path / "memory" / "report.json").read_text())["journeys"]
+    assert report == json.loads((tmp_path / "moto" / "report.json").read_text())["journeys"]
+    [journey] = report["journeys"]
+    sent = Counter(line["customer"] for line in lines if line.get("journey") == "cart_abandonment")
+    treated, held = journey["groups"]["treatment"], journey["groups"]["holdout"]
+    assert treated["reached"] == len(sent) and held["reached"] == len(users) - len(sent) > 0
+    assert treated["converted"] + held["converted"] == len(users[::2])  # every buyer, in their group
+    rows = {row["variant"]: row for row in journey["steps"]}
+    assert rows["a"]["sent"] + rows["b"]["sent"] == len(sent) and rows["a"]["sent"] and rows["b"]["sent"]
+    assert rows["holdout"]["held_out"] == held["reached"]
+    assert rows["a"]["opened"] + rows["b"]["opened"] > 0 and rows["a"]["clicked"] + rows["b"]["clicked"] > 0
+    assert journey["uplift"] is not None and 0 <= journey["uplift"]["p_value"] <= 1
+    charts = sorted(p.name for p in (tmp_path / "memory").glob("*.png"))
+    assert charts == ["conversion-cart_abandonment.png", "funnel-cart_abandonment.png"]
+    assert all((tmp_path / "memory" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in charts)
+    assert "cart_abandonment" in err and "uplift" in err  # the tables, on stderr (stdout is the lines)
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

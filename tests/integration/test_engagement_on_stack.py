@@ -7,6 +7,7 @@ What the rules decide (windows, coupons, refunds, opens, taps, reads) runs in me
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
@@ -52,3 +53,23 @@ def test_a_click_in_a_sent_email_redirects_lands_on_the_message_and_credits_the_
     assert status == 200
     [order] = [item for item in body["timeline"] if item["kind"] == "order"]
     assert order["credited_to"]["message"] == reminder["message_id"] and order["credited_to"]["rule"] == "click"
+
+
+def test_nudge_report_prints_the_stacks_reports_and_draws_their_charts(local_stack, tmp_path, capsys):
+    from infra.report_cli import run
+
+    user = unique("report")
+    send(local_stack, *shopper(user, "email"), track("Product Added", boots(), userId=user))
+    settle(local_stack, 2.5)
+    send(local_stack, track("Order Completed", {"order_id": unique("o"), "revenue": 42.0}, userId=user))
+
+    code = run(local_stack.base_url, SECRET, None, None, tmp_path / "charts")
+
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "Journey report" in printed and "cart_abandonment" in printed and "Churn report" in printed
+    document = json.loads((tmp_path / "charts" / "report.json").read_text())
+    [journey] = [j for j in document["journeys"]["journeys"] if j["journey"] == "cart_abandonment"]
+    assert journey["groups"]["treatment"]["reached"] >= 1
+    assert (tmp_path / "charts" / "funnel-cart_abandonment.png").read_bytes()[:4] == b"\x89PNG"
+    assert run(local_stack.base_url, "wrong-key", None, None, None) == 1
