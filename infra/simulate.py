@@ -117,6 +117,10 @@ API_LINES = {
     "offer_decision": ApiLine(HttpRoute("PublicApiFunction", "POST", "/v1/offers/decide"), (), "customer"),
     "catalog": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/catalog"), (), "secret"),
     "campaign": ApiLine(HttpRoute("CustomerApiFunction", "POST", "/v1/campaigns"), (), "secret"),
+    "timeline": ApiLine(
+        HttpRoute("CustomerApiFunction", "GET", "/v1/customers/{customer_id}/timeline"), ("customer_id",), "secret"
+    ),
+    "journey_report": ApiLine(HttpRoute("CustomerApiFunction", "GET", "/v1/reports/journeys"), (), "secret"),
 }
 
 

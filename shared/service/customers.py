@@ -68,6 +68,14 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+_KIND_ORDER = {"event": 0, "consent": 1, "journey": 2, "message": 3, "engagement": 4, "order": 5}
+
+
+def _timeline_order(item: dict[str, Any]) -> tuple[str, int, str]:
+    tie = item.get("message_id") or item.get("order_id") or item.get("journey") or item.get("event") or ""
+    return item["at"], _KIND_ORDER[item["kind"]], f"{tie}\n{item.get('action') or item.get('outcome') or ''}"
+
+
 def timeline_view(
     record: StoredCustomer, customer_id: str, entries: list[LedgerEntry], limit: int = TIMELINE_LIMIT
 ) -> dict[str, Any]:
@@ -120,9 +128,9 @@ def timeline_view(
                 "credited_to": credit.model_dump(mode="json", exclude_none=True) if credit is not None else None,
             }
         )
-    # Newest first; at one moment, what follows from the rest first (they were gathered cause before effect).
-    items.reverse()
-    items.sort(key=lambda item: item["at"], reverse=True)
+    # Newest first; at one moment, what follows from the rest first (an order after the click it is credited to),
+    # and then by id, so the list is the same whatever order the ledger's items were read in.
+    items.sort(key=_timeline_order, reverse=True)
     return {"customer_id": customer_id, "record": record.key, "timeline": items[:limit], "more": len(items) > limit}
 
 

@@ -842,3 +842,31 @@ def test_a_backtest_report_measures_the_holdout_and_the_variants_on_both_emulato
     assert all((tmp_path / "memory" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in charts)
     assert "cart_abandonment" in err and "uplift" in err  # the tables, on stderr (stdout is the lines)
     assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)
+
+
+def test_a_timeline_line_shows_the_order_credited_to_the_message_clicked_on_both_emulators(tmp_path):
+    # Given a cart left (the reminder after 2 s), every e-mail modelled opened and clicked, an order a day later,
+    # and a look at the customer's timeline and at the journey report after it
+    history = [
+        *shopper("ana", 0, "email"),
+        track("Product Added", "ana", 1, boots()),
+        track("Order Completed", "ana", 86_400, {"order_id": "o-ana", "revenue": 99.0, "cart_id": "c1"}),
+        {"type": "timeline", "timestamp": at(86_401), "customer_id": "ana"},
+        {"type": "journey_report", "timestamp": at(86_402)},
+    ]
+    path = write_history(tmp_path / "timeline.jsonl", history)
+    rates = ("--open-rate", "1", "--click-rate", "1")
+
+    lines, _ = simulate(FAST_CONFIG, path, *rates)
+    on_moto, _ = simulate(FAST_CONFIG, path, *rates, "--emulator", "moto")
+
+    # Then the timeline shows the order credited to the reminder by the click, and the report counts it
+    [timeline] = [line for line in lines if line.get("request") == "timeline"]
+    [order] = [item for item in timeline["answer"]["timeline"] if item["kind"] == "order"]
+    reminder = next(line for line in lines if line.get("template") == "cart_reminder")
+    assert (order["order_id"], order["credited_to"]["rule"]) == ("o-ana", "click")
+    assert reminder["status"] == "sent"
+    [report] = [line for line in lines if line.get("request") == "journey_report"]
+    [cart] = [j for j in report["answer"]["journeys"] if j["journey"] == "cart_abandonment"]
+    assert sum(row["clicked"] for row in cart["steps"]) >= 1 and sum(row["revenue"] for row in cart["steps"]) == 99.0
+    assert sorted(on_moto, key=json.dumps) == sorted(lines, key=json.dumps)

@@ -73,3 +73,50 @@ def test_nudge_report_prints_the_stacks_reports_and_draws_their_charts(local_sta
     assert journey["groups"]["treatment"]["reached"] >= 1
     assert (tmp_path / "charts" / "funnel-cart_abandonment.png").read_bytes()[:4] == b"\x89PNG"
     assert run(local_stack.base_url, "wrong-key", None, None, None) == 1
+
+
+def test_a_holdout_and_variants_run_on_the_stacks_timers_and_the_report_counts_them(local_stack):
+    import yaml
+
+    from shared.adapters.shops import ShopDirectory
+    from shared.core import experiments
+    from shared.models.config import ShopConfig
+    from tests.conftest import FAST_CONFIG
+    from tests.integration.http import post
+
+    document = yaml.safe_load(FAST_CONFIG.read_text(encoding="utf-8"))
+    document["shop"] = {**document["shop"], "id": "abtest", "write_keys": ["ab-write"], "secret_keys": ["ab-secret"]}
+    document["journeys"] = {
+        "cart_abandonment": {
+            "holdout": 40,
+            "steps": [
+                {"wait": "PT2S", "template": "cart_reminder", "variants": [{"name": "a"}, {"name": "b"}]},
+            ],
+        }
+    }
+    config = ShopConfig.model_validate(document)
+    ShopDirectory(local_stack.deployment.physical["ShopsTable"]).apply(config)
+    users = [unique("ab") for _ in range(10)]
+    batch = [m for user in users for m in [*shopper(user, "email"), track("Product Added", boots(), userId=user)]]
+
+    assert post(local_stack.base_url, "/v1/batch", {"batch": batch}, key="ab-write")[0] == 200
+    local_stack.wait_idle()
+    settle(local_stack, 2.5)
+
+    held = [u for u in users if experiments.group(config, "cart_abandonment", f"u:{u}") == "holdout"]
+    for user in users:
+        status, body = call(local_stack.base_url, "GET", f"/v1/customers/{user}/messages", key="ab-secret")
+        assert status == 200
+        sent = [m for m in body["messages"] if m["journey"] == "cart_abandonment"]
+        outcomes = [entry["outcome"] for entry in body["journey_log"]]
+        if user in held:
+            assert sent == [] and "held_out" in outcomes, user
+        else:
+            [message] = sent
+            assert message["status"] == "sent" and message["variant"] in ("a", "b"), user
+    status, report = call(local_stack.base_url, "GET", "/v1/reports/journeys", key="ab-secret")
+    assert status == 200
+    [journey] = report["journeys"]
+    assert journey["groups"]["holdout"]["reached"] == len(held)
+    assert journey["groups"]["treatment"]["reached"] == len(users) - len(held)
+    assert sum(row["sent"] for row in journey["steps"]) == len(users) - len(held)

@@ -18,7 +18,7 @@ from shared import aws
 from shared.adapters.channels.push import PushProvider, endpoint_user_data
 from shared.adapters.phone_index import PhoneIndex
 from shared.models.channels import PushSettings
-from shared.models.events import FeedbackEvent
+from shared.models.events import EngagementEvent, FeedbackEvent
 from tests.integration.emulated import emulated_template
 
 REGION = "eu-west-1"
@@ -84,6 +84,23 @@ def test_a_complaint_notification_becomes_one_complaint_on_the_customers_group(s
     ((group, event),) = enqueued(stack["queue_url"])
     assert group == "demo#u:ada-1"
     assert (event.reason, event.channel, event.source) == ("complaint", "email", "ses-complaint")
+
+
+@pytest.mark.parametrize(("sample", "action"), [("ses-delivery", "delivered"), ("ses-open", "opened")])
+def test_an_ses_delivery_or_open_becomes_engagement_with_the_message_on_the_customers_group(stack, sample, action):
+    invoke(sns_event(sample))
+
+    [message] = aws.sqs().receive_message(
+        QueueUrl=stack["queue_url"], MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"]
+    )["Messages"]
+    event = EngagementEvent.model_validate_json(message["Body"])
+    assert message["Attributes"]["MessageGroupId"] == "demo#u:ada-1"
+    assert (event.message, event.channel, event.action, event.source) == (
+        "cart_abandonment_c1_3_0",
+        "email",
+        action,
+        "ses-event",
+    )
 
 
 def test_a_bounce_whose_reference_does_not_verify_is_dropped_without_an_error(stack):
