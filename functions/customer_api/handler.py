@@ -17,11 +17,9 @@ from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
 from shared.service.campaigns import CampaignConflictError, CampaignDesk, CampaignRequestError
 from shared.service.catalog import CatalogDesk, CatalogUploadError, ProductNotFoundError
-from shared.service.churn import ChurnRequestError
 from shared.service.customers import (
     AccessDeniedError,
     CustomerReader,
-    TimelineRequestError,
     messages_view,
     timeline_limit,
     timeline_view,
@@ -29,7 +27,7 @@ from shared.service.customers import (
 from shared.service.dates import DateSweepRequestError
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
-from shared.service.reports import ReportRequestError
+from shared.service.refusal import RequestRefused
 from shared.service.segments import SegmentDesk, SegmentRequestError, UnknownSegmentError
 from shared.wiring import Built
 
@@ -221,16 +219,7 @@ def post_date_sweep() -> Response[dict[str, Any]]:
 
 
 # Requests refused before anything is stored; each error names the field and the rule.
-Refusal = (
-    CampaignRequestError
-    | SegmentRequestError
-    | CatalogUploadError
-    | UploadError
-    | DateSweepRequestError
-    | TimelineRequestError
-    | ChurnRequestError
-    | ReportRequestError
-)
+Refusal = RequestRefused | SegmentRequestError | CatalogUploadError | UploadError
 
 
 @app.exception_handler(list(Refusal.__args__))  # type: ignore[untyped-decorator]

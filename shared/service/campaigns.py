@@ -34,6 +34,7 @@ from shared.core.segments import Audience, in_segment, uses_distribution
 from shared.models.campaigns import CAMPAIGN_DUE, Campaign, CampaignRequest
 from shared.ports import Campaigns, CustomerSweep, EventQueue, FanOuts, OrderAggregates, Shops
 from shared.service.fan_out import FanOutJob, PageDone, fan_out_id, not_started
+from shared.service.refusal import RequestRefused
 from shared.service.restock import customer_event, wait_for
 
 if TYPE_CHECKING:
@@ -48,12 +49,8 @@ EARLIEST_OFFSET = timedelta(hours=14)
 LOCAL_WAVES = 27
 
 
-class CampaignRequestError(ValueError):
+class CampaignRequestError(RequestRefused):
     """A campaign request the API refuses (400), with each field and rule."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['rule']}" for e in errors))
-        self.errors = errors
 
 
 class CampaignConflictError(Exception):

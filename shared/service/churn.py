@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from shared.core.churn import KINDS, month_of, shift
 from shared.core.insights import ShopDistribution, Thresholds, thresholds
 from shared.ports import OrderAggregates, Shops
+from shared.service.refusal import RequestRefused
 
 if TYPE_CHECKING:  # the customer API reads a shop's config only when it answers: not on its cold import
     from shared.models.segments import Segment
@@ -27,12 +28,11 @@ _MONTH = re.compile(r"^[1-9]\d{3}-(0[1-9]|1[0-2])$")
 _NAMES = {"first": "first_time", "repeat": "repeat"}  # a counter's kind -> the report's
 
 
-class ChurnRequestError(ValueError):
+class ChurnRequestError(RequestRefused):
     """A report the API refuses (400), naming the parameter and the rule."""
 
     def __init__(self, field: str, rule: str) -> None:
-        super().__init__(f"{field}: {rule}")
-        self.errors = [{"field": field, "rule": rule}]
+        super().__init__([{"field": field, "rule": rule}])
 
 
 def _month(field: str, value: str) -> str:

@@ -13,6 +13,7 @@ from shared.models.messages import LedgerEntry
 from shared.models.vocabulary import CHANNELS
 from shared.ports import CustomerRecords, OrderAggregates, Shops
 from shared.service.keys import secret_key_from
+from shared.service.refusal import RequestRefused
 
 
 class AccessDeniedError(Exception):
@@ -41,12 +42,8 @@ TIMELINE_LIMIT = 100
 MAX_TIMELINE_LIMIT = 500
 
 
-class TimelineRequestError(ValueError):
+class TimelineRequestError(RequestRefused):
     """A timeline query the API refuses (400), with each field and rule."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['rule']}" for e in errors))
-        self.errors = errors
 
 
 def timeline_limit(value: str | None) -> int:

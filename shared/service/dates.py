@@ -22,6 +22,7 @@ from typing import Any
 from shared.models.journeys import DATE_DUE
 from shared.ports import CustomerSweep, EventQueue, FanOuts, Shops
 from shared.service.fan_out import FanOutJob, PageDone, fan_out_id
+from shared.service.refusal import RequestRefused
 from shared.service.restock import customer_event, wait_for
 
 DATES_SCHEDULE = "dates"  # the daily schedule's input: {"schedule": "dates"}
@@ -49,12 +50,8 @@ def dates_job(shop_id: str, day: date, at: datetime) -> FanOutJob:
     )
 
 
-class DateSweepRequestError(ValueError):
+class DateSweepRequestError(RequestRefused):
     """A date sweep the API refuses (400), with each field and rule."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['rule']}" for e in errors))
-        self.errors = errors
 
 
 class DateSweeps:

@@ -11,16 +11,13 @@ from typing import Any
 
 from shared.core.reports import MAX_DAYS, journey_report
 from shared.ports import Reports
+from shared.service.refusal import RequestRefused
 
 DEFAULT_DAYS = 30
 
 
-class ReportRequestError(ValueError):
+class ReportRequestError(RequestRefused):
     """A report query the API refuses (400), with each field and rule."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['field']}: {e['rule']}" for e in errors))
-        self.errors = errors
 
 
 def report_range(start: str | None, end: str | None, today: date) -> tuple[date, date]:
