@@ -71,7 +71,15 @@ def record_handler(record: SQSRecord, result: RecordResult) -> None:
     event = result.event
     correlate(cause_of(event))
     decision = result.decision
-    outcome = "duplicate" if decision.duplicate else "quiet" if decision.quiet else "applied"
+    outcome = (
+        "ignored"
+        if decision.ignored
+        else "duplicate"
+        if decision.duplicate
+        else "quiet"
+        if decision.quiet
+        else "applied"
+    )
     count("Events", sets=EVENT_DIMENSIONS, shop=event.shop_id, outcome=outcome)
     if isinstance(event, TimerEvent) and (lag := result.timer_lag) is not None:
         # One figure for the timers' whole pipeline; shop and journey go along in the line, not as dimensions.
@@ -81,8 +89,9 @@ def record_handler(record: SQSRecord, result: RecordResult) -> None:
     effects = decision.effects
     timers = list(dict.fromkeys(e.event.execution_name for e in effects if isinstance(e, StartTimer)))
     messages = [e.message.message_id for e in effects if isinstance(e, Send)]
+    said = {"applied": "applied", "quiet": "applied, nothing to save", "duplicate": "duplicate ignored"}
     logger.info(
-        {"applied": "applied", "quiet": "applied, nothing to save", "duplicate": "duplicate ignored"}[outcome],
+        said.get(outcome, f"ignored: {decision.ignored}"),
         extra={
             "shop": event.shop_id,
             "customer": result.customer,

@@ -93,12 +93,13 @@ class Decision:
     state: CustomerState | None
     effects: list[Effect] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    quiet: bool = False  # a page or screen view within the visit: applied, but nothing in it is worth a write
+    quiet: bool = False  # a view within the visit, a delivery kept on the message: applied, nothing worth a write
+    ignored: str | None = None  # why an event nudge cannot place changes nothing (engagement with an unknown message)
 
     @property
     def duplicate(self) -> bool:
         """Nothing to save because it was applied before (a redelivery) or concerns nothing nudge holds."""
-        return self.state is None and not self.quiet
+        return self.state is None and not self.quiet and self.ignored is None
 
 
 def message_digest(message_id: str) -> str:
@@ -212,8 +213,8 @@ def _engage(state: CustomerState, event: EngagementEvent, config: ShopConfig) ->
     nothing in the state (the updater marked the message's ledger record before deciding)."""
     engagement = attribution.engaged(event)
     assert engagement is not None
-    if not attribution.remember(state, engagement):
-        return Decision(state=None, notes=[f"{event.action}: {event.message} (kept on the message)"])
+    if not attribution.remember(state, engagement):  # applied (to the ledger record), nothing in it to save
+        return Decision(state=None, quiet=True, notes=[f"{event.action}: {event.message} (kept on the message)"])
     points_name = attribution.POINTS_NAME.get((event.channel, event.action))
     if points_name is not None:
         settings = config.insights.engagement
@@ -615,7 +616,13 @@ def _apply(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> Non
 def _mark_event(state: CustomerState, label: str, at: datetime) -> None:
     """Keep the event among the latest few the support timeline shows (by its time: history may come late)."""
     mark = EventMark(int(at.timestamp()), label[:MAX_EVENT_LABEL])
-    state.recent_events = sorted([*state.recent_events, mark])[-MAX_RECENT_EVENTS:]
+    held = state.recent_events
+    if not held or held[-1] <= mark:  # the usual case, an event later than the ones before: no sort
+        state.recent_events = (
+            [*held[1 - MAX_RECENT_EVENTS :], mark] if len(held) >= MAX_RECENT_EVENTS else [*held, mark]
+        )
+    else:
+        state.recent_events = sorted([*held, mark])[-MAX_RECENT_EVENTS:]
 
 
 def _touch(state: CustomerState, at: datetime, config: ShopConfig) -> None:

@@ -42,7 +42,7 @@ repeated here (a unit test keeps them equal to ``shared.models.config.CHANNELS``
 
 import string
 from datetime import time, timedelta
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Annotated, Any, Literal, Self
 
@@ -415,12 +415,12 @@ class Journey(_Strict):
         used = {c.name for c in (*self.guard, *self.exit.conditions, *self.entry.only_if)}
         return frozenset(used | {c.name for step in self.steps for c in step.condition})
 
-    @property
+    @cached_property  # read for every event by every journey: worked out once per config (the model is frozen)
     def dated(self) -> Trigger | None:
         """For a date or occasion trigger: the trigger; None for the others."""
         return next((trigger for trigger in self.trigger if trigger.dated), None)
 
-    @property
+    @cached_property
     def inactivity(self) -> timedelta | None:
         """For a state trigger ``{inactive_for: ...}``: how long; None for event triggers."""
         for trigger in self.trigger:

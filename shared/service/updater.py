@@ -345,9 +345,8 @@ class StateUpdater:
         if before is not None:
             self._tally_engagement(event.shop_id, engagement, before)
             return None
-        return Decision(
-            state=None, notes=[f"{engagement.action} of message {engagement.message}: no such message: ignored"]
-        )
+        why = f"{engagement.action} of message {engagement.message}: nudge holds no such message"
+        return Decision(state=None, ignored=why, notes=[why])
 
     def _tally_engagement(self, shop_id: str, engagement: attribution.Engaged, before: LedgerEntry) -> None:
         """Count what was new on the message (its first delivery, open, click) in the shop's reports; a second open

@@ -21,6 +21,7 @@ import yaml
 from shared.models.config import ShopConfig
 from tests.factories import boots, shopper, track
 from tests.integration.test_journeys import SECRET, WRITE, messages, send, settle, unique
+from tests.logs import log_lines
 from tests.memory import FAST_CONFIG, MemoryStack
 
 _LINK = re.compile(r"https://nudge\.memory(/c/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
@@ -196,8 +197,11 @@ def test_engagement_with_a_message_nudge_never_sent_is_ignored_without_an_error(
     send(stack, *shopper(user, "email"))
     before = customer(stack, user)
 
-    send(stack, track("Push Notification Tapped", {"nudge_message_id": "never-sent"}, userId=user))
+    with log_lines() as logged:
+        send(stack, track("Push Notification Tapped", {"nudge_message_id": "never-sent"}, userId=user))
 
+    said = [line["message"] for line in logged.parsed()]
+    assert "ignored: tapped of message never-sent: nudge holds no such message" in said
     after = customer(stack, user)
     assert after["touches"] == before["touches"] == []
     assert after["version"] == before["version"]  # nothing was written

@@ -74,3 +74,21 @@ def test_a_delivery_or_a_receipt_alone_earns_no_credit():
     touches = [touch(timedelta(minutes=1), "m", action=action) for action in ("delivered", "received")]
 
     assert credit(touches, ORDER_AT, None, DEFAULTS) is None
+
+
+def test_the_timeline_keeps_the_latest_ten_events_in_time_order_even_when_one_comes_late():
+    from shared.core.customer import decide
+    from tests.factories import accepted, shop_config, track
+
+    config, state = shop_config({}), None
+    base = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    moments = [base + timedelta(minutes=n) for n in (*range(12), 5)]  # the last one happened earlier
+    for index, at in enumerate(moments):
+        event = accepted(track(f"Event {index}", {}, userId="ada", timestamp=at.isoformat()), at=at)
+        state = decide(state, event, at, config).state or state
+
+    assert state is not None
+    marks = [(datetime.fromtimestamp(m.at, UTC), m.label) for m in state.recent_events]
+    assert len(marks) == 10 and marks == sorted(marks)
+    assert marks[-1] == (base + timedelta(minutes=11), "Event 11")
+    assert (base + timedelta(minutes=5), "Event 12") in marks  # the late one, in its place
