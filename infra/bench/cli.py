@@ -53,6 +53,7 @@ def command_line(args: argparse.Namespace) -> str:
         "batch_events": 2500,
         "decide_calls": 400,
         "inbox_carts": 60,
+        "click_requests": 200,
         "audience_customers": 400,
         "backtest_events": DEFAULT_BACKTEST_EVENTS,
         "backtest_shoppers": DEFAULT_BACKTEST_SHOPPERS,
@@ -101,6 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=60,
         help="free-shipping nudges timed from the event to the in-app inbox on the local stack (0: skip)",
+    )
+    parser.add_argument(
+        "--click-requests",
+        type=int,
+        default=200,
+        help="tracked links followed through the click redirect on the local stack, and as many clicks timed in "
+        "process (0: skip)",
     )
     parser.add_argument(
         "--backtest-events",
@@ -176,6 +184,12 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
 
         with _stage(f"free-shipping nudges: {args.inbox_carts} carts to the in-app inbox on the local stack", err):
             inbox = measure_inbox(Path(args.config), args.inbox_carts)
+    clicks = None
+    if getattr(args, "click_requests", 0) > 0:
+        from infra.bench.clicks import run_in_subprocess as measure_clicks
+
+        with _stage(f"click redirect: {args.click_requests} tracked links followed on the local stack", err):
+            clicks = measure_clicks(Path(args.config), args.click_requests)
     backtest = None
     if getattr(args, "backtest_events", 0) > 0:
         from infra.bench.backtest import run_in_subprocess
@@ -200,7 +214,9 @@ def run_cli(args: argparse.Namespace, out: IO[str] | None = None, err: IO[str] |
         if Path(args.config).resolve().is_relative_to(ROOT)
         else str(args.config)
     )
-    report = Report(command_line(args), config_name, pipeline, core, imports, batch, backtest, decide, inbox)
+    report = Report(
+        command_line(args), config_name, pipeline, core, imports, batch, backtest, decide, inbox, clicks=clicks
+    )
     out.write("\n".join(render(report, markdown=False)) + "\n")
     if audiences is not None:
         out.write(
@@ -266,6 +282,7 @@ def raw_figures(report: Report) -> dict[str, Any]:
         "backtest": None if report.backtest is None else report.backtest.as_json(),
         "decide": None if report.decide is None else report.decide.as_json(),
         "inbox": None if report.inbox is None else report.inbox.as_json(),
+        "clicks": None if report.clicks is None else report.clicks.as_json(),
     }
 
 

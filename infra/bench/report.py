@@ -35,6 +35,7 @@ from infra.bench.pricing import (
 
 if TYPE_CHECKING:  # the emulator and the models load when a measurement runs, not with the `nudge` command
     from infra.bench.batch import BatchFigures
+    from infra.bench.clicks import ClickFigures
     from infra.bench.decide import DecideFigures
     from infra.bench.inbox import InboxFigures
 
@@ -55,6 +56,7 @@ class Report:
     backtest: BacktestFigures | None = None
     decide: DecideFigures | None = None
     inbox: InboxFigures | None = None
+    clicks: ClickFigures | None = None
     machine: str = field(
         default_factory=lambda: f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
@@ -232,6 +234,7 @@ _SKIPPABLE = {
     "batch": r"One [\d,]+-event batch",
     "decide": r"Real-time offer decision",
     "inbox": r"Free-shipping nudge to the inbox",
+    "clicks": r"Click redirect",
     "backtest": r"Backtest at .+ events",
 }
 _KEPT_NOTE = re.compile(r"\n*\*Kept from an earlier run \((.+?), unless the text above says otherwise\): .*\*\s*$")
@@ -419,6 +422,13 @@ def render(report: Report, markdown: bool, earlier: Earlier | None = None) -> li
         out += render_inbox(report.inbox)
     elif markdown:
         out += _kept_section(report, earlier, "inbox")
+    if report.clicks is not None:
+        from infra.bench.clicks import render_clicks
+
+        out += heading("Click redirect")
+        out += render_clicks(report.clicks)
+    elif markdown:
+        out += _kept_section(report, earlier, "clicks")
     if report.backtest is not None:
         out += heading(f"Backtest at {_events_label(report.backtest.events)} events")
         out += backtest_lines(report.backtest, markdown)
@@ -665,6 +675,13 @@ _COUNTING_NOTES = [
     "  threshold at a time over HTTP, timed client side until the nudge is in the customer's in-app inbox (the",
     "  bench shop with `shop.free_shipping_threshold: 50` and the `free_shipping` preset on in-app).",
     "  `--inbox-carts 0` skips it.",
+    "- **Click redirect**: tracked links made as the channel router makes them (`Links.tracked`, the stack's signing",
+    "  secret, the shop's UTM parameters), one cart reminder e-mail and customer each, then `GET /c/{token}` for each",
+    "  over HTTP, one at a time, not following the redirect, timed client side on a local stack without its pollers",
+    "  (the click events stay on the events queue); each answer must be a 302 to the link's target. The AWS calls",
+    "  are those made through the process's clients meanwhile (the public API's own). Compute: as many clicks",
+    "  through the same handler in process on the memory deployment, its SQS send an in-memory append.",
+    "  `--click-requests 0` skips it.",
     "- **One batch**: 2,500 track events of 250 customers in one `/v1/batch`, through the ingest handler of a local",
     "  stack without pollers, after one warm-up call. Compute is the handler's wall time while no AWS call was in",
     "  flight. The AWS model takes the busiest lane's `SendMessageBatch` calls one after the other at an assumed",
@@ -681,9 +698,10 @@ _DEFAULT_SECTIONS = {
             "",
             "`--customers`, `--days` and `--seed` shape the synthetic shop (`infra/bench/shop.py`); `--config` picks",
             "the shop configuration (journeys, channels), `--no-catalogue` leaves out the shop's catalogue feed;",
-            "`--import-runs 0`, `--core-customers 0`, `--batch-events 0`, `--decide-calls 0`, `--inbox-carts 0`",
-            "and `--backtest-events 0` skip those measurements (the page then keeps their sections as an earlier run",
-            "left them, marked as kept); `--import-functions Ingest,FanOut` times only those functions' imports;",
+            "`--import-runs 0`, `--core-customers 0`, `--batch-events 0`, `--decide-calls 0`, `--inbox-carts 0`,",
+            "`--click-requests 0` and `--backtest-events 0` skip those measurements (the page then keeps their",
+            "sections as an earlier run left them, marked as kept); `--import-functions Ingest,FanOut` times only",
+            "those functions' imports;",
             "`--markdown PATH` writes the report elsewhere, `--no-markdown` not at all.",
             "The same arguments give the same counts; times vary with the machine.",
         ]

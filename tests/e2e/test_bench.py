@@ -30,7 +30,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     command = [str(NUDGE), "bench", "--customers", "10", "--days", "3", "--import-runs", "1", "--core-customers", "10"]
     command += ["--import-functions", "Ingest,FanOut"]
     command += ["--backtest-events", "2000", "--backtest-shoppers", "50", "--decide-calls", "40", "--inbox-carts", "5"]
-    command += ["--audience-customers", "20"]
+    command += ["--click-requests", "10", "--audience-customers", "20"]
     done = subprocess.run(
         [*command, "--markdown", str(markdown), "--json", str(figures)],
         cwd=ROOT,
@@ -63,6 +63,7 @@ def test_the_tables_print_with_every_section(bench):
         "Cold import of each handler",
         "Backtest at 2,000 events",
         "Real-time offer decision",
+        "Click redirect",
         "Targets",
     ):
         assert f"\n{heading}\n" in out
@@ -146,7 +147,8 @@ def test_the_report_is_written_with_the_command_that_made_it(bench):
 
     command = (
         "TZ=UTC .venv/bin/nudge bench --customers 10 --days 3 --import-runs 1 --core-customers 10 "
-        "--decide-calls 40 --inbox-carts 5 --audience-customers 20 --backtest-events 2000 --backtest-shoppers 50 "
+        "--decide-calls 40 --inbox-carts 5 --click-requests 10 --audience-customers 20 --backtest-events 2000 "
+        "--backtest-shoppers 50 "
         "--import-functions Ingest,FanOut"
     )
     assert f"`{command}`" in markdown
@@ -185,6 +187,18 @@ def test_the_free_shipping_nudge_is_timed_from_the_event_to_the_inbox(bench):
     assert 0 < inbox["p50_ms"] <= inbox["p99_ms"] <= inbox["max_ms"]
     assert "## Free-shipping nudge to the inbox" in bench["markdown"]
     assert "| free-shipping nudge in the in-app inbox, p99 on the local stack (ms) | ≤ 2,000 |" in bench["markdown"]
+
+
+def test_each_tracked_link_redirects_to_its_target_with_one_sqs_send_and_no_table_read(bench):
+    clicks = bench["figures"]["clicks"]
+
+    assert clicks["requests"] == 10 and clicks["failures"] == 0
+    # docs/MEASUREMENT.md: "The redirect reads no table: one HMAC and one SQS send"; each click one event queued
+    assert clicks["reads_per_click"] == 0 and clicks["sends_per_click"] == 1 and clicks["other_calls_per_click"] == 0
+    assert clicks["queued"] == 10
+    assert 0 < clicks["p50_ms"] <= clicks["p99_ms"] <= clicks["max_ms"]
+    assert 0 < clicks["compute_p50_ms"] <= clicks["compute_p99_ms"]
+    assert "## Click redirect" in bench["markdown"]
 
 
 def test_the_campaign_estimate_reaches_every_member_and_prices_both_scales():

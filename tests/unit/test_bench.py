@@ -16,6 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from infra.bench import shop as bench_shop
+from infra.bench.clicks import ClickFigures
 from infra.bench.dates import Run, pages_at, progress_item, scaled, sweep_pages
 from infra.bench.imports import (
     BYTECODE,
@@ -533,6 +534,88 @@ def test_a_rerun_that_skips_a_measurement_keeps_its_section_and_target_as_the_pa
     assert again.count("*Kept from an earlier run") == 1
     assert "(`TZ=UTC .venv/bin/nudge bench` on 2026-12-02, unless" in again and "run of 2026-12-05 skipped" in again
     assert "| decision core events/s (one core) | ≥ 20,000 | 18,734 (kept) | missed |" in again
+
+
+def _clicks(**changes: float) -> ClickFigures:
+    figures = {
+        "requests": 200,
+        "p50_ms": 3.41,
+        "p99_ms": 5.14,
+        "max_ms": 5.42,
+        "failures": 0,
+        "queued": 200,
+        "reads_per_click": 0.0,
+        "sends_per_click": 1.0,
+        "other_calls_per_click": 0.0,
+        "link_chars": 340,
+        "aws_call_p50_ms": 1.23,
+        "compute_p50_ms": 0.16,
+        "compute_p99_ms": 0.22,
+        "memory_mb": 512,
+    }
+    return ClickFigures(**{**figures, **changes})
+
+
+def test_the_click_redirect_has_its_section_with_its_latency_its_calls_and_its_compute_modelled_for_lambda():
+    # Given a run that followed 200 tracked links: one SQS send each, no table read, 0.16 ms of compute
+    report = Report("nudge bench", "shop.yaml", figures_of(_run(_meter())), None, None, clicks=_clicks())
+
+    markdown = "\n".join(render(report, markdown=True))
+    text = "\n".join(render(report, markdown=False))
+
+    # Then the page has its section, the figures as measured, and Lambda's model (0.16 x 1769 / 512 + 8 ms = 8.55)
+    assert "\n## Click redirect\n\n`GET /c/{token}` over HTTP on the local stack: 200 tracked links made" in markdown
+    assert "(each in its own cart reminder e-mail, up to 340 characters)" in markdown
+    assert "**p50 3.4 ms, p99 5.1 ms** (max 5.4 ms)" in markdown and "each a 302 to the link's target" in markdown
+    assert "0.00 DynamoDB reads, 1.00 SQS sends and 0.00 other AWS calls" in markdown
+    assert "the events queue took 200 click events" in markdown
+    assert "**p50 0.16 ms, p99 0.22 ms** per click" in markdown
+    assert "compute x 1769 / 512 + 1 x 8 ms (an assumed SQS send, as in the cost model) ≈ **8.6 ms**" in markdown
+    assert "\nClick redirect\n==============\n" in text
+    # and no Targets row: nobody has named a goal for it
+    assert "click" not in markdown.split("## Targets")[1].lower()
+    assert report.clicks is not None and report.clicks.modelled_ms == pytest.approx(0.16 * 1769 / 512 + 8.0)
+
+
+def test_a_wrong_answer_of_the_click_redirect_is_said_in_bold_beside_its_figures():
+    report = Report("nudge bench", "shop.yaml", figures_of(_run(_meter())), None, None, clicks=_clicks(failures=3))
+
+    markdown = "\n".join(render(report, markdown=True))
+
+    assert "**3 of the answers were not a 302 to the link's target**" in markdown
+    assert "each a 302 to the link's target" not in markdown
+
+
+def test_a_run_that_skips_the_click_redirect_keeps_its_section_as_the_page_had_it():
+    figures = figures_of(_run(_meter()))
+    measured = Report("nudge bench", "shop.yaml", figures, None, None, clicks=_clicks(), generated="2026-12-04")
+    previous = markdown_document(measured, None)
+
+    # When a run with --click-requests 0 rewrites the page
+    skipped = Report("nudge bench --click-requests 0", "shop.yaml", figures, None, None, generated="2026-12-05")
+    document = markdown_document(skipped, previous)
+
+    # Then the section is there as it was, marked as kept from the run that measured it
+    assert "## Click redirect\n\n`GET /c/{token}`" in document and "**p50 3.4 ms, p99 5.1 ms**" in document
+    assert "*Kept from an earlier run (`nudge bench` on 2026-12-04, unless the text above says otherwise)" in document
+    assert "kept from an earlier run as each says (Click redirect)" in document
+
+
+def test_the_click_figures_come_back_from_their_subprocess_as_they_went():
+    figures = _clicks()
+
+    assert ClickFigures(**json.loads(json.dumps(figures.as_json()))) == figures
+
+
+def test_the_click_redirect_stage_is_on_by_default_and_its_count_is_in_the_command_when_changed():
+    from infra.bench.cli import add_arguments, command_line
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    assert parser.parse_args([]).click_requests == 200
+    assert "--click-requests" not in command_line(parser.parse_args([]))
+    assert command_line(parser.parse_args(["--click-requests", "0"])).endswith("nudge bench --click-requests 0")
 
 
 # ---------------------------------------------------------------- cold imports
