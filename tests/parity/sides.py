@@ -85,6 +85,7 @@ class Side:
     catalog: Any
     waiting: Any
     orders: Any
+    reports: Any
     campaigns: Any
     shops: Any
     phones: Any
@@ -113,6 +114,7 @@ def moto_side(deployment: Deployment) -> Side:
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
     from shared.adapters.recommendations import OrderAggregates
+    from shared.adapters.reports import ReportCounters
     from shared.adapters.shops import ShopDirectory
     from shared.adapters.timers import StepFunctionsTimers
 
@@ -179,6 +181,7 @@ def moto_side(deployment: Deployment) -> Side:
         catalog=CatalogStore(table),
         waiting=WaitingList(table),
         orders=OrderAggregates(table),
+        reports=ReportCounters(table),
         campaigns=CampaignStore(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
@@ -237,6 +240,7 @@ def memory_side(start: datetime) -> Side:
         catalog=cloud.catalog,
         waiting=cloud.waiting,
         orders=cloud.orders,
+        reports=cloud.reports,
         campaigns=cloud.campaigns,
         shops=cloud.shops,
         phones=cloud.phones,

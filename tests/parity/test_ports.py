@@ -1245,3 +1245,56 @@ def test_a_campaigns_item_keeps_its_size_however_many_pages_are_counted(on_moto)
         store.count_page(shop, "big", f"page-{page}", 500, "1" if page == 199 else None)
     assert size() <= before + 8  # the counters' digits, nothing per page
     assert (store.get(shop, "big").members, store.get(shop, "big").parts_done) == (100_000, 2)
+
+
+# ---------------------------------------------------------------- report counters
+
+
+def test_report_counters_add_per_row_and_a_range_reads_its_days_of_its_shop_in_key_order(side):
+    from datetime import date
+
+    from shared.models.effects import Tally
+
+    # Given tallies of one shop over three days (one row twice, with cents), and another shop's on the middle day
+    shop, other = unique("rep"), unique("rep")
+    days = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
+    for day in days:
+        side.reports.add(
+            Tally(
+                shop_id=shop,
+                day=day,
+                journey="welcome",
+                step=0,
+                variant="a",
+                channel="email",
+                counts={"sent": 1, "revenue": 10.1},
+            )
+        )
+    side.reports.add(
+        Tally(
+            shop_id=shop,
+            day=days[1],
+            journey="welcome",
+            step=0,
+            variant="a",
+            channel="email",
+            counts={"sent": 1, "revenue": 0.2, "suppressed:no_consent": 1},
+        )
+    )
+    side.reports.add(Tally(shop_id=shop, day=days[1], journey="welcome", variant="holdout", counts={"entered": 2}))
+    side.reports.add(Tally(shop_id=other, day=days[1], journey="welcome", counts={"entered": 5}))
+    side.reports.add(Tally(shop_id=shop, day=days[1], journey="welcome", counts={}))  # nothing to add: no write
+
+    # When the middle day and the last are read
+    rows = side.reports.read(shop, days[1], days[2])
+
+    # Then each row holds its sums, the first day and the other shop are left out, in key order
+    assert [(r.day, r.journey, r.step, r.variant, r.channel) for r in rows] == [
+        (days[1], "welcome", None, "holdout", None),
+        (days[1], "welcome", 0, "a", "email"),
+        (days[2], "welcome", 0, "a", "email"),
+    ]
+    assert rows[0].counts == {"entered": 2}
+    assert rows[1].counts == {"sent": 2, "revenue": pytest.approx(10.3), "suppressed:no_consent": 1}
+    assert rows[2].counts == {"sent": 1, "revenue": pytest.approx(10.1)}
+    assert side.reports.read(shop, date(2026, 11, 4), date(2026, 12, 1)) == []
