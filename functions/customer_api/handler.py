@@ -25,6 +25,7 @@ from shared.service.customers import (
     timeline_view,
 )
 from shared.service.dates import DateSweepRequestError
+from shared.service.export import MAX_MESSAGES
 from shared.service.offers import OfferDesk, UploadError
 from shared.service.paths import decode_path_parameters
 from shared.service.refusal import RequestRefused
@@ -102,6 +103,19 @@ def get_customer_timeline(customer_id: str) -> dict[str, Any]:
     if record is None:
         raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
     return timeline_view(record, customer_id, ledger().list(shop_id, record.key, limit=limit), limit)
+
+
+@app.get("/v1/customers/<customer_id>/export")
+def get_customer_export(customer_id: str) -> dict[str, Any]:
+    """Everything nudge holds about the customer (GDPR Art. 15 and 20), field by field in docs/PRIVACY.md."""
+    shop_id = shop()
+    record = reader().find(shop_id, customer_id)
+    if record is None:
+        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    wiring: CustomerApiWiring = app.context["wiring"]
+    messages = ledger().list(shop_id, record.key, limit=MAX_MESSAGES)
+    inbox = wiring.inbox.list(shop_id, record.key, limit=MAX_MESSAGES)
+    return reader().export(shop_id, record, customer_id, messages, inbox, lambda code: offers().lookup(shop_id, code))
 
 
 @app.get("/v1/offers/<code>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.customer_api.settings import CustomerApiSettings
-from shared.ports import FanOuts, Ledger
+from shared.ports import FanOuts, Inbox, Ledger
 from shared.service.campaigns import CampaignDesk
 from shared.service.catalog import CatalogDesk
 from shared.service.churn import ChurnDesk
@@ -30,6 +30,7 @@ class CustomerApiWiring:
     dates: DateSweeps
     churn: ChurnDesk
     reports: JourneyReports
+    inbox: Inbox
 
 
 def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
@@ -39,6 +40,7 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     from shared import clock
     from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore, WaitingList
+    from shared.adapters.channels.inbox import InboxStore
     from shared.adapters.customers import CustomerStore
     from shared.adapters.fan_out import StepFunctionsFanOuts
     from shared.adapters.ledger import SendLedger
@@ -61,7 +63,10 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     ledger = SendLedger(settings.customers_table)
     churn = ChurnDesk(orders, shops, clock.now)
     reports = JourneyReports(ReportCounters(settings.customers_table), clock.now)
-    return CustomerApiWiring(reader, ledger, offers, catalog, segments, campaigns, dates, churn=churn, reports=reports)
+    inbox = InboxStore(settings.customers_table)
+    return CustomerApiWiring(
+        reader, ledger, offers, catalog, segments, campaigns, dates, churn=churn, reports=reports, inbox=inbox
+    )
 
 
 def from_environment() -> CustomerApiWiring:

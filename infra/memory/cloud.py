@@ -279,7 +279,16 @@ class MemoryCloud:
 
         reports = JourneyReports(self.reports, self.clock)
         return CustomerApiWiring(
-            reader, self.ledger, offers, catalog, segments, campaigns, dates, churn=churn, reports=reports
+            reader,
+            self.ledger,
+            offers,
+            catalog,
+            segments,
+            campaigns,
+            dates,
+            churn=churn,
+            reports=reports,
+            inbox=self.inbox,
         )
 
     def public_api_wiring(self) -> PublicApiWiring:

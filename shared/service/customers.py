@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.adapters.customers import MergeChainError, StoredCustomer
 from shared.core.insights import ShopDistribution, insights_view
+from shared.models.channels import InboxItem
 from shared.models.messages import LedgerEntry
 from shared.models.vocabulary import CHANNELS
 from shared.ports import CustomerRecords, OrderAggregates, Shops
@@ -169,6 +170,23 @@ class CustomerReader:
             **customer_view(record, customer_id),
             "insights": insights_view(record.state, settings, distribution, self._now()),
         }
+
+    def export(
+        self,
+        shop_id: str,
+        record: StoredCustomer,
+        customer_id: str,
+        messages: list[LedgerEntry],
+        inbox: list[InboxItem],
+        offers: Callable[[str], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Everything held about the customer, in one document (``shared.service.export``)."""
+        from shared.service.export import export_document
+
+        config = self._shops.config(shop_id)
+        assert config is not None  # the key that found the shop came from its config
+        distribution = ShopDistribution.of(self._orders.distribution(shop_id))
+        return export_document(record, customer_id, config, distribution, messages, inbox, offers, self._now())
 
     def shop_for(self, authorization: str | None) -> str:
         """The shop whose secret key was presented; raises AccessDeniedError otherwise."""

@@ -53,6 +53,12 @@ def test_a_click_in_a_sent_email_redirects_lands_on_the_message_and_credits_the_
     assert status == 200
     [order] = [item for item in body["timeline"] if item["kind"] == "order"]
     assert order["credited_to"]["message"] == reminder["message_id"] and order["credited_to"]["rule"] == "click"
+    # and the customer's export holds the message with the click and the order credited to it
+    status, exported = call(local_stack.base_url, "GET", f"/v1/customers/{user}/export", key=SECRET)
+    assert status == 200
+    [held] = [m for m in exported["messages"] if m["message_id"] == reminder["message_id"]]
+    assert held["clicks"] == 1 and held["credits"] == {order_id: 99.0}
+    assert exported["shopping"]["orders"]["recent"][0]["credit"]["rule"] == "click"
 
 
 def test_nudge_report_prints_the_stacks_reports_and_draws_their_charts(local_stack, tmp_path, capsys):
