@@ -221,6 +221,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
         action_cmd.add_argument("--key", required=True, help="a secret key of the shop")
 
+    customer_cmd = commands.add_parser("customer", help="one customer, as support reads them").add_subparsers(
+        dest="action", required=True
+    )
+    for action, helped in (
+        ("show", "the profile, consents, carts, orders and insights"),
+        ("timeline", "events, decisions, messages, engagement and orders, newest first"),
+        ("export", "everything held about the customer, one JSON document (GDPR Art. 15, 20)"),
+    ):
+        action_cmd = customer_cmd.add_parser(action, help=helped)
+        action_cmd.add_argument("customer_id", metavar="ID", help="the shop's userId")
+        action_cmd.add_argument("--api", required=True, help="the stack's HTTP API, e.g. http://127.0.0.1:8787")
+        action_cmd.add_argument("--key", required=True, help="a secret key of the shop")
+        action_cmd.add_argument("--output", type=Path, help="write the JSON to this file (default: standard output)")
+
     dates_cmd = commands.add_parser("dates", help="birthdays and occasions").add_subparsers(
         dest="action", required=True
     )
@@ -326,6 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.campaign_cli import run
 
             return run(args.action, args.target, args.api, args.key)
+        if args.command == "customer":
+            from infra.campaign_cli import customer
+
+            return customer(args.action, args.customer_id, args.api, args.key, args.output)
         if args.command == "dates":
             from infra.campaign_cli import sweep_dates
 

@@ -9,17 +9,14 @@ charts are asked for, and never by a Lambda function.
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-TIMEOUT = 30
 FUNNEL = ("sent", "delivered", "opened", "clicked", "converted")
 
 
@@ -229,11 +226,10 @@ def write_report(journeys: Mapping[str, Any], churn: Mapping[str, Any] | None, d
 
 
 def _get(api: str, key: str, path: str, query: Mapping[str, str | None]) -> Any:
+    from infra.campaign_cli import api_json
+
     params = urllib.parse.urlencode({name: value for name, value in query.items() if value})
-    request = urllib.request.Request(f"{api.rstrip('/')}{path}" + (f"?{params}" if params else ""))
-    request.add_header("authorization", "Basic " + base64.b64encode(f"{key}:".encode()).decode())
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-        return json.load(response)
+    return api_json(api, key, "GET", path + (f"?{params}" if params else ""))
 
 
 def run(api: str, key: str, start: str | None, end: str | None, charts: Path | None, months: int = 6) -> int:

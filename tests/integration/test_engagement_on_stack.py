@@ -126,3 +126,22 @@ def test_a_holdout_and_variants_run_on_the_stacks_timers_and_the_report_counts_t
     assert journey["groups"]["holdout"]["reached"] == len(held)
     assert journey["groups"]["treatment"]["reached"] == len(users) - len(held)
     assert sum(row["sent"] for row in journey["steps"]) == len(users) - len(held)
+
+
+def test_nudge_customer_shows_a_customers_profile_timeline_and_export_from_the_stack(local_stack, tmp_path, capsys):
+    from infra.cli import main
+
+    user = unique("cli")
+    send(local_stack, *shopper(user, "email"), track("Product Added", boots(), userId=user))
+    api = ["--api", local_stack.base_url, "--key", SECRET]
+
+    shown = main(["customer", "show", user, *api])
+    profile = json.loads(capsys.readouterr().out)
+    exported = main(["customer", "export", user, *api, "--output", str(tmp_path / "export.json")])
+    refused = main(["customer", "timeline", user, "--api", local_stack.base_url, "--key", "fast-write-key"])
+
+    assert (shown, exported, refused) == (0, 0, 1)
+    assert profile["customer_id"] == user and profile["carts"]["c1"]["items"][0]["product_id"] == "boots"
+    document = json.loads((tmp_path / "export.json").read_text(encoding="utf-8"))
+    assert document["format"] == "nudge-customer-export/1" and document["profile"]["user_id"] == user
+    assert "401" in capsys.readouterr().err
