@@ -235,6 +235,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_cmd.add_argument("--key", required=True, help="a secret key of the shop")
         action_cmd.add_argument("--output", type=Path, help="write the JSON to this file (default: standard output)")
 
+    dlq_cmd = commands.add_parser(
+        "dlq", help="the dead-letter queues: what was parked, why; move it back"
+    ).add_subparsers(dest="action", required=True)
+    for action, helped in (
+        ("list", "each parked message: id, reason, when, what it is (nothing is consumed)"),
+        ("show", "the messages named, whole"),
+        ("redrive", "move the messages named (default: all) back to the queue they came from"),
+    ):
+        action_cmd = dlq_cmd.add_parser(action, help=helped)
+        action_cmd.add_argument("ids", nargs="*" if action != "show" else "+", metavar="ID", help="SQS message ids")
+        action_cmd.add_argument("--queue", choices=("events", "outbox"), help="which, with --stack")
+        action_cmd.add_argument("--stack", help="a deployed stack's name: its dead-letter queues' outputs")
+        action_cmd.add_argument("--queue-url", help="the dead-letter queue's URL (e.g. the local stack's)")
+        action_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
+
     dates_cmd = commands.add_parser("dates", help="birthdays and occasions").add_subparsers(
         dest="action", required=True
     )
@@ -340,6 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.campaign_cli import run
 
             return run(args.action, args.target, args.api, args.key)
+        if args.command == "dlq":
+            import os
+
+            from infra.dlq_cli import run as dead_letters
+
+            if args.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+            return dead_letters(args.action, args.ids, args.queue, args.stack, args.queue_url)
         if args.command == "customer":
             from infra.campaign_cli import customer
 

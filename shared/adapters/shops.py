@@ -74,13 +74,15 @@ class ShopDirectory(DynamoDBTable):
         return found
 
     def config(self, shop_id: str) -> ShopConfig | None:
-        """The shop's configuration, or None for an unknown shop."""
+        """The shop's configuration, or None for an unknown shop. Only a shop found is cached: one configured after
+        an event for it was parked is found at once when the event is redriven (``nudge dlq redrive``)."""
         cached = self._configs.get(shop_id)
         if cached and cached[0] > time.monotonic():
             return cached[1]
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
         found = _parse_config(item["config"]["S"]) if item else None
-        self._configs[shop_id] = (time.monotonic() + _CACHE_SECONDS, found)
+        if found is not None:
+            self._configs[shop_id] = (time.monotonic() + _CACHE_SECONDS, found)
         return found
 
     def allowed_origins(self, shop_id: str) -> frozenset[str]:
