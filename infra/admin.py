@@ -35,6 +35,22 @@ def load_config(path: str | Path) -> ShopConfig:
         raise ConfigInvalidError(path, [f"cannot read: {error.strerror}"]) from error
 
 
+class UnknownJourneyError(ValueError):
+    """The shop, or the journey in the shop's config, does not exist; the message names which."""
+
+
+def pause_journey(shop_id: str, journey: str, shops_table: str, paused: bool = True) -> frozenset[str]:
+    """Pause (or resume) ``journey`` of the shop stored in ``shops_table``: its marketing messages wait, deferred
+    (at most the contact policy's ``max_deferral``), until it is resumed; the journeys paused now."""
+    directory = ShopDirectory(shops_table)
+    config = directory.config(shop_id)
+    if config is None:
+        raise UnknownJourneyError(f"no shop {shop_id!r} in {shops_table}")
+    if journey not in config.journeys:
+        raise UnknownJourneyError(f"shop {shop_id!r} has no journey {journey!r}: one of {sorted(config.journeys)}")
+    return directory.pause(shop_id, journey, paused)
+
+
 def apply_config(path: str | Path, shops_table: str) -> ShopConfig:
     """Validate the file and store it in ``shops_table`` (its keys take effect, dropped keys stop working)."""
     config = load_config(path)

@@ -235,6 +235,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_cmd.add_argument("--key", required=True, help="a secret key of the shop")
         action_cmd.add_argument("--output", type=Path, help="write the JSON to this file (default: standard output)")
 
+    journey_cmd = commands.add_parser("journey", help="pause or resume a journey, no deploy").add_subparsers(
+        dest="action", required=True
+    )
+    for action, helped in (
+        ("pause", "its marketing messages wait (deferred, at most max_deferral) until it is resumed"),
+        ("resume", "its waiting messages go out at their next look (within the hour)"),
+    ):
+        action_cmd = journey_cmd.add_parser(action, help=helped)
+        action_cmd.add_argument("name", help="the journey's name in the shop's config")
+        action_cmd.add_argument("--shop", required=True)
+        action_cmd.add_argument("--table", required=True, help="the ShopsTableName output of the stack")
+        action_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
+
     dlq_cmd = commands.add_parser(
         "dlq", help="the dead-letter queues: what was parked, why; move it back"
     ).add_subparsers(dest="action", required=True)
@@ -355,6 +368,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             from infra.campaign_cli import run
 
             return run(args.action, args.target, args.api, args.key)
+        if args.command == "journey":
+            import os
+
+            from infra.admin import UnknownJourneyError, pause_journey
+
+            if args.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+            try:
+                paused = pause_journey(args.shop, args.name, args.table, paused=args.action == "pause")
+            except UnknownJourneyError as error:
+                print(f"journey: {error}", file=sys.stderr)
+                return 1
+            _say(f"shop {args.shop}: {args.name} {args.action}d; paused now: {', '.join(sorted(paused)) or 'none'}")
+            return 0
         if args.command == "dlq":
             import os
 

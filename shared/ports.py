@@ -296,6 +296,10 @@ class Shops(Protocol):
         """Store ``config`` and its keys (dropped keys stop working); ShopDirectoryError if a key is another shop's."""
         ...
 
+    def pause(self, shop_id: str, journey: str, paused: bool = True) -> frozenset[str]:
+        """Pause (``paused=False``: resume) a journey of the shop, kept beside its config; the journeys paused now."""
+        ...
+
 
 class EventQueue(Protocol):
     """A FIFO queue of customer events (or its dead-letter queue): per group in order, deduplicated by id."""

@@ -733,12 +733,25 @@ class MemoryShops:
     def __init__(self) -> None:
         self._configs: dict[str, ShopConfig] = {}
         self._keys: dict[str, ShopKey] = {}
+        self._paused: dict[str, set[str]] = {}
 
     def authenticate(self, key: str) -> ShopKey | None:
         return self._keys.get(_presented(key))
 
     def config(self, shop_id: str) -> ShopConfig | None:
-        return self._configs.get(shop_id)
+        config = self._configs.get(shop_id)
+        paused = self._paused.get(shop_id)
+        return config.model_copy(update={"paused": frozenset(paused)}) if config and paused else config
+
+    def pause(self, shop_id: str, journey: str, paused: bool = True) -> frozenset[str]:
+        if shop_id not in self._configs:
+            raise ClientError({"Error": {"Code": "ConditionalCheckFailedException"}}, "UpdateItem")
+        held = self._paused.setdefault(shop_id, set())
+        if paused:
+            held.add(journey)
+        else:
+            held.discard(journey)
+        return frozenset(held)
 
     def allowed_origins(self, shop_id: str) -> frozenset[str]:
         config = self._configs.get(shop_id)

@@ -81,9 +81,27 @@ class ShopDirectory(DynamoDBTable):
             return cached[1]
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
         found = _parse_config(item["config"]["S"]) if item else None
+        if found is not None and item and "paused" in item:
+            found = found.model_copy(update={"paused": frozenset(item["paused"].get("SS", []))})
         if found is not None:
             self._configs[shop_id] = (time.monotonic() + _CACHE_SECONDS, found)
         return found
+
+    def pause(self, shop_id: str, journey: str, paused: bool = True) -> frozenset[str]:
+        """Pause (or resume) one of the shop's journeys without a deploy: kept on the shop's item beside its config
+        (``apply`` leaves it); the journeys paused now. Functions see it within their config cache (a minute)."""
+        key = {"pk": {"S": f"shop#{shop_id}"}}
+        update = "ADD paused :j" if paused else "DELETE paused :j"
+        answer = self.client.update_item(
+            TableName=self._table,
+            Key=key,
+            UpdateExpression=update,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":j": {"SS": [journey]}},
+            ReturnValues="ALL_NEW",
+        )
+        self._configs.pop(shop_id, None)
+        return frozenset(answer["Attributes"].get("paused", {}).get("SS", []))
 
     def allowed_origins(self, shop_id: str) -> frozenset[str]:
         """The web origins ``shop_id`` allows to send from the browser (``*``: any); empty when none."""
@@ -137,12 +155,13 @@ class ShopDirectory(DynamoDBTable):
                 )
             except self.client.exceptions.ConditionalCheckFailedException as error:
                 raise ShopDirectoryError(f"a {kind} key of shop {shop_id!r} already belongs to another shop") from error
-        self.client.put_item(
+        self.client.update_item(  # the config and its time; the journeys paused stay as they were
             TableName=self._table,
-            Item={
-                "pk": {"S": f"shop#{shop_id}"},
-                "config": {"S": config.model_dump_json()},
-                "updated_at": {"S": clock.now().isoformat()},
+            Key={"pk": {"S": f"shop#{shop_id}"}},
+            UpdateExpression="SET config = :config, updated_at = :at",
+            ExpressionAttributeValues={
+                ":config": {"S": config.model_dump_json()},
+                ":at": {"S": clock.now().isoformat()},
             },
         )
         self._store_origins(shop_id, config.shop.allowed_origins)

@@ -426,6 +426,11 @@ class ShopConfig(_Strict):
     global_holdout: int = Field(
         default=0, ge=0, le=MAX_HOLDOUT, description="percent of customers who get no marketing at all (EX1)"
     )
+    paused: frozenset[str] = Field(
+        default=frozenset(),
+        exclude=True,
+        description="journeys an operator paused (`nudge journey pause`): stored beside the config, not in it",
+    )
     segments: dict[SegmentName, SegmentRule] = Field(default_factory=dict, description="segment name -> its rule")
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"

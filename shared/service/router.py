@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from shared.adapters.channels import ChannelProvider
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
 CONTACT_ATTEMPTS = 5  # reads of a contact log another router keeps writing, before SQS retries the message later
+PAUSE_RECHECK = timedelta(hours=1)  # how often a paused journey's waiting message looks again
 
 
 class UnknownShopError(Exception):
@@ -156,6 +157,9 @@ class ChannelRouter:
             return Delivery(message, "failed", reason="outcome_unknown", attempts=attempts)
 
         customer, state = self._state(message)
+        if message.journey in config.paused and not message.transactional:
+            # An operator paused the journey: its messages wait (the contact policy's max_deferral at most).
+            return self._defer(message, config, customer, now + PAUSE_RECHECK, "journey_paused", now, attempts)
         if state is not None and (best := self._best_moment(message, config, state, now)) > now:
             return self._defer(message, config, customer, best, "best_send_time", now, attempts)
         routing = route(state, message, config, now)

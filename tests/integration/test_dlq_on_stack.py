@@ -75,3 +75,24 @@ def test_without_a_queue_it_says_what_to_give(capsys):
     code, _, err = run(capsys, "list")
 
     assert code == 1 and "give --queue-url, or --queue events|outbox with --stack NAME" in err
+
+
+def test_nudge_journey_pause_and_resume_store_the_pause_with_the_shop_and_refuse_an_unknown_journey(
+    local_stack, capsys
+):
+    from infra.cli import main
+
+    table = ["--shop", "fast", "--table", local_stack.deployment.physical["ShopsTable"]]
+
+    paused = main(["journey", "pause", "browse_abandonment", *table])
+    held = ShopDirectory(local_stack.deployment.physical["ShopsTable"]).config("fast")
+    resumed = main(["journey", "resume", "browse_abandonment", *table])
+    unknown = main(["journey", "pause", "no_such_journey", *table])
+    printed = capsys.readouterr()
+
+    assert (paused, resumed, unknown) == (0, 0, 1)
+    assert held is not None and "browse_abandonment" in held.paused
+    assert "browse_abandonment paused" in printed.out and "browse_abandonment resumed" in printed.out
+    assert "has no journey 'no_such_journey'" in printed.err
+    after = ShopDirectory(local_stack.deployment.physical["ShopsTable"]).config("fast")
+    assert after is not None and "browse_abandonment" not in after.paused

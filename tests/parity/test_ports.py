@@ -1298,3 +1298,25 @@ def test_report_counters_add_per_row_and_a_range_reads_its_days_of_its_shop_in_k
     assert rows[1].counts == {"sent": 2, "revenue": pytest.approx(10.3), "suppressed:no_consent": 1}
     assert rows[2].counts == {"sent": 1, "revenue": pytest.approx(10.1)}
     assert side.reports.read(shop, date(2026, 11, 4), date(2026, 12, 1)) == []
+
+
+def test_a_paused_journey_is_kept_beside_the_config_through_a_new_apply_and_a_resume_clears_it(side):
+    # Given a shop
+    config = ShopConfig.model_validate(
+        {"shop": {"id": unique("pause"), "name": "P", "write_keys": [unique("w")], "secret_keys": [unique("s")]}}
+    )
+    side.shops.apply(config)
+
+    # When a journey is paused, the config applied again, another paused and the first resumed
+    first = side.shops.pause(config.shop.id, "cart_abandonment")
+    side.shops.apply(config)
+    kept = side.shops.config(config.shop.id).paused
+    side.shops.pause(config.shop.id, "welcome")
+    after = side.shops.pause(config.shop.id, "cart_abandonment", paused=False)
+
+    # Then each answer and each read says what is paused, and a shop that does not exist cannot be paused
+    assert first == kept == frozenset({"cart_abandonment"})
+    assert after == side.shops.config(config.shop.id).paused == frozenset({"welcome"})
+    assert "paused" not in side.shops.config(config.shop.id).model_dump()  # never part of the stored config
+    with pytest.raises(ClientError):
+        side.shops.pause(unique("nobody"), "welcome")
