@@ -11,13 +11,12 @@ goes only where nudge pointed it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from shared.adapters.queue import FifoEntry
 from shared.core.tokens import ClickClaim, verify_click_token
 from shared.models.nudge_events import EngagementEvent, deduplication_id
-from shared.ports import EventQueue
+from shared.service.public import SignedLinks
 
 CLICK_WINDOW = timedelta(minutes=1)
 """Clicks of one link within one such window (counted from the epoch) are one event."""
@@ -47,15 +46,8 @@ def click_event(claim: ClickClaim, token: str, now: datetime) -> EngagementEvent
     )
 
 
-class Clicks:
+class Clicks(SignedLinks):
     """Follows tracked links: records the click, then says where to go."""
-
-    def __init__(
-        self, signing_keys: Callable[[], Sequence[bytes]], queue: EventQueue, clock: Callable[[], datetime]
-    ) -> None:
-        self._signing_keys = signing_keys
-        self._queue = queue
-        self._clock = clock
 
     def target(self, token: str) -> str:
         """Where the link leads, recording nothing (HEAD); InvalidTokenError for a token nudge did not sign."""

@@ -121,8 +121,9 @@ def unsubscribe_event(claim: UnsubscribeClaim, token: str, now: datetime) -> Fee
     )
 
 
-class Unsubscribe:
-    """Verifies unsubscribe tokens and enqueues the unsubscribe."""
+class SignedLinks:
+    """What answers a signed link of a message (unsubscribe, click): the deployment's signing keys, newest first,
+    to verify its token; the events queue, to tell the customer's state; the clock."""
 
     def __init__(
         self, signing_keys: Callable[[], Sequence[bytes]], queue: EventQueue, clock: Callable[[], datetime]
@@ -130,6 +131,10 @@ class Unsubscribe:
         self._signing_keys = signing_keys
         self._queue = queue
         self._clock = clock
+
+
+class Unsubscribe(SignedLinks):
+    """Verifies unsubscribe tokens and enqueues the unsubscribe."""
 
     def claim(self, token: str) -> UnsubscribeClaim:
         """Who the token is about; raises InvalidTokenError for a forged, tampered or malformed token."""
