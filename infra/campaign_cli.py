@@ -5,8 +5,9 @@ campaign as the API answers it (status and progress) and exits 0, or prints the 
 ``nudge dates run [--day D] --api URL --key K``: sweep a day's birthdays and occasions again
 (``POST /v1/date-sweeps``), e.g. a day the daily schedule missed.
 
-``nudge customer show|timeline|export ID --api URL --key K [--output FILE]``: what support reads of one customer
-(``GET /v1/customers/{id}``, its timeline, its export: everything held about them, docs/PRIVACY.md)."""
+``nudge customer show|timeline|export|erase ID --api URL --key K [--output FILE]``: what support reads of one
+customer (``GET /v1/customers/{id}``, its timeline, its export: everything held about them, docs/PRIVACY.md), and
+erasing them (``DELETE /v1/customers/{id}``)."""
 
 from __future__ import annotations
 
@@ -69,13 +70,15 @@ def run(action: str, target: str, api: str, key: str) -> int:
     return _call(api, key, "GET" if action == "show" else "DELETE", path)
 
 
-CUSTOMER_PATHS = {"show": "", "timeline": "/timeline", "export": "/export"}
+CUSTOMER_PATHS = {"show": "", "timeline": "/timeline", "export": "/export", "erase": ""}
 
 
 def customer(action: str, customer_id: str, api: str, key: str, output: Path | None = None) -> int:
-    """Print (or write to ``output``) what support reads of one customer: the profile, the timeline, the export."""
+    """Print (or write to ``output``) what support reads of one customer: the profile, the timeline, the export;
+    or erase the customer (GDPR Art. 17) and print what was erased."""
     path = f"/v1/customers/{path_id(customer_id)}{CUSTOMER_PATHS[action]}"
-    return _call(api, key, "GET", path, name=f"customer {action}", output=output)
+    method = "DELETE" if action == "erase" else "GET"
+    return _call(api, key, method, path, name=f"customer {action}", output=output)
 
 
 def sweep_dates(day: str | None, api: str, key: str) -> int:

@@ -228,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("show", "the profile, consents, carts, orders and insights"),
         ("timeline", "events, decisions, messages, engagement and orders, newest first"),
         ("export", "everything held about the customer, one JSON document (GDPR Art. 15, 20)"),
+        ("erase", "erase everything held about the customer (GDPR Art. 17); a suppression record stays"),
     ):
         action_cmd = customer_cmd.add_parser(action, help=helped)
         action_cmd.add_argument("customer_id", metavar="ID", help="the shop's userId")

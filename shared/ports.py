@@ -135,6 +135,23 @@ class Reports(Protocol):
         ...
 
 
+class Erasure(Protocol):
+    """Erasing customers: deleting their items, and the suppression records that keep late events from bringing them
+    back (``shared.adapters.erasure``)."""
+
+    def suppress(self, shop_id: str, customers: Sequence[str], identifiers: Sequence[str], at: datetime) -> None:
+        """Record that ``customers`` were erased at ``at``, with the digests of ``identifiers``."""
+        ...
+
+    def erased_at(self, shop_id: str, customer: str) -> datetime | None:
+        """When ``customer`` (a key) was erased, or None."""
+        ...
+
+    def delete(self, shop_id: str, customers: Sequence[str], others: Sequence[dict[str, Any]]) -> int:
+        """Delete every item of the customers' partitions and the ``others`` keys; how many were deleted."""
+        ...
+
+
 class Contacts(Protocol):
     """Each customer's contact log (the sends that took a slot of the shop's caps, the deferred messages waiting for
     one), written only on the condition of the version read."""

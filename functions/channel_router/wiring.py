@@ -24,6 +24,7 @@ def on_aws(
     from shared.adapters.channels import InboxStore
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.erasure import CustomerErasure
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
@@ -55,6 +56,7 @@ def on_aws(
         catalog=CatalogStore(settings.customers_table),
         orders=OrderAggregates(settings.customers_table),
         reports=ReportCounters(settings.customers_table),
+        erasure=CustomerErasure(settings.customers_table),
     )
 
 

@@ -118,6 +118,19 @@ def get_customer_export(customer_id: str) -> dict[str, Any]:
     return reader().export(shop_id, record, customer_id, messages, inbox, lambda code: offers().lookup(shop_id, code))
 
 
+@app.delete("/v1/customers/<customer_id>")
+def delete_customer(customer_id: str) -> dict[str, Any]:
+    """Erase everything nudge holds about the customer (GDPR Art. 17), keeping only the suppression record."""
+    shop_id = shop()
+    record = reader().find(shop_id, customer_id)
+    if record is None:
+        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    wiring: CustomerApiWiring = app.context["wiring"]
+    erased = reader().erase(shop_id, record, customer_id, ledger(), wiring.erasure)
+    logger.info("customer erased", extra={"shop": shop_id, "records": len(erased["records"])})
+    return erased
+
+
 @app.get("/v1/offers/<code>")
 def get_offer(code: str) -> dict[str, Any]:
     return offers().lookup(shop(), code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from functions.customer_api.settings import CustomerApiSettings
-from shared.ports import FanOuts, Inbox, Ledger
+from shared.ports import Erasure, FanOuts, Inbox, Ledger
 from shared.service.campaigns import CampaignDesk
 from shared.service.catalog import CatalogDesk
 from shared.service.churn import ChurnDesk
@@ -31,6 +31,7 @@ class CustomerApiWiring:
     churn: ChurnDesk
     reports: JourneyReports
     inbox: Inbox
+    erasure: Erasure
 
 
 def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> CustomerApiWiring:
@@ -42,6 +43,7 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.channels.inbox import InboxStore
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.erasure import CustomerErasure
     from shared.adapters.fan_out import StepFunctionsFanOuts
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
@@ -64,8 +66,19 @@ def on_aws(settings: CustomerApiSettings, fan_outs: FanOuts | None = None) -> Cu
     churn = ChurnDesk(orders, shops, clock.now)
     reports = JourneyReports(ReportCounters(settings.customers_table), clock.now)
     inbox = InboxStore(settings.customers_table)
+    erasure = CustomerErasure(settings.customers_table)
     return CustomerApiWiring(
-        reader, ledger, offers, catalog, segments, campaigns, dates, churn=churn, reports=reports, inbox=inbox
+        reader,
+        ledger,
+        offers,
+        catalog,
+        segments,
+        campaigns,
+        dates,
+        churn=churn,
+        reports=reports,
+        inbox=inbox,
+        erasure=erasure,
     )
 
 

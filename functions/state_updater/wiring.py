@@ -25,6 +25,7 @@ def on_aws(
     (``nudge simulate --emulator moto`` keeps its timers in virtual time)."""
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.erasure import CustomerErasure
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.queue import FifoQueue, StandardQueue
@@ -46,6 +47,7 @@ def on_aws(
         OrderAggregates(settings.customers_table),
         SendLedger(settings.customers_table),
         ReportCounters(settings.customers_table),
+        CustomerErasure(settings.customers_table),
     )
     return StateUpdaterWiring(updater, settings.events_max_receives)
 

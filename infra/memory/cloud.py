@@ -30,6 +30,7 @@ from infra.memory.stores import (
     MemoryCatalog,
     MemoryContacts,
     MemoryCustomers,
+    MemoryErasure,
     MemoryInbox,
     MemoryLedger,
     MemoryOffers,
@@ -166,6 +167,9 @@ class MemoryCloud:
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
         self.shops = MemoryShops()
+        self.erasure = MemoryErasure(
+            self.customers, self.ledger, self.contacts, self.inbox, self.phones, self.offers, self.waiting
+        )
         self.transports = MemoryTransports(keep_sent=keep_sent)
         self.queues: dict[str, MemoryQueue] = {}
         for name in sorted(facts.queues, key=lambda n: facts.queues[n].dead_letters is not None):  # targets first
@@ -229,6 +233,7 @@ class MemoryCloud:
             self.orders,
             self.ledger,
             self.reports,
+            self.erasure,
         )
         return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
 
@@ -257,6 +262,7 @@ class MemoryCloud:
             catalog=self.catalog,
             orders=self.orders,
             reports=self.reports,
+            erasure=self.erasure,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:
@@ -289,6 +295,7 @@ class MemoryCloud:
             churn=churn,
             reports=reports,
             inbox=self.inbox,
+            erasure=self.erasure,
         )
 
     def public_api_wiring(self) -> PublicApiWiring:

@@ -15,7 +15,7 @@ import threading
 import zlib
 from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -46,6 +46,8 @@ from shared.adapters.customers import (
     record_of,
     swept,
 )
+from shared.adapters.erasure import digest as erasure_digest
+from shared.adapters.erasure import suppression_key as erasure_key
 from shared.adapters.ledger import (
     ENGAGED_FIELDS,
     LedgerConflictError,
@@ -130,6 +132,10 @@ class MemoryCustomers:
         self.writes = 0
         self._fresh: OrderedDict[str, tuple[object, CustomerState]] = OrderedDict()  # pk -> (stored document, state)
         self._keep = fresh
+
+    def forget(self, pk: str) -> None:
+        """Drop what is kept of a record's last load (its item was deleted: an erasure)."""
+        self._fresh.pop(pk, None)
 
     def encode(self, state: CustomerState) -> StateDocument:
         """The state's JSON, checked as the table's adapter checks it, and not compressed: :meth:`save` compresses
@@ -724,6 +730,63 @@ class MemoryInbox:
 def _presented(key: str) -> str:
     """``hash_key`` of a presented key: a run presents the same few keys with every request."""
     return hash_key(key)
+
+
+class MemoryErasure:
+    """Erasing a customer from the in-memory tables: every item the table adapter's deletes would remove (the
+    customer's partitions in the records, the ledger, the contact log and the inbox; phone index entries, offer
+    codes, waiting-list entries, by the same keys), and the suppression records."""
+
+    def __init__(
+        self,
+        customers: MemoryCustomers,
+        ledger: MemoryLedger,
+        contacts: MemoryContacts,
+        inbox: MemoryInbox,
+        phones: MemoryPhoneBook,
+        offers: MemoryOffers,
+        waiting: MemoryWaitingLists,
+    ) -> None:
+        self._customers, self._ledger, self._contacts, self._inbox = customers, ledger, contacts, inbox
+        self._phones, self._offers, self._waiting = phones, offers, waiting
+        self.suppressed: dict[tuple[str, str], Item] = {}
+
+    def suppress(self, shop_id: str, customers: Sequence[str], identifiers: Sequence[str], at: datetime) -> None:
+        hashed = sorted({erasure_digest(value) for value in identifiers})
+        for customer in customers:
+            key = erasure_key(shop_id, customer)
+            self.suppressed[(key["pk"]["S"], key["sk"]["S"])] = {
+                **key,
+                "erased_at": {"S": at.astimezone(UTC).isoformat()},
+                **({"identifiers": {"SS": hashed}} if hashed else {}),
+            }
+
+    def erased_at(self, shop_id: str, customer: str) -> datetime | None:
+        key = erasure_key(shop_id, customer)
+        item = self.suppressed.get((key["pk"]["S"], key["sk"]["S"]))
+        return datetime.fromisoformat(item["erased_at"]["S"]) if item else None
+
+    def delete(self, shop_id: str, customers: Sequence[str], others: Sequence[dict[str, Any]]) -> int:
+        deleted = 0
+        for customer in customers:
+            pk = f"{shop_id}#{customer}"
+            deleted += self._customers.items.pop(pk, None) is not None
+            self._customers.forget(pk)
+            deleted += self._contacts.items.pop(pk, None) is not None
+            for store in (self._ledger.items, self._inbox.items):
+                for held in [held for held in store if held[0] == pk]:
+                    del store[held]
+                    deleted += 1
+        for key in others:
+            pk, sk = key["pk"]["S"], key["sk"]["S"]
+            if pk.startswith("phone#"):
+                deleted += self._phones.owners.get(pk.removeprefix("phone#"), {}).pop(sk, None) is not None
+            elif "#waiting#" in pk:
+                deleted += self._waiting.items.get(pk, {}).pop(sk, None) is not None
+            elif "#offer#" in pk:
+                shop, _, code = pk.partition("#offer#")
+                deleted += self._offers.offers.pop((shop, code), None) is not None
+        return deleted
 
 
 class MemoryShops:

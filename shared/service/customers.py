@@ -12,7 +12,7 @@ from shared.core.insights import ShopDistribution, insights_view
 from shared.models.channels import InboxItem
 from shared.models.messages import LedgerEntry
 from shared.models.vocabulary import CHANNELS
-from shared.ports import CustomerRecords, OrderAggregates, Shops
+from shared.ports import CustomerRecords, Erasure, Ledger, OrderAggregates, Shops
 from shared.service.keys import secret_key_from
 from shared.service.refusal import RequestRefused
 
@@ -187,6 +187,14 @@ class CustomerReader:
         assert config is not None  # the key that found the shop came from its config
         distribution = ShopDistribution.of(self._orders.distribution(shop_id))
         return export_document(record, customer_id, config, distribution, messages, inbox, offers, self._now())
+
+    def erase(
+        self, shop_id: str, record: StoredCustomer, customer_id: str, ledger: Ledger, erasure: Erasure
+    ) -> dict[str, Any]:
+        """Erase the customer of ``record`` now (``shared.service.erase``); what was erased."""
+        from shared.service.erase import erase_customer
+
+        return erase_customer(record, shop_id, customer_id, ledger, erasure, self._now())
 
     def shop_for(self, authorization: str | None) -> str:
         """The shop whose secret key was presented; raises AccessDeniedError otherwise."""

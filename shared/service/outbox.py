@@ -26,6 +26,7 @@ from shared.ports import (
     Catalog,
     Contacts,
     CustomerRecords,
+    Erasure,
     EventQueue,
     Inbox,
     Ledger,
@@ -142,6 +143,7 @@ def assemble_consumer(
     orders: OrderAggregates | None = None,
     campaigns: Campaigns | None = None,
     reports: Reports | None = None,
+    erasure: Erasure | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
@@ -176,5 +178,6 @@ def assemble_consumer(
         shelf,
         links.tracked,
         reports,
+        erasure,
     )
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers, campaigns)

@@ -41,7 +41,7 @@ from shared.models.messages import (
 from shared.models.nudge_events import FeedbackEvent
 from shared.models.state import CustomerState
 from shared.observability import correlate, reason_code
-from shared.ports import Contacts, CustomerRecords, Ledger, Offers, PhoneBook, Reports, Shops
+from shared.ports import Contacts, CustomerRecords, Erasure, Ledger, Offers, PhoneBook, Reports, Shops
 
 if TYPE_CHECKING:
     from shared.models.catalog import Stock
@@ -94,7 +94,9 @@ class ChannelRouter:
         shelf: Shelf | None = None,
         track: Callable[[Content, OutboxMessage, ShopConfig], Content] | None = None,
         reports: Reports | None = None,
+        erasure: Erasure | None = None,
     ) -> None:
+        self._erasure = erasure
         self._reports = reports
         self._track = track
         self._shelf = shelf
@@ -157,6 +159,9 @@ class ChannelRouter:
             return Delivery(message, "failed", reason="outcome_unknown", attempts=attempts)
 
         customer, state = self._state(message)
+        if state is None and self._erasure is not None and self._erasure.erased_at(message.shop_id, customer):
+            # The customer was erased while it waited: nothing is sent, and nothing is written under their key.
+            return Delivery(message, "suppressed", reason="customer_erased")
         if message.journey in config.paused and not message.transactional:
             # An operator paused the journey: its messages wait (the contact policy's max_deferral at most).
             return self._defer(message, config, customer, now + PAUSE_RECHECK, "journey_paused", now, attempts)

@@ -49,6 +49,7 @@ from shared.models.state import CustomerState
 from shared.ports import (
     Catalog,
     CustomerRecords,
+    Erasure,
     EventQueue,
     Ledger,
     Offers,
@@ -131,7 +132,9 @@ class StateUpdater:
         orders: OrderAggregates | None = None,
         ledger: Ledger | None = None,
         reports: Reports | None = None,
+        erasure: Erasure | None = None,
     ) -> None:
+        self._erasure = erasure
         self._reports = reports
         self._ledger = ledger
         self._orders = orders
@@ -264,7 +267,7 @@ class StateUpdater:
         distribution = self._distribution(config, now)
         decisions: list[Decision] = []
         for event in events:
-            unknown = self._unknown_engagement(event)
+            unknown = self._erased(event, state) or self._unknown_engagement(event)
             if unknown is not None:
                 decisions.append(unknown)
                 continue
@@ -291,6 +294,9 @@ class StateUpdater:
             record = self._store.follow(self._store.load(event.shop_id, event.customer))
         except MergeChainError as error:
             raise PermanentEventError(str(error)) from error
+        erased = self._erased(event, record.state)
+        if erased is not None:
+            return Outcome(event, record.key, erased, self._clock())
         absorbed, refused = self._mergeable(event, record)
         state: CustomerState | None = record.state
         known = state.orders if state is not None else None  # read before the merge
@@ -327,6 +333,17 @@ class StateUpdater:
             merged=tuple(o.key for o in absorbed),
             refused=tuple(refused) if decision.state is not None else (),
         )
+
+    def _erased(self, event: Event, state: CustomerState | None) -> Decision | None:
+        """A decision that changes nothing for an event about a customer erased after it was sent (a late retry, a
+        queued message): it must not start a new profile. Read only for a customer with no state (one read)."""
+        if state is not None or self._erasure is None:
+            return None
+        erased_at = self._erasure.erased_at(event.shop_id, event.customer)
+        if erased_at is None or event.occurred_at > erased_at:
+            return None  # never erased, or a new customer under the same id since
+        why = f"{event.customer} was erased at {erased_at.isoformat()}, after this event"
+        return Decision(state=None, ignored=why, notes=[why])
 
     def _unknown_engagement(self, event: Event) -> Decision | None:
         """Mark the message's ledger record with the engagement ``event`` reports (before deciding: the state keeps

@@ -86,6 +86,7 @@ class Side:
     waiting: Any
     orders: Any
     reports: Any
+    erasure: Any
     campaigns: Any
     shops: Any
     phones: Any
@@ -110,6 +111,7 @@ def moto_side(deployment: Deployment) -> Side:
     from shared.adapters.channels.inbox import InboxStore
     from shared.adapters.contacts import ContactStore
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.erasure import CustomerErasure
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
@@ -182,6 +184,7 @@ def moto_side(deployment: Deployment) -> Side:
         waiting=WaitingList(table),
         orders=OrderAggregates(table),
         reports=ReportCounters(table),
+        erasure=CustomerErasure(table),
         campaigns=CampaignStore(table),
         shops=ShopDirectory(deployment.physical["ShopsTable"]),
         phones=PhoneIndex(table),
@@ -241,6 +244,7 @@ def memory_side(start: datetime) -> Side:
         waiting=cloud.waiting,
         orders=cloud.orders,
         reports=cloud.reports,
+        erasure=cloud.erasure,
         campaigns=cloud.campaigns,
         shops=cloud.shops,
         phones=cloud.phones,

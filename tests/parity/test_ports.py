@@ -1320,3 +1320,45 @@ def test_a_paused_journey_is_kept_beside_the_config_through_a_new_apply_and_a_re
     assert "paused" not in side.shops.config(config.shop.id).model_dump()  # never part of the stored config
     with pytest.raises(ClientError):
         side.shops.pause(unique("nobody"), "welcome")
+
+
+# ---------------------------------------------------------------- erasure
+
+
+def test_an_erasure_deletes_the_customers_items_and_keeps_only_the_digests_and_the_time(side):
+    from shared.adapters.erasure import digest, item_keys
+
+    # Given a customer with a state, a sent message, an inbox message, a phone index entry and an offer code
+    shop, customer, phone = unique("era"), unique("u:era"), "+4915790002222"
+    record = side.customers.load(shop, customer)
+    side.customers.save(record, CustomerState(traits={"phone": phone}), T0)
+    message = outbox_message(customer=customer).model_copy(update={"shop_id": shop})
+    side.ledger.start(message, "email", [], T0)
+    side.ledger.close(message, "sent", T0, channel="email", in_flight="email")
+    side.inbox.deliver(shop, customer, "in-1", Content(channel="in_app", locale="en", title="t", text="x"), T0)
+    side.phones.remember(shop, customer, phone, "+4930000")
+    code = unique("CODE").upper().replace("-", "")
+    side.offers.issue(
+        IssuedOffer(
+            shop_id=shop,
+            code=code,
+            customer=customer,
+            message_id=message.message_id,
+            journey="j",
+            percent=10,
+            expires_at=T0 + timedelta(days=2),
+            issued_at=T0,
+        )
+    )
+
+    # When it is erased
+    side.erasure.suppress(shop, [customer], [customer, phone], T0)
+    deleted = side.erasure.delete(shop, [customer], item_keys(shop, [phone], [code], [], [customer]))
+
+    # Then nothing of it is found, and only the suppression record says when (no identifier in clear)
+    assert deleted == 5
+    assert side.customers.load(shop, customer).state is None
+    assert side.ledger.find(message) is None and side.inbox.list(shop, customer) == []
+    assert side.phones.lookup(phone) == [] and side.offers.find(shop, code) is None
+    assert side.erasure.erased_at(shop, customer) == T0 and side.erasure.erased_at(shop, "u:other") is None
+    assert digest(customer) != customer and len(digest(phone)) == 64
