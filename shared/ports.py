@@ -309,6 +309,10 @@ class Shops(Protocol):
         """The shops with a date or occasion journey (the daily date sweep's), from one index, never a scan."""
         ...
 
+    def retained_shops(self) -> list[str]:
+        """The shops with a ``retention`` (the daily retention sweep's), from the same index."""
+        ...
+
     def apply(self, config: ShopConfig) -> None:
         """Store ``config`` and its keys (dropped keys stop working); ShopDirectoryError if a key is another shop's."""
         ...

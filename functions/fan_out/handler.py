@@ -35,6 +35,9 @@ def record_handler(record: SQSRecord, wiring: FanOutWiring) -> None:
         done = wiring.restocks.page(job, after)
     elif job.kind == "campaign":
         done = wiring.campaigns.page(job, part, after)
+    elif job.kind == "retention":
+        done = wiring.retention.page(job, part, after)
+        count("CustomersErased", kind="retention", value=done.told)
     elif job.kind == "dates":
         done = wiring.dates.page(job, part, after)
     else:
@@ -67,7 +70,12 @@ def start_scheduled(event: dict[str, Any], wiring: FanOutWiring) -> dict[str, An
     jobs = wiring.sweeps.start(day, event.get("shop"))
     logger.info("date sweeps started", extra={"jobs": [job.fan_out_id for job in jobs], "day": str(day or "next")})
     count("DateSweeps", kind="dates", value=len(jobs))
-    return {"started": [{"shop": job.shop_id, "day": str(job.day), "job": job.fan_out_id} for job in jobs]}
+    started = [{"shop": job.shop_id, "day": str(job.day), "job": job.fan_out_id} for job in jobs]
+    if "day" not in event:  # the daily schedule itself (not a day swept again): the retention sweeps too
+        retained = wiring.retention_sweeps.start(event.get("shop"))
+        logger.info("retention sweeps started", extra={"jobs": [job.fan_out_id for job in retained]})
+        started += [{"shop": job.shop_id, "kind": "retention", "job": job.fan_out_id} for job in retained]
+    return {"started": started}
 
 
 @logger.inject_lambda_context

@@ -11,6 +11,7 @@ from shared.service.campaigns import CampaignPager
 from shared.service.dates import DatePager, DateSweeps
 from shared.service.price_drop import PriceDropPager
 from shared.service.restock import RestockPager
+from shared.service.retention import RetentionPager, RetentionSweeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,8 @@ class FanOutWiring:
     dates: DatePager
     tasks: FanOutTasks
     sweeps: DateSweeps
+    retention: RetentionPager
+    retention_sweeps: RetentionSweeps
 
 
 def on_aws(
@@ -37,7 +40,9 @@ def on_aws(
     from shared.adapters.campaigns import CampaignStore
     from shared.adapters.catalog import CatalogStore, WaitingList
     from shared.adapters.customers import CustomerStore
+    from shared.adapters.erasure import CustomerErasure
     from shared.adapters.fan_out import StepFunctionsFanOuts, StepFunctionsTasks
+    from shared.adapters.ledger import SendLedger
     from shared.adapters.queue import FifoQueue
     from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.shops import ShopDirectory
@@ -58,8 +63,12 @@ def on_aws(
     dates = DatePager(customers, events, shops, clock)
     starts = fan_outs if fan_outs is not None else StepFunctionsFanOuts(settings.fan_out_state_machine_arn)
     sweeps = DateSweeps(shops, starts, clock)
+    retention = RetentionPager(
+        customers, shops, SendLedger(settings.customers_table), CustomerErasure(settings.customers_table), clock
+    )
+    retention_sweeps = RetentionSweeps(shops, starts, clock)
     answers = tasks if tasks is not None else StepFunctionsTasks()
-    return FanOutWiring(restocks, price_drops, campaigns, dates, answers, sweeps)
+    return FanOutWiring(restocks, price_drops, campaigns, dates, answers, sweeps, retention, retention_sweeps)
 
 
 def from_environment() -> FanOutWiring:

@@ -321,13 +321,16 @@ class MemoryCloud:
         from shared.service.dates import DatePager, DateSweeps
         from shared.service.price_drop import PriceDropPager
         from shared.service.restock import RestockPager
+        from shared.service.retention import RetentionPager, RetentionSweeps
 
         restocks = RestockPager(self.catalog, self.waiting, self.events, self.shops, self.clock)
         price_drops = PriceDropPager(self.catalog, self.customers, self.events, self.shops, self.clock)
         campaigns = CampaignPager(self.campaigns, self.customers, self.events, self.shops, self.orders, self.clock)
         dates = DatePager(self.customers, self.events, self.shops, self.clock)
         sweeps = DateSweeps(self.shops, self.fan_outs, self.clock)
-        return FanOutWiring(restocks, price_drops, campaigns, dates, self.fan_outs, sweeps)
+        retention = RetentionPager(self.customers, self.shops, self.ledger, self.erasure, self.clock)
+        retained = RetentionSweeps(self.shops, self.fan_outs, self.clock)
+        return FanOutWiring(restocks, price_drops, campaigns, dates, self.fan_outs, sweeps, retention, retained)
 
     @staticmethod
     def signing_keys() -> list[bytes]:

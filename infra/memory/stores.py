@@ -826,6 +826,9 @@ class MemoryShops:
     def dated_shops(self) -> list[str]:
         return sorted(shop_id for shop_id, config in self._configs.items() if config.dated_journeys())
 
+    def retained_shops(self) -> list[str]:
+        return sorted(shop_id for shop_id, config in self._configs.items() if config.shop.retention)
+
     def apply(self, config: ShopConfig) -> None:
         shop_id = config.shop.id
         wanted: dict[str, KeyKind] = {k: "write" for k in config.shop.write_keys}

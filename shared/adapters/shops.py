@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 _CACHE_SECONDS = 60.0
 _ORIGINS_PK = "origins"
 _ORIGINS_ATTR = "o:"
-_DATED_PK = "dated"
+_DATED_PK = "dated"  # the daily schedule's index of shops: those with a date journey, those with a retention
 _DATED_ATTR = "d:"
+_RETAINED_ATTR = "r:"
 
 
 def _parse_config(stored: str) -> ShopConfig:
@@ -128,6 +129,11 @@ class ShopDirectory(DynamoDBTable):
         item = self.client.get_item(TableName=self._table, Key={"pk": {"S": _DATED_PK}}).get("Item") or {}
         return sorted(name.removeprefix(_DATED_ATTR) for name in item if name.startswith(_DATED_ATTR))
 
+    def retained_shops(self) -> list[str]:
+        """The shops with a ``retention``, in order (the daily retention sweep's; read fresh: once a day)."""
+        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": _DATED_PK}}).get("Item") or {}
+        return sorted(name.removeprefix(_RETAINED_ATTR) for name in item if name.startswith(_RETAINED_ATTR))
+
     def apply(self, config: ShopConfig) -> None:
         """Store ``config`` and its keys; keys dropped from the config stop working.
 
@@ -166,6 +172,8 @@ class ShopDirectory(DynamoDBTable):
         )
         self._store_origins(shop_id, config.shop.allowed_origins)
         self._store_dated(shop_id, len(config.dated_journeys()))
+        retention = config.shop.retention
+        self._store_dated(shop_id, int(retention.total_seconds() // 86400) if retention else 0, _RETAINED_ATTR)
         for digest in previous - wanted.keys():
             self.client.delete_item(
                 TableName=self._table,
@@ -195,8 +203,8 @@ class ShopDirectory(DynamoDBTable):
                 ExpressionAttributeNames=names,
             )
 
-    def _store_dated(self, shop_id: str, journeys: int) -> None:
-        names = {"#shop": _DATED_ATTR + shop_id}
+    def _store_dated(self, shop_id: str, journeys: int, prefix: str = _DATED_ATTR) -> None:
+        names = {"#shop": prefix + shop_id}
         key = {"pk": {"S": _DATED_PK}}
         if journeys:
             self.client.update_item(

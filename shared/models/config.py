@@ -64,6 +64,10 @@ class ShopSettings(_Strict):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="lower-case letters, digits and '-'")
     name: str = Field(min_length=1, max_length=200)
+    retention: Duration | None = Field(
+        default=None,
+        description="customers inactive this long (an ISO 8601 duration such as P3Y) are erased by the daily sweep",
+    )
     write_keys: list[ApiKey] = Field(min_length=1, description="public keys the shop's tracking clients send")
     secret_keys: list[ApiKey] = Field(min_length=1, description="private keys for the support read API")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")

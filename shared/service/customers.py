@@ -194,7 +194,11 @@ class CustomerReader:
         """Erase the customer of ``record`` now (``shared.service.erase``); what was erased."""
         from shared.service.erase import erase_customer
 
-        return erase_customer(record, shop_id, customer_id, ledger, erasure, self._now())
+        assert record.state is not None
+        return {
+            **erase_customer(record.key, record.state, shop_id, ledger, erasure, self._now()),
+            "customer_id": customer_id,
+        }
 
     def shop_for(self, authorization: str | None) -> str:
         """The shop whose secret key was presented; raises AccessDeniedError otherwise."""

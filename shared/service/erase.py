@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from shared.adapters.erasure import item_keys
 
 if TYPE_CHECKING:
-    from shared.adapters.customers import StoredCustomer
+    from shared.models.state import CustomerState
     from shared.ports import Erasure, Ledger
 
 MAX_MESSAGES = 100_000  # every message the ledger holds of a customer (400 days)
@@ -32,12 +32,11 @@ def _phone(value: Any) -> str | None:
 
 
 def erase_customer(
-    record: StoredCustomer, shop_id: str, customer_id: str, ledger: Ledger, erasure: Erasure, now: datetime
+    key: str, state: CustomerState, shop_id: str, ledger: Ledger, erasure: Erasure, now: datetime
 ) -> dict[str, Any]:
-    """Erase the customer of ``record`` (found for ``customer_id``); what was erased."""
-    state = record.state
-    assert state is not None
-    keys = sorted({record.key, *(f"a:{anonymous}" for anonymous in state.anonymous_ids)})
+    """Erase the customer whose live record is ``key`` (``u:<id>`` or ``a:<id>``) with ``state``; what was erased."""
+    customer_id = key.partition(":")[2]
+    keys = sorted({key, *(f"a:{anonymous}" for anonymous in state.anonymous_ids)})
     messages = [entry for key in keys for entry in ledger.list(shop_id, key, limit=MAX_MESSAGES)]
     codes = sorted({str(code) for entry in messages if (code := entry.details.get("offer_code"))})
     phones = sorted({p for name in ("phone", "whatsapp") if (p := _phone(state.traits.get(name)))})

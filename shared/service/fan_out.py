@@ -23,7 +23,7 @@ MAX_WAIT_SECONDS = 900  # SQS's longest delay: the memory and simulate machines 
 MAX_START_WAIT_SECONDS = 30 * 24 * 3600
 # How far ahead a job may start: a Standard execution lives at most a year (its waits included).
 MAX_START_AHEAD = timedelta(days=330)
-FanOutKind = Literal["restock", "price_drop", "campaign", "dates"]
+FanOutKind = Literal["restock", "price_drop", "campaign", "dates", "retention"]
 
 
 class PriceDrop(BaseModel):

@@ -1362,3 +1362,24 @@ def test_an_erasure_deletes_the_customers_items_and_keeps_only_the_digests_and_t
     assert side.phones.lookup(phone) == [] and side.offers.find(shop, code) is None
     assert side.erasure.erased_at(shop, customer) == T0 and side.erasure.erased_at(shop, "u:other") is None
     assert digest(customer) != customer and len(digest(phone)) == 64
+
+
+def test_the_shops_with_a_retention_are_listed_from_one_index_and_leave_it_without(side):
+    # Given a shop applied with a retention of three years, then again without
+    document = {
+        "shop": {
+            "id": unique("keep"),
+            "name": "K",
+            "write_keys": [unique("w")],
+            "secret_keys": [unique("s")],
+            "retention": "P3Y",
+        }
+    }
+    side.shops.apply(ShopConfig.model_validate(document))
+    listed = side.shops.retained_shops()
+    document["shop"].pop("retention")
+    side.shops.apply(ShopConfig.model_validate(document))
+
+    # Then it was listed while it had one, and is not now
+    assert document["shop"]["id"] in listed
+    assert document["shop"]["id"] not in side.shops.retained_shops()
