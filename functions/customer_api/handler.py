@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.customer_api.wiring import CustomerApiWiring, from_environment
 from shared import collector
-from shared.adapters.customers import UnloadableStateError
+from shared.adapters.customers import StoredCustomer, UnloadableStateError
 from shared.observability import correlate_request, logger, metrics, tracer
 from shared.ports import Ledger
 from shared.service.campaigns import CampaignConflictError, CampaignDesk, CampaignRequestError
@@ -69,6 +69,14 @@ def segments() -> SegmentDesk:
     return wiring.segments
 
 
+def found(shop_id: str, customer_id: str) -> StoredCustomer:
+    """The customer's live record; 404 when the shop has no such customer."""
+    record = reader().find(shop_id, customer_id)
+    if record is None:
+        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    return record
+
+
 def shop() -> str:
     return reader().shop_for(app.current_event.headers.get("authorization"))
 
@@ -76,18 +84,14 @@ def shop() -> str:
 @app.get("/v1/customers/<customer_id>")
 def get_customer(customer_id: str) -> dict[str, Any]:
     shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
-    record = reader().find(shop_id, customer_id)
-    if record is None:
-        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    record = found(shop_id, customer_id)
     return reader().view(shop_id, record, customer_id)
 
 
 @app.get("/v1/customers/<customer_id>/messages")
 def get_customer_messages(customer_id: str) -> dict[str, Any]:
     shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
-    record = reader().find(shop_id, customer_id)
-    if record is None:
-        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    record = found(shop_id, customer_id)
     view = messages_view(record, customer_id, ledger().list(shop_id, record.key))
     for message in view["messages"]:  # each offer code with its state now, as the checkout would see it
         if code := message["details"].get("offer_code"):
@@ -99,9 +103,7 @@ def get_customer_messages(customer_id: str) -> dict[str, Any]:
 def get_customer_timeline(customer_id: str) -> dict[str, Any]:
     shop_id = reader().shop_for(app.current_event.headers.get("authorization"))
     limit = timeline_limit(app.current_event.get_query_string_value("limit"))
-    record = reader().find(shop_id, customer_id)
-    if record is None:
-        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    record = found(shop_id, customer_id)
     return timeline_view(record, customer_id, ledger().list(shop_id, record.key, limit=limit), limit)
 
 
@@ -109,9 +111,7 @@ def get_customer_timeline(customer_id: str) -> dict[str, Any]:
 def get_customer_export(customer_id: str) -> dict[str, Any]:
     """Everything nudge holds about the customer (GDPR Art. 15 and 20), field by field in docs/PRIVACY.md."""
     shop_id = shop()
-    record = reader().find(shop_id, customer_id)
-    if record is None:
-        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    record = found(shop_id, customer_id)
     wiring: CustomerApiWiring = app.context["wiring"]
     messages = ledger().list(shop_id, record.key, limit=MAX_MESSAGES)
     inbox = wiring.inbox.list(shop_id, record.key, limit=MAX_MESSAGES)
@@ -122,9 +122,7 @@ def get_customer_export(customer_id: str) -> dict[str, Any]:
 def delete_customer(customer_id: str) -> dict[str, Any]:
     """Erase everything nudge holds about the customer (GDPR Art. 17), keeping only the suppression record."""
     shop_id = shop()
-    record = reader().find(shop_id, customer_id)
-    if record is None:
-        raise NotFoundError(f"no customer {customer_id!r} in shop {shop_id!r}")
+    record = found(shop_id, customer_id)
     wiring: CustomerApiWiring = app.context["wiring"]
     erased = reader().erase(shop_id, record, customer_id, ledger(), wiring.erasure)
     logger.info("customer erased", extra={"shop": shop_id, "records": len(erased["records"])})
