@@ -9,13 +9,19 @@ it): ``pk = <shop>#waiting#<product id>``, ``sk = <customer key>``, with ``since
 ``expires_at`` at the end of the wait. A restock reads it page by page in key order, and removes each page it told.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.adapters.table import DynamoDBTable
-from shared.models.catalog import Product
+
+if TYPE_CHECKING:
+    # The catalogue's models load with the first product read (the state updater imports this module for its
+    # waiting lists' ``Waiter``, and most of its events never read a product): not at a cold start.
+    from shared.models.catalog import Product
 
 PRODUCT_SK = "product"
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
@@ -59,6 +65,8 @@ def put_request(shop_id: str, product: Product, version: int) -> dict[str, Any]:
 
 
 def held_of(item: dict[str, Any]) -> HeldProduct:
+    from shared.models.catalog import Product
+
     return HeldProduct(Product.model_validate_json(item["doc"]["S"]), int(item["version"]["N"]))
 
 
