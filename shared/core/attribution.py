@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from shared.models.nudge_events import OPENS, EngagementAction, EngagementEvent
+from shared.models.nudge_events import OPENS, PUSH_MESSAGE_ID, EngagementAction, EngagementEvent
 from shared.models.segment import Track
-from shared.models.state import MAX_TOUCHES, Credit, CustomerState, OrderRef, Touch
+from shared.models.state import MAX_TOUCHES, Credit, CustomerState, Touch
 from shared.models.vocabulary import Channel
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ PUSH_EVENTS: dict[str, EngagementAction] = {
     "Push Notification Tapped": "tapped",
     "Push Notification Received": "received",
 }
-PUSH_MESSAGE_PROPERTY = "nudge_message_id"
 # The engagement score's name for each touch (``insights.engagement.points``).
 POINTS_NAME: dict[tuple[Channel, EngagementAction], str] = {
     ("email", "opened"): "Email Opened",
@@ -74,7 +73,7 @@ def engaged(event: EngagementEvent | SegmentEvent) -> Engaged | None:
     message = event.message
     if not isinstance(message, Track) or message.event not in PUSH_EVENTS:
         return None
-    message_id = message.properties.get(PUSH_MESSAGE_PROPERTY)
+    message_id = message.properties.get(PUSH_MESSAGE_ID)
     if not isinstance(message_id, str) or not 0 < len(message_id) <= 200:
         return None
     return Engaged(event.customer, message_id, "push", PUSH_EVENTS[message.event], event.occurred_at)
@@ -116,11 +115,3 @@ def credit(
                 touched_at=datetime.fromtimestamp(last.at, at.tzinfo),
             )
     return None
-
-
-def credited_revenue(order: OrderRef, refunded: float = 0.0) -> float | None:
-    """The revenue an order's credit stands for after ``refunded`` of it went back; None once nothing is left."""
-    if order.status == "cancelled":
-        return None
-    left = round(order.amount - refunded, 2)
-    return left if left > 0 else None

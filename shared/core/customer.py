@@ -185,10 +185,12 @@ def decide(
         outcome.effects += _watches(current, event, config)
         if current.orders.count > orders_before[0]:  # a new order (the same order reported again counts once)
             outcome.effects.append(_record_order(event))
-            outcome.effects += _journey_conversions(current, event, config)
+            index = _new_order(current, event)  # where the new order is kept (None: older than the latest kept)
+            amount = current.orders.recent[index].amount if index is not None else 0.0
+            outcome.effects += _journey_conversions(current, event, amount, config)
             _mark_conversions(current, in_journeys, event.occurred_at)
-            outcome.effects += _mark_campaign_conversions(current, event)
-            outcome.effects += _credit(current, event, coupon, config)
+            outcome.effects += _mark_campaign_conversions(current, event, amount)
+            outcome.effects += _credit(current, event, index, coupon, config)
         if credited_before:
             outcome.effects += _take_back(current, event.shop_id, credited_before, orders_before[1])
         moved = insights.customer_move(event.shop_id, orders_before, current.orders)  # an order or a refund
@@ -222,10 +224,11 @@ def _engage(state: CustomerState, event: EngagementEvent, config: ShopConfig) ->
     return Decision(state=state, notes=[f"{event.action}: {event.message} ({event.channel})"])
 
 
-def _credit(state: CustomerState, event: SegmentEvent, coupon: CouponIssue | None, config: ShopConfig) -> list[Effect]:
-    """Credit the order ``event`` completed to one message (if any rule finds one): on the order, and on the
-    message's ledger record."""
-    index = _new_order(state, event)
+def _credit(
+    state: CustomerState, event: SegmentEvent, index: int | None, coupon: CouponIssue | None, config: ShopConfig
+) -> list[Effect]:
+    """Credit the order ``event`` completed (``index`` among the recent orders) to one message, if any rule finds
+    one: on the order, and on the message's ledger record."""
     if index is None:
         return []
     ref = state.orders.recent[index]
@@ -280,13 +283,11 @@ def _new_order(state: CustomerState, event: SegmentEvent) -> int | None:
     return next((i for i, ref in enumerate(state.orders.recent) if ref.order_id == order_id), None)
 
 
-def _journey_conversions(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> list[Effect]:
+def _journey_conversions(state: CustomerState, event: SegmentEvent, amount: float, config: ShopConfig) -> list[Effect]:
     """The journeys this order converts for the reports: each one whose first step reached the customer (sent or
     held out) within the shop's ``attribution.journey`` window before it, once per entry, counted in their group
     there (whether the journey still runs or not): the uplift's numbers."""
     at = event.occurred_at
-    index = _new_order(state, event)
-    amount = state.orders.recent[index].amount if index is not None else 0.0
     window = config.attribution.journey
     tallies: list[Effect] = []
     for name, marks in sorted(state.journey_outcomes.items()):
@@ -343,13 +344,11 @@ def _mark_campaign(
     return group != experiments.HOLDOUT
 
 
-def _mark_campaign_conversions(state: CustomerState, event: SegmentEvent) -> list[Effect]:
-    """An order within the conversion window after a campaign reached the customer converts it (the first such),
-    counted in the customer's group there for the reports."""
+def _mark_campaign_conversions(state: CustomerState, event: SegmentEvent, amount: float) -> list[Effect]:
+    """An order (of ``amount``) within the conversion window after a campaign reached the customer converts it (the
+    first such), counted in the customer's group there for the reports."""
     at = event.occurred_at
     window = timedelta(days=CAMPAIGN_CONVERSION_WINDOW_DAYS)
-    index = _new_order(state, event)
-    amount = state.orders.recent[index].amount if index is not None else 0.0
     tallies: list[Effect] = []
     for campaign_id, marks in state.campaigns.items():
         if marks.converted_at is None and timedelta(0) <= at - marks.entered_at <= window:

@@ -141,6 +141,7 @@ class FeedbackEvent(BaseModel):
 # ``read``: an in-app message marked read; ``clicked``: a tracked link followed (``/c/{token}``, or SES Click).
 EngagementAction = Literal["delivered", "received", "opened", "tapped", "read", "clicked"]
 OPENS: frozenset[EngagementAction] = frozenset({"opened", "tapped", "read"})  # attribution's shorter window
+PUSH_MESSAGE_ID = "nudge_message_id"  # in a push's data, and in the app's Push Notification Tapped / Received
 
 
 class EngagementEvent(BaseModel):

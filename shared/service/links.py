@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from shared.core.tokens import ClickClaim, issue_click_token, issue_unsubscribe_token
+from shared.models.nudge_events import PUSH_MESSAGE_ID
 from shared.models.vocabulary import Channel
 
 if TYPE_CHECKING:
@@ -66,7 +67,6 @@ def click_path(token: str) -> str:
     return f"/c/{token}"
 
 
-PUSH_MESSAGE_KEY = "nudge_message_id"  # in a push's data: the app passes it on with Push Notification Tapped
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"']+")
 _TRAILING = ".,;:!?)]}"  # ends a sentence around a link in text, never the link itself
@@ -114,7 +114,7 @@ class Links:
         ``tracking.clicks`` every web link of an e-mail, SMS or WhatsApp text leads through the signed redirect, with
         the shop's UTM parameters added. nudge's own links (unsubscribe) stay as they are."""
         if content.channel == "push":
-            return content.model_copy(update={"data": {**content.data, PUSH_MESSAGE_KEY: message.message_id}})
+            return content.model_copy(update={"data": {**content.data, PUSH_MESSAGE_ID: message.message_id}})
         if not config.tracking.clicks or content.channel not in _TRACKED_CHANNELS:
             return content
         key = self._signing_keys()[0]
