@@ -249,6 +249,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_cmd.add_argument("--table", required=True, help="the ShopsTableName output of the stack")
         action_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
 
+    keys_cmd = commands.add_parser("keys", help="a shop's API keys").add_subparsers(dest="action", required=True)
+    rotate_cmd = keys_cmd.add_parser(
+        "rotate", help="a new key, printed once; the shop's old keys of that kind stop after the grace period"
+    )
+    rotate_cmd.add_argument("--shop", required=True)
+    rotate_cmd.add_argument("--kind", required=True, choices=("write", "secret"))
+    rotate_cmd.add_argument("--grace", default="P7D", help="how long the old keys keep working (ISO 8601; P7D)")
+    rotate_cmd.add_argument("--config", type=Path, help="the shop's config file: its key list gets the new key's hash")
+    table_arg = rotate_cmd.add_mutually_exclusive_group(required=True)
+    table_arg.add_argument("--table", help="the ShopsTableName output of the stack")
+    table_arg.add_argument("--stack", help="a deployed stack's name: its ShopsTableName output")
+    rotate_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
+
     dlq_cmd = commands.add_parser(
         "dlq", help="the dead-letter queues: what was parked, why; move it back"
     ).add_subparsers(dest="action", required=True)
@@ -383,6 +396,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 1
             _say(f"shop {args.shop}: {args.name} {args.action}d; paused now: {', '.join(sorted(paused)) or 'none'}")
             return 0
+        if args.command == "keys":
+            import os
+
+            from infra.keys_cli import rotate
+
+            if args.endpoint_url:
+                os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
+            return rotate(args.shop, args.kind, args.grace, args.config, args.table, args.stack)
         if args.command == "dlq":
             import os
 
@@ -404,7 +425,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return export(args.name, args.api, args.key, args.format, args.hashed, args.output)
         if args.command == "shops":
-            config = apply_config(args.file, args.table)
+            from shared.adapters.shops import ShopDirectoryError
+
+            try:
+                config = apply_config(args.file, args.table)
+            except ShopDirectoryError as error:
+                print(f"{args.file}: not stored: {error}", file=sys.stderr)
+                return 2
             _say(f"stored shop {config.shop.id} in {args.table}")
             return 0
     except ConfigInvalidError as error:

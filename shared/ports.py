@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from shared.models.campaigns import Campaign, CampaignRequest
     from shared.models.catalog import Product
     from shared.models.channels import InboxItem
-    from shared.models.config import Channel, ShopConfig
+    from shared.models.config import Channel, KeyKind, ShopConfig
     from shared.models.effects import OrderLine, Tally
     from shared.models.events import TimerEvent
     from shared.models.messages import Attempt, Content, LedgerEntry, LedgerStatus, OutboxMessage
@@ -314,11 +314,19 @@ class Shops(Protocol):
         ...
 
     def apply(self, config: ShopConfig) -> None:
-        """Store ``config`` and its keys (dropped keys stop working); ShopDirectoryError if a key is another shop's."""
+        """Store ``config`` and its keys: dropped keys stop working, but a rotated key works until its time (see
+        :meth:`rotate`); ShopDirectoryError if a key is another shop's."""
         ...
 
     def pause(self, shop_id: str, journey: str, paused: bool = True) -> frozenset[str]:
         """Pause (``paused=False``: resume) a journey of the shop, kept beside its config; the journeys paused now."""
+        ...
+
+    def rotate(self, shop_id: str, kind: KeyKind, key_hash: str, retire_at: datetime) -> dict[str, datetime]:
+        """Make ``key_hash`` a ``kind`` key of the shop, first in its config, and retire its other ``kind`` keys at
+        ``retire_at`` (one retiring sooner keeps its time): until then they work and stay listed, after it they are
+        refused, even if a config lists them again; ``apply`` keeps them until their time. The retiring keys with
+        their times; UnknownShopError for a shop not stored, ShopDirectoryError if the shop changed meanwhile."""
         ...
 
 

@@ -66,7 +66,16 @@ from shared.adapters.reports import ReportRow
 from shared.adapters.reports import add_request as add_report_request
 from shared.adapters.reports import range_query as report_range_query
 from shared.adapters.reports import row_of as report_row_of
-from shared.adapters.shops import ShopDirectoryError, ShopKey
+from shared.adapters.shops import (
+    ShopDirectoryError,
+    ShopKey,
+    UnknownShopError,
+    plan_rotation,
+    reconcile,
+    without_retired,
+)
+from shared.clock import ClockSource
+from shared.clock import now as clock_now
 from shared.core.policy import ContactLog
 from shared.models.campaigns import Campaign, CampaignRequest
 from shared.models.catalog import Product
@@ -791,20 +800,28 @@ class MemoryErasure:
 
 class MemoryShops:
     """Shop configurations (as stored: the JSON round trip the table makes) and the key hashes that identify
-    shops."""
+    shops. Key retirements are held against ``clock``: by default the clock port, which the DynamoDB directory
+    reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: ClockSource = clock_now) -> None:
+        self._clock = clock
         self._configs: dict[str, ShopConfig] = {}
         self._keys: dict[str, ShopKey] = {}
+        self._retires: dict[str, datetime] = {}  # a key item's ``retires_at``; the item stays once retired
         self._paused: dict[str, set[str]] = {}
 
     def authenticate(self, key: str) -> ShopKey | None:
-        return self._keys.get(_presented(key))
+        digest = _presented(key)
+        retires_at = self._retires.get(digest)
+        return self._keys.get(digest) if retires_at is None or self._clock() < retires_at else None
 
     def config(self, shop_id: str) -> ShopConfig | None:
         config = self._configs.get(shop_id)
+        if config is None:
+            return None
         paused = self._paused.get(shop_id)
-        return config.model_copy(update={"paused": frozenset(paused)}) if config and paused else config
+        config = config.model_copy(update={"paused": frozenset(paused)}) if paused else config
+        return without_retired(config, self._retires, self._clock())
 
     def pause(self, shop_id: str, journey: str, paused: bool = True) -> frozenset[str]:
         if shop_id not in self._configs:
@@ -837,7 +854,21 @@ class MemoryShops:
             owner = self._keys.get(digest)
             if owner is not None and owner.shop_id != shop_id:
                 raise ShopDirectoryError(f"a {kind} key of shop {shop_id!r} already belongs to another shop")
-        for digest in [d for d, key in self._keys.items() if key.shop_id == shop_id and d not in wanted]:
-            del self._keys[digest]
+        stored, _ = reconcile(config, self._configs.get(shop_id), self._retires, self._clock())
+        for digest, key in list(self._keys.items()):
+            if key.shop_id == shop_id and digest not in wanted and digest not in self._retires:
+                del self._keys[digest]
         self._keys.update({digest: ShopKey(shop_id=shop_id, kind=kind) for digest, kind in wanted.items()})
-        self._configs[shop_id] = ShopConfig.model_validate_json(config.model_dump_json())
+        self._configs[shop_id] = ShopConfig.model_validate_json(stored.model_dump_json())
+
+    def rotate(self, shop_id: str, kind: KeyKind, key_hash: str, retire_at: datetime) -> dict[str, datetime]:
+        stored = self._configs.get(shop_id)
+        if stored is None:
+            raise UnknownShopError(f"no shop {shop_id!r}")
+        if key_hash in self._keys:
+            raise ShopDirectoryError(f"the rotation of shop {shop_id!r}'s {kind} key was refused; nothing was stored")
+        plan = plan_rotation(stored, self._retires, kind, key_hash, retire_at, self._clock())
+        self._keys[key_hash] = ShopKey(shop_id=shop_id, kind=kind)
+        self._retires.update(plan.retire)
+        self._configs[shop_id] = ShopConfig.model_validate_json(plan.config.model_dump_json())
+        return plan.retire

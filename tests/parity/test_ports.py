@@ -486,6 +486,41 @@ def test_the_shops_with_a_date_journey_are_listed_while_they_have_one(side):
     assert dated not in side.shops.dated_shops()
 
 
+def test_a_rotated_key_works_until_its_time_then_stops_and_no_apply_changes_that(side):
+    # imported here: this contract is the only one that sets the clock port, which both directories read
+    from shared import clock
+    from shared.adapters.shops import UnknownShopError
+    from tests.clocks import SetClock
+
+    shop_id, other = unique("shop"), unique("shop")
+    old, new, secret = f"{shop_id}-write", f"{shop_id}-write-new", f"{shop_id}-secret"
+    side.shops.apply(shop(shop_id, [old], [secret]))
+    side.shops.apply(shop(other, [f"{other}-write"], [f"{other}-secret"]))
+    # the moto side's directory reads the clock port; the memory side's runs on its deployment's clock
+    now = side.raw["clock"] if side.name == "memory" else SetClock(T0)
+    now.at = T0
+    with clock.use(now):
+        retiring = side.shops.rotate(shop_id, "write", hash_key(new), T0 + timedelta(hours=1))
+        with pytest.raises(ShopDirectoryError):  # the file from before: it would drop the new key
+            side.shops.apply(shop(shop_id, [old], [secret]))
+        side.shops.apply(shop(shop_id, [hash_key(new)], [secret]))  # the file after the rotation: only the new key
+        within = [side.shops.authenticate(key) for key in (new, old)]
+        listed_within = side.shops.config(shop_id).shop.write_keys
+        now.at = T0 + timedelta(hours=1)
+        after = [side.shops.authenticate(key) for key in (new, old, secret, f"{other}-write")]
+        side.shops.apply(shop(shop_id, [old, hash_key(new)], [secret]))  # an old file lists the retired key again
+        revived = side.shops.authenticate(old)
+        listed_after = side.shops.config(shop_id).shop.write_keys
+        with pytest.raises(UnknownShopError):
+            side.shops.rotate(unique("shop"), "write", hash_key(unique("key")), T0)
+
+    assert retiring == {hash_key(old): T0 + timedelta(hours=1)}
+    assert within == [ShopKey(shop_id, "write"), ShopKey(shop_id, "write")]
+    assert listed_within == [hash_key(new), hash_key(old)]  # the retiring key stays listed until its time
+    assert after == [ShopKey(shop_id, "write"), None, ShopKey(shop_id, "secret"), ShopKey(other, "write")]
+    assert revived is None and listed_after == [hash_key(new)]
+
+
 # ---------------------------------------------------------------- the events queue (FIFO)
 
 
