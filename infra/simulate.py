@@ -34,7 +34,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
@@ -55,7 +55,7 @@ from infra.local.provision import (
     ScheduleSource,
     set_up_shop_channels,
 )
-from infra.local.runtime import FunctionRuntime
+from infra.local.runtime import FunctionRuntime, SerialRuntime
 from infra.memory import MemoryCloud
 from infra.memory.fan_out import VirtualFanOuts
 from infra.template import load_template
@@ -67,7 +67,9 @@ from shared.models.events import TimerEvent
 from shared.ports import Ledger, Reports
 
 if TYPE_CHECKING:
+    from shared.ports import FanOutTasks
     from shared.service.churn import ChurnDesk
+    from shared.service.fan_out import PageDone
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
@@ -446,6 +448,19 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class Erasures:
+    """The customers a day's retention sweep erased (``shop.retention``): how many, and when the sweep was done."""
+
+    at: datetime
+    retention: timedelta
+    erased: int
+
+    def as_json(self) -> dict[str, Any]:
+        retention = _DURATION.dump_python(self.retention, mode="json")  # as the config says it: P30D, P3Y
+        return {"at": _iso(self.at), "retention": retention, "erased": self.erased}
+
+
+@dataclass(frozen=True, slots=True)
 class EngagementModel:
     """What customers do with the messages of a backtest, which no history can say (the messages did not exist):
     ``open_rate`` of the e-mails, pushes and in-app messages sent are opened (tapped, read) ``open_after`` they went
@@ -506,6 +521,7 @@ class Summary:
     failed_records: int = 0
     deferrals: int = 0
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    erased: int | None = None  # customers the retention sweeps erased (None: the shop has no retention)
 
     def as_json(self) -> dict[str, Any]:
         span = (self.end - self.start) if self.start and self.end else timedelta(0)
@@ -532,6 +548,7 @@ class Summary:
             "deferrals": self.deferrals,
             "messages": dict(sorted(statuses.items())),
             "by_journey": by_journey,
+            **({"erased": self.erased} if self.erased is not None else {}),
         }
 
 
@@ -557,9 +574,39 @@ class ObservedRuntime(FunctionRuntime):
             self._after(event)
 
 
+@dataclass
+class ErasureTally:
+    """What the retention sweeps of a simulation erased, read as the fan-out machine's execution history shows it on
+    AWS: each page task of a retention job (its request on the fan-out queue) with what the fan-out function answered
+    it (``told``: the customers the page erased, which the ``CustomersErased`` metric counts). It stands between the
+    fan-out function and the machine's tasks port (``tasks``), to which it passes every answer on."""
+
+    tasks: FanOutTasks
+    erased: int = 0
+    _answers: dict[str, PageDone] = field(default_factory=dict)  # by task token, in the invocation being observed
+
+    def succeed(self, token: str, done: PageDone) -> None:
+        self._answers[token] = done
+        self.tasks.succeed(token, done)
+
+    def paged(self, event: dict[str, Any]) -> None:
+        """After the fan-out function had a batch of page requests: count what the pages of retention jobs erased."""
+        for record in event.get("Records", []):
+            try:
+                request = json.loads(record["body"])
+                token, kind = request["token"], request["job"]["kind"]
+            except (KeyError, TypeError, json.JSONDecodeError):
+                continue  # not a page request: the function refused it, nothing was answered
+            done = self._answers.get(token)
+            if done is not None and kind == "retention":
+                self.erased += done.told
+        self._answers.clear()
+
+
 Progress = Callable[[int, int, datetime], None]
 EMULATORS = ("memory", "moto")
 INGEST_ROUTE = HttpRoute("IngestFunction", "POST", "/v1/batch")
+FAN_OUT_FUNCTION = "FanOutFunction"  # template.yaml's: the pages of every fan-out job, the daily schedule's sweeps
 
 
 class Stage(Protocol):
@@ -758,7 +805,8 @@ class Simulation:
     this process, which resets its backends when it ends). While it runs, stdout is silenced (the functions' metric
     lines): ``report`` should write to a stream it was handed before. ``instrument``, if given, is called with the
     moto stage before the first message (``nudge bench`` attaches its meter there). ``answered`` is given what the
-    API answered to each history line that called it (:data:`API_LINES`).
+    API answered to each history line that called it (:data:`API_LINES`). For a shop with a ``retention``,
+    ``erased`` is given how many customers each day's retention sweep erased.
     """
 
     def __init__(
@@ -776,6 +824,7 @@ class Simulation:
         answered: Callable[[Answer], None] | None = None,
         engagement: EngagementModel | None = None,
         measure: bool = False,
+        erased: Callable[[Erasures], None] | None = None,
     ) -> None:
         if emulator not in EMULATORS:
             raise SimulationError(f"--emulator {emulator!r}: choose one of {', '.join(EMULATORS)}")
@@ -795,6 +844,9 @@ class Simulation:
         self._fan_out_queue_url = ""
         self._report = report
         self._answered = answered or (lambda answer: None)
+        self._erased = erased or (lambda erasures: None)
+        self._erasures: ErasureTally | None = None  # a shop with a retention: what its sweeps erased
+        self._erased_reported = 0
         self._progress = progress
         self._warn = warn or (lambda line: print(line, file=sys.stderr))
         self._instrument = instrument
@@ -835,6 +887,7 @@ class Simulation:
         self.summary.end = self.clock()
         self.summary.timer_executions = self.timers.started
         self.summary.timers_fired = self.timers.fired
+        self.summary.erased = self._erasures.erased if self._erasures is not None else None
         return self.summary
 
     def _memory_stage(self) -> MemoryStage:
@@ -848,6 +901,14 @@ class Simulation:
         for poller in cloud.pollers:
             if poller.runtime is router:
                 poller.runtime = observed
+        if self.config.shop.retention is not None:  # the retention pages' answers, counted on their way
+            tally = self._erasures = ErasureTally(cloud.fan_outs)
+            paging = cloud.functions[FAN_OUT_FUNCTION]
+            counted = SerialRuntime(paging.spec, wiring=lambda: replace(cloud.fan_out_wiring(), tasks=tally))
+            cloud.functions[FAN_OUT_FUNCTION] = observed = ObservedRuntime(counted, tally.paged)
+            for poller in cloud.pollers:
+                if poller.runtime is paging:
+                    poller.runtime = observed
         return MemoryStage(cloud, cloud.functions[INGEST_ROUTE.function])
 
     def _moto_stage(self, stack: ExitStack) -> MotoStage:
@@ -869,6 +930,8 @@ class Simulation:
         stack.enter_context(_sqs_follows(self.clock))
         deployment = Provisioner(load_template(TEMPLATE), ROOT, aws.client).provision()
         self._fan_out_queue_url = deployment.physical["FanOutQueue"]
+        if self.config.shop.retention is not None:  # the retention pages' answers, counted on their way
+            self._erasures = ErasureTally(self._moto_fan_outs())
         # only failures, on stderr: stdout is the report
         os.environ.update({**deployment.environment(), "POWERTOOLS_LOG_LEVEL": "ERROR"})
         ShopDirectory(deployment.physical["ShopsTable"]).apply(_with_simulate_key(self.config))
@@ -884,6 +947,8 @@ class Simulation:
             runtime = runtimes[source.function]
             if source.queue_url == outbox:  # the router: the messages it settles are the report
                 runtime = ObservedRuntime(runtime, lambda event: self._settled(ledger, event))
+            if source.queue_url == self._fan_out_queue_url and self._erasures is not None:
+                runtime = ObservedRuntime(runtime, self._erasures.paged)
             pollers.append(QueuePoller(source, runtime, aws.sqs()))
         pollers += [TopicPoller(source, runtimes[source.function], aws.sqs()) for source in deployment.topic_sources]
         queues = EmulatedQueues(self.clock, [poller.source.queue_url for poller in pollers])
@@ -922,7 +987,9 @@ class Simulation:
             from functions.fan_out.settings import FanOutSettings
 
             machine = self._moto_fan_outs
-            return lambda: fan_out.on_aws(FanOutSettings.from_environment(), self.clock, machine(), machine())
+            return lambda: fan_out.on_aws(
+                FanOutSettings.from_environment(), self.clock, self._erasures or machine(), machine()
+            )
         return None  # the others do not run in a simulation
 
     def _moto_fan_outs(self) -> VirtualFanOuts:
@@ -940,9 +1007,10 @@ class Simulation:
         pending = next(requests, None)
         replayed = 0
         timers, clock, progress, until = self.timers, self.clock, self._progress, self.until
-        # The daily schedules (the date sweeps) run while anything else is left to happen, or until ``until``; a
-        # shop without a date journey would start nothing with them.
-        schedules = stage.schedules if self.config.dated_journeys() else []
+        # The daily schedules (the date and retention sweeps) run while anything else is left to happen, or until
+        # ``until``; a shop without a date journey or a retention would start nothing with them.
+        swept = self.config.dated_journeys() or self.config.shop.retention is not None
+        schedules = stage.schedules if swept else []
         fires = [schedule.next_after(clock()) for schedule in schedules]
         while True:
             # The earliest of: the next request, the next due timer, the next message becoming visible.
@@ -968,6 +1036,7 @@ class Simulation:
                         stage.function(schedule.function).invoke(dict(schedule.input))
                         fires[index] = schedule.next_after(scheduled)
                 stage.drain()
+                self._count_erasures()
                 continue
             if moment is None:
                 break
@@ -988,6 +1057,7 @@ class Simulation:
             if self._fan_outs is not None:
                 self._fan_outs.release(clock())
             stage.drain()
+            self._count_erasures()
             if progress is not None:
                 progress(replayed, max(self.total or 0, replayed), clock())
         # After ``until``: the rest is counted, not replayed.
@@ -1039,6 +1109,15 @@ class Simulation:
             return
         about = f"u:{customer}" if customer else None
         self._answered(Answer(self.clock(), message["type"], about, status, json.loads(text)))
+
+    def _count_erasures(self) -> None:
+        """Report the customers the retention sweep erased since the last report (a day's sweep is done within the
+        drain after the schedule: its pages wait for nothing)."""
+        tally, retention = self._erasures, self.config.shop.retention
+        if tally is None or retention is None or tally.erased == self._erased_reported:
+            return
+        self._erased(Erasures(self.clock(), retention, tally.erased - self._erased_reported))
+        self._erased_reported = tally.erased
 
     # ------------------------------------------------------------ engagement and the report
     def _engage(self, stage: Stage, now: datetime) -> None:
@@ -1283,7 +1362,7 @@ def run_cli(
         end = parse_until(until, history.last) if until else None
         bar = ProgressBar(err) if err.isatty() else None
 
-        def report(outcome: Outcome | Answer) -> None:
+        def report(outcome: Outcome | Answer | Erasures) -> None:
             out.write(json.dumps(outcome.as_json(), ensure_ascii=False) + "\n")
 
         simulation = Simulation(
@@ -1297,6 +1376,7 @@ def run_cli(
             answered=report,
             engagement=engagement,
             measure=report_dir is not None,
+            erased=report,
         )
         try:
             totals = simulation.run()
