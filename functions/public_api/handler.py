@@ -1,9 +1,11 @@
-"""Public endpoints: RFC 8058 one-click unsubscribe (``/u/{token}``), the click redirect (``/c/{token}``) and the in-app
-inbox a shop's app reads."""
+"""Public endpoints: RFC 8058 one-click unsubscribe (``/u/{token}``), the click redirect (``/c/{token}``), the
+preference centre (``/p/{token}``), the double opt-in confirmation (``/confirm/{token}``) and the in-app inbox a
+shop's app reads."""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +17,7 @@ from shared.observability import add_count, correlate_request, logger, metrics, 
 from shared.service.decide import DecideRequestError, NoOfferDecisionsError
 from shared.service.engagement import REDIRECT_HEADERS, Clicks
 from shared.service.paths import decode_path_parameters
+from shared.service.preferences import Confirmations, ExpiredLinkError, PreferenceCentre
 from shared.service.public import (
     PAGE_HEADERS,
     InboxAccessDeniedError,
@@ -63,6 +66,69 @@ def unsubscribe_one_click(token: str) -> Response[str]:
         "unsubscribed", extra={"shop": event.shop_id, "channel": event.channel, "feedback_id": event.feedback_id}
     )
     return Response(200, HTML, page, headers=PAGE_HEADERS)
+
+
+def preference_centre() -> PreferenceCentre:
+    wiring: PublicApiWiring = app.context["wiring"]
+    return wiring.preferences
+
+
+def confirmations() -> Confirmations:
+    wiring: PublicApiWiring = app.context["wiring"]
+    return wiring.confirmations
+
+
+def _language() -> str | None:
+    return app.current_event.headers.get("accept-language")
+
+
+def _form() -> dict[str, list[str]]:
+    """The page's form as sent (``application/x-www-form-urlencoded``; API Gateway may hand it over base64)."""
+    return parse_qs(app.current_event.decoded_body or "", max_num_fields=100)
+
+
+@app.get("/p/<token>")
+def preferences_page(token: str) -> Response[str]:
+    return Response(200, HTML, preference_centre().page(token, _language()), headers=PAGE_HEADERS)
+
+
+@app.head("/p/<token>")
+def preferences_probe(token: str) -> Response[str]:
+    preference_centre().claim(token)  # an unknown token is the same 404 as for GET; nothing is read or changed
+    return Response(200, HTML, "", headers=PAGE_HEADERS)
+
+
+@app.post("/p/<token>")
+def preferences_save(token: str) -> Response[str]:
+    event, page = preference_centre().save(token, _form(), _language())
+    if event is not None:
+        add_count("PreferencesSaved", 1)
+        logger.info("preferences saved", extra={"shop": event.shop_id, "feedback_id": event.feedback_id})
+    return Response(200, HTML, page, headers=PAGE_HEADERS)
+
+
+@app.get("/confirm/<token>")
+def confirm_page(token: str) -> Response[str]:
+    return Response(200, HTML, confirmations().page(token, _language()), headers=PAGE_HEADERS)
+
+
+@app.head("/confirm/<token>")
+def confirm_probe(token: str) -> Response[str]:
+    confirmations().claim(token)
+    return Response(200, HTML, "", headers=PAGE_HEADERS)
+
+
+@app.post("/confirm/<token>")
+def confirm_subscription(token: str) -> Response[str]:
+    event, page = confirmations().confirm(token, _language())
+    add_count("ConsentsConfirmed", 1)
+    logger.info("consent confirmed", extra={"shop": event.shop_id, "channel": event.channel})
+    return Response(200, HTML, page, headers=PAGE_HEADERS)
+
+
+@app.exception_handler(ExpiredLinkError)  # type: ignore[untyped-decorator]
+def expired_link(error: ExpiredLinkError) -> Response[str]:
+    return Response(410, HTML, error.page, headers=PAGE_HEADERS)
 
 
 def clicks() -> Clicks:

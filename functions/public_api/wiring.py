@@ -9,17 +9,21 @@ from shared import clock as wall_clock
 from shared.ports import Clock
 from shared.service.decide import OfferDecider
 from shared.service.engagement import Clicks
+from shared.service.preferences import Confirmations, PreferenceCentre
 from shared.service.public import InboxApi, Unsubscribe
 
 
 @dataclass(frozen=True, slots=True)
 class PublicApiWiring:
-    """One-click unsubscribe, the in-app inbox, the real-time offer decision and the click redirect."""
+    """One-click unsubscribe, the in-app inbox, the real-time offer decision, the click redirect, the preference
+    centre and the double opt-in confirmation."""
 
     unsubscribe: Unsubscribe
     inbox: InboxApi
     decider: OfferDecider
     clicks: Clicks
+    preferences: PreferenceCentre
+    confirmations: Confirmations
 
 
 def on_aws(settings: PublicApiSettings, clock: Clock = wall_clock.now) -> PublicApiWiring:
@@ -40,6 +44,8 @@ def on_aws(settings: PublicApiSettings, clock: Clock = wall_clock.now) -> Public
         inbox,
         OfferDecider(inbox.shop_for, shops, customers, offers, events, clock),
         Clicks(signing_keys, events, clock),
+        PreferenceCentre(signing_keys, events, clock, shops, customers),
+        Confirmations(signing_keys, events, clock, shops),
     )
 
 

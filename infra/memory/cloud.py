@@ -166,7 +166,7 @@ class MemoryCloud:
         self.campaigns = MemoryCampaigns()
         self.phones = MemoryPhoneBook()
         self.inbox = MemoryInbox()
-        self.shops = MemoryShops()
+        self.shops = MemoryShops(clock)  # key retirements run on the deployment's clock
         self.erasure = MemoryErasure(
             self.customers, self.ledger, self.contacts, self.inbox, self.phones, self.offers, self.waiting
         )
@@ -301,12 +301,21 @@ class MemoryCloud:
     def public_api_wiring(self) -> PublicApiWiring:
         from shared.service.decide import OfferDecider
         from shared.service.engagement import Clicks
+        from shared.service.preferences import Confirmations, PreferenceCentre
         from shared.service.public import InboxApi, Unsubscribe
 
         inbox = InboxApi(self.shops, self.inbox, self.clock, self.events)
         decider = OfferDecider(inbox.shop_for, self.shops, self.customers, self.offers, self.events, self.clock)
         unsubscribe = Unsubscribe(self.signing_keys, self.events, self.clock)
-        return PublicApiWiring(unsubscribe, inbox, decider, Clicks(self.signing_keys, self.events, self.clock))
+        keys, events, clock = self.signing_keys, self.events, self.clock
+        return PublicApiWiring(
+            unsubscribe,
+            inbox,
+            decider,
+            Clicks(keys, events, clock),
+            PreferenceCentre(keys, events, clock, self.shops, self.customers),
+            Confirmations(keys, events, clock, self.shops),
+        )
 
     def feedback_wiring(self) -> Any:
         from shared.adapters.channels.push import EndpointReader

@@ -172,10 +172,11 @@ def build_context(
     Keys: ``customer``, ``shop``, ``cart``, ``order``, ``offer``, ``referral``, ``products``, ``product``,
     ``recommended`` (the router's recommendations: bought together, complementary, best-sellers, recently viewed),
     ``categories``, ``free_shipping``, ``low_stock``, ``links``, ``image_url`` (the picture for push and in-app),
-    ``message``, ``unsubscribe_url``, ``variables``
+    ``message``, ``unsubscribe_url``, ``preferences_url``, ``confirm_url``, ``variables``
     (the message's variables as given), then whatever ``extra`` adds or replaces (the router passes
-    ``unsubscribe_url`` for email). Absent things are None (or empty), so a template can test for them. A customer
-    nudge knows nothing about (``state`` None) gets the shop's generic copy.
+    ``unsubscribe_url`` for email, ``preferences_url`` for marketing, ``confirm_url`` for a double opt-in mail).
+    Absent things are None (or empty), so a template can test for them. A customer nudge knows nothing about
+    (``state`` None) gets the shop's generic copy.
     """
     state = state if state is not None else CustomerState()
     variables = message.variables
@@ -222,6 +223,8 @@ def build_context(
             transactional=message.transactional,
         ),
         "unsubscribe_url": None,
+        "preferences_url": None,
+        "confirm_url": None,
         "variables": dict(variables),
     }
     context.update(extra or {})

@@ -15,7 +15,11 @@ from shared.models.messages import OutboxMessage
 from shared.models.state import Cart, CartItem, CustomerState, OrderRef, Orders, ProductRef
 
 SAMPLE_TIME = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-SAMPLE_EXTRA: dict[str, Any] = {"unsubscribe_url": "https://nudge.example.com/u/sample-token"}
+SAMPLE_EXTRA: dict[str, Any] = {
+    "unsubscribe_url": "https://nudge.example.com/u/sample-token",
+    "preferences_url": "https://nudge.example.com/p/sample-token",
+    "confirm_url": "https://nudge.example.com/confirm/sample-token",
+}
 _IMAGES = "https://images.example.com"
 
 

@@ -13,6 +13,7 @@ from shared.content.errors import ContentError
 from shared.content.renderer import override_locales, render
 from shared.content.sample import SAMPLE_EXTRA, sample_message, sample_state
 from shared.models.config import CHANNELS, Channel, ShopConfig
+from shared.models.nudge_events import CONFIRM_TEMPLATE
 
 
 def shipped_kinds() -> frozenset[str]:
@@ -31,6 +32,8 @@ def shipped_locales(kind: str) -> frozenset[str]:
 
 def _channels(kind: str, config: ShopConfig) -> list[Channel]:
     """Channels ``kind`` can go out on: those of the journey steps that send it, else those it has templates for."""
+    if kind == CONFIRM_TEMPLATE:
+        return ["email"]  # the double opt-in confirmation (shared.core.preferences) is an e-mail
     used: set[Channel] = set()
     for journey in config.journeys.values():
         for step in journey.steps:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from shared.core import attribution, experiments, insights, journeys
+from shared.core import attribution, experiments, insights, journeys, preferences
 from shared.core.attribution import CouponIssue
 from shared.core.churn import count_churn
 from shared.core.feedback import apply_feedback
@@ -171,6 +171,9 @@ def decide(
             current, event.occurred_at, _engagement_points(event, last_activity, config), engagement.half_life
         )
         outcome = journeys.on_event(current, event, now, config, customer_of(current, event), distribution)
+        outcome.effects += preferences.confirmation_requests(
+            current, event.message_id, event.shop_id, customer_of(current, event), now
+        )
         redeemed = _redemption(event, customer_of(current, event))
         if redeemed is not None:
             outcome.effects.append(redeemed)
@@ -203,11 +206,24 @@ def decide(
             return Decision(state=None, quiet=True, notes=[visit.note])
     elif isinstance(event, TimerEvent):
         outcome = journeys.on_timer(current, event, now, config, customer_of(current, event))
+    elif event.reason in _CUSTOMER_CHOICES:
+        # The customer confirmed a grant or saved the preference centre: consent may be in force now, so journeys
+        # held for want of a channel may enter, and a grant that waits for its confirmation asks for one.
+        notes = preferences.confirm(current, event) if event.reason == "consent_confirmed" else []
+        if event.reason == "preferences_changed":
+            notes = preferences.change(current, event, config)
+        customer = customer_of(current, event)
+        outcome = journeys.on_reach(current, now, config, event.shop_id, customer)
+        outcome.effects += preferences.confirmation_requests(current, event.message_id, event.shop_id, customer, now)
+        outcome.notes[:0] = notes
     else:
         # Delivery feedback (bounce, complaint, STOP, dead push token) updates consent and channel state. Journeys
         # do not react to it: consent is checked again at send time.
         return Decision(state=current, notes=apply_feedback(current, event))
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
+
+
+_CUSTOMER_CHOICES = frozenset({"consent_confirmed", "preferences_changed"})
 
 
 def _engage(state: CustomerState, event: EngagementEvent, config: ShopConfig) -> Decision:
@@ -492,6 +508,7 @@ def _campaign_message(event: SegmentEvent, customer: str, now: datetime) -> Outb
         step=step,
         template=template,
         channels=properties.get("channels") or None,
+        topic=topic if isinstance(topic := properties.get("topic"), str) else None,
         created_at=now,
     )
 
@@ -573,7 +590,7 @@ def _copy(state: CustomerState | None) -> CustomerState:
     return CustomerState.model_validate(state.model_dump()) if state is not None else CustomerState()
 
 
-def customer_of(state: CustomerState, event: SegmentEvent | TimerEvent) -> str:
+def customer_of(state: CustomerState, event: SegmentEvent | TimerEvent | FeedbackEvent) -> str:
     """The customer key timers and messages name: the known user once identified, else the event's customer.
 
     After an anonymous visitor was merged into a known customer, their adopted journeys speak for the known one.
@@ -608,7 +625,7 @@ def _apply(state: CustomerState, event: SegmentEvent, config: ShopConfig) -> Non
         pass  # the merge itself happened before decide; an alias carries no state of its own
     elif isinstance(message, TrackCall):
         _count_event(state, message.event)
-        _apply_track(state, message, event)
+        _apply_track(state, message, event, config)
     _mark_event(state, message.event if isinstance(message, TrackCall) else message.type, at)
 
 
@@ -663,7 +680,7 @@ def _count_event(state: CustomerState, name: str) -> None:
         state.event_counts = {**state.event_counts, name: state.event_counts.get(name, 0) + 1}
 
 
-def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) -> None:
+def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent, config: ShopConfig) -> None:
     at = event.occurred_at
     name = message.event
     if isinstance(message, ProductTrack):
@@ -689,7 +706,14 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) 
     elif isinstance(message, ConsentTrack):
         consent = message.properties
         _record_consent(
-            state, event, consent.channel, consent.status, consent.source, consent.notice_version, consent.evidence
+            state,
+            event,
+            consent.channel,
+            consent.status,
+            consent.source,
+            consent.notice_version,
+            consent.evidence,
+            config,
         )
     elif isinstance(message, NewsletterTrack):
         subscribed = name == "Newsletter Subscribed"
@@ -702,6 +726,7 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent) 
             signup.source,
             signup.notice_version,
             signup.evidence,
+            config,
         )
         if subscribed:
             state.newsletter_subscribed_at = state.newsletter_subscribed_at or at
@@ -737,6 +762,7 @@ def _record_consent(
     source: str,
     notice_version: str,
     evidence: str | None,
+    config: ShopConfig,
 ) -> None:
     record = ConsentRecord(
         channel=channel,
@@ -748,8 +774,9 @@ def _record_consent(
         recorded_at=event.received_at,
         message_id=event.message_id,
     )
-    # Append-only: the history is the audit trail; the decision in force is derived from it.
-    state.consents = sorted([*state.consents, record], key=lambda r: r.at)
+    # Append-only: the history is the audit trail; the decision in force is derived from it. A grant on a double
+    # opt-in channel goes in pending (``shared.core.preferences``).
+    preferences.record_consent(state, record, config)
 
 
 def _product_ref(product: Product, at: datetime) -> ProductRef:
@@ -890,6 +917,8 @@ def merge(known: CustomerState, other: CustomerState, half_life: timedelta = DEF
     tokens = {t.token: t for t in sorted([*other.push_tokens, *known.push_tokens], key=lambda t: t.updated_at)}
     merged.push_tokens = list(tokens.values())[-MAX_PUSH_TOKENS:]
     merged.consents = sorted([*known.consents, *other.consents], key=lambda r: r.at)
+    merged.topics_off = sorted({*known.topics_off, *other.topics_off})  # switched off on either: off
+    merged.paused_until = _latest(known.paused_until, other.paused_until)
     carts = dict(other.carts)
     for cart_id, cart in known.carts.items():
         carts[cart_id] = _merge_carts(carts[cart_id], cart) if cart_id in carts else cart

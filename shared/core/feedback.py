@@ -73,7 +73,7 @@ def _withdraw(state: CustomerState, event: FeedbackEvent, channel: Channel) -> s
     )
     # Skip only when a decision at or after this one is already on record (it wins either way). "Already withdrawn"
     # is not enough: an older grant may still arrive and would then be in force over a withdrawal we dropped.
-    later = [r for r in state.consents if r.channel == channel and r.at >= record.at]
+    later = [r for r in state.consents if r.channel == channel and r.status != "pending" and r.at >= record.at]
     if later:
         newest = max(later, key=lambda r: r.at)
         already = "already withdrawn" if newest.status == "withdrawn" else "granted again later"

@@ -103,6 +103,16 @@ def on_event(
     return run.decision
 
 
+def on_reach(state: CustomerState, now: datetime, config: ShopConfig, shop_id: str, customer: str) -> JourneyDecision:
+    """Consent changed outside a shop's event (a confirmed double opt-in, the preference centre): entries held until
+    a channel reaches the customer enter now, parked instances arm again."""
+    run = _Run(state, config, shop_id, customer, to_second(now))
+    _end_unconfigured(run)
+    _release_held(run)
+    _resume_parked(run)
+    return run.decision
+
+
 def on_timer(
     state: CustomerState, event: TimerEvent, now: datetime, config: ShopConfig, customer: str
 ) -> JourneyDecision:
@@ -766,6 +776,7 @@ def _message(run: _Run, journey: Journey, instance: JourneyInstance, step: Journ
         transactional=step.transactional,
         created_at=run.now,
         variant=chosen.name if chosen is not None else None,
+        topic=journey.topic,
     )
 
 

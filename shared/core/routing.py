@@ -1,10 +1,12 @@
 """Channel choice (CH1): which channels may carry a message *now*, in the order they are tried. Pure, no I/O.
 
-A channel is a candidate when the customer's consent for it is in force at send time, nudge has a usable address
-for it (push token of a configured platform, email address, phone number, WhatsApp number, installed app) that has
-not bounced or died, the shop has configured the channel, and no time rule holds a marketing message back: the
-shop's quiet hours in the customer's time zone (``contact_policy``), and on SMS the 08:00-21:00 window the US TCPA
-requires. Every channel that is not a candidate says why, for the customer's timeline.
+A channel is a candidate when the customer's consent for it is in force at send time (for a double opt-in
+confirmation: its grant still waits), the customer has not paused marketing nor switched the message's topic off
+(the preference centre), nudge has a usable address for it (push token of a configured platform, email address,
+phone number, WhatsApp number, installed app) that has not bounced or died, the shop has configured the channel, and
+no time rule holds a marketing message back: the shop's quiet hours in the customer's time zone
+(``contact_policy``), and on SMS the 08:00-21:00 window the US TCPA requires. Every channel that is not a
+candidate says why, for the customer's timeline.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 from shared.core.policy import next_open, open_at, zone_of
 from shared.models.config import Channel, ShopConfig
 from shared.models.messages import Address, OutboxMessage
-from shared.models.nudge_events import TimerEvent
+from shared.models.nudge_events import CONFIRM_JOURNEY, TimerEvent
 from shared.models.state import CustomerState
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -79,13 +81,27 @@ def route(state: CustomerState | None, message: OutboxMessage, config: ShopConfi
 def _refusal(
     state: CustomerState | None, channel: Channel, message: OutboxMessage, config: ShopConfig, now: datetime
 ) -> str | None:
-    if state is None or not state.has_consent(channel):
+    if state is None or not _consented(state, channel, message, now):
         return "no_consent"
+    if not message.transactional and state.paused(now):
+        return "paused_by_customer"  # the preference centre's pause: marketing waits for nobody
+    if not message.transactional and (message.topic or config.topic_of(message.journey)) in state.topics_off:
+        return "topic_opted_out"
     if not config.channels.configured(channel):
         return "channel_not_configured"
     if not message.transactional and not open_at(config.contact_policy, channel, customer_zone(state, config), now):
         return "quiet_hours"
     return None
+
+
+def _consented(state: CustomerState, channel: Channel, message: OutboxMessage, now: datetime) -> bool:
+    """Consent in force; for a double opt-in confirmation, the grant it asks about still waits (not confirmed, not
+    withdrawn, not lapsed): the one message a pending grant lets out."""
+    if message.journey != CONFIRM_JOURNEY:
+        return state.has_consent(channel)
+    pending = state.pending(channel, now)
+    asked = message.variables.get("confirm")
+    return pending is not None and isinstance(asked, dict) and asked.get("pending") == pending.message_id
 
 
 def inbox_of(state: CustomerState, message: OutboxMessage) -> str:

@@ -16,6 +16,11 @@ Click token (``/c/{token}``, every tracked link of a message): the same recipe w
 ``nudge-click-v1.`` and the payload ``[shop_id, customer, message_id, channel, url]``. The target is inside the MAC,
 so the redirect goes only where nudge itself pointed it (never an open redirect), and only to http(s) URLs.
 
+Preference centre token (``/p/{token}``, in every marketing message): the unsubscribe recipe with the domain prefix
+``nudge-preferences-v1.``. Confirmation token (``/confirm/{token}``, the double opt-in mail): domain
+``nudge-confirm-v1.``, payload ``[shop_id, customer, channel, pending_message_id, expires_epoch]``; the expiry is
+inside the MAC.
+
 Inbox token (the shop's backend signs it, so its app can read its customer's inbox): see ``inbox_token``.
 """
 
@@ -33,6 +38,8 @@ from shared.models.vocabulary import CHANNELS, Channel
 
 _UNSUBSCRIBE_DOMAIN = b"nudge-unsubscribe-v1."
 _CLICK_DOMAIN = b"nudge-click-v1."
+_PREFERENCES_DOMAIN = b"nudge-preferences-v1."
+_CONFIRM_DOMAIN = b"nudge-confirm-v1."
 _MAC_BYTES = 16
 _MIN_KEY_BYTES = 16
 _MAX_TOKEN_CHARS = 2048
@@ -101,11 +108,22 @@ def _verify(domain: bytes, keys: bytes | Iterable[bytes], token: str) -> object:
         raise InvalidTokenError("malformed payload") from error
 
 
-def issue_unsubscribe_token(key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
-    """A URL-safe token that proves nudge issued an unsubscribe link for this shop, customer and channel."""
+def _issue_customer_token(domain: bytes, key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    return _issue(_UNSUBSCRIBE_DOMAIN, key, [shop_id, customer, channel])
+    return _issue(domain, key, [shop_id, customer, channel])
+
+
+def _verify_customer_token(domain: bytes, keys: bytes | Iterable[bytes], token: str) -> UnsubscribeClaim:
+    match _verify(domain, keys, token):
+        case [str(shop_id), str(customer), str(channel)] if channel in CHANNELS:
+            return UnsubscribeClaim(shop_id=shop_id, customer=customer, channel=channel)
+    raise InvalidTokenError("malformed payload")
+
+
+def issue_unsubscribe_token(key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
+    """A URL-safe token that proves nudge issued an unsubscribe link for this shop, customer and channel."""
+    return _issue_customer_token(_UNSUBSCRIBE_DOMAIN, key, shop_id, customer, channel)
 
 
 def verify_unsubscribe_token(keys: bytes | Iterable[bytes], token: str) -> UnsubscribeClaim:
@@ -113,9 +131,48 @@ def verify_unsubscribe_token(keys: bytes | Iterable[bytes], token: str) -> Unsub
 
     Pass every key still accepted during a rotation; the comparison is constant-time for each.
     """
-    match _verify(_UNSUBSCRIBE_DOMAIN, keys, token):
-        case [str(shop_id), str(customer), str(channel)] if channel in CHANNELS:
-            return UnsubscribeClaim(shop_id=shop_id, customer=customer, channel=channel)
+    return _verify_customer_token(_UNSUBSCRIBE_DOMAIN, keys, token)
+
+
+def issue_preferences_token(key: bytes, shop_id: str, customer: str, channel: Channel) -> str:
+    """The token of a preference centre link (``/p/{token}``): the customer, and the channel the message that
+    carried it went out on (the customer holds that address). It does not expire, like the unsubscribe link."""
+    return _issue_customer_token(_PREFERENCES_DOMAIN, key, shop_id, customer, channel)
+
+
+def verify_preferences_token(keys: bytes | Iterable[bytes], token: str) -> UnsubscribeClaim:
+    """The customer and channel inside a preference centre token; raises InvalidTokenError otherwise."""
+    return _verify_customer_token(_PREFERENCES_DOMAIN, keys, token)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmClaim:
+    """A double opt-in confirmation link: whose pending grant (its message id) on which channel, valid until when
+    (epoch seconds, signed with the rest: an expired link cannot be made young again)."""
+
+    shop_id: str
+    customer: str
+    channel: Channel
+    pending: str
+    expires_at: int
+
+
+def issue_confirm_token(key: bytes, claim: ConfirmClaim) -> str:
+    """The token of a confirmation link (``/confirm/{token}``)."""
+    if claim.channel not in CHANNELS:
+        raise ValueError(f"unknown channel {claim.channel!r}")
+    payload = [claim.shop_id, claim.customer, claim.channel, claim.pending, str(claim.expires_at)]
+    return _issue(_CONFIRM_DOMAIN, key, payload)
+
+
+def verify_confirm_token(keys: bytes | Iterable[bytes], token: str) -> ConfirmClaim:
+    """The claim inside a confirmation token if any of ``keys`` signed it; raises InvalidTokenError otherwise
+    (whether it expired is the caller's to judge, by its clock)."""
+    match _verify(_CONFIRM_DOMAIN, keys, token):
+        case [str(shop_id), str(customer), str(channel), str(pending), str(expires)] if (
+            channel in CHANNELS and expires.isdigit()
+        ):
+            return ConfirmClaim(shop_id, customer, channel, pending, int(expires))
     raise InvalidTokenError("malformed payload")
 
 

@@ -53,6 +53,11 @@ class CampaignRequest(BaseModel):
     holdout: int = Field(
         default=0, ge=0, le=50, description="percent of the members who get none of it: the control group (EX1)"
     )
+    topic: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="the shop's topic it belongs to: members who switched it off get none (preference centre)",
+    )
 
     @model_validator(mode="after")
     def _template_or_steps(self) -> Self:

@@ -90,6 +90,16 @@ class EmailSettings(_Strict):
     from_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\r\n]+$")
     reply_to: str | None = Field(default=None, pattern=EMAIL_ADDRESS)
     configuration_set: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    double_opt_in: bool = Field(
+        default=False,
+        description="a grant of e-mail consent waits, pending, for the click on the confirmation mail's link",
+    )
+    confirm_within: timedelta = Field(
+        default=timedelta(days=7),
+        gt=timedelta(0),
+        le=timedelta(days=30),
+        description="double opt-in: an unconfirmed grant lapses this long after it was asked for",
+    )
 
 
 class SmsSettings(_Strict):

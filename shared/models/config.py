@@ -123,6 +123,31 @@ class ChannelSettings(_Strict):
         """Whether the router can send on ``channel``: its provider settings are given (the inbox needs none)."""
         return channel == "in_app" or getattr(self, channel) is not None
 
+    def double_opt_in(self, channel: Channel) -> timedelta | None:
+        """How long a grant on ``channel`` waits for its confirmation, if the channel takes double opt-in (e-mail)."""
+        if channel == "email" and self.email is not None and self.email.double_opt_in:
+            return self.email.confirm_within
+        return None
+
+
+TopicName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+LocaleName = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+
+
+class Topic(_Strict):
+    """A kind of message customers can switch on and off in the preference centre (e.g. newsletter, offers,
+    product alerts): journeys and campaigns name theirs as ``topic``. Its label and description per language."""
+
+    label: dict[LocaleName, Annotated[str, Field(min_length=1, max_length=80)]] = Field(
+        min_length=1, description="language (en, de) -> what the preference centre calls it"
+    )
+    description: dict[LocaleName, Annotated[str, Field(max_length=300)]] = Field(default_factory=dict)
+
+    def text(self, locale: str, fallback: str) -> tuple[str, str]:
+        """The label and description in ``locale``, else in ``fallback``, else in any language the shop gave."""
+        label = self.label.get(locale) or self.label.get(fallback) or next(iter(self.label.values()))
+        return label, self.description.get(locale) or self.description.get(fallback) or ""
+
 
 class FrequencyCap(_Strict):
     """At most ``max`` marketing messages to one customer in any window of length ``per`` (on ``channel`` only, when
@@ -435,6 +460,9 @@ class ShopConfig(_Strict):
         exclude=True,
         description="journeys an operator paused (`nudge journey pause`): stored beside the config, not in it",
     )
+    topics: dict[TopicName, Topic] = Field(
+        default_factory=dict, max_length=20, description="the topics customers switch on and off (preference centre)"
+    )
     segments: dict[SegmentName, SegmentRule] = Field(default_factory=dict, description="segment name -> its rule")
     offers: dict[Annotated[str, Field(pattern=r"^[A-Z0-9]{0,12}$")], OfferSource] = Field(
         default_factory=dict, description="offer prefix (a step's offer.prefix) -> where its codes come from"
@@ -471,6 +499,19 @@ class ShopConfig(_Strict):
                 known = sorted(self.segments)
                 raise ValueError(f"journeys.{name}.entry.segment: no segment {journey.entry.segment!r}; one of {known}")
         return self
+
+    @model_validator(mode="after")
+    def _topics_exist(self) -> Self:
+        for name, journey in self.journeys.items():
+            if journey.topic is not None and journey.topic not in self.topics:
+                known = sorted(self.topics)
+                raise ValueError(f"journeys.{name}.topic: no topic {journey.topic!r} under topics; one of {known}")
+        return self
+
+    def topic_of(self, journey: str) -> str | None:
+        """The topic of ``journey``'s messages (None: none, or not a journey of this config)."""
+        found = self.journeys.get(journey)
+        return found.topic if found is not None else None
 
     def _no_cycle(self, name: str, path: tuple[str, ...]) -> None:
         if name in path:

@@ -385,6 +385,11 @@ class Journey(_Strict):
         le=100,
         description="0-100: when messages compete for a slot the contact policy's caps leave, the higher one goes",
     )
+    topic: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="the shop's topic its messages belong to (topics:): customers who switch it off get none",
+    )
     holdout: int = Field(
         default=0,
         ge=0,

@@ -42,6 +42,7 @@ class OutboxMessage(_Frozen):
     transactional: bool = False
     created_at: datetime
     variant: str | None = Field(default=None, description="the step's A/B variant this customer gets, if it has any")
+    topic: str | None = Field(default=None, description="the shop's topic (journey's or campaign's), if it has one")
     cause: str | None = Field(
         default=None,
         description="the id of the event that caused it (a Segment messageId, or the id of the timer's or feedback's "

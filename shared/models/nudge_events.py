@@ -107,7 +107,23 @@ FeedbackReason = Literal[
     "invalid_address",  # SMS / WhatsApp: the provider says the number cannot receive
     "push_endpoint_registered",  # push: the router registered an SNS endpoint for the token (endpoint_arn)
     "whatsapp_inbound",  # WhatsApp: the customer wrote to the shop (opens the 24 h window)
+    "consent_confirmed",  # double opt-in: the customer confirmed a pending grant (confirms) on its signed link
+    "preferences_changed",  # the customer saved the preference centre (preferences), source preference_centre
 ]
+CONFIRM_JOURNEY = "consent:confirm"  # the double opt-in confirmation message's journey (no shop journey has a colon)
+CONFIRM_TEMPLATE = "confirm_subscription"  # its message kind
+
+
+class PreferenceChange(BaseModel):
+    """What the customer saved in the preference centre: each channel and topic they switched on or off (only those
+    the page showed), and a pause of all marketing (``pause_until``) or its end (``resume``)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+
+    channels: dict[Channel, bool] = Field(default_factory=dict)
+    topics: dict[str, bool] = Field(default_factory=dict, max_length=20)
+    pause_until: datetime | None = None
+    resume: bool = False
 
 
 class FeedbackEvent(BaseModel):
@@ -126,6 +142,8 @@ class FeedbackEvent(BaseModel):
     feedback_id: str = Field(description="provider's id of the notification: the dedupe key")
     occurred_at: datetime
     received_at: datetime
+    confirms: str | None = Field(default=None, description="consent_confirmed: the pending grant's message_id")
+    preferences: PreferenceChange | None = Field(default=None, description="preferences_changed: what changed")
 
     @property
     def message_id(self) -> str:

@@ -75,17 +75,29 @@ class _Compact(_State):
     )
 
 
+ConsentStatus = Literal["granted", "withdrawn", "pending"]
+
+
 class ConsentRecord(_State):
-    """One consent decision (GDPR Art. 7): who, which channel, granted or withdrawn, when, how, under which notice."""
+    """One consent decision (GDPR Art. 7): who, which channel, granted or withdrawn, when, how, under which notice.
+
+    With double opt-in (``channels.email.double_opt_in``) a grant is first ``pending``: never in force, it waits
+    (until ``expires_at``) for the click on its confirmation link. The confirmation is a ``granted`` record of its
+    own that ``confirms`` the pending one and says how (``confirmed_via``) and when it was asked (``requested_at``).
+    """
 
     channel: Channel
-    status: Literal["granted", "withdrawn"]
+    status: ConsentStatus
     source: str
     notice_version: str
     evidence: str | None = None
     at: datetime = Field(description="when the customer decided (event time)")
     recorded_at: datetime = Field(description="when nudge received it")
     message_id: str
+    expires_at: datetime | None = Field(default=None, description="pending: unconfirmed by then, it lapses")
+    confirms: str | None = Field(default=None, description="a confirmation: the pending record's message_id")
+    confirmed_via: str | None = Field(default=None, description="a confirmation: how, e.g. confirm-link")
+    requested_at: datetime | None = Field(default=None, description="a confirmation: when the grant was asked for")
 
 
 class CartItem(_State):
@@ -390,14 +402,41 @@ class CustomerState(_State):
     merge_refusals: list[MergeRefusal] = Field(
         default_factory=list, description="merges of another known customer this customer's events asked for, refused"
     )
+    topics_off: list[str] = Field(
+        default_factory=list, description="the shop's topics the customer switched off (the preference centre)"
+    )
+    paused_until: datetime | None = Field(
+        default=None, description="the customer paused all marketing until then (the preference centre)"
+    )
 
     def consent(self, channel: Channel) -> ConsentRecord | None:
-        """The decision in force for ``channel``: the latest by event time (history may arrive out of order)."""
+        """The decision in force for ``channel``: the latest by event time (history may arrive out of order). A
+        pending grant is never in force: until confirmed, the decision before it stands."""
         latest: ConsentRecord | None = None
         for record in self.consents:
-            if record.channel == channel and (latest is None or record.at >= latest.at):
+            if record.channel == channel and record.status != "pending" and (latest is None or record.at >= latest.at):
                 latest = record
         return latest
+
+    def pending(self, channel: Channel, now: datetime) -> ConsentRecord | None:
+        """The grant on ``channel`` that waits for its confirmation at ``now``: the latest pending one, newer than
+        the decision in force and not expired; None if there is none."""
+        in_force = self.consent(channel)
+        found: ConsentRecord | None = None
+        for record in self.consents:
+            if (
+                record.channel == channel
+                and record.status == "pending"
+                and (in_force is None or record.at > in_force.at)
+                and (record.expires_at is None or record.expires_at > now)
+                and (found is None or record.at >= found.at)
+            ):
+                found = record
+        return found
+
+    def paused(self, now: datetime) -> bool:
+        """Whether the customer paused all marketing at ``now``."""
+        return self.paused_until is not None and self.paused_until > now
 
     def has_consent(self, channel: Channel) -> bool:
         record = self.consent(channel)

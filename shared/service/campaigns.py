@@ -172,6 +172,8 @@ class CampaignDesk:
         if config is None or request.segment not in config.segments:
             known = sorted(config.segments) if config is not None else []
             errors.append({"field": "segment", "rule": f"must be one of the shop's segments {known}"})
+        if config is not None and request.topic is not None and request.topic not in config.topics:
+            errors.append({"field": "topic", "rule": f"must be one of the shop's topics {sorted(config.topics)}"})
         kinds = known_kinds(config) if config is not None else set()
         for index, step in enumerate(request.plan):
             if config is not None and step.template not in kinds:
@@ -232,6 +234,8 @@ class CampaignPager:
             "template": step.template,
             "channels": request.channels,
         }
+        if request.topic is not None:
+            properties["topic"] = request.topic
         if job.step:
             properties["step"] = job.step
         if request.holdout:

@@ -70,6 +70,7 @@ def export_document(
             },
             "history": [entry.model_dump(mode="json") for entry in state.consents],
         },
+        "preferences": {"topics_off": list(state.topics_off), "paused_until": _iso(state.paused_until)},
         "devices": {
             "push_tokens": [token.model_dump(mode="json", exclude={"endpoint_arn"}) for token in state.push_tokens],
             "app": state.app.model_dump(mode="json"),

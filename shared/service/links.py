@@ -1,5 +1,7 @@
 """Links nudge puts into messages and the keys that sign them.
 
+Every marketing message's context has ``preferences_url``, the customer's signed link to the preference centre
+(``/p/{token}``; every e-mail's footer shows it); a double opt-in mail has ``confirm_url`` (``/confirm/{token}``).
 The unsubscribe link of every marketing email carries a signed token (``shared.core.tokens``), so the one-click POST
 (which arrives without cookies or auth) needs no lookup and cannot be forged. The signing key is a Secrets Manager
 secret the template creates; it is read through Powertools Parameters and cached for five minutes by the
@@ -16,11 +18,19 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from shared.core.tokens import ClickClaim, issue_click_token, issue_unsubscribe_token
-from shared.models.nudge_events import PUSH_MESSAGE_ID
+from shared.core.tokens import (
+    ClickClaim,
+    ConfirmClaim,
+    issue_click_token,
+    issue_confirm_token,
+    issue_preferences_token,
+    issue_unsubscribe_token,
+)
+from shared.models.nudge_events import CONFIRM_JOURNEY, PUSH_MESSAGE_ID
 from shared.models.vocabulary import Channel
 
 if TYPE_CHECKING:
@@ -65,6 +75,14 @@ def unsubscribe_path(token: str) -> str:
 
 def click_path(token: str) -> str:
     return f"/c/{token}"
+
+
+def preferences_path(token: str) -> str:
+    return f"/p/{token}"
+
+
+def confirm_path(token: str) -> str:
+    return f"/confirm/{token}"
 
 
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
@@ -141,13 +159,24 @@ class Links:
         return content.model_copy(update=update)
 
     def for_message(self, message: OutboxMessage, config: ShopConfig, channel: Channel) -> Mapping[str, str]:
-        """Template context additions for ``message`` on ``channel``: the unsubscribe URL of a marketing email."""
-        if channel != "email":
-            return {}
+        """Template context additions for ``message`` on ``channel``: the preference centre's URL of a marketing
+        message, the unsubscribe URL of a marketing email, the confirmation URL of a double opt-in mail."""
         key = self._signing_keys()[0]
+        links: dict[str, str] = {}
+        if not message.transactional:
+            token = issue_preferences_token(key, message.shop_id, message.customer, channel)
+            links["preferences_url"] = self._base + preferences_path(token)
+        if message.journey == CONFIRM_JOURNEY and isinstance(asked := message.variables.get("confirm"), dict):
+            expires = datetime.fromisoformat(str(asked["expires_at"]))
+            claim = ConfirmClaim(
+                message.shop_id, message.customer, channel, str(asked["pending"]), int(expires.timestamp())
+            )
+            links["confirm_url"] = self._base + confirm_path(issue_confirm_token(key, claim))
+        if channel != "email":
+            return links
         token = issue_unsubscribe_token(key, message.shop_id, message.customer, "email")
         # The same signed token names the customer in bounce and complaint notifications (X-Nudge-Ref header).
-        links = {"feedback_ref": token}
+        links["feedback_ref"] = token
         if not message.transactional:
             links["unsubscribe_url"] = self._base + unsubscribe_path(token)
         return links

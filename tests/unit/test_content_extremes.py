@@ -13,6 +13,7 @@ from shared.content import render_message, shipped_kinds
 from shared.content.formatting import format_money, format_percent
 from shared.content.sample import SAMPLE_EXTRA, SAMPLE_TIME, sample_message, sample_state
 from shared.models.config import CHANNELS
+from shared.models.nudge_events import CONFIRM_TEMPLATE
 from shared.models.segment import MAX_AMOUNT, MAX_QUANTITY
 from shared.models.state import Cart, CartItem, CustomerState, OrderRef, ProductRef
 
@@ -87,12 +88,12 @@ def test_every_template_renders_for_the_most_extreme_customers(customer, locale)
     state = extreme_state(locale, price, quantity, lines)
     rendered = 0
     for kind in sorted(shipped_kinds()):
-        for channel in CHANNELS:
+        for channel in ["email"] if kind == CONFIRM_TEMPLATE else CHANNELS:
             content = render_message(state, sample_message(kind), channel, DEMO, SAMPLE_EXTRA)
             assert content.text or content.html or content.whatsapp_template
             assert "{{" not in (content.title or "") + (content.text or "") or "{{ 7 * 7 }}" in (content.text or "")
             rendered += 1
-    assert rendered == len(shipped_kinds()) * len(CHANNELS)
+    assert rendered == (len(shipped_kinds()) - 1) * len(CHANNELS) + 1  # the confirmation is an e-mail only
 
 
 @pytest.mark.parametrize("amount", [1e30, 1e308, -1e308, 2.5e17, 5e-324, 10**400])

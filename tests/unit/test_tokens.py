@@ -8,11 +8,16 @@ import json
 import pytest
 
 from shared.core.tokens import (
+    ConfirmClaim,
     InvalidTokenError,
     UnsubscribeClaim,
     inbox_token,
+    issue_confirm_token,
+    issue_preferences_token,
     issue_unsubscribe_token,
+    verify_confirm_token,
     verify_inbox_token,
+    verify_preferences_token,
     verify_unsubscribe_token,
 )
 from shared.core.webhooks import signature_header, verify, webhook_key
@@ -114,6 +119,46 @@ def test_tokens_issued_before_a_key_rotation_still_verify():
 def test_short_keys_are_refused_when_issuing():
     with pytest.raises(ValueError, match="at least 16 bytes"):
         issue_unsubscribe_token(b"short", "demo", "u:ada", "email")
+
+
+# ---------------------------------------------------------------- preference centre and confirmation tokens
+
+
+def test_a_token_made_for_one_page_opens_no_other():
+    # The same key signs every kind of link: the domain prefix keeps each token to its own page
+    unsubscribe = issue_unsubscribe_token(KEY, "demo", "u:ada", "email")
+    preferences = issue_preferences_token(KEY, "demo", "u:ada", "email")
+
+    assert verify_preferences_token(KEY, preferences) == UnsubscribeClaim("demo", "u:ada", "email")
+    with pytest.raises(InvalidTokenError):
+        verify_preferences_token(KEY, unsubscribe)
+    with pytest.raises(InvalidTokenError):
+        verify_unsubscribe_token(KEY, preferences)
+    with pytest.raises(InvalidTokenError):
+        verify_confirm_token(KEY, preferences)
+
+
+def test_a_confirmation_token_carries_its_expiry_under_the_signature():
+    claim = ConfirmClaim("demo", "u:ada", "email", "m-signup-1", 1_800_000_000)
+    token = issue_confirm_token(KEY, claim)
+
+    assert verify_confirm_token(KEY, token) == claim
+    body, mac = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload[-1] = "1900000000"  # a later expiry, written in by hand
+    forged = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidTokenError):
+        verify_confirm_token(KEY, f"{forged}.{mac}")
+
+
+def test_preference_and_confirmation_links_survive_a_key_rotation():
+    preferences = issue_preferences_token(OLD_KEY, "demo", "u:ada", "sms")
+    confirm = issue_confirm_token(OLD_KEY, ConfirmClaim("demo", "u:ada", "email", "m1", 1_800_000_000))
+
+    assert verify_preferences_token([KEY, OLD_KEY], preferences).channel == "sms"
+    assert verify_confirm_token([KEY, OLD_KEY], confirm).pending == "m1"
+    with pytest.raises(InvalidTokenError):
+        verify_preferences_token([KEY, OTHER_KEY], preferences)
 
 
 # ---------------------------------------------------------------- inbox tokens
