@@ -209,8 +209,9 @@ def decide(
     elif event.reason in _CUSTOMER_CHOICES:
         # The customer confirmed a grant or saved the preference centre: consent may be in force now, so journeys
         # held for want of a channel may enter, and a grant that waits for its confirmation asks for one.
-        notes = preferences.confirm(current, event) if event.reason == "consent_confirmed" else []
-        if event.reason == "preferences_changed":
+        if event.reason == "consent_confirmed":
+            notes = [preferences.confirm(current, event)]
+        else:
             notes = preferences.change(current, event, config)
         customer = customer_of(current, event)
         outcome = journeys.on_reach(current, now, config, event.shop_id, customer)
