@@ -32,7 +32,7 @@ from shared.models.nudge_events import FeedbackEvent, PreferenceChange
 from shared.models.vocabulary import CHANNELS, Channel
 from shared.ports import CustomerRecords, EventQueue, Shops
 from shared.service.feedback_events import feedback_entry
-from shared.service.public import SignedLinks
+from shared.service.public import SignedLinks, customer_feedback
 
 PAUSE = timedelta(days=30)
 SOURCE = "preference_centre"
@@ -190,16 +190,8 @@ class PreferenceCentre(SignedLinks):
         change = _change(shown, form, now)
         digest = hashlib.sha256(f"{token}\n{change.model_dump_json()}".encode()).hexdigest()[:32]
         window = int(now.timestamp()) // 600  # the same form sent twice within ten minutes is one change
-        event = FeedbackEvent(
-            shop_id=claim.shop_id,
-            customer=claim.customer,
-            channel=claim.channel,
-            reason="preferences_changed",
-            source=SOURCE,
-            feedback_id=f"preferences:{digest}:{window}",
-            occurred_at=now,
-            received_at=now,
-            preferences=change,
+        event = customer_feedback(
+            claim, "preferences_changed", SOURCE, f"preferences:{digest}:{window}", now, preferences=change
         )
         self._queue.send([feedback_entry(event)])
         words = _WORDS[shown.lang]
@@ -321,16 +313,9 @@ class Confirmations(SignedLinks):
         """Enqueue the confirmation of a POST; the event and the page to answer with."""
         claim = self.claim(token, accept_language)
         now = self._clock()
-        event = FeedbackEvent(
-            shop_id=claim.shop_id,
-            customer=claim.customer,
-            channel=claim.channel,
-            reason="consent_confirmed",
-            source="confirm-link",
-            feedback_id=f"confirm:{hashlib.sha256(token.encode()).hexdigest()[:32]}",
-            occurred_at=now,
-            received_at=now,
-            confirms=claim.pending,
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        event = customer_feedback(
+            claim, "consent_confirmed", "confirm-link", f"confirm:{digest}", now, confirms=claim.pending
         )
         self._queue.send([feedback_entry(event)])
         lang = language(accept_language)

@@ -34,8 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.core.tokens import UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
-from shared.models.nudge_events import EngagementEvent, FeedbackEvent
+from shared.core.tokens import ConfirmClaim, UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
+from shared.models.nudge_events import EngagementEvent, FeedbackEvent, FeedbackReason
 from shared.models.vocabulary import KEY_HASH_PREFIX, Channel
 from shared.ports import EventQueue, Inbox, Shops
 from shared.service.feedback_events import feedback_entry
@@ -109,15 +109,28 @@ def unsubscribe_event(claim: UnsubscribeClaim, token: str, now: datetime) -> Fee
     """
     window = int(now.timestamp()) // int(UNSUBSCRIBE_RETRY_WINDOW.total_seconds())
     digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return customer_feedback(claim, "unsubscribe_link", "unsubscribe-link", f"unsubscribe:{digest}:{window}", now)
+
+
+def customer_feedback(
+    claim: UnsubscribeClaim | ConfirmClaim,
+    reason: FeedbackReason,
+    source: str,
+    feedback_id: str,
+    now: datetime,
+    **fields: Any,
+) -> FeedbackEvent:
+    """What the customer did on one of nudge's signed pages, as feedback for their FIFO group, stamped ``now``."""
     return FeedbackEvent(
         shop_id=claim.shop_id,
         customer=claim.customer,
         channel=claim.channel,
-        reason="unsubscribe_link",
-        source="unsubscribe-link",
-        feedback_id=f"unsubscribe:{digest}:{window}",
+        reason=reason,
+        source=source,
+        feedback_id=feedback_id,
         occurred_at=now,
         received_at=now,
+        **fields,
     )
 
 

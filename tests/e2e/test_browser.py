@@ -9,7 +9,6 @@ only: a request for a Segment host would fail, and the tests assert none is even
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -22,21 +21,12 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import missing
 from tests.integration.http import WRITE_KEY, customer
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_DIR = ROOT / "tests" / "browser" / "node_modules" / "@segment" / "analytics-next" / "dist" / "umd"
-CHROMIUM = Path(os.environ.get("NUDGE_CHROMIUM", "/usr/bin/chromium"))
 ALLOWED_PORT = 8791  # events/demo-shop.yaml allows http://127.0.0.1:8791
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The storefront: analytics.js's UMD build (it defines window.AnalyticsNext) and nothing else.
 PAGE = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>storefront</title><script src="/index.js"></script></head>
@@ -44,14 +34,6 @@ PAGE = b"""<!doctype html>
 """
 
 pytestmark = pytest.mark.slow
-
-
-def _missing(what: str) -> None:
-    """Under CI a missing browser is a failure (the suite must prove the browser path); locally, a skip."""
-    message = f"{what}; `make test` installs it (apt-get install chromium; npm ci in tests/browser)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 class _Storefront(SimpleHTTPRequestHandler):
@@ -96,16 +78,11 @@ def _storefront(port: int) -> Storefront:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _missing(f"Chromium is not installed at {CHROMIUM}")
+def browser(chromium: Any) -> Any:
+    """Chromium, with analytics.js from npm there to serve to it."""
     if not (BUNDLE_DIR / "index.js").exists():
-        _missing(f"analytics.js is not installed in {BUNDLE_DIR.relative_to(ROOT)}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+        missing(f"analytics.js is not installed in {BUNDLE_DIR.relative_to(ROOT)}")
+    return chromium
 
 
 @pytest.fixture(scope="module")

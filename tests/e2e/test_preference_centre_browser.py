@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e.test_browser import CHROMIUM, CHROMIUM_ARGS, _missing
 from tests.integration.http import call, post
 from tests.integration.test_channels_on_stack import emails_to
 from tests.integration.test_journeys_on_stack import unique
@@ -26,17 +24,6 @@ pytestmark = pytest.mark.slow
 WRITE, SECRET = "prefs-write", "prefs-secret"
 SHOP_NAME = 'Prefs <img src=x onerror="window.pwned=1"> & Co'
 _LINK = re.compile(r"https?://[^\s\"'<>]+/(?:p|confirm)/[A-Za-z0-9_.-]+")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _missing(f"Chromium is not installed at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

@@ -158,6 +158,7 @@ def test_a_cancelled_campaign_sends_nothing_and_one_that_is_done_cannot_be_cance
         ),
         ({"template": None, "steps": [{"template": "welcome", "wait": "P31D"}]}, "body"),  # over 30 days
         ({"channels": ["fax"]}, "channels.0"),
+        ({"topic": "vip"}, "topic"),  # not one of the shop's topics
         ({"surprise": 1}, "surprise"),
     ],
 )
@@ -326,3 +327,25 @@ def test_a_campaign_holdout_sends_nothing_to_its_control_group_and_the_report_co
     assert row["groups"]["holdout"]["entered"] == len(held)
     assert row["groups"]["treatment"]["entered"] == len(german) - len(held)
     assert [s["held_out"] for s in row["steps"] if s["variant"] == "holdout"] == [len(held)]
+
+
+def test_members_who_switched_the_campaigns_topic_off_get_none_of_it(memory_stack):
+    from shared.core.tokens import issue_preferences_token
+
+    config = shop().model_dump(mode="json", exclude_unset=True)
+    config["topics"] = {"offers": {"label": {"en": "Offers"}}}
+    stack = memory_stack([ShopConfig.model_validate(config)])
+    german = customers(stack, "DE", 6)
+    opted_out = german[:2]
+    for user in opted_out:  # in their preference centre, "Offers" switched off
+        token = issue_preferences_token(stack.cloud.signing_keys()[0], "fast", f"u:{user}", "email")
+        form = "shown_channel=email&channel=email&shown_topic=offers"
+        assert stack.request("POST", f"/p/{token}", form).status == 200
+    body = campaign(topic="offers")
+
+    assert stack.post("/v1/campaigns", body, key=SECRET)[0] == 201
+    until_quiet(stack)
+
+    assert emailed(stack) == sorted(german[2:])
+    progress = status(stack, body["id"])["progress"]
+    assert (progress["sent"], progress["suppressed_by_reason"]) == (4, {"topic_opted_out": 2})
