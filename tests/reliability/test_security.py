@@ -224,6 +224,42 @@ def test_forged_and_tampered_unsubscribe_links_are_404_and_unsubscribe_nobody(lo
     figures.add("security", forged_unsubscribe_requests=len(answers))
 
 
+def test_preference_centre_links_open_only_their_own_customer_and_no_other_page(local_stack):
+    # Given two customers who allowed email, one of whom got a marketing email linking to her preference centre
+    victim, holder = unique("victim"), unique("holder")
+    for user in (victim, holder):
+        make_customer(local_stack, user, {"email": f"{user}@example.com", "firstName": "Uma"}, ["email"])
+    due(local_stack, holder, channels=["email"])
+    (mail,) = emails_to(f"{holder}@example.com")
+    real = re.findall(r"/p/([A-Za-z0-9_.-]+)", mail.get_body(("plain",)).get_content())[0]
+    unsubscribe = mail["List-Unsubscribe"].strip("<>").rsplit("/u/", 1)[1]
+    form = b"shown_channel=email"  # would switch e-mail off
+
+    # When someone posts the form to forged tokens (the real one pointed at the victim, one signed with their own key,
+    # cut short), to the unsubscribe token (another page's), and the preference token to the unsubscribe page
+    forged = [
+        tamper(real, f"u:{victim}"),
+        issue_unsubscribe_token(b"attackers-own-key-0123456789abcdef", "demo", f"u:{victim}", "email"),
+        real[:-3],
+        unsubscribe,
+    ]
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    answers = [
+        request(local_stack, method, f"/p/{token}", headers, form)[0] for token in forged for method in ("GET", "POST")
+    ]
+    answers.append(request(local_stack, "POST", f"/u/{real}", headers, b"List-Unsubscribe=One-Click")[0])
+    local_stack.wait_idle()
+
+    # Then every one is a plain 404 and both still receive email; the genuine link changes its own customer only
+    assert set(answers) == {404}
+    assert request(local_stack, "POST", f"/p/{real}", headers, form)[0] == 200
+    local_stack.wait_idle()
+    assert customer(local_stack.base_url, victim)[1]["consent"]["email"]["status"] == "granted"
+    withdrawn = customer(local_stack.base_url, holder)[1]["consent"]["email"]
+    assert (withdrawn["status"], withdrawn["source"]) == ("withdrawn", "preference_centre")
+    figures.add("security", forged_preference_requests=len(answers))
+
+
 # ---------------------------------------------------------------- inbox tokens
 
 
