@@ -79,7 +79,10 @@ def confirmations() -> Confirmations:
 
 
 def _language() -> str | None:
-    return app.current_event.headers.get("accept-language")
+    """The page's language: the link's ``lang`` (the customer's, as nudge wrote it), else the browser's."""
+    chosen = app.current_event.get_query_string_value("lang")
+    browser = app.current_event.headers.get("accept-language")
+    return f"{chosen},{browser}" if chosen and browser else chosen or browser
 
 
 def _form() -> dict[str, list[str]]:

@@ -33,7 +33,7 @@ from shared.models.effects import (
     Tally,
     WatchProduct,
 )
-from shared.models.events import EngagementEvent, FeedbackEvent, SegmentEvent, TimerEvent, customer_key
+from shared.models.events import EngagementEvent, FeedbackEvent, SegmentEvent, TimerEvent, as_utc, customer_key
 from shared.models.journeys import Journey
 from shared.models.messages import OutboxMessage
 from shared.models.segment import (
@@ -715,6 +715,7 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent, 
             consent.notice_version,
             consent.evidence,
             config,
+            consent.confirmed_at,
         )
     elif isinstance(message, NewsletterTrack):
         subscribed = name == "Newsletter Subscribed"
@@ -728,6 +729,7 @@ def _apply_track(state: CustomerState, message: TrackCall, event: SegmentEvent, 
             signup.notice_version,
             signup.evidence,
             config,
+            signup.confirmed_at,
         )
         if subscribed:
             state.newsletter_subscribed_at = state.newsletter_subscribed_at or at
@@ -764,6 +766,7 @@ def _record_consent(
     notice_version: str,
     evidence: str | None,
     config: ShopConfig,
+    confirmed_at: datetime | None = None,
 ) -> None:
     record = ConsentRecord(
         channel=channel,
@@ -776,8 +779,13 @@ def _record_consent(
         message_id=event.message_id,
     )
     # Append-only: the history is the audit trail; the decision in force is derived from it. A grant on a double
-    # opt-in channel goes in pending (``shared.core.preferences``).
-    preferences.record_consent(state, record, config)
+    # opt-in channel goes in pending (``shared.core.preferences``), unless the shop's own servers say they confirmed
+    # it (their double opt-in, or subscribers confirmed before nudge): the public write key cannot claim that.
+    if confirmed_at is not None and status == "granted" and event.authority == "secret":
+        record = record.model_copy(update={"confirmed_via": "shop", "at": as_utc(confirmed_at)})
+        preferences.record_consent(state, record, config, proven=True)
+    else:
+        preferences.record_consent(state, record, config)
 
 
 def _product_ref(product: Product, at: datetime) -> ProductRef:

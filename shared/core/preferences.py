@@ -51,16 +51,20 @@ def confirmation_requests(
 ) -> list[Send]:
     """The confirmation mails the event ``message_id`` asked for: one per grant it left pending."""
     return [
-        Send(message=confirmation_message(record, shop_id, customer, now))
+        Send(message=confirmation_message(record, shop_id, customer, now, state.locale))
         for record in state.consents
         if record.status == "pending" and record.message_id == message_id
     ]
 
 
-def confirmation_message(record: ConsentRecord, shop_id: str, customer: str, now: datetime) -> OutboxMessage:
-    """The transactional message asking the customer to confirm the pending grant ``record`` (one per grant)."""
+def confirmation_message(
+    record: ConsentRecord, shop_id: str, customer: str, now: datetime, locale: str | None = None
+) -> OutboxMessage:
+    """The transactional message asking the customer to confirm the pending grant ``record`` (one per grant); the
+    customer's ``locale`` rides along for the language of the confirmation page."""
     assert record.expires_at is not None
     digest = hashlib.sha256(f"{customer}\n{record.message_id}".encode()).hexdigest()[:24]
+    asked = {"pending": record.message_id, "expires_at": as_utc(record.expires_at).isoformat()}
     return OutboxMessage(
         message_id=f"confirm-{digest}",
         shop_id=shop_id,
@@ -69,7 +73,7 @@ def confirmation_message(record: ConsentRecord, shop_id: str, customer: str, now
         step=0,
         template=CONFIRM_TEMPLATE,
         channels=[record.channel],
-        variables={"confirm": {"pending": record.message_id, "expires_at": as_utc(record.expires_at).isoformat()}},
+        variables={"confirm": {**asked, "locale": locale} if locale else asked},
         transactional=True,
         created_at=now,
     )

@@ -155,6 +155,10 @@ class ConsentProperties(_Open):
     source: Annotated[str, Field(min_length=1, max_length=100)]
     notice_version: Annotated[str, Field(min_length=1, max_length=100)]
     evidence: Annotated[str, Field(max_length=1000)] | None = None
+    confirmed_at: datetime | None = Field(
+        default=None,
+        description="the shop confirmed the grant itself (its own double opt-in) then: honoured from its secret key",
+    )
 
 
 class NewsletterProperties(_Open):
@@ -163,6 +167,10 @@ class NewsletterProperties(_Open):
     source: Annotated[str, Field(min_length=1, max_length=100)] = "newsletter"
     notice_version: Annotated[str, Field(min_length=1, max_length=100)] = "unspecified"
     evidence: Annotated[str, Field(max_length=1000)] | None = None
+    confirmed_at: datetime | None = Field(
+        default=None,
+        description="the shop confirmed the grant itself (its own double opt-in) then: honoured from its secret key",
+    )
 
 
 PRODUCT_EVENTS = frozenset(

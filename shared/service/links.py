@@ -171,7 +171,10 @@ class Links:
             claim = ConfirmClaim(
                 message.shop_id, message.customer, channel, str(asked["pending"]), int(expires.timestamp())
             )
-            links["confirm_url"] = self._base + confirm_path(issue_confirm_token(key, claim))
+            page = self._base + confirm_path(issue_confirm_token(key, claim))
+            # the page speaks the customer's language (unsigned: it changes nothing but the words)
+            locale = asked.get("locale")
+            links["confirm_url"] = f"{page}?{urlencode({'lang': locale[:2]})}" if isinstance(locale, str) else page
         if channel != "email":
             return links
         token = issue_unsubscribe_token(key, message.shop_id, message.customer, "email")

@@ -17,7 +17,7 @@ from tests.factories import consent, identify, track
 from tests.integration.test_journeys import SECRET, send, settle, unique
 from tests.memory import FAST_CONFIG, MemoryStack
 
-_CONFIRM_LINK = re.compile(r"https?://[^\s\"'<>]+(/confirm/[A-Za-z0-9_.-]+)")
+_CONFIRM_LINK = re.compile(r"https?://[^\s\"'<>]+(/confirm/[A-Za-z0-9_.-]+(?:\?lang=[a-z]+)?)")
 
 
 def double_opt_in_config() -> ShopConfig:
@@ -167,5 +167,31 @@ def test_german_customers_get_the_confirmation_in_german(stack):
     settle(stack, 5)
     (mail,) = stack.emails_to(f"{user}@example.com")
     assert mail["Subject"] == "Bitte bestätige deine Anmeldung bei Fast Shop"
-    page = stack.request("GET", confirm_path(stack, user), headers={"accept-language": "de-AT,de;q=0.9"})
+    path = confirm_path(stack, user)
+    assert path.endswith("?lang=de")
+    page = stack.request("GET", path, headers={"accept-language": "en-US"})  # the customer's language wins
     assert '<html lang="de">' in page.text and "Ja, ich möchte E-Mails erhalten" in page.text
+    assert stack.request("POST", path, "").text.count("Deine Anmeldung ist bestätigt.") == 1
+
+
+def test_a_grant_the_shops_servers_confirmed_themselves_is_in_force_at_once_but_not_from_the_write_key(stack):
+    imported, claimed = unique("imported"), unique("claimed")
+    confirmed = {"source": "old-newsletter-tool", "notice_version": "v2", "confirmed_at": "2026-03-01T10:00:00Z"}
+    for user, key in ((imported, SECRET), (claimed, "fast-write-key")):
+        calls = [
+            identify({"firstName": "Jo", "email": f"{user}@example.com"}, userId=user),
+            track("Newsletter Subscribed", confirmed, userId=user),
+        ]
+        assert stack.post("/v1/batch", {"batch": calls}, key=key)[0] == 200
+    stack.settle()
+    settle(stack, 5)
+
+    in_force = customer(stack, imported)["consent"]["email"]
+    assert (in_force["status"], in_force["confirmed_via"], in_force["at"]) == (
+        "granted",
+        "shop",
+        "2026-03-01T10:00:00Z",
+    )
+    assert not [m for m in stack.emails_to(f"{imported}@example.com") if "/confirm/" in str(m)]
+    assert customer(stack, claimed)["consent"]["email"] is None  # a browser cannot claim a confirmation
+    assert confirm_path(stack, claimed)
