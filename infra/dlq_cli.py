@@ -75,14 +75,12 @@ def queue_url(client_factory: Any, queue: str | None, stack: str | None, url: st
         return url
     if not stack or queue not in OUTPUTS:
         raise DeadLetterError("give --queue-url, or --queue events|outbox with --stack NAME")
+    from infra.stack_outputs import StackOutputError, stack_output
+
     try:
-        described = client_factory("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    except Exception as error:  # the AWS error says which stack and why
-        raise DeadLetterError(f"stack {stack}: {error}") from error
-    outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
-    if OUTPUTS[queue] not in outputs:
-        raise DeadLetterError(f"stack {stack} has no output {OUTPUTS[queue]}")
-    return str(outputs[OUTPUTS[queue]])
+        return stack_output(stack, OUTPUTS[queue], client_factory)
+    except StackOutputError as error:
+        raise DeadLetterError(str(error)) from error
 
 
 def peek(sqs: Any, url: str, limit: int = MAX_MESSAGES) -> list[Parked]:

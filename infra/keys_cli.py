@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
@@ -52,24 +54,18 @@ def grace_period(text: str) -> timedelta:
     return grace
 
 
-def shops_table(table: str | None, stack: str | None) -> str:
+def shops_table(table: str | None, stack: str | None, client_factory: Callable[[str], Any] | None = None) -> str:
     """The shops table: given, or the deployed stack's ``ShopsTableName`` output."""
     if table:
         return table
     if not stack:
         raise KeyRotationError("give --table NAME, or --stack NAME")
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from shared import aws
+    from infra.stack_outputs import StackOutputError, stack_output
 
     try:
-        described = aws.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
-    except (BotoCoreError, ClientError) as error:  # the AWS error says which stack and why
-        raise KeyRotationError(f"stack {stack}: {error}") from error
-    outputs = {item["OutputKey"]: item["OutputValue"] for item in described.get("Outputs", [])}
-    if TABLE_OUTPUT not in outputs:
-        raise KeyRotationError(f"stack {stack} has no output {TABLE_OUTPUT}")
-    return str(outputs[TABLE_OUTPUT])
+        return stack_output(stack, TABLE_OUTPUT, client_factory)
+    except StackOutputError as error:
+        raise KeyRotationError(str(error)) from error
 
 
 def with_only_key(text: str, shop_id: str, kind: KeyKind, key_hash: str) -> str:
