@@ -34,7 +34,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.core.tokens import ConfirmClaim, UnsubscribeClaim, verify_inbox_token, verify_unsubscribe_token
+from shared.core.tokens import (
+    ConfirmClaim,
+    UnsubscribeClaim,
+    issue_preferences_token,
+    verify_inbox_token,
+    verify_unsubscribe_token,
+)
 from shared.models.nudge_events import EngagementEvent, FeedbackEvent, FeedbackReason
 from shared.models.vocabulary import KEY_HASH_PREFIX, Channel
 from shared.ports import EventQueue, Inbox, Shops
@@ -83,14 +89,20 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def confirmation_page(claim: UnsubscribeClaim) -> str:
-    """The GET page: asks, with a button that POSTs ``List-Unsubscribe=One-Click`` to the same URL."""
+def confirmation_page(claim: UnsubscribeClaim, preferences_path: str | None = None) -> str:
+    """The GET page: asks, with a button that POSTs ``List-Unsubscribe=One-Click`` to the same URL; and offers the
+    customer's preference centre (``preferences_path``), to hear less rather than nothing."""
     what = _WHAT[claim.channel]
+    instead = (
+        f'\n<p>Or <a href="{html.escape(preferences_path)}">choose what you receive</a> instead.</p>'
+        if preferences_path
+        else ""
+    )
     return _page(
         "Unsubscribe?",
         f"<p>Stop receiving marketing {what} from this shop?</p>\n"
         '<form method="post">\n<input type="hidden" name="List-Unsubscribe" value="One-Click">\n'
-        '<button type="submit">Unsubscribe</button>\n</form>',
+        f'<button type="submit">Unsubscribe</button>\n</form>{instead}',
     )
 
 
@@ -154,8 +166,10 @@ class Unsubscribe(SignedLinks):
         return verify_unsubscribe_token(self._signing_keys(), token)
 
     def page(self, token: str) -> str:
-        """The confirmation page for a GET; changes nothing."""
-        return confirmation_page(self.claim(token))
+        """The confirmation page for a GET, with a link to the customer's preference centre; changes nothing."""
+        claim = self.claim(token)
+        preferences = issue_preferences_token(self._signing_keys()[0], claim.shop_id, claim.customer, claim.channel)
+        return confirmation_page(claim, f"../p/{preferences}")  # relative: the API may sit under a base path
 
     def confirm(self, token: str) -> tuple[FeedbackEvent, str]:
         """Enqueue the unsubscribe of a POST; the event and the page to answer with."""

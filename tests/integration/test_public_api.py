@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from infra.simulate import VirtualTimers
 from shared import aws
 from shared.adapters.channels.inbox import InboxStore
 from shared.adapters.shops import ShopDirectory
-from shared.core.tokens import issue_unsubscribe_token
+from shared.core.tokens import UnsubscribeClaim, issue_unsubscribe_token, verify_preferences_token
 from shared.models.config import ShopConfig
 from shared.models.events import FeedbackEvent
 from shared.models.messages import Content
@@ -185,6 +186,9 @@ def test_the_unsubscribe_page_asks_and_changes_nothing(api):
     assert '<form method="post">' in page
     assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in page
     assert response["headers"]["Cache-Control"] == "no-store"
+    # And it offers Ada's preference centre, to hear less rather than nothing
+    (preferences,) = re.findall(r'<a href="\.\./p/([^"]+)">choose what you receive</a>', page)
+    assert verify_preferences_token([NEW_KEY], preferences) == UnsubscribeClaim("demo", "u:ada", "email")
     # And nobody is unsubscribed
     assert api.queued() == []
 
