@@ -33,7 +33,7 @@ def shipped_locales(kind: str) -> frozenset[str]:
 def _channels(kind: str, config: ShopConfig) -> list[Channel]:
     """Channels ``kind`` can go out on: those of the journey steps that send it, else those it has templates for."""
     if kind == CONFIRM_TEMPLATE:
-        return ["email"]  # the double opt-in confirmation (shared.core.preferences) is an e-mail
+        return ["email", "sms"]  # the double opt-in confirmation (shared.core.preferences) goes where it was asked
     used: set[Channel] = set()
     for journey in config.journeys.values():
         for step in journey.steps:

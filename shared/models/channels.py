@@ -83,16 +83,12 @@ class PushSettings(_Strict):
         return self
 
 
-class EmailSettings(_Strict):
-    """SES v2 sender: a verified identity (address or domain) and, optionally, a configuration set for events."""
+class _DoubleOptIn(_Strict):
+    """A channel whose consent may need the customer's confirmation (``shared.core.preferences``)."""
 
-    from_address: str = Field(pattern=EMAIL_ADDRESS)
-    from_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\r\n]+$")
-    reply_to: str | None = Field(default=None, pattern=EMAIL_ADDRESS)
-    configuration_set: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     double_opt_in: bool = Field(
         default=False,
-        description="a grant of e-mail consent waits, pending, for the click on the confirmation mail's link",
+        description="a grant of consent waits, pending, for the button behind the confirmation message's link",
     )
     confirm_within: timedelta = Field(
         default=timedelta(days=7),
@@ -102,7 +98,16 @@ class EmailSettings(_Strict):
     )
 
 
-class SmsSettings(_Strict):
+class EmailSettings(_DoubleOptIn):
+    """SES v2 sender: a verified identity (address or domain) and, optionally, a configuration set for events."""
+
+    from_address: str = Field(pattern=EMAIL_ADDRESS)
+    from_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\r\n]+$")
+    reply_to: str | None = Field(default=None, pattern=EMAIL_ADDRESS)
+    configuration_set: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class SmsSettings(_DoubleOptIn):
     """AWS End User Messaging SMS: who the message comes from (phone number, pool, sender id or their ARN)."""
 
     origination_identity: str = Field(pattern=r"^[A-Za-z0-9_:/+-]{1,256}$")

@@ -124,10 +124,9 @@ class ChannelSettings(_Strict):
         return channel == "in_app" or getattr(self, channel) is not None
 
     def double_opt_in(self, channel: Channel) -> timedelta | None:
-        """How long a grant on ``channel`` waits for its confirmation, if the channel takes double opt-in (e-mail)."""
-        if channel == "email" and self.email is not None and self.email.double_opt_in:
-            return self.email.confirm_within
-        return None
+        """How long a grant on ``channel`` waits for its confirmation, if the shop asks for one there (e-mail, SMS)."""
+        settings = self.email if channel == "email" else self.sms if channel == "sms" else None
+        return settings.confirm_within if settings is not None and settings.double_opt_in else None
 
 
 TopicName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]

@@ -195,3 +195,24 @@ def test_a_grant_the_shops_servers_confirmed_themselves_is_in_force_at_once_but_
     assert not [m for m in stack.emails_to(f"{imported}@example.com") if "/confirm/" in str(m)]
     assert customer(stack, claimed)["consent"]["email"] is None  # a browser cannot claim a confirmation
     assert confirm_path(stack, claimed)
+
+
+def test_sms_double_opt_in_texts_the_confirmation_link_and_the_button_puts_sms_consent_in_force(memory_stack):
+    document = yaml.safe_load(FAST_CONFIG.read_text())
+    document["channels"]["preference"] = ["sms", "email"]
+    document["channels"]["sms"] = {"origination_identity": "pool-0123456789abcdef", "double_opt_in": True}
+    stack = memory_stack([ShopConfig.from_yaml(yaml.safe_dump(document))])
+    user, phone = unique("texted"), "+4915112345678"
+    send(stack, identify({"firstName": "Jo", "phone": phone}, userId=user), consent("sms", userId=user))
+    settle(stack, 5)
+
+    (text,) = [s.request["MessageBody"] for s in stack.sent("sms", phone)]
+    found = _CONFIRM_LINK.search(text)
+    assert found and text.startswith("Fast Shop: please confirm") and "STOP" not in text  # transactional
+    assert customer(stack, user)["consent"]["sms"] is None
+
+    assert stack.request("POST", found.group(1), "").status == 200
+    settle(stack, 5)
+
+    confirmed = customer(stack, user)["consent"]["sms"]
+    assert (confirmed["status"], confirmed["confirmed_via"]) == ("granted", "confirm-link")
