@@ -1,18 +1,20 @@
 """Consent the customer gives, confirms or changes themselves: double opt-in and the preference centre. Pure, no I/O.
 
-Double opt-in (``channels.email.double_opt_in``): a grant of e-mail consent (``Newsletter Subscribed``, or
-``Consent Updated`` with status granted) is recorded ``pending``, never in force, and the decision asks the router
-for a transactional confirmation mail (:func:`confirmation_requests`). Only the click on that mail's signed link
-(``/confirm/{token}``, a ``consent_confirmed`` feedback event) puts the consent in force, as a ``granted`` record
-that names the pending one (``confirms``), how (``confirmed_via``) and when it was asked (``requested_at``). An
-unconfirmed grant lapses at its ``expires_at`` (``confirm_within``, 7 days by default). A grant while consent is in
-force needs no new confirmation; one while a confirmation waits sends a new mail at most once a day
-(``RESEND_AFTER``), so a form submitted over and over with someone's address cannot flood them.
+Double opt-in (``channels.email.double_opt_in``, ``channels.sms.double_opt_in``): a grant of consent on such a
+channel (``Newsletter Subscribed`` for e-mail, or ``Consent Updated`` with status granted) is recorded ``pending``,
+never in force, and the decision asks the router for a transactional confirmation on that channel
+(:func:`confirmation_requests`). Only the button behind its signed link (``/confirm/{token}``, a ``consent_confirmed``
+feedback event) puts the consent in force, as a ``granted`` record that names the pending one (``confirms``), how
+(``confirmed_via``) and when it was asked (``requested_at``). An unconfirmed grant lapses at its ``expires_at``
+(``confirm_within``, 7 days by default). A grant while consent is in force needs no new confirmation; one while a
+confirmation waits sends a new one at most once a day (``RESEND_AFTER``), so a form submitted over and over with
+someone's address cannot flood them. The shop's own servers may say they confirmed a grant themselves
+(``confirmed_at``, secret key only: ``shared.core.customer``); it is in force at once.
 
 Preference centre (``/p/{token}``, a ``preferences_changed`` feedback event with source ``preference_centre``): each
 channel switched off is a withdrawal; each switched on a grant, which on a double opt-in channel waits for its
 confirmation too, unless the page was reached from a message on that very channel (the customer holds that
-mailbox). Topics switched off join ``topics_off``; a pause holds back all marketing until ``paused_until``.
+address). Topics switched off join ``topics_off``; a pause holds back all marketing until ``paused_until``.
 """
 
 from __future__ import annotations
