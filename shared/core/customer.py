@@ -213,6 +213,8 @@ def decide(
             notes = [preferences.confirm(current, event)]
         else:
             notes = preferences.change(current, event, config)
+        # the support timeline shows the visit to the page, with what it changed in the state (topics, pause)
+        _mark_event(current, _CUSTOMER_CHOICES[event.reason], as_utc(event.occurred_at))
         customer = customer_of(current, event)
         outcome = journeys.on_reach(current, now, config, event.shop_id, customer)
         outcome.effects += preferences.confirmation_requests(current, event.message_id, event.shop_id, customer, now)
@@ -224,7 +226,7 @@ def decide(
     return Decision(state=current, effects=outcome.effects, notes=outcome.notes)
 
 
-_CUSTOMER_CHOICES = frozenset({"consent_confirmed", "preferences_changed"})
+_CUSTOMER_CHOICES = {"consent_confirmed": "Consent Confirmed", "preferences_changed": "Preferences Saved"}
 
 
 def _engage(state: CustomerState, event: EngagementEvent, config: ShopConfig) -> Decision:

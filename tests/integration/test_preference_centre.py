@@ -105,6 +105,8 @@ def test_a_topic_switched_off_holds_back_its_journeys_and_no_other(stack):
     _status, body = stack.customer(user, SECRET)
     assert body["topics_off"] == ["reminders"] and body["consent"]["email"]["source"] == "signup-form"
     assert shown(stack.request("GET", path).text)[2] == ("topic", "reminders", False)
+    timeline = stack.call("GET", f"/v1/customers/{user}/timeline", key=SECRET)[1]["timeline"]
+    assert ("event", "Preferences Saved") in [(item["kind"], item.get("event")) for item in timeline]
 
 
 def _topics(offers: bool = False, reminders: bool = False) -> list[tuple[str, str]]:
