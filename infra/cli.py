@@ -72,7 +72,7 @@ def serve(port: int, configs: list[Path], log_level: str) -> int:
 def demo(configs: list[Path]) -> int:
     """Start the local stack on a free port, play the demo shop's story through it, stop."""
     from infra.demo import Demo
-    from infra.local.stack import LocalStack
+    from infra.local.stack import LocalStack, emails_to
     from infra.metering import ApiCallMeter
     from shared import aws
 
@@ -82,7 +82,8 @@ def demo(configs: list[Path]) -> int:
         for service in ("dynamodb", "sqs", "stepfunctions", "sesv2", "sns"):
             meter.attach(aws.client(service))
         _say(f"nudge local stack on {stack.base_url}; shops from {', '.join(str(c) for c in configs)}")
-        Demo(base_url=stack.base_url, wait_idle=stack.wait_idle, meter=meter, out=_say, providers=stack.providers).run()
+        demo = Demo(stack.base_url, stack.wait_idle, meter, out=_say, providers=stack.providers, mails=emails_to)
+        demo.run()
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +56,7 @@ class Demo:
     meter: ApiCallMeter
     out: Any = print
     providers: Any = None
+    mails: Any = None  # address -> the e-mails the emulator's SES accepted for it (infra.local.stack.emails_to)
     accepted: int = 0
     _ids: list[str] = field(default_factory=list)
 
@@ -123,8 +125,9 @@ class Demo:
         self.out(f"\n{number}. {title}")
 
     # ------------------------------------------------------------ journeys (the fast shop waits seconds)
-    def journeys(self) -> None:
-        """Journeys on real Step Functions timers: the fast shop is configured to wait seconds, not hours."""
+    def journeys(self) -> str:
+        """Journeys on real Step Functions timers: the fast shop is configured to wait seconds, not hours. Returns
+        Carla's id (she got a cart reminder)."""
         run = uuid.uuid4().hex[:4]
         carla, dan, eva = f"carla-{run}", f"dan-{run}", f"eva-{run}"
         boots = {**TRAIL_RUNNER, "cart_id": "web-9"}
@@ -167,7 +170,7 @@ class Demo:
                 "batch": [
                     *shopper(eva, "Eva", "de-AT"),
                     _track("Product Added", boots, userId=eva),
-                    _consent(eva, "email", "withdrawn", "preference-centre", "privacy-2026-09"),
+                    _consent(eva, "email", "withdrawn", "account-settings", "privacy-2026-09"),
                 ]
             },
             key=FAST_KEY,
@@ -190,6 +193,7 @@ class Demo:
         )
         self._checkout(carla, boots)
         self._restock(run, shopper)
+        return carla
 
     def _restock(self, run: str, shopper: Any) -> None:
         """The catalogue: a sold-out lantern, a customer who asks to be told, the shop's restock (J7)."""
@@ -322,6 +326,30 @@ class Demo:
         for line in journey_tables(report).splitlines():
             self.out(f"   {line}")
 
+    def preference_centre(self, user: str) -> None:
+        """The customer's own page, as she reaches it: the link in the footer of the reminder she got."""
+        self.step(20, "Fast shop: Carla follows the preference link in her reminder's footer and switches e-mail off")
+        mails = self.mails(f"{user}@example.com") if self.mails is not None else []
+        texts = [mail.get_body(("plain",)).get_content() for mail in mails]
+        links = [link for text in texts for link in re.findall(r"https?://[^\s<>\"']+/p/[A-Za-z0-9_.-]+", text)]
+        if not links:
+            self.out("   no e-mail with a preference link reached Carla")
+            return
+        status, page = _html("GET", links[0])
+        boxes = re.findall(r'<input type="checkbox" name="([a-z_]+)" value="([^"]*)"( checked)?>', page)
+        labels = [("a 30-day pause" if name == "pause" else value, bool(on)) for name, value, on in boxes]
+        shown = ", ".join(f"{label} {'on' if on else 'off'}" for label, on in labels)
+        title = re.search(r"<h1>([^<]*)</h1>", page)
+        self.out(f'   GET /p/... -> {status} "{title.group(1) if title else ""}": {shown}')
+        status, page = _html("POST", links[0], b"shown_channel=email")  # the e-mail box unticked, saved
+        title = re.search(r"<h1>([^<]*)</h1>", page)
+        self.out(f'   POST /p/... (e-mail off) -> {status} "{title.group(1) if title else ""}"')
+        self.wait_idle()
+        status, body = self.request("GET", f"/v1/customers/{user}", key=FAST_SECRET)
+        record = body["consent"]["email"] if status == 200 else None
+        if record:
+            self.out(f"   consent   email {record['status']} ({record['source']})")
+
     def _checkout(self, user: str, product: dict[str, Any]) -> None:
         """The shop's checkout checks the code of the customer's cart offer, she orders with it, it checks again."""
         offered = [m for m in _messages(self, user)["messages"] if m["template"] == "cart_offer"]
@@ -433,12 +461,13 @@ class Demo:
         status, _ = self.request("GET", "/v1/customers/ben", key=WRITE_KEY)
         self.out(f"   GET /v1/customers/ben with the write key -> {status}")
 
-        self.step(7, "Anna withdraws her e-mail consent from the preference centre")
-        self.send("/v1/track", _consent("anna", "email", "withdrawn", "preference-centre", "privacy-2026-09"))
+        self.step(7, "Anna withdraws her e-mail consent in her account settings on the shop (Consent Updated)")
+        self.send("/v1/track", _consent("anna", "email", "withdrawn", "account-settings", "privacy-2026-09"))
         self.show("anna", "customer anna")
 
-        self.journeys()
+        carla = self.journeys()
         self.report()
+        self.preference_centre(carla)
 
         writes = self.meter.count("dynamodb", WRITE_OPERATIONS)
         reads = self.meter.count("dynamodb", READ_OPERATIONS)
@@ -483,6 +512,17 @@ def _show_messages(demo: Demo, user: str, label: str, key: str = FAST_SECRET) ->
             demo.out(f"     journey log: {entry['journey']} {entry['outcome']} ({entry['reason']})")
     if not body["messages"]:
         demo.out("     no messages")
+
+
+def _html(method: str, url: str, data: bytes | None = None) -> tuple[int, str]:
+    """A page as a browser gets it (a form POST for ``data``): status and HTML."""
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def _id() -> str:

@@ -19,6 +19,9 @@ import urllib.request
 import warnings
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as email_policy
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -37,6 +40,23 @@ TEMPLATE = ROOT / "template.yaml"
 # A timer execution's wake-up is taken as sent once it is this many seconds past due (the Map goes on to the next)
 _SENT_WITHIN = 5.0
 _log = logging.getLogger("nudge_local")
+
+
+def emails_to(address: str) -> list[EmailMessage]:
+    """Every e-mail the emulator's SES accepted for ``address``, parsed, oldest first (what the inbox would get)."""
+    from moto.ses.models import ses_backends
+
+    from infra.local.provision import ACCOUNT
+
+    found = []
+    for sent in ses_backends[ACCOUNT][REGION].sent_messages:
+        raw = getattr(sent, "raw_data", None)
+        if raw is None:
+            continue
+        parsed = message_from_bytes(raw.encode() if isinstance(raw, str) else raw, policy=email_policy)
+        if address in str(parsed["To"]):
+            found.append(parsed)
+    return found
 
 
 class LocalStackError(Exception):

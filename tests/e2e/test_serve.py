@@ -297,7 +297,7 @@ def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warni
 
     assert done.returncode == 0, out
     assert "Traceback" not in out and "Warning" not in out, out
-    for step in range(1, 17):
+    for step in range(1, 21):
         assert f"\n{step}. " in out, f"step {step} missing"
     # what the story shows, step by step
     assert '"field": "properties.price"' in out  # the broken batch refused, naming the field
@@ -306,6 +306,8 @@ def test_the_demo_plays_its_story_on_the_local_stack_without_an_error_or_a_warni
     assert "back_in_stock step 0 back_in_stock: sent on email" in out
     assert "price_drop step 0 price_drop: sent on email" in out
     assert 'free_shipping_nudge: sent on in_app "Only €10.10 to free shipping"' in out
+    assert 'POST /p/... (e-mail off) -> 200 "Gespeichert"' in out  # Carla's own preference centre, in German
+    assert "consent   email withdrawn (preference_centre)" in out
     assert "\nSummary\n" in out
 
 

@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import time
-from email import message_from_bytes
-from email.policy import default as email_policy
 from typing import Any
 
 import pytest
-from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
+from infra.local.stack import emails_to
 from shared import clock
 from shared.adapters.queue import StandardQueue
 from shared.models.messages import OutboxMessage
@@ -97,19 +95,6 @@ def support_view(stack, user: str, message_id: str) -> dict[str, Any]:
     status, body = call(stack.base_url, "GET", f"/v1/customers/{user}/messages", key=SECRET_KEY)
     assert status == 200, body
     return next(m for m in body["messages"] if m["message_id"] == message_id)
-
-
-def emails_to(address: str) -> list[Any]:
-    sent = ses_backends[ACCOUNT][REGION].sent_messages
-    found = []
-    for message in sent:
-        raw = getattr(message, "raw_data", None)
-        if raw is None:
-            continue
-        parsed = message_from_bytes(raw.encode() if isinstance(raw, str) else raw, policy=email_policy)
-        if address in str(parsed["To"]):
-            found.append(parsed)
-    return found
 
 
 def pushes_to(token: str) -> list[dict[str, Any]]:
