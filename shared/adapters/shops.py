@@ -282,7 +282,9 @@ class ShopDirectory(DynamoDBTable):
         shop_id = config.shop.id
         wanted: dict[str, KeyKind] = {k: "write" for k in config.shop.write_keys}
         wanted.update({k: "secret" for k in config.shop.secret_keys})
-        item = self.client.get_item(TableName=self._table, Key={"pk": {"S": f"shop#{shop_id}"}}).get("Item")
+        shop_key = {"pk": {"S": f"shop#{shop_id}"}}
+        # read consistently: the store below is conditional on this very version
+        item = self.client.get_item(TableName=self._table, Key=shop_key, ConsistentRead=True).get("Item")
         stored = _parse_config(item["config"]["S"]) if item else None
         retiring = _retiring_of(item)
         previous = {*stored.shop.write_keys, *stored.shop.secret_keys} if stored else set()
