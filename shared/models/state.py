@@ -81,9 +81,10 @@ ConsentStatus = Literal["granted", "withdrawn", "pending"]
 class ConsentRecord(_State):
     """One consent decision (GDPR Art. 7): who, which channel, granted or withdrawn, when, how, under which notice.
 
-    With double opt-in (``channels.email.double_opt_in``) a grant is first ``pending``: never in force, it waits
-    (until ``expires_at``) for the click on its confirmation link. The confirmation is a ``granted`` record of its
-    own that ``confirms`` the pending one and says how (``confirmed_via``) and when it was asked (``requested_at``).
+    With double opt-in (``channels.email.double_opt_in``, or ``channels.sms``) a grant is first ``pending``: never in
+    force, it waits (until ``expires_at``) for the button behind its confirmation link. The confirmation is a
+    ``granted`` record of its own that ``confirms`` the pending one and says how (``confirmed_via``) and when it was
+    asked (``requested_at``).
     """
 
     channel: Channel
