@@ -247,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action_cmd = journey_cmd.add_parser(action, help=helped)
         action_cmd.add_argument("name", help="the journey's name in the shop's config")
         action_cmd.add_argument("--shop", required=True)
-        action_cmd.add_argument("--table", required=True, help="the ShopsTableName output of the stack")
+        shops_arg = action_cmd.add_mutually_exclusive_group(required=True)
+        shops_arg.add_argument("--table", help="the ShopsTableName output of the stack")
+        shops_arg.add_argument("--stack", help="a deployed stack's name: its ShopsTableName output")
         action_cmd.add_argument("--endpoint-url", help="an AWS endpoint, e.g. the local stack's emulator")
 
     keys_cmd = commands.add_parser("keys", help="a shop's API keys").add_subparsers(dest="action", required=True)
@@ -387,12 +389,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             import os
 
             from infra.admin import UnknownJourneyError, pause_journey
+            from infra.stack_outputs import StackOutputError, shops_table
 
             if args.endpoint_url:
                 os.environ["AWS_ENDPOINT_URL"] = args.endpoint_url
             try:
-                paused = pause_journey(args.shop, args.name, args.table, paused=args.action == "pause")
-            except UnknownJourneyError as error:
+                table = shops_table(args.table, args.stack)
+                paused = pause_journey(args.shop, args.name, table, paused=args.action == "pause")
+            except (UnknownJourneyError, StackOutputError) as error:
                 print(f"journey: {error}", file=sys.stderr)
                 return 1
             _say(f"shop {args.shop}: {args.name} {args.action}d; paused now: {', '.join(sorted(paused)) or 'none'}")

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from infra.admin import ConfigInvalidError, load_config
+from infra.stack_outputs import StackOutputError, shops_table
 from shared import clock
 from shared.adapters.shops import ShopDirectory, ShopDirectoryError
 from shared.models.vocabulary import KeyKind, hash_key
 from shared.yaml_text import load_yaml
-
-TABLE_OUTPUT = "ShopsTableName"
 
 
 class KeyRotationError(Exception):
@@ -52,20 +49,6 @@ def grace_period(text: str) -> timedelta:
     if grace < timedelta(0):
         raise KeyRotationError(f"--grace: zero or more, not {text!r}")
     return grace
-
-
-def shops_table(table: str | None, stack: str | None, client_factory: Callable[[str], Any] | None = None) -> str:
-    """The shops table: given, or the deployed stack's ``ShopsTableName`` output."""
-    if table:
-        return table
-    if not stack:
-        raise KeyRotationError("give --table NAME, or --stack NAME")
-    from infra.stack_outputs import StackOutputError, stack_output
-
-    try:
-        return stack_output(stack, TABLE_OUTPUT, client_factory)
-    except StackOutputError as error:
-        raise KeyRotationError(str(error)) from error
 
 
 def with_only_key(text: str, shop_id: str, kind: KeyKind, key_hash: str) -> str:
@@ -108,7 +91,7 @@ def rotate(
         retire_at = clock.now() + grace_period(grace)
         edit = (config_file, _rewritten_config(config_file, shop_id, kind, key_hash)) if config_file else None
         retiring = ShopDirectory(name).rotate(shop_id, kind, key_hash, retire_at)
-    except (KeyRotationError, ShopDirectoryError) as error:
+    except (KeyRotationError, ShopDirectoryError, StackOutputError) as error:
         _tell(str(error))
         return 1
     print(key, flush=True)

@@ -26,3 +26,15 @@ def stack_output(stack: str, output: str, client_factory: Callable[[str], Any] |
     if output not in outputs:
         raise StackOutputError(f"stack {stack} has no output {output}")
     return str(outputs[output])
+
+
+SHOPS_TABLE_OUTPUT = "ShopsTableName"
+
+
+def shops_table(table: str | None, stack: str | None, client_factory: Callable[[str], Any] | None = None) -> str:
+    """The shops table: given (``--table``), or the deployed stack's ``ShopsTableName`` output (``--stack``)."""
+    if table:
+        return table
+    if not stack:
+        raise StackOutputError("give --table NAME, or --stack NAME")
+    return stack_output(stack, SHOPS_TABLE_OUTPUT, client_factory)

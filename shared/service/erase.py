@@ -37,7 +37,7 @@ def erase_customer(
     """Erase the customer whose live record is ``key`` (``u:<id>`` or ``a:<id>``) with ``state``; what was erased."""
     customer_id = key.partition(":")[2]
     keys = sorted({key, *(f"a:{anonymous}" for anonymous in state.anonymous_ids)})
-    messages = [entry for key in keys for entry in ledger.list(shop_id, key, limit=MAX_MESSAGES)]
+    messages = [entry for record in keys for entry in ledger.list(shop_id, record, limit=MAX_MESSAGES)]
     codes = sorted({str(code) for entry in messages if (code := entry.details.get("offer_code"))})
     phones = sorted({p for name in ("phone", "whatsapp") if (p := _phone(state.traits.get(name)))})
     products = sorted(

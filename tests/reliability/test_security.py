@@ -17,14 +17,12 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.policy import default as email_policy
 from typing import Any
 
 import pytest
-from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
+from infra.local.stack import emails_to
 from shared.adapters.queue import StandardQueue
 from shared.core.tokens import issue_unsubscribe_token
 from shared.models.messages import OutboxMessage
@@ -98,18 +96,6 @@ def due(stack, user: str, channels: list[str] | None = None, shop: str = "demo")
     StandardQueue(stack.resources["OutboxQueue"]).send(message.model_dump_json())
     stack.wait_idle()
     return message_id
-
-
-def emails_to(address: str) -> list[Any]:
-    found = []
-    for message in ses_backends[ACCOUNT][REGION].sent_messages:
-        raw = getattr(message, "raw_data", None)
-        if raw is None:
-            continue
-        parsed = message_from_bytes(raw.encode() if isinstance(raw, str) else raw, policy=email_policy)
-        if address in str(parsed["To"]):
-            found.append(parsed)
-    return found
 
 
 def pushes_to(token: str) -> list[str]:

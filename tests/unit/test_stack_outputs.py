@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra.dlq_cli import DeadLetterError, queue_url
-from infra.keys_cli import KeyRotationError, shops_table
+from infra.stack_outputs import StackOutputError, shops_table
 
 OUTPUTS = {
     "ShopsTableName": "nudge-prod-ShopsTable-1A2B",
@@ -39,7 +39,7 @@ def test_the_shops_table_and_a_dead_letter_queue_come_from_the_stacks_outputs():
 
 
 def test_an_unknown_stack_or_a_missing_output_is_said_in_one_line():
-    with pytest.raises(KeyRotationError, match=r"stack nudge-test: .*does not exist"):
+    with pytest.raises(StackOutputError, match=r"stack nudge-test: .*does not exist"):
         shops_table(None, "nudge-test", clients)
     with pytest.raises(DeadLetterError, match="stack nudge-prod has no output OutboxDeadLetterQueueUrl"):
         queue_url(clients, "outbox", "nudge-prod", None)
