@@ -117,7 +117,7 @@ def reconcile(
 def without_retired(config: ShopConfig, retiring: dict[str, datetime], now: datetime) -> ShopConfig:
     """``config`` without the keys past their time: a retired secret key no longer verifies customer tokens either."""
     gone = {digest for digest, at in retiring.items() if at <= now}
-    if not gone & {*config.shop.write_keys, *config.shop.secret_keys}:
+    if not gone or not gone & {*config.shop.write_keys, *config.shop.secret_keys}:  # the usual case: nothing retired
         return config
     lists = {
         "write_keys": [d for d in config.shop.write_keys if d not in gone],
