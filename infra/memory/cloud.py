@@ -237,7 +237,9 @@ class MemoryCloud:
         )
         return StateUpdaterWiring(updater, self.queues["EventsQueue"]._max_receives or 5)
 
-    def channel_router_wiring(self) -> Any:
+    def channel_router_wiring(self, pause: Callable[[float], None] | None = None) -> Any:
+        """The router's consumer on this cloud's adapters. ``pause`` is its sleep while a record's save is behind:
+        by default none, as nothing here saves while the router sleeps (the handlers run one after the other)."""
         from shared.service.links import Links
         from shared.service.outbox import assemble_consumer
 
@@ -263,6 +265,7 @@ class MemoryCloud:
             orders=self.orders,
             reports=self.reports,
             erasure=self.erasure,
+            pause=pause or _no_pause,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:
@@ -382,3 +385,7 @@ class MemoryCloud:
     def dead_letters(self) -> dict[str, list[ReceivedMessage]]:
         """What the dead-letter queues hold, by queue."""
         return {name: list(queue) for name, queue in self.queues.items() if name.endswith("DeadLetterQueue")}
+
+
+def _no_pause(seconds: float) -> None:
+    """The router's pause in memory: nothing to wait for (see ``MemoryCloud.channel_router_wiring``)."""

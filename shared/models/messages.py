@@ -23,6 +23,13 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
+class SavedAs(_Frozen):
+    """The customer record a decision is saved to, and the version that save writes."""
+
+    key: str = Field(description="the record's customer key (after merges)")
+    version: int = Field(ge=1)
+
+
 class OutboxMessage(_Frozen):
     """A message that is due: the router chooses the channel, renders and sends it (once).
 
@@ -47,6 +54,12 @@ class OutboxMessage(_Frozen):
         default=None,
         description="the id of the event that caused it (a Segment messageId, or the id of the timer's or feedback's "
         "event when nothing came before): the correlation id of its delivery's logs and traces (docs/OPERATIONS.md)",
+    )
+    saved_as: SavedAs | None = Field(
+        default=None,
+        description="the customer record and version the decision that sent it saves (the updater sends first, "
+        "then saves): the router routes on that version or a later one, never on the state before it; None when "
+        "no save follows (a campaign's message, a decision that changed no state)",
     )
 
 

@@ -39,12 +39,13 @@ from shared.ports import (
     Timers,
 )
 from shared.service.links import Links
-from shared.service.router import ChannelRouter, Delivery, UnknownShopError
+from shared.service.router import ChannelRouter, Delivery, StateNotSavedError, UnknownShopError
 
 if TYPE_CHECKING:
     from shared.adapters.channels import ChannelProvider
 
 BACKOFF_BASE_SECONDS = 30
+NOT_SAVED_RETRY_SECONDS = 5  # a message read before its decision's save lands: the save is milliseconds behind
 
 
 def backoff_seconds(receive_count: int) -> int:
@@ -91,7 +92,9 @@ class OutboxConsumer:
             if receive_count >= self._max_receives:
                 self._give_up(message, body, f"gave up after {receive_count} attempts: {_reason(error)}")
                 return None
-            self._outbox.delay_retry(receipt_handle, backoff_seconds(receive_count))
+            unsaved = isinstance(error, StateNotSavedError)
+            delay = NOT_SAVED_RETRY_SECONDS if unsaved else backoff_seconds(receive_count)
+            self._outbox.delay_retry(receipt_handle, delay)
             raise
         if self._campaigns is not None and message.journey.startswith(CAMPAIGN_JOURNEY) and delivery.status in _COUNTED:
             campaign_id = message.journey.removeprefix(CAMPAIGN_JOURNEY)
@@ -144,10 +147,11 @@ def assemble_consumer(
     campaigns: Campaigns | None = None,
     reports: Reports | None = None,
     erasure: Erasure | None = None,
+    pause: Callable[[float], None] | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
-    ``post`` the HTTP client of offer webhooks."""
+    ``post`` the HTTP client of offer webhooks, ``pause`` the router's sleep while a record's save is behind."""
     from shared.adapters.channels import providers_for
     from shared.service.feedback_events import feedback_entry
 
@@ -179,5 +183,6 @@ def assemble_consumer(
         links.tracked,
         reports,
         erasure,
+        pause=pause,
     )
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers, campaigns)

@@ -1,16 +1,17 @@
 """The channel router: one outbox message reaches the customer on one channel, at most once, only with consent.
 
 For each message: the ledger says whether it was already handled; the customer's state is read *now* (consent at send
-time, not when the journey started); the pure ``route`` picks the candidate channels in order; a marketing message
-of a shop with frequency caps takes a slot in the customer's contact log (``shared.core.policy``) or is deferred or
-dropped there; the first candidate is rendered and marked in flight in the ledger before its provider is called. A
-permanent provider failure (dead push endpoint, invalid number, hard bounce) moves on to the next candidate; a
-transient one leaves the message pending for SQS to redeliver with backoff, and after the last receive it is parked in
-the dead-letter queue with its reason.
+time, not when the journey started; yet never before the save of the decision that sent the message); the pure
+``route`` picks the candidate channels in order; a marketing message of a shop with frequency caps takes a slot in the
+customer's contact log (``shared.core.policy``) or is deferred or dropped there; the first candidate is rendered and
+marked in flight in the ledger before its provider is called. A permanent provider failure (dead push endpoint,
+invalid number, hard bounce) moves on to the next candidate; a transient one leaves the message pending for SQS to
+redeliver with backoff, and after the last receive it is parked in the dead-letter queue with its reason.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from shared.adapters.channels import ChannelProvider
 from shared.adapters.contacts import ContactConflictError
-from shared.adapters.customers import MergeChainError
+from shared.adapters.customers import MergeChainError, StoredCustomer
 from shared.adapters.ledger import LedgerConflictError
 from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.content.errors import ContentError
@@ -51,10 +52,22 @@ if TYPE_CHECKING:
 DeliveryStatus = Literal["sent", "suppressed", "failed", "deferred", "duplicate"]
 CONTACT_ATTEMPTS = 5  # reads of a contact log another router keeps writing, before SQS retries the message later
 PAUSE_RECHECK = timedelta(hours=1)  # how often a paused journey's waiting message looks again
+# Reads of a customer record whose decision's save has not landed yet (``OutboxMessage.saved_as``), the pauses
+# between them doubling from the first: 0.05 s, 0.1 s, ... 0.8 s, about 1.5 s in all, before SQS retries the message.
+STATE_READS = 6
+STATE_PAUSE_SECONDS = 0.05
 
 
 class UnknownShopError(Exception):
     """The message names a shop nudge does not know: it can never be delivered."""
+
+
+class StateNotSavedError(Exception):
+    """The customer's record is still older than the save of the decision that sent the message: try again soon.
+
+    The updater puts a decision's messages on the outbox before it saves the state (docs/DESIGN.md, "Effects before
+    the save"), so a router quick enough reads the state from before the decision: without the consent, the address
+    or the app that came in the same batch, it would suppress the message for want of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +108,9 @@ class ChannelRouter:
         track: Callable[[Content, OutboxMessage, ShopConfig], Content] | None = None,
         reports: Reports | None = None,
         erasure: Erasure | None = None,
+        pause: Callable[[float], None] | None = None,
     ) -> None:
+        self._pause = pause or time.sleep  # between reads of a record whose save is behind (``_state``)
         self._erasure = erasure
         self._reports = reports
         self._track = track
@@ -439,12 +454,30 @@ class ChannelRouter:
 
     def _state(self, message: OutboxMessage) -> tuple[str, CustomerState | None]:
         """The key of the customer's live record and their state now, through merges; a broken merge chain reads as
-        no state (nothing to send on)."""
-        try:
-            record = self._customers.follow(self._customers.load(message.shop_id, message.customer))
-        except MergeChainError:
-            return message.customer, None
-        return record.key, record.state
+        no state (nothing to send on). Not before the save of the decision that sent the message: while the record
+        is older, it is read again after a pause (``STATE_READS``); then StateNotSavedError has SQS retry."""
+        for read in range(STATE_READS):
+            try:
+                record = self._customers.follow(self._customers.load(message.shop_id, message.customer))
+            except MergeChainError:
+                return message.customer, None
+            if not self._before_save(message, record):
+                return record.key, record.state
+            if read + 1 < STATE_READS:
+                self._pause(STATE_PAUSE_SECONDS * 2**read)
+        saved = message.saved_as
+        assert saved is not None
+        raise StateNotSavedError(f"customer record {saved.key} not yet saved as version {saved.version}")
+
+    def _before_save(self, message: OutboxMessage, record: StoredCustomer) -> bool:
+        """Whether ``record`` is the one the message's decision saves, at a version before that save. (A record the
+        customer was merged into since is later than the decision; an erased customer's will never come.)"""
+        saved = message.saved_as
+        if saved is None or record.key != saved.key or record.version >= saved.version:
+            return False
+        if record.version == 0 and self._erasure is not None:
+            return self._erasure.erased_at(message.shop_id, record.key) is None
+        return True
 
     def _render(
         self, message: OutboxMessage, config: ShopConfig, state: CustomerState | None, channel: Channel

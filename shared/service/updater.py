@@ -43,7 +43,7 @@ from shared.models.effects import (
     WatchProduct,
 )
 from shared.models.events import EngagementEvent, FeedbackEvent, QueuedEvent, SegmentEvent, TimerEvent
-from shared.models.messages import LedgerEntry
+from shared.models.messages import LedgerEntry, SavedAs
 from shared.models.segment import OrderTrack
 from shared.models.state import CustomerState
 from shared.ports import (
@@ -279,8 +279,9 @@ class StateUpdater:
         changed = any(decision.state is not None for decision in decisions)
         # As for one event: the state is checked to load again before any effect goes out, effects before the save.
         document = self._store.encode(state) if state is not None and changed else None
+        saved_as = SavedAs(key=record.key, version=record.version + 1) if document is not None else None
         for event, decision in zip(events, decisions, strict=True):
-            self._carry_out(decision.effects, cause_of(event))
+            self._carry_out(decision.effects, cause_of(event), saved_as)
         if state is not None and document is not None:
             self._store.save(record, state, now, document=document)
             self._count_orders([effect for decision in decisions for effect in decision.effects])
@@ -318,10 +319,12 @@ class StateUpdater:
         # Effects go out before the state is saved: if the save loses a race, the event is decided again and the
         # same deterministic timer names and message ids make the repeat harmless (Step Functions refuses a second
         # execution of a name; the send ledger lets a message out once). Saving first could lose them for good.
+        # Each message names the version this save writes, which the router waits to read (``saved_as``).
         # The new state is checked to load again before anything goes out (UnloadableStateError parks the event).
         saves = new_state is not None and (decision.state is not None or bool(absorbed))
         document = self._store.encode(new_state) if new_state is not None and saves else None
-        self._carry_out(decision.effects, cause_of(event))
+        saved_as = SavedAs(key=record.key, version=record.version + 1) if document is not None else None
+        self._carry_out(decision.effects, cause_of(event), saved_as)
         if new_state is not None and document is not None:
             self._store.save(record, new_state, now, absorbed=absorbed, document=document)
             self._count_orders([*moves, *decision.effects])
@@ -437,15 +440,18 @@ class StateUpdater:
                 absorbed.append(other)
         return absorbed, refused
 
-    def _carry_out(self, effects: list[Effect], cause: str | None = None) -> None:
+    def _carry_out(self, effects: list[Effect], cause: str | None = None, saved_as: SavedAs | None = None) -> None:
         """Start the timers, send the messages and record the rest of one decision's effects. Each timer and message
         carries ``cause``, the id of the event behind the decision (None: as the core made them), so that the
         wake-up and the delivery log under it; ids, deduplication ids and execution names stay as the core made
-        them."""
+        them. Each message carries ``saved_as``, the record version the save after the effects writes: the router
+        waits for it rather than route on the state before the decision (the consent that came with the same
+        batch, say)."""
         caused = {"cause": cause} if cause is not None else {}
         timers = [effect.event.model_copy(update=caused) for effect in effects if isinstance(effect, StartTimer)]
+        stamp = {**caused, "saved_as": saved_as} if saved_as is not None else caused
         sends = [
-            effect.message.model_copy(update=caused).model_dump_json() for effect in effects if isinstance(effect, Send)
+            effect.message.model_copy(update=stamp).model_dump_json() for effect in effects if isinstance(effect, Send)
         ]
         if timers:
             if self._timers is None:
