@@ -430,13 +430,17 @@ def _admit(run: _Run, journey: Journey, instance: JourneyInstance, why: str) -> 
 
 
 def _release_held(run: _Run) -> None:
-    """Held entries enter once a channel reaches the customer, and lapse when their trigger grew too old."""
+    """Held entries enter once a channel reaches the customer, and lapse when their trigger grew too old. An entry's
+    age does not count the time a double opt-in grant on one of its channels waited for its confirmation: a
+    customer who confirms on the sixth day is welcomed as one who confirmed at once. A released entry's first step
+    goes out now at the latest, the later ones keeping their waits after it (not all at once)."""
     for instance in list(run.state.journeys):
         if not instance.held:
             continue
         journey = run.config.journeys[instance.journey]
         max_age = journey.entry.max_trigger_age
-        if max_age is not None and run.now - instance.entered_at > max_age:
+        age = run.now - instance.entered_at - _confirmation_wait(run, journey, instance)
+        if max_age is not None and age > max_age:
             run.state.journeys = [i for i in run.state.journeys if i is not instance]
             why = f"no channel reached the customer within {_iso_duration(max_age)}"
             _log(run, instance.journey, instance.seq, None, "not_entered", why)
@@ -450,8 +454,27 @@ def _release_held(run: _Run) -> None:
             _log(run, instance.journey, instance.seq, None, "not_entered", refused)
             continue
         instance.held = False
+        first = step_due_at(journey, instance, instance.step)
+        if first < run.now:  # the waits count from now on: the steps do not all fall due at once
+            instance.ref_at = to_second(instance.ref_at + (run.now - first))
         why = "a channel reaches the customer now" if journey.entry.until_reachable else "no longer waits for reach"
         _admit(run, journey, instance, why)
+
+
+def _confirmation_wait(run: _Run, journey: Journey, instance: JourneyInstance) -> timedelta:
+    """How much of a held entry's life a double opt-in grant on one of the journey's channels spent waiting for its
+    confirmation: from its request to the button (the grant in force now confirms it), or to now while it waits."""
+    state, longest = run.state, timedelta(0)
+    for channel in _channels_of(run, journey.steps):
+        record = state.consent(channel)
+        if record is not None and record.status == "granted" and record.requested_at is not None:
+            start, end = record.requested_at, record.at
+        elif (pending := state.pending(channel, run.now)) is not None:
+            start, end = pending.at, run.now
+        else:
+            continue
+        longest = max(longest, min(end, run.now) - max(start, instance.entered_at))
+    return longest
 
 
 def _resume_parked(run: _Run) -> None:
@@ -491,17 +514,21 @@ def _reachable(run: _Run, journey: Journey | list[JourneyStep]) -> bool:
 
     The SMS window is not looked at: outside it a message is deferred, not lost.
     """
-    settings = run.config.channels
-    channels: dict[Channel, None] = {}
-    for step in journey.steps if isinstance(journey, Journey) else journey:
-        channels.update(dict.fromkeys(step.channels if step.channels is not None else settings.preference))
-    state = run.state
+    settings, state = run.config.channels, run.state
     return any(
         state.has_consent(channel)
         and settings.configured(channel)
         and address_for(state, channel, run.config, "") is not None
-        for channel in channels
+        for channel in _channels_of(run, journey.steps if isinstance(journey, Journey) else journey)
     )
+
+
+def _channels_of(run: _Run, steps: list[JourneyStep]) -> list[Channel]:
+    """The channels the steps may go out on: each step's own, else the shop's preference."""
+    channels: dict[Channel, None] = {}
+    for step in steps:
+        channels.update(dict.fromkeys(step.channels if step.channels is not None else run.config.channels.preference))
+    return list(channels)
 
 
 def reachable_by(state: CustomerState, config: ShopConfig, event: str, now: datetime) -> bool:

@@ -6,7 +6,7 @@ unconfirmed grant lapses; a late, forged or repeated confirmation changes nothin
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -96,6 +96,30 @@ def messages_of(stack: MemoryStack, user: str) -> dict[str, str]:
     status, body = stack.call("GET", f"/v1/customers/{user}/messages", key=SECRET)
     assert status == 200
     return {m["template"]: m["status"] for m in body["messages"]}
+
+
+@pytest.mark.parametrize("days", [2, 6])
+def test_a_confirmation_days_later_is_welcomed_then_with_the_series_spaced_as_configured(stack, days):
+    # Given a sign-up whose confirmation mail waits for days (the held welcome's trigger is a day old after one)
+    user = unique("slow")
+    subscribe(stack, user)
+    settle(stack, 5)
+    path = confirm_path(stack, user)
+
+    # When the customer presses the button on day ``days``, within confirm_within (P7D)
+    stack.clock.at += timedelta(days=days)
+    clicked = stack.clock()
+    assert stack.request("POST", path, "").status == 200
+    stack.settle()  # the confirmation is applied at once
+    settle(stack, 5)
+
+    # Then the welcome goes out then, and its second step keeps its wait after it (fast shop: PT1S, then PT2S)
+    status, body = stack.call("GET", f"/v1/customers/{user}/messages", key=SECRET)
+    assert status == 200
+    sent = {m["template"]: datetime.fromisoformat(m["at"]) for m in body["messages"] if m["status"] == "sent"}
+    assert set(sent) == {"confirm_subscription", "welcome", "welcome_loyalty"}
+    assert sent["welcome"] - clicked < timedelta(seconds=1)
+    assert sent["welcome_loyalty"] - sent["welcome"] == timedelta(seconds=2)
 
 
 def test_a_confirmation_after_the_deadline_is_refused_and_the_grant_lapses(stack):
