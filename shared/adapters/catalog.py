@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from shared.models.catalog import Product
 
 PRODUCT_SK = "product"
-BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 
 
 class ProductConflictError(Exception):
@@ -75,18 +74,9 @@ class CatalogStore(DynamoDBTable):
 
     def get(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, HeldProduct]:
         """The held products among ``product_ids`` (strongly consistent reads), by id."""
-        found: dict[str, HeldProduct] = {}
-        ids = list(dict.fromkeys(product_ids))
-        for start in range(0, len(ids), BATCH_GET_LIMIT):
-            keys = [product_key(shop_id, product_id) for product_id in ids[start : start + BATCH_GET_LIMIT]]
-            pending: Any = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while pending:  # BatchGetItem may leave some keys for a retry (throttling, 16 MB)
-                answer = self.client.batch_get_item(RequestItems=pending)
-                for item in answer.get("Responses", {}).get(self._table, []):
-                    held = held_of(item)
-                    found[held.product.id] = held
-                pending = answer.get("UnprocessedKeys") or None
-        return found
+        keys = [product_key(shop_id, product_id) for product_id in dict.fromkeys(product_ids)]
+        found = [held_of(item) for item in self._batch_get(keys, consistent=True)]
+        return {held.product.id: held for held in found}
 
     def put(self, shop_id: str, product: Product, version: int) -> None:
         """Store ``product`` over the one read at ``version`` (0: none); ProductConflictError if it changed."""
@@ -153,7 +143,4 @@ class WaitingList(DynamoDBTable):
         """Take ``customers`` off the list (told, or no longer waiting)."""
         pk = waiting_pk(shop_id, product_id)
         requests = [{"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": c}}}} for c in dict.fromkeys(customers)]
-        for start in range(0, len(requests), 25):
-            pending: Any = {self._table: requests[start : start + 25]}
-            while pending:  # BatchWriteItem may leave some for a retry (throttling)
-                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or None
+        self._batch_write(requests)

@@ -18,8 +18,6 @@ from typing import Any
 
 from shared.adapters.table import DynamoDBTable
 
-BATCH = 25  # BatchWriteItem's limit
-
 
 def digest(identifier: str) -> str:
     """The SHA-256 hex digest a suppression record keeps of an identifier (a customer key, an address)."""
@@ -64,11 +62,7 @@ class CustomerErasure(DynamoDBTable):
     def delete(self, shop_id: str, customers: Sequence[str], others: Sequence[dict[str, Any]]) -> int:
         """Delete every item of the customers' partitions and the ``others`` keys; how many keys were deleted."""
         keys = [key for customer in customers for key in self._partition(f"{shop_id}#{customer}")] + list(others)
-        for start in range(0, len(keys), BATCH):
-            requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH]]
-            while requests:
-                answer = self.client.batch_write_item(RequestItems={self._table: requests})
-                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
+        self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
         return len(keys)
 
     def _partition(self, pk: str) -> Iterator[dict[str, Any]]:

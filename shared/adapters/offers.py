@@ -165,10 +165,7 @@ class OfferStore(DynamoDBTable):
     def upload(self, shop_id: str, pool: str, codes: Sequence[str]) -> int:
         """Add ``codes`` to the pool (a code already free in it stays one code); how many were written."""
         items = [{"PutRequest": {"Item": {"pk": {"S": pool_pk(shop_id, pool)}, "sk": {"S": FREE + c}}}} for c in codes]
-        for start in range(0, len(items), 25):
-            pending: Any = {self._table: items[start : start + 25]}
-            while pending:  # BatchWriteItem may leave some for a retry (throttling)
-                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or None
+        self._batch_write(items)
         return len(items)
 
     def available(self, shop_id: str, pool: str) -> int:

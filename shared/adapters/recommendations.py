@@ -147,13 +147,8 @@ class OrderAggregates(DynamoDBTable):
         """How many orders had each other product together with any of ``product_ids``."""
         keys = [{"pk": {"S": bought_with_pk(shop_id, p)}, "sk": {"S": "counts"}} for p in dict.fromkeys(product_ids)]
         total: Counter[str] = Counter()
-        for start in range(0, len(keys), 100):
-            pending: Any = {self._table: {"Keys": keys[start : start + 100]}}
-            while pending:
-                answer = self.client.batch_get_item(RequestItems=pending)
-                for item in answer.get("Responses", {}).get(self._table, []):
-                    total.update(counts_of(item))
-                pending = answer.get("UnprocessedKeys") or None
+        for item in self._batch_get(keys):
+            total.update(counts_of(item))
         return total
 
     def best_sellers(self, shop_id: str, category: str, since: date) -> Counter[str]:
