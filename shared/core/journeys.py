@@ -439,8 +439,8 @@ def _release_held(run: _Run) -> None:
             continue
         journey = run.config.journeys[instance.journey]
         max_age = journey.entry.max_trigger_age
-        age = run.now - instance.entered_at - _confirmation_wait(run, journey, instance)
-        if max_age is not None and age > max_age:
+        age = run.now - instance.entered_at
+        if max_age is not None and age > max_age and age - _confirmation_wait(run, journey, instance) > max_age:
             run.state.journeys = [i for i in run.state.journeys if i is not instance]
             why = f"no channel reached the customer within {_iso_duration(max_age)}"
             _log(run, instance.journey, instance.seq, None, "not_entered", why)
