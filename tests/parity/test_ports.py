@@ -1399,6 +1399,29 @@ def test_an_erasure_deletes_the_customers_items_and_keeps_only_the_digests_and_t
     assert digest(customer) != customer and len(digest(phone)) == 64
 
 
+def test_a_sweep_goes_on_past_the_customers_erased_from_its_last_page(side):
+    # Given 23 customers of a shop, swept in pages of 4 on one segment, as the retention sweep reads them
+    shop = unique("swept")
+    keys = [f"u:{n:03}" for n in range(23)]
+    for key in keys:
+        side.customers.save(side.customers.load(shop, key), state(key, "lamp"), T0)
+
+    # When every customer of a page is erased before the next page is asked for (the page's last key is gone)
+    seen: list[str] = []
+    after = None
+    while True:
+        page, after = side.customers.sweep(shop, 0, 1, 4, after)
+        found = [key for key, _ in page]
+        seen += found
+        side.erasure.delete(shop, found, [])
+        if after is None:
+            break
+
+    # Then the sweep still read each customer once, and none is left
+    assert sorted(seen) == keys
+    assert all(side.customers.load(shop, key).state is None for key in keys)
+
+
 def test_the_shops_with_a_retention_are_listed_from_one_index_and_leave_it_without(side):
     # Given a shop applied with a retention of three years, then again without
     document = {
