@@ -152,6 +152,14 @@ class Erasure(Protocol):
         ...
 
 
+class Quotas(Protocol):
+    """Shop-wide quotas per window (``shared.adapters.quotas``): units taken one at a time, refused past a limit."""
+
+    def take(self, shop_id: str, name: str, window: datetime, limit: int, keep: timedelta) -> bool:
+        """One unit of quota ``name`` in the window starting at ``window`` if fewer than ``limit`` were taken."""
+        ...
+
+
 class Contacts(Protocol):
     """Each customer's contact log (the sends that took a slot of the shop's caps, the deferred messages waiting for
     one), written only on the condition of the version read."""

@@ -14,6 +14,7 @@ from shared import collector
 from shared.models.campaigns import CAMPAIGN_JOURNEY
 from shared.observability import MESSAGE_DIMENSIONS, correlate, count, logger, reason_code, tracer
 from shared.service.outbox import OutboxConsumer
+from shared.service.router import CONFIRMATIONS_LIMITED
 from shared.wiring import Built
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -42,6 +43,9 @@ def record_handler(record: SQSRecord, consumer: OutboxConsumer) -> None:
     if delivery.reason == "offer_pool_empty":  # the OfferPoolEmpty alarm (template.yaml) pages the shop's operator
         count("OfferPoolEmpty")
         logger.error("offer code pool empty", extra={"shop": message.shop_id, "details": delivery.details})
+    if delivery.reason == CONFIRMATIONS_LIMITED:  # the ConfirmationsLimited alarm: sign-ups past the hourly limit
+        count("ConfirmationsLimited")
+        logger.error("double opt-in confirmations over the hourly limit", extra={"shop": message.shop_id})
     logger.info(
         "delivery",
         extra={

@@ -29,6 +29,7 @@ def on_aws(
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
     from shared.adapters.queue import FifoQueue, StandardQueue
+    from shared.adapters.quotas import QuotaStore
     from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.reports import ReportCounters
     from shared.adapters.shops import ShopDirectory
@@ -57,6 +58,7 @@ def on_aws(
         orders=OrderAggregates(settings.customers_table),
         reports=ReportCounters(settings.customers_table),
         erasure=CustomerErasure(settings.customers_table),
+        quotas=QuotaStore(settings.customers_table),
     )
 
 

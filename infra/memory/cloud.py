@@ -36,6 +36,7 @@ from infra.memory.stores import (
     MemoryOffers,
     MemoryOrderAggregates,
     MemoryPhoneBook,
+    MemoryQuotas,
     MemoryReports,
     MemoryShops,
     MemoryWaitingLists,
@@ -159,6 +160,7 @@ class MemoryCloud:
         self.ledger = MemoryLedger()
         self.reports = MemoryReports()
         self.contacts = MemoryContacts()
+        self.quotas = MemoryQuotas()
         self.offers = MemoryOffers()
         self.catalog = MemoryCatalog()
         self.waiting = MemoryWaitingLists()
@@ -266,6 +268,7 @@ class MemoryCloud:
             reports=self.reports,
             erasure=self.erasure,
             pause=pause or _no_pause,
+            quotas=self.quotas,
         )
 
     def customer_api_wiring(self) -> CustomerApiWiring:

@@ -61,6 +61,7 @@ from shared.adapters.ledger import (
 )
 from shared.adapters.offers import IssuedOffer, PoolEmptyError
 from shared.adapters.phone_index import PhoneChannel, PhoneOwner
+from shared.adapters.quotas import quota_key
 from shared.adapters.recommendations import ALL, KEEP_SALES
 from shared.adapters.reports import ReportRow
 from shared.adapters.reports import add_request as add_report_request
@@ -424,6 +425,27 @@ class MemoryContacts:
             if current != record.version:
                 raise ContactConflictError(pk)
             self.items[pk] = request["Item"]
+
+
+class MemoryQuotas:
+    """Quota items as the DynamoDB adapter's UpdateItem leaves them, taken on its condition (under a lock, one step
+    as the table's condition is)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Item] = {}
+        self._lock = threading.Lock()
+
+    def take(self, shop_id: str, name: str, window: datetime, limit: int, keep: timedelta) -> bool:
+        key = quota_key(shop_id, name, window)
+        at = (key["pk"]["S"], key["sk"]["S"])
+        with self._lock:
+            item = self.items.get(at)
+            taken = int(item["taken"]["N"]) if item is not None else 0
+            if taken >= limit:
+                return False
+            expires = item["expires_at"] if item is not None else {"N": str(int((window + keep).timestamp()))}
+            self.items[at] = {"taken": {"N": str(taken + 1)}, "expires_at": expires}
+            return True
 
 
 class MemoryCatalog:

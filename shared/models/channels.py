@@ -96,6 +96,14 @@ class _DoubleOptIn(_Strict):
         le=timedelta(days=30),
         description="double opt-in: an unconfirmed grant lapses this long after it was asked for",
     )
+    confirmations_per_hour: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="double opt-in: at most this many confirmation messages an hour on this channel; the ones past "
+        "it are suppressed (confirmation_rate_limited), so that a script signing strangers up through the public "
+        "sign-up cannot have the shop mail them by the thousand (list bombing)",
+    )
 
 
 class EmailSettings(_DoubleOptIn):

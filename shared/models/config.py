@@ -128,6 +128,11 @@ class ChannelSettings(_Strict):
         settings = self.email if channel == "email" else self.sms if channel == "sms" else None
         return settings.confirm_within if settings is not None and settings.double_opt_in else None
 
+    def confirmations_per_hour(self, channel: Channel) -> int | None:
+        """How many double opt-in confirmations ``channel`` may carry an hour (None: the channel asks for none)."""
+        settings = self.email if channel == "email" else self.sms if channel == "sms" else None
+        return settings.confirmations_per_hour if settings is not None else None
+
 
 TopicName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 LocaleName = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]

@@ -34,6 +34,7 @@ from shared.ports import (
     OrderAggregates,
     Outbox,
     PhoneBook,
+    Quotas,
     Reports,
     Shops,
     Timers,
@@ -148,6 +149,7 @@ def assemble_consumer(
     reports: Reports | None = None,
     erasure: Erasure | None = None,
     pause: Callable[[float], None] | None = None,
+    quotas: Quotas | None = None,
 ) -> OutboxConsumer:
     """The router's object graph over any adapters of the ports (AWS in Lambda, in-memory in the fast backtest):
     one place, so both run the same router. ``provider_clients`` replaces the channel providers' AWS clients,
@@ -184,5 +186,6 @@ def assemble_consumer(
         reports,
         erasure,
         pause=pause,
+        quotas=quotas,
     )
     return OutboxConsumer(router, outbox, dead_letters, max_receives, clock, timers, campaigns)

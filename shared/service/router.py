@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from shared.adapters.channels import ChannelProvider
@@ -39,10 +39,10 @@ from shared.models.messages import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from shared.models.nudge_events import FeedbackEvent
+from shared.models.nudge_events import CONFIRM_JOURNEY, FeedbackEvent
 from shared.models.state import CustomerState
 from shared.observability import correlate, reason_code
-from shared.ports import Contacts, CustomerRecords, Erasure, Ledger, Offers, PhoneBook, Reports, Shops
+from shared.ports import Contacts, CustomerRecords, Erasure, Ledger, Offers, PhoneBook, Quotas, Reports, Shops
 
 if TYPE_CHECKING:
     from shared.models.catalog import Stock
@@ -56,6 +56,8 @@ PAUSE_RECHECK = timedelta(hours=1)  # how often a paused journey's waiting messa
 # between them doubling from the first: 0.05 s, 0.1 s, ... 0.8 s, about 1.5 s in all, before SQS retries the message.
 STATE_READS = 6
 STATE_PAUSE_SECONDS = 0.05
+CONFIRMATIONS_LIMITED = "confirmation_rate_limited"  # the reason of a confirmation past the shop's hourly limit
+QUOTA_KEPT = timedelta(hours=2)  # an hour's quota item outlives its hour (the table's time to live removes it)
 
 
 class UnknownShopError(Exception):
@@ -109,7 +111,9 @@ class ChannelRouter:
         reports: Reports | None = None,
         erasure: Erasure | None = None,
         pause: Callable[[float], None] | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
+        self._quotas = quotas
         self._pause = pause or time.sleep  # between reads of a record whose save is behind (``_state``)
         self._erasure = erasure
         self._reports = reports
@@ -186,6 +190,10 @@ class ChannelRouter:
         if not routing.candidates:
             return self._close_without_candidates(message, config, customer, state, routing, now, attempts, entry)
         candidates = routing.candidates
+        if message.journey == CONFIRM_JOURNEY and not self._may_confirm(message, config, candidates[0].channel, now):
+            # More sign-ups this hour than the shop allows confirmations for: list bombing, most likely.
+            self._ledger.close(message, "suppressed", now, reason=CONFIRMATIONS_LIMITED, attempts=attempts)
+            return Delivery(message, "suppressed", reason=CONFIRMATIONS_LIMITED, attempts=attempts)
         if self._capped(message, config):
             assert state is not None  # a candidate needs a state
             ask = _ask(message, config, [a.channel for a in candidates])
@@ -437,6 +445,15 @@ class ChannelRouter:
                 continue
             return verdict
         raise LedgerConflictError(message.message_id)  # SQS brings it back after a backoff
+
+    def _may_confirm(self, message: OutboxMessage, config: ShopConfig, channel: Channel, now: datetime) -> bool:
+        """Whether a double opt-in confirmation fits this hour's ``confirmations_per_hour`` on ``channel`` (taking
+        its unit of the shop's quota if so)."""
+        limit = config.channels.confirmations_per_hour(channel)
+        if self._quotas is None or limit is None:
+            return True
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        return self._quotas.take(message.shop_id, f"confirm-{channel}", hour, limit, keep=QUOTA_KEPT)
 
     def _close_by_policy(
         self,

@@ -139,6 +139,35 @@ def test_a_confirmation_after_the_deadline_is_refused_and_the_grant_lapses(stack
     assert messages_of(stack, user).get("welcome") != "sent"
 
 
+def test_sign_ups_past_the_hourly_limit_get_no_confirmation_and_the_operator_hears_of_it(memory_stack, caplog):
+    # Given a shop that sends at most two confirmation mails an hour
+    document = yaml.safe_load(FAST_CONFIG.read_text())
+    document["channels"]["email"] |= {"double_opt_in": True, "confirmations_per_hour": 2}
+    stack = memory_stack([ShopConfig.from_yaml(yaml.safe_dump(document))])
+
+    # When three addresses are signed up within the hour (a script filling in the public form, say)
+    users = [unique("bombed") for _ in range(3)]
+    for user in users:
+        subscribe(stack, user)
+    settle(stack, 5)
+
+    # Then two confirmations go out, the third is suppressed with the reason, and the operator's alarm metric counts
+    assert [len(stack.emails_to(f"{user}@example.com")) for user in users] == [1, 1, 0]
+    status, body = stack.call("GET", f"/v1/customers/{users[2]}/messages", key=SECRET)
+    assert status == 200
+    [held] = [(m["status"], m["reason"]) for m in body["messages"] if m["template"] == "confirm_subscription"]
+    assert held == ("suppressed", "confirmation_rate_limited")
+    assert customer(stack, users[2])["consent_history"][-1]["status"] == "pending"  # nothing in force
+    assert "double opt-in confirmations over the hourly limit" in [r.getMessage() for r in caplog.records]
+
+    # And the next hour's sign-ups are confirmed again
+    stack.clock.at += timedelta(hours=1)
+    later = unique("later")
+    subscribe(stack, later)
+    settle(stack, 5)
+    assert len(stack.emails_to(f"{later}@example.com")) == 1
+
+
 def test_a_forged_or_tampered_confirmation_link_is_a_plain_404(stack):
     user = unique("forged")
     subscribe(stack, user)

@@ -81,6 +81,7 @@ class Side:
     customers: Any
     ledger: Any
     contacts: Any
+    quotas: Any
     offers: Any
     catalog: Any
     waiting: Any
@@ -115,6 +116,7 @@ def moto_side(deployment: Deployment) -> Side:
     from shared.adapters.ledger import SendLedger
     from shared.adapters.offers import OfferStore
     from shared.adapters.phone_index import PhoneIndex
+    from shared.adapters.quotas import QuotaStore
     from shared.adapters.recommendations import OrderAggregates
     from shared.adapters.reports import ReportCounters
     from shared.adapters.shops import ShopDirectory
@@ -179,6 +181,7 @@ def moto_side(deployment: Deployment) -> Side:
         customers=CustomerStore(table),
         ledger=SendLedger(table),
         contacts=ContactStore(table),
+        quotas=QuotaStore(table),
         offers=OfferStore(table),
         catalog=CatalogStore(table),
         waiting=WaitingList(table),
@@ -239,6 +242,7 @@ def memory_side(start: datetime) -> Side:
         customers=cloud.customers,
         ledger=cloud.ledger,
         contacts=cloud.contacts,
+        quotas=cloud.quotas,
         offers=cloud.offers,
         catalog=cloud.catalog,
         waiting=cloud.waiting,

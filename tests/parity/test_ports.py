@@ -1422,6 +1422,25 @@ def test_a_sweep_goes_on_past_the_customers_erased_from_its_last_page(side):
     assert all(side.customers.load(shop, key).state is None for key in keys)
 
 
+def test_a_quota_gives_units_up_to_its_limit_per_window_name_and_shop(side):
+    from shared.adapters.quotas import quota_key
+
+    shop, other = unique("quota"), unique("quota")
+    hour, keep = T0.replace(minute=0, second=0), timedelta(hours=2)
+
+    # Three units of a limit of three are given, the fourth is refused, and refusing it takes nothing
+    given = [side.quotas.take(shop, "confirm-email", hour, 3, keep) for _ in range(4)]
+    assert given == [True, True, True, False]
+    assert side.quotas.take(shop, "confirm-email", hour, 4, keep)  # a higher limit has one left
+
+    # Another hour, another quota name and another shop each start from nothing
+    assert side.quotas.take(shop, "confirm-email", hour + timedelta(hours=1), 1, keep)
+    assert side.quotas.take(shop, "confirm-sms", hour, 1, keep)
+    assert side.quotas.take(other, "confirm-email", hour, 1, keep)
+    assert not side.quotas.take(shop, "confirm-sms", hour, 1, keep)
+    assert quota_key(shop, "confirm-email", hour)["pk"]["S"] == f"{shop}#quota"  # beside no customer's partition
+
+
 def test_the_shops_with_a_retention_are_listed_from_one_index_and_leave_it_without(side):
     # Given a shop applied with a retention of three years, then again without
     document = {
