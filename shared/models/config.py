@@ -125,13 +125,17 @@ class ChannelSettings(_Strict):
 
     def double_opt_in(self, channel: Channel) -> timedelta | None:
         """How long a grant on ``channel`` waits for its confirmation, if the shop asks for one there (e-mail, SMS)."""
-        settings = self.email if channel == "email" else self.sms if channel == "sms" else None
+        settings = self._confirmable(channel)
         return settings.confirm_within if settings is not None and settings.double_opt_in else None
 
     def confirmations_per_hour(self, channel: Channel) -> int | None:
         """How many double opt-in confirmations ``channel`` may carry an hour (None: the channel asks for none)."""
-        settings = self.email if channel == "email" else self.sms if channel == "sms" else None
+        settings = self._confirmable(channel)
         return settings.confirmations_per_hour if settings is not None else None
+
+    def _confirmable(self, channel: Channel) -> EmailSettings | SmsSettings | None:
+        """The settings of ``channel`` if it is one that double opt-in can ask a confirmation on."""
+        return self.email if channel == "email" else self.sms if channel == "sms" else None
 
 
 TopicName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
